@@ -1,0 +1,138 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"runtime/debug"
+	"strings"
+
+	"github.com/spf13/cobra"
+)
+
+// Build information, set with -ldflags "-X main.version=... -X main.commit=... -X main.date=...".
+var (
+	version = "dev"
+	commit  = ""
+	date    = ""
+)
+
+// app is what every subcommand gets: the streams and a logger, never
+// globals, so tests run the CLI in-process.
+type app struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	log            *slog.Logger
+}
+
+// Exit codes, one place for all commands; `backupctl help` lists them.
+const (
+	exitOK        = 0
+	exitFailure   = 1  // the operation failed; stderr says why
+	exitUsage     = 2  // bad command line
+	exitPreflight = 3  // a check before writing failed (space, target, lock); nothing was written
+	exitVerify    = 4  // a set did not verify
+	exitLocked    = 5  // another backupctl run holds the lock
+	exitCancelled = 130
+)
+
+// codedError carries an exit code through cobra to run.
+type codedError struct {
+	code int
+	err  error
+}
+
+func (e *codedError) Error() string { return e.err.Error() }
+func (e *codedError) Unwrap() error { return e.err }
+
+func withCode(code int, err error) error {
+	if err == nil {
+		return nil
+	}
+	return &codedError{code: code, err: err}
+}
+
+const exitStatusHelp = `
+EXIT STATUS
+  0    success
+  1    the operation failed (one line on stderr says why)
+  2    bad command line
+  3    a check before writing failed (free space, target, source); nothing was written
+  4    a set did not verify
+  5    another backupctl run holds the lock
+  130  cancelled by a signal; partial output was removed
+`
+
+func versionString() string {
+	c, d := commit, date
+	if c == "" {
+		if bi, ok := debug.ReadBuildInfo(); ok {
+			for _, s := range bi.Settings {
+				switch s.Key {
+				case "vcs.revision":
+					c = s.Value
+				case "vcs.time":
+					d = s.Value
+				}
+			}
+		}
+	}
+	return fmt.Sprintf("backupctl %s (commit %s, built %s)", version, orDash(c), orDash(d))
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	a := &app{stdin: stdin, stdout: stdout, stderr: stderr,
+		log: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}
+	root := &cobra.Command{
+		Use:           "backupctl",
+		Short:         "Back up, verify, list, restore and clone Raspberry Pi systems (raspiBackup-compatible)",
+		Long:          "backupctl backs up a running Raspberry Pi into raspiBackup's backup layout\n(dd, ddz, tar, tgz and rsync sets) and restores, verifies, lists and clones them." + exitStatusHelp,
+		Version:       versionString(),
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetVersionTemplate("{{.Version}}\n")
+	root.SetArgs(args)
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	var verbose bool
+	root.PersistentFlags().BoolVarP(&verbose, "verbose", "v", false, "log progress details to stderr")
+	root.PersistentPreRun = func(*cobra.Command, []string) {
+		if verbose {
+			a.log = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+		}
+	}
+	root.AddCommand(a.commands()...)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return exitOK
+	}
+	fmt.Fprintf(stderr, "backupctl: %s\n", strings.TrimSpace(err.Error()))
+	var ce *codedError
+	switch {
+	case errors.As(err, &ce):
+		return ce.code
+	case errors.Is(err, context.Canceled):
+		return exitCancelled
+	case isUsageError(err):
+		return exitUsage
+	}
+	return exitFailure
+}
+
+func isUsageError(err error) bool {
+	s := err.Error()
+	return strings.HasPrefix(s, "unknown command") || strings.HasPrefix(s, "unknown flag") ||
+		strings.HasPrefix(s, "unknown shorthand flag") || strings.Contains(s, "flag needs an argument") ||
+		strings.HasPrefix(s, "accepts ") || strings.HasPrefix(s, "requires ") || strings.HasPrefix(s, "invalid argument")
+}

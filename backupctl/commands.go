@@ -1,0 +1,14 @@
+package main
+
+import "github.com/spf13/cobra"
+
+// commands lists the subcommands; each lives in its own cmd_<name>.go.
+func (a *app) commands() []*cobra.Command {
+	return []*cobra.Command{
+		a.newBackupCmd(),
+		a.newRestoreCmd(),
+		a.newVerifyCmd(),
+		a.newListCmd(),
+		a.newCloneCmd(),
+	}
+}

@@ -1,0 +1,84 @@
+package blockdev
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+)
+
+// Attached is a partition made reachable as a block device.
+type Attached struct {
+	Path   string // the device to mkfs, mount or read
+	detach func() error
+}
+
+// Detach releases the loop device, if one was made. Safe to call twice.
+func (a *Attached) Detach() error {
+	if a == nil || a.detach == nil {
+		return nil
+	}
+	d := a.detach
+	a.detach = nil
+	return d()
+}
+
+// AttachPartition makes the byte range [start, start+size) of an image
+// file or disk reachable as a block device. For a real disk whose
+// partition node exists (/dev/mmcblk0p2) that node is used; otherwise
+// (image files, loop devices, which get no partition nodes on every
+// kernel) a loop device is attached with losetup --offset --sizelimit.
+// partNum names the node to look for; 0 forces a loop device.
+func AttachPartition(ctx context.Context, disk string, partNum int, start, size int64, readOnly bool) (*Attached, error) {
+	fi, err := os.Stat(disk)
+	if err != nil {
+		return nil, fmt.Errorf("attach partition of %s: %w", disk, err)
+	}
+	if fi.Mode()&os.ModeDevice != 0 && partNum > 0 && !strings.HasPrefix(disk, "/dev/loop") {
+		node := partNode(disk, partNum)
+		if _, err := os.Stat(node); err == nil {
+			return &Attached{Path: node}, nil
+		}
+	}
+	args := LosetupArgs(disk, start, size, readOnly)
+	out, err := exec.CommandContext(ctx, "losetup", args...).Output()
+	if err != nil {
+		return nil, fmt.Errorf("losetup %s: %w%s", strings.Join(args, " "), err, stderrOf(err))
+	}
+	dev := strings.TrimSpace(string(out))
+	if !strings.HasPrefix(dev, "/dev/loop") {
+		return nil, fmt.Errorf("losetup printed %q, not a loop device", dev)
+	}
+	return &Attached{Path: dev, detach: func() error {
+		if out, err := exec.Command("losetup", "-d", dev).CombinedOutput(); err != nil {
+			return fmt.Errorf("losetup -d %s: %w: %s", dev, err, strings.TrimSpace(string(out)))
+		}
+		return nil
+	}}, nil
+}
+
+// LosetupArgs builds losetup's argv for a partition of disk.
+func LosetupArgs(disk string, start, size int64, readOnly bool) []string {
+	args := []string{"--find", "--show", "--offset", strconv.FormatInt(start, 10), "--sizelimit", strconv.FormatInt(size, 10)}
+	if readOnly {
+		args = append(args, "--read-only")
+	}
+	return append(args, disk)
+}
+
+func partNode(disk string, n int) string {
+	last := disk[len(disk)-1]
+	if last >= '0' && last <= '9' {
+		return fmt.Sprintf("%sp%d", disk, n)
+	}
+	return fmt.Sprintf("%s%d", disk, n)
+}
+
+func stderrOf(err error) string {
+	if ee, ok := err.(*exec.ExitError); ok && len(ee.Stderr) > 0 {
+		return ": " + strings.TrimSpace(string(ee.Stderr))
+	}
+	return ""
+}

@@ -1,0 +1,152 @@
+package blockdev
+
+import (
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+const piMountInfo = `22 1 179:2 / / rw,noatime shared:1 - ext4 /dev/mmcblk0p2 rw
+23 22 0:5 / /dev rw,nosuid shared:2 - devtmpfs udev rw
+30 22 179:1 / /boot/firmware rw,relatime shared:5 - vfat /dev/mmcblk0p1 rw,fmask=0022
+41 22 8:1 / /mnt/My\040Backups rw,relatime shared:7 - ext4 /dev/sda1 rw
+`
+
+// fakeSys builds a sysfs tree like a Pi 4's: an SD card and a USB disk.
+func fakeSys(t *testing.T, mountinfo string) Sys {
+	t.Helper()
+	dir := t.TempDir()
+	s := Sys{MountInfo: filepath.Join(dir, "mountinfo"), SysDev: filepath.Join(dir, "dev", "block"), SysBlock: filepath.Join(dir, "class", "block"), Dev: "/dev"}
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(os.WriteFile(s.MountInfo, []byte(mountinfo), 0o644))
+	must(os.MkdirAll(s.SysDev, 0o755))
+	must(os.MkdirAll(s.SysBlock, 0o755))
+	add := func(devPath, name, devnum string, part int, size string) {
+		d := filepath.Join(dir, "devices", devPath)
+		must(os.MkdirAll(d, 0o755))
+		must(os.WriteFile(filepath.Join(d, "dev"), []byte(devnum+"\n"), 0o644))
+		must(os.WriteFile(filepath.Join(d, "size"), []byte(size+"\n"), 0o644))
+		if part > 0 {
+			must(os.WriteFile(filepath.Join(d, "partition"), []byte{byte('0' + part), '\n'}, 0o644))
+		} else {
+			must(os.MkdirAll(filepath.Join(d, "device"), 0o755))
+			must(os.WriteFile(filepath.Join(d, "removable"), []byte("1\n"), 0o644))
+		}
+		must(os.Symlink(d, filepath.Join(s.SysDev, devnum)))
+		must(os.Symlink(d, filepath.Join(s.SysBlock, name)))
+	}
+	add("mmc/mmcblk0", "mmcblk0", "179:0", 0, "62333952")
+	add("mmc/mmcblk0/mmcblk0p1", "mmcblk0p1", "179:1", 1, "1048576")
+	add("mmc/mmcblk0/mmcblk0p2", "mmcblk0p2", "179:2", 2, "61276160")
+	add("usb/sda", "sda", "8:0", 0, "1953525168")
+	add("usb/sda/sda1", "sda1", "8:1", 1, "1953523120")
+	must(os.WriteFile(filepath.Join(dir, "devices", "usb/sda/device/model"), []byte("Extreme SSD     \n"), 0o644))
+	return s
+}
+
+func TestFindSystem(t *testing.T) {
+	s := fakeSys(t, piMountInfo)
+	sys, err := s.FindSystem()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sys.RootPart != (Part{Name: "mmcblk0p2", Disk: "mmcblk0", Number: 2}) || sys.BootMount != "/boot/firmware" || sys.BootPart.Name != "mmcblk0p1" {
+		t.Errorf("FindSystem = %+v %+v", sys.RootPart, sys.BootPart)
+	}
+	if d := sys.Disks(); len(d) != 1 || d[0] != "mmcblk0" {
+		t.Errorf("Disks = %q", d)
+	}
+	// Root on a USB disk, boot on the card (Bullseye layout at /boot).
+	s2 := fakeSys(t, "22 1 8:1 / / rw - ext4 /dev/sda1 rw\n30 22 179:1 / /boot rw - vfat /dev/mmcblk0p1 rw\n")
+	sys, err = s2.FindSystem()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := sys.Disks(); len(d) != 2 || d[0] != "mmcblk0" || d[1] != "sda" || sys.BootMount != "/boot" {
+		t.Errorf("Disks = %q, boot %s", d, sys.BootMount)
+	}
+	info, err := s.Info("sda")
+	if err != nil || info.Model != "Extreme SSD" || info.Size != 1953525168*512 || !info.Removable {
+		t.Errorf("Info = %+v, %v", info, err)
+	}
+	disks, err := s.Disks()
+	if err != nil || len(disks) != 2 {
+		t.Errorf("Disks = %+v, %v", disks, err)
+	}
+	mounts, _ := s.Mounts()
+	if m, ok := MountAt(mounts, "/mnt/My Backups"); !ok || m.Source != "/dev/sda1" {
+		t.Errorf("escaped mount point not found: %+v", mounts)
+	}
+}
+
+func TestParseMountInfoErrors(t *testing.T) {
+	for _, bad := range []string{"1 2 3\n", "x 1 8:1 / / rw - ext4 /dev/sda1 rw\n", "1 1 81 / / rw - ext4 /dev/sda1 rw\n"} {
+		if _, err := ParseMountInfo(strings.NewReader(bad)); err == nil {
+			t.Errorf("ParseMountInfo(%q) succeeded", bad)
+		}
+	}
+}
+
+func TestLosetupArgs(t *testing.T) {
+	got := strings.Join(LosetupArgs("/tmp/x.img", 4194304, 1048576, true), " ")
+	if got != "--find --show --offset 4194304 --sizelimit 1048576 --read-only /tmp/x.img" {
+		t.Errorf("LosetupArgs = %q", got)
+	}
+}
+
+// TestAttachAndCheckTarget uses a real loop device (root only): a disk
+// with a mounted filesystem must be refused, an idle one accepted.
+func TestAttachAndCheckTarget(t *testing.T) {
+	if os.Geteuid() != 0 {
+		if strings.Contains(os.Getenv("PIBACKUP_TEST_REQUIRE"), "loop") || os.Getenv("PIBACKUP_TEST_REQUIRE") == "all" {
+			t.Fatal("needs root for loop devices")
+		}
+		t.Skip("needs root for loop devices")
+	}
+	img := filepath.Join(t.TempDir(), "disk.img")
+	if err := os.Truncate(img, 0); err != nil && !errors.Is(err, os.ErrNotExist) {
+		t.Fatal(err)
+	}
+	f, err := os.Create(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Truncate(64 << 20)
+	f.Close()
+	a, err := AttachPartition(context.Background(), img, 2, 1<<20, 32<<20, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Detach()
+	if out, err := exec.Command("mkfs.ext4", "-q", a.Path).CombinedOutput(); err != nil {
+		t.Fatalf("mkfs: %v %s", err, out)
+	}
+	h := Host()
+	if err := h.CheckTarget(a.Path); err != nil {
+		t.Errorf("idle loop disk refused: %v", err)
+	}
+	mnt := t.TempDir()
+	if out, err := exec.Command("mount", a.Path, mnt).CombinedOutput(); err != nil {
+		t.Fatalf("mount: %v %s", err, out)
+	}
+	err = h.CheckTarget(a.Path)
+	exec.Command("umount", mnt).Run()
+	if !errors.Is(err, ErrTargetMounted) {
+		t.Errorf("mounted loop disk: %v; want ErrTargetMounted", err)
+	}
+	if err := h.CheckTarget(img, img); !errors.Is(err, ErrTargetIsSource) {
+		t.Errorf("image that is the source: %v", err)
+	}
+	if err := a.Detach(); err != nil {
+		t.Error(err)
+	}
+}
