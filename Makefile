@@ -13,7 +13,7 @@ LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.dat
 # Debian packages the tests and the demo use (also installed by .ci/run).
 DEB_PKGS := rsync tar dosfstools mtools fdisk e2fsprogs acl attr util-linux \
 	qemu-system-arm qemu-system-x86 qemu-utils ipxe-qemu cpio xz-utils zstd pigz gzip file \
-	openssh-server openssh-client partclone samba nfs-ganesha nfs-ganesha-vfs rpcbind \
+	openssh-server openssh-client partclone samba smbclient nfs-ganesha nfs-ganesha-vfs rpcbind \
 	binutils ca-certificates
 
 .PHONY: all build deps test unit-test qemu-test demo image bench lint fuzz clean

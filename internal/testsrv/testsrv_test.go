@@ -1,0 +1,65 @@
+package testsrv
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+func requireRoot(t *testing.T, what, bin string) {
+	t.Helper()
+	req := os.Getenv("PIBACKUP_TEST_REQUIRE")
+	strict := req == "all" || strings.Contains(","+req+",", ","+what+",")
+	if _, err := exec.LookPath(bin); err != nil || os.Geteuid() != 0 {
+		if strict {
+			t.Fatalf("%s needs root and %s", what, bin)
+		}
+		t.Skipf("%s needs root and %s", what, bin)
+	}
+}
+
+// TestSSHD checks the server with the real OpenSSH sftp client.
+func TestSSHD(t *testing.T) {
+	requireRoot(t, "sftp", "sshd")
+	s := StartSSHD(t)
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "hello"), []byte("hi"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("sftp", "-b", "-", "-i", s.KeyPath, "-o", "UserKnownHostsFile="+s.KnownHosts, "-o", "StrictHostKeyChecking=yes", "-P", strconv.Itoa(s.Port), "root@127.0.0.1")
+	cmd.Stdin = strings.NewReader("ls " + dir + "\n")
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "hello") {
+		t.Fatalf("sftp ls: %v\n%s", err, out)
+	}
+	if !strings.HasPrefix(s.Fingerprint, "SHA256:") {
+		t.Errorf("fingerprint %q", s.Fingerprint)
+	}
+}
+
+// TestSMB checks the share with smbclient when it is installed.
+func TestSMB(t *testing.T) {
+	requireRoot(t, "smb", "smbd")
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "hello"), []byte("hi"), 0o644)
+	s := StartSMB(t, dir)
+	if _, err := exec.LookPath("smbclient"); err != nil {
+		t.Skip("smbclient not installed; the recovery's Go client is tested in internal/source")
+	}
+	out, err := exec.Command("smbclient", "//127.0.0.1/"+s.Share, "-p", strconv.Itoa(s.Port), "-U", s.User+"%"+s.Password, "-c", "ls").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "hello") {
+		t.Fatalf("smbclient: %v\n%s", err, out)
+	}
+}
+
+// TestNFS checks that ganesha comes up and answers on its ports.
+func TestNFS(t *testing.T) {
+	requireRoot(t, "nfs", "ganesha.nfsd")
+	n := StartNFS(t, t.TempDir())
+	if n.Port == 0 {
+		t.Fatal("no port")
+	}
+}

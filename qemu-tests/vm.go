@@ -1,0 +1,197 @@
+// Package qemutests boots the real recovery image in QEMU and restores
+// real backups with it, end to end. This file holds the VM harness: start
+// QEMU with a serial console captured to a log, wait for lines with a
+// deadline, and always kill the VM at the end.
+package qemutests
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Drive is a disk attached to the VM.
+type Drive struct {
+	Path     string
+	USB      bool // attach as usb-storage behind an xHCI controller
+	ReadOnly bool // QEMU snapshot mode: guest writes are discarded
+}
+
+// VMConfig describes one boot.
+type VMConfig struct {
+	Arch    string // "arm64" (virt) or "amd64"
+	Kernel  string
+	Initrd  string // "" to boot the kernel alone (a restored disk)
+	Append  string
+	Drives  []Drive
+	MemMiB  int
+	LogPath string // serial console log
+}
+
+// Args builds QEMU's argv (pure, so tests can read it).
+func (c VMConfig) Args() (bin string, args []string) {
+	mem := c.MemMiB
+	if mem == 0 {
+		mem = 768
+	}
+	switch c.Arch {
+	case "amd64":
+		bin = "qemu-system-x86_64"
+		// -cpu max gives RDRAND and virtio-rng feeds getrandom: without an
+		// entropy source DHCP stalls for minutes (boot-stack.md Q3).
+		args = []string{"-cpu", "max", "-device", "virtio-rng-pci"}
+	default:
+		bin = "qemu-system-aarch64"
+		// pauth-impdef makes TCG's pointer authentication cheap: boots
+		// twice as fast as -cpu max (boot-stack.md Q3).
+		args = []string{"-M", "virt", "-cpu", "max,pauth-impdef=on"}
+	}
+	args = append(args,
+		"-smp", "2", "-m", fmt.Sprint(mem),
+		"-nographic", "-no-reboot", // power-off or panic ends QEMU
+		"-kernel", c.Kernel,
+		"-netdev", "user,id=n0", "-device", "virtio-net-pci,netdev=n0", // guest reaches host 127.0.0.1 as 10.0.2.2
+	)
+	if c.Initrd != "" {
+		args = append(args, "-initrd", c.Initrd)
+	}
+	usb := false
+	for i, d := range c.Drives {
+		opt := fmt.Sprintf("file=%s,format=raw", d.Path)
+		if d.ReadOnly {
+			opt += ",snapshot=on"
+		}
+		if d.USB {
+			if !usb {
+				args = append(args, "-device", "qemu-xhci,id=xhci")
+				usb = true
+			}
+			id := fmt.Sprintf("usb%d", i)
+			args = append(args, "-drive", "if=none,id="+id+","+opt, "-device", "usb-storage,bus=xhci.0,drive="+id)
+			continue
+		}
+		args = append(args, "-drive", "if=virtio,"+opt)
+	}
+	args = append(args, "-append", c.Append+" panic=-1")
+	return bin, args
+}
+
+// VM is a running QEMU.
+type VM struct {
+	cmd  *exec.Cmd
+	mu   sync.Mutex
+	buf  bytes.Buffer
+	cond *sync.Cond
+	done chan struct{}
+	err  error
+	log  *os.File
+}
+
+// Start boots the VM. The caller must call Kill (t.Cleanup) even after
+// the guest powered off.
+func Start(ctx context.Context, c VMConfig) (*VM, error) {
+	bin, args := c.Args()
+	cmd := exec.CommandContext(ctx, bin, args...)
+	log, err := os.Create(c.LogPath)
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(log, "# %s %s\n", bin, strings.Join(args, " "))
+	vm := &VM{cmd: cmd, done: make(chan struct{}), log: log}
+	vm.cond = sync.NewCond(&vm.mu)
+	pr, pw := io.Pipe()
+	cmd.Stdout, cmd.Stderr = pw, pw
+	cmd.Stdin = nil
+	if err := cmd.Start(); err != nil {
+		log.Close()
+		return nil, fmt.Errorf("start %s: %w", bin, err)
+	}
+	go func() {
+		b := make([]byte, 4096)
+		for {
+			n, err := pr.Read(b)
+			if n > 0 {
+				vm.mu.Lock()
+				vm.buf.Write(b[:n])
+				log.Write(b[:n])
+				vm.cond.Broadcast()
+				vm.mu.Unlock()
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	go func() {
+		vm.err = cmd.Wait()
+		pw.Close()
+		vm.mu.Lock()
+		close(vm.done)
+		vm.cond.Broadcast()
+		vm.mu.Unlock()
+	}()
+	return vm, nil
+}
+
+// Expect waits until the console output matches re, or the deadline
+// passes, or QEMU exits. It returns the first submatch group list.
+func (vm *VM) Expect(re *regexp.Regexp, timeout time.Duration) ([]string, error) {
+	timer := time.AfterFunc(timeout, func() {
+		vm.mu.Lock()
+		vm.cond.Broadcast()
+		vm.mu.Unlock()
+	})
+	defer timer.Stop()
+	deadline := time.Now().Add(timeout)
+	vm.mu.Lock()
+	defer vm.mu.Unlock()
+	for {
+		if m := re.FindStringSubmatch(vm.buf.String()); m != nil {
+			return m, nil
+		}
+		select {
+		case <-vm.done:
+			return nil, fmt.Errorf("QEMU exited (%v) before %q appeared", vm.err, re)
+		default:
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("%q did not appear within %s", re, timeout)
+		}
+		vm.cond.Wait()
+	}
+}
+
+// Wait waits for QEMU to exit (the guest powered off).
+func (vm *VM) Wait(timeout time.Duration) error {
+	select {
+	case <-vm.done:
+		return vm.err
+	case <-time.After(timeout):
+		return fmt.Errorf("QEMU still running after %s", timeout)
+	}
+}
+
+// Console returns everything the guest printed so far.
+func (vm *VM) Console() string {
+	vm.mu.Lock()
+	defer vm.mu.Unlock()
+	return vm.buf.String()
+}
+
+// Kill stops QEMU if it still runs and closes the log.
+func (vm *VM) Kill() {
+	select {
+	case <-vm.done:
+	default:
+		_ = vm.cmd.Process.Kill()
+		<-vm.done
+	}
+	vm.log.Close()
+}
