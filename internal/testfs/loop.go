@@ -89,3 +89,5 @@ func mountExt4(dev, dir string, readOnly bool) error {
 	}
 	return nil
 }
+
+func unixUnmount(dir string) error { return unix.Unmount(dir, 0) }
