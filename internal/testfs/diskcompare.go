@@ -99,7 +99,7 @@ func CompareDisks(source, copy string) (*DiskReport, error) {
 		return nil, fmt.Errorf("mount copy root: %w", err)
 	}
 	defer cDone()
-	diffs, err := Compare(sDir, cDir, CompareOptions{Ignore: []string{"lost+found"}})
+	diffs, err := Compare(sDir, cDir, CompareOptions{Ignore: BackupExcludes})
 	if err != nil {
 		return nil, err
 	}
@@ -129,6 +129,11 @@ func CompareDisks(source, copy string) (*DiskReport, error) {
 	r.Problems = CheckIDs(r.Copy, string(cmdline), string(fstab))
 	return r, nil
 }
+
+// BackupExcludes are the paths every backup leaves out, as raspiBackup
+// does: pseudo and temporary filesystems' mount points keep only the
+// folder itself.
+var BackupExcludes = []string{"lost+found", "proc/*", "sys/*", "dev/*", "tmp/*", "run/*", "media/*", "var/swap", "swapfile"}
 
 func rootAndBoot(d *backupset.Disk) (root, boot *backupset.Partition, err error) {
 	for i := range d.Partitions {

@@ -40,7 +40,7 @@ const (
 	PathACLDir    = "srv/shared"            // system.posix_acl_default, mode 02775
 	PathSparse    = "var/lib/sparse.img"    // 64 MiB with four 4 KiB islands
 	PathOrphan    = "opt/orphan/data.bin"   // 4242:4343, no passwd entry
-	PathDevBlock  = "dev/mmcblk0"           // block device 179,0
+	PathDevBlock  = "srv/chroot/dev/mmcblk0" // block device 179,0 (outside /dev, which backups exclude)
 	PathFIFO      = "var/spool/ctl.fifo"    // named pipe
 	PathHardlink1 = "usr/bin/hl-tool"       // three links to one inode ...
 	PathHardlink2 = "usr/bin/hl-tool-alias" // ... in the same directory ...
@@ -150,8 +150,15 @@ func (p *populator) populate(opts PopulateOptions) {
 	p.dir("dev", 0o755, rootID, rootID)
 	p.node("dev/null", unix.S_IFCHR, 0o666, 1, 3, rootID, rootID)
 	p.node("dev/console", unix.S_IFCHR, 0o600, 5, 1, rootID, rootID)
-	p.node(PathDevBlock, unix.S_IFBLK, 0o660, 179, 0, rootID, 6)
 	p.node("dev/mmcblk0p2", unix.S_IFBLK, 0o660, 179, 2, rootID, 6)
+	// raspiBackup excludes /dev/* (devtmpfs covers it on a running Pi), so
+	// the nodes a backup must keep live in a chroot, as a build chroot or
+	// container root on a Pi would hold them.
+	p.dir("srv", 0o755, rootID, rootID)
+	p.dir("srv/chroot", 0o755, rootID, rootID)
+	p.dir("srv/chroot/dev", 0o755, rootID, rootID)
+	p.node("srv/chroot/dev/null", unix.S_IFCHR, 0o666, 1, 3, rootID, rootID)
+	p.node(PathDevBlock, unix.S_IFBLK, 0o660, 179, 0, rootID, 6)
 
 	// /home/pi: a user's files.
 	p.dir("home", 0o755, rootID, rootID)
@@ -223,7 +230,6 @@ func (p *populator) populate(opts PopulateOptions) {
 	p.file(PathOrphan, p.random(256<<10), 0o640, 4242, 4343)
 
 	// /srv: ACLs, unreadable directory, deep path.
-	p.dir("srv", 0o755, rootID, rootID)
 	p.dir(PathACLDir, 0o2775, piID, wwwID)
 	p.xattr(PathACLDir, "system.posix_acl_default", posixACL(
 		aclEntry{aclUserObj, 7, aclUndefinedID},

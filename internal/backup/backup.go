@@ -1,0 +1,516 @@
+// Package backup is the backup engine: it writes one backup set in
+// raspiBackup's layout (dd, ddz, tar, tgz, rsync; normal and
+// partition-oriented mode) plus our manifest, from the running system or
+// from an unmounted disk or image (--source-disk).
+//
+// A set is written under <host>/tmp/<name>/ and renamed into place only
+// when it is complete, its manifest written and everything fsynced. On
+// any error or cancellation the partial set is removed; older sets are
+// never touched. A flock on <host>/.backupctl.lock keeps two runs apart.
+// The layout is documented in docs/FORMAT.md.
+package backup
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/pibackup/pibackup/internal/backupset"
+	"github.com/pibackup/pibackup/internal/blockdev"
+	"github.com/pibackup/pibackup/internal/compress"
+	"github.com/pibackup/pibackup/internal/progress"
+)
+
+// Options says what to back up and how; it mirrors `backupctl backup`.
+type Options struct {
+	Target string         // BACKUPDIR; the set goes to BACKUPDIR/<host>/<name>
+	Type   backupset.Type // dd, ddz, tar, tgz, rsync
+	// Compression for dd and tar: "" is the type's own (none for dd, tar;
+	// gzip for ddz, tgz). gzip turns dd into ddz and tar into tgz; zstd
+	// makes dd a ddz with .img.zst and keeps tar with .tar.zst.
+	Compression        backupset.Compression
+	UsedPartitionsOnly bool     // dd: stop at the end of the last partition
+	Partitions         []int    // partition-oriented mode: these partitions
+	AllPartitions      bool     // partition-oriented mode: every partition ("*")
+	Snapshot           string   // -M text: a named set, never recycled
+	Excludes           []string // path globs, see CheckExclude
+	SourceDisk         string   // back up this unmounted disk or image instead of the running system
+	DryRun             bool     // check and print the plan, write nothing
+	BootTar            bool     // boot partition as <host>-backup.tmg instead of .img
+	Hostname           string   // default: /etc/hostname of the source root
+	ToolVersion        string   // recorded in the manifest
+}
+
+// PartitionMode reports whether opts select partition-oriented mode.
+func (o Options) PartitionMode() bool { return o.AllPartitions || len(o.Partitions) > 0 }
+
+// Deps are the engine's connections to the world.
+type Deps struct {
+	Log      *slog.Logger      // nil discards
+	Progress progress.Reporter // nil reports nothing
+	Out      io.Writer         // the plan and the result summary; nil discards
+	Sys      blockdev.Sys      // kernel paths; zero value means the running kernel's
+	Now      func() time.Time  // nil means time.Now
+}
+
+// Result describes a finished (or, with DryRun, planned) set.
+type Result struct {
+	Plan     *Plan
+	SetDir   string // the completed set folder; "" after a dry run
+	Manifest *backupset.Manifest
+}
+
+// ParsePartitions parses the -P list: "1 2 5" (spaces or commas) or "*".
+func ParsePartitions(s string) (nums []int, all bool, err error) {
+	s = strings.TrimSpace(s)
+	if s == "*" {
+		return nil, true, nil
+	}
+	for _, f := range strings.FieldsFunc(s, func(r rune) bool { return r == ' ' || r == ',' }) {
+		n, err := strconv.Atoi(f)
+		if err != nil || n < 1 || n > 128 {
+			return nil, false, fmt.Errorf("partition %q: want numbers 1..128 or \"*\"", f)
+		}
+		if !slices.Contains(nums, n) {
+			nums = append(nums, n)
+		}
+	}
+	if len(nums) == 0 {
+		return nil, false, errors.New(`no partitions given: want e.g. "1 2" or "*"`)
+	}
+	slices.Sort(nums)
+	return nums, false, nil
+}
+
+// ResolveType turns the -t/-z pair into the set type, the compression and
+// the payload extension (raspiBackup: -t dd -z is ddz, -t tar -z is tgz;
+// zstd keeps tar as tar with .tar.zst and makes dd a ddz with .img.zst).
+func ResolveType(t backupset.Type, c backupset.Compression) (backupset.Type, backupset.Compression, string, error) {
+	switch {
+	case t == backupset.TypeDD && c == backupset.CompressGzip:
+		t = backupset.TypeDDZ
+	case t == backupset.TypeDD && c == backupset.CompressZstd:
+		t = backupset.TypeDDZ
+	case t == backupset.TypeTar && c == backupset.CompressGzip:
+		t = backupset.TypeTGZ
+	}
+	if c == "" {
+		switch t {
+		case backupset.TypeDDZ, backupset.TypeTGZ:
+			c = backupset.CompressGzip
+		default:
+			c = backupset.CompressNone
+		}
+	}
+	ext, err := backupset.PayloadExt(t, c)
+	if err != nil {
+		return "", "", "", err
+	}
+	return t, c, ext, nil
+}
+
+// Run writes one backup set (or, with opts.DryRun, only plans it).
+func Run(ctx context.Context, opts Options, deps Deps) (*Result, error) {
+	r := &runner{opts: opts, deps: deps, log: deps.Log, rep: progress.OrNop(deps.Progress), out: deps.Out}
+	if r.log == nil {
+		r.log = slog.New(slog.DiscardHandler)
+	}
+	if r.out == nil {
+		r.out = io.Discard
+	}
+	if r.deps.Sys == (blockdev.Sys{}) {
+		r.deps.Sys = blockdev.Host()
+	}
+	if r.deps.Now == nil {
+		r.deps.Now = time.Now
+	}
+	return r.run(ctx)
+}
+
+// runner holds the state of one run.
+type runner struct {
+	opts Options
+	deps Deps
+	log  *slog.Logger
+	rep  progress.Reporter
+	out  io.Writer
+
+	typ  backupset.Type
+	comp backupset.Compression
+	ext  string
+
+	src      *source
+	name     backupset.Name
+	host     string
+	hostDir  string
+	tmpDir   string // <host>/tmp/<name>
+	finalDir string
+	prev     *previous
+	excludes []string // user excludes, checked
+	man      backupset.Manifest
+	plan     *Plan
+}
+
+// previous is the newest complete set of the same series: the link-dest
+// of rsync and the source of boot-file hardlinks.
+type previous struct {
+	name     string
+	dir      string
+	manifest *backupset.Manifest // nil for sets made by raspiBackup
+}
+
+func (r *runner) run(ctx context.Context) (res *Result, err error) {
+	if err := r.checkOptions(); err != nil {
+		return nil, err
+	}
+	if os.Geteuid() != 0 {
+		return nil, fmt.Errorf("%w: backupctl backup must run as root (it reads raw disks and keeps every owner)", ErrPreflight)
+	}
+	target, err := filepath.Abs(r.opts.Target)
+	if err != nil {
+		return nil, err
+	}
+	if fi, err := os.Stat(target); err != nil || !fi.IsDir() {
+		return nil, fmt.Errorf("%w: backup folder %s does not exist or is not a folder; create or mount it first", ErrPreflight, r.opts.Target)
+	}
+	r.opts.Target = target
+	for _, mp := range cleanStaleMounts(r.deps.Sys) {
+		r.log.Info("removed a source mount left by a killed backupctl run", "mount", mp)
+	}
+
+	if r.opts.SourceDisk != "" {
+		r.src, err = openOffline(r.opts.SourceDisk, r.deps.Sys)
+	} else {
+		r.src, err = openRunning(r.deps.Sys)
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if cerr := r.src.close(); cerr != nil {
+			r.log.Warn("release source", "err", cerr)
+		}
+	}()
+	if err := r.identify(); err != nil {
+		return nil, err
+	}
+	if err := r.checkTargetNotSource(); err != nil {
+		return nil, err
+	}
+	if err := r.findPrevious(); err != nil {
+		return nil, err
+	}
+	if err := r.makePlan(); err != nil {
+		return nil, err
+	}
+	res = &Result{Plan: r.plan}
+	if r.opts.DryRun {
+		r.plan.Print(r.out)
+		if lockHeld(r.hostDir) {
+			return res, fmt.Errorf("%s: %w", r.hostDir, ErrLocked)
+		}
+		if r.plan.Needed > r.plan.Free {
+			return res, r.noSpaceError()
+		}
+		return res, nil
+	}
+	if r.plan.Needed > r.plan.Free {
+		return res, r.noSpaceError()
+	}
+	if err := os.MkdirAll(filepath.Join(r.hostDir, backupset.TmpDir), 0o755); err != nil {
+		return res, fmt.Errorf("%w: create %s: %w", ErrPreflight, r.hostDir, err)
+	}
+	unlock, err := lockHost(r.hostDir)
+	if err != nil {
+		return res, err
+	}
+	defer unlock()
+	r.cleanStaleSets()
+	if r.typ == backupset.TypeRsync {
+		if err := probeTarget(r.hostDir); err != nil {
+			return res, err
+		}
+	}
+	if err := r.claimName(ctx); err != nil {
+		return res, err
+	}
+	defer func() {
+		if err != nil {
+			if rerr := os.RemoveAll(r.tmpDir); rerr != nil {
+				r.log.Error("remove partial set", "dir", r.tmpDir, "err", rerr)
+			}
+			os.Remove(filepath.Join(r.hostDir, backupset.TmpDir)) // only if empty
+			if ctx.Err() != nil && !errors.Is(err, context.Canceled) {
+				err = fmt.Errorf("%w (%w)", ctx.Err(), err)
+			}
+		}
+	}()
+	r.log.Info("backing up", "set", r.name.String(), "source", r.src.path)
+	if err := r.writeSet(ctx); err != nil {
+		return res, err
+	}
+	if err := r.finish(); err != nil {
+		return res, err
+	}
+	res.SetDir, res.Manifest = r.finalDir, &r.man
+	return res, nil
+}
+
+func (r *runner) noSpaceError() error {
+	return fmt.Errorf("%w: %w: the set needs about %s, %s has %s free", ErrPreflight, ErrNoSpace,
+		human(r.plan.Needed), r.opts.Target, human(r.plan.Free))
+}
+
+// checkOptions validates option combinations before anything is opened.
+func (r *runner) checkOptions() error {
+	o := r.opts
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: %s", ErrPreflight, fmt.Sprintf(format, args...))
+	}
+	var err error
+	if r.typ, r.comp, r.ext, err = ResolveType(o.Type, o.Compression); err != nil {
+		return bad("%v", err)
+	}
+	dd := r.typ == backupset.TypeDD || r.typ == backupset.TypeDDZ
+	switch {
+	case o.Target == "":
+		return bad("no backup folder given")
+	case o.PartitionMode() && dd:
+		return bad("partition-oriented mode (-P) works with tar, tgz and rsync, not %s", r.typ)
+	case o.PartitionMode() && o.BootTar:
+		return bad("--boot-tar is for normal mode; -P already saves each partition as a tar or tree")
+	case o.UsedPartitionsOnly && !dd:
+		return bad("--used-partitions-only is for dd and ddz")
+	case o.BootTar && dd:
+		return bad("--boot-tar is for tar, tgz and rsync sets; a dd image holds the boot partition")
+	case len(o.Excludes) > 0 && dd:
+		return bad("--exclude does not apply to dd images")
+	}
+	if o.Snapshot != "" && backupset.SnapshotTag(o.Snapshot) == "" {
+		return bad("snapshot name %q is empty after cleaning", o.Snapshot)
+	}
+	for _, p := range o.Excludes {
+		if err := CheckExclude(p); err != nil {
+			return bad("%v", err)
+		}
+	}
+	r.excludes = o.Excludes
+	return nil
+}
+
+// identify finds the host name and OS release of the source and names the
+// set.
+func (r *runner) identify() error {
+	host := r.opts.Hostname
+	if host == "" && r.src.rootDir != "" {
+		b, err := os.ReadFile(filepath.Join(r.src.rootDir, "etc/hostname"))
+		if err == nil {
+			host, _, _ = strings.Cut(strings.TrimSpace(string(b)), "\n")
+			host = strings.TrimSpace(host)
+		}
+	}
+	if host == "" {
+		return fmt.Errorf("%w: cannot tell the host name (no /etc/hostname on the source root); give --hostname", ErrPreflight)
+	}
+	if strings.ContainsAny(host, "/@ \t\n\\") || host == "." || host == ".." || host == backupset.TmpDir {
+		return fmt.Errorf("%w: host name %q cannot name a folder; give --hostname", ErrPreflight, host)
+	}
+	osr := "unknownOS"
+	if r.src.rootDir != "" {
+		for _, p := range []string{"etc/os-release", "usr/lib/os-release"} {
+			if b, err := os.ReadFile(filepath.Join(r.src.rootDir, p)); err == nil {
+				osr = backupset.OSReleaseTag(backupset.ParseOSRelease(string(b)))
+				break
+			}
+		}
+	}
+	r.host = host
+	r.hostDir = filepath.Join(r.opts.Target, host)
+	r.name = backupset.Name{Host: host, OSRelease: osr, Type: r.typ, Time: r.deps.Now(),
+		Snapshot: backupset.SnapshotTag(r.opts.Snapshot)}
+	r.name.Time = r.name.Time.Truncate(time.Second)
+	return nil
+}
+
+// checkTargetNotSource refuses a backup folder on the disk being backed
+// up: the set would read itself, and a dead disk would take both.
+func (r *runner) checkTargetNotSource() error {
+	if !r.src.isDevice {
+		return nil // an image file: its disk is not read as a device
+	}
+	p, err := r.deps.Sys.DiskOfPath(r.opts.Target)
+	if err != nil {
+		return nil // not on a block device (NFS, SMB, tmpfs): cannot be the source
+	}
+	disks := []string{r.src.partBase}
+	if r.src.running {
+		if rs, err := r.deps.Sys.FindSystem(); err == nil {
+			disks = rs.Disks()
+		}
+	}
+	if slices.Contains(disks, p.Disk) {
+		return fmt.Errorf("%w: backup folder %s is on /dev/%s, the disk being backed up; use a USB disk or a network share", ErrPreflight, r.opts.Target, p.Disk)
+	}
+	return nil
+}
+
+// findPrevious looks for the newest complete set of the same series.
+func (r *runner) findPrevious() error {
+	if _, err := os.Stat(r.hostDir); err != nil {
+		return nil
+	}
+	l, err := backupset.List(os.DirFS(r.hostDir), ".")
+	if err != nil {
+		return fmt.Errorf("%w: list %s: %w", ErrPreflight, r.hostDir, err)
+	}
+	for _, s := range l.Strays {
+		r.log.Warn("folder in the host folder looks like a set but is none; ignored", "dir", s.Dir, "reason", s.Reason)
+	}
+	for _, s := range l.Sets {
+		if s.InProgress || s.Name.Series() != r.name.Series() {
+			continue
+		}
+		p := &previous{name: s.String(), dir: filepath.Join(r.hostDir, filepath.FromSlash(s.Dir))}
+		if f, err := os.Open(filepath.Join(p.dir, backupset.ManifestFile)); err == nil {
+			p.manifest, err = backupset.ReadManifest(f)
+			f.Close()
+			if err != nil {
+				r.log.Warn("previous set has an unreadable manifest; not reusing its hashes", "set", p.name, "err", err)
+			}
+		}
+		r.prev = p
+		return nil
+	}
+	return nil
+}
+
+// claimName makes the set name unique (two runs within one second get
+// different names) and creates the tmp folder.
+func (r *runner) claimName(ctx context.Context) error {
+	for try := 0; ; try++ {
+		name := r.name.String()
+		r.tmpDir = filepath.Join(r.hostDir, backupset.TmpDir, name)
+		r.finalDir = filepath.Join(r.hostDir, name)
+		_, errFinal := os.Lstat(r.finalDir)
+		if errFinal != nil {
+			if err := os.Mkdir(r.tmpDir, 0o755); err == nil {
+				r.plan.SetName, r.plan.SetDir = name, r.finalDir
+				return nil
+			} else if !errors.Is(err, os.ErrExist) {
+				return noSpace(fmt.Errorf("create %s: %w", r.tmpDir, err))
+			}
+		}
+		if try >= 5 {
+			return fmt.Errorf("set %s exists already", name)
+		}
+		// Wait for the next second rather than invent a time.
+		next := r.name.Time.Add(time.Second)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Until(next)):
+		}
+		r.name.Time = next
+	}
+}
+
+// cleanStaleSets removes what killed runs left in <host>/tmp/. We hold the
+// lock, so nothing there is in progress.
+func (r *runner) cleanStaleSets() {
+	tmp := filepath.Join(r.hostDir, backupset.TmpDir)
+	entries, err := os.ReadDir(tmp)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		p := filepath.Join(tmp, e.Name())
+		r.log.Info("removing an incomplete set left by an earlier run", "dir", p)
+		if err := os.RemoveAll(p); err != nil {
+			r.log.Error("remove incomplete set", "dir", p, "err", err)
+		}
+	}
+}
+
+// finish writes the manifest, makes everything durable and moves the set
+// into place.
+func (r *runner) finish() error {
+	r.man.Finished = r.deps.Now()
+	out, err := createOut(r.tmpDir, backupset.ManifestFile, 0o644, false)
+	if err != nil {
+		return err
+	}
+	if err := backupset.WriteManifest(out, &r.man); err != nil {
+		out.Abort()
+		return noSpace(err)
+	}
+	if _, err := out.Close(); err != nil {
+		return err
+	}
+	if r.typ == backupset.TypeRsync && !r.opts.PartitionMode() {
+		// The set folder is the root of the tree: give it the source
+		// root's times again after adding the metadata files.
+		if err := setTimesLike(r.tmpDir, r.src.rootDir); err != nil {
+			return fmt.Errorf("set times of %s: %w", r.tmpDir, err)
+		}
+	}
+	if err := fsyncDir(r.tmpDir); err != nil {
+		return noSpace(err)
+	}
+	if err := os.Rename(r.tmpDir, r.finalDir); err != nil {
+		return fmt.Errorf("move the set into place: %w", err)
+	}
+	if err := fsyncDir(r.hostDir); err != nil {
+		return noSpace(err)
+	}
+	os.Remove(filepath.Join(r.hostDir, backupset.TmpDir)) // only if empty
+	return nil
+}
+
+// human formats a byte count.
+func human(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+// compressedWriter opens rel in the set with the run's compression.
+func (r *runner) streamTo(rel string, comp backupset.Compression, sparse bool, fill func(w io.Writer) error) (backupset.File, error) {
+	out, err := createOut(r.tmpDir, rel, 0o600, sparse && (comp == backupset.CompressNone || comp == ""))
+	if err != nil {
+		return backupset.File{}, err
+	}
+	cw, err := compress.NewWriter(out, comp)
+	if err != nil {
+		out.Abort()
+		return backupset.File{}, err
+	}
+	err = fill(cw)
+	if cerr := cw.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		out.Abort()
+		return backupset.File{}, noSpace(err)
+	}
+	f, err := out.Close()
+	if err != nil {
+		return backupset.File{}, err
+	}
+	r.man.Files = append(r.man.Files, f)
+	return f, nil
+}

@@ -1,0 +1,129 @@
+package backup
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/pibackup/pibackup/internal/backupset"
+)
+
+// outFile is a payload or metadata file being written into a set. It
+// hashes what passes through, so the manifest's checksums describe the
+// bytes as written without reading them back, and it reports ENOSPC as
+// ErrNoSpace.
+type outFile struct {
+	f      *os.File
+	rel    string
+	h      hash.Hash
+	n      int64 // logical size
+	sparse bool  // skip writing all-zero blocks (dd images)
+	holeAt int64 // file ends in a hole from here (sparse only), -1 if not
+}
+
+// sparseBlock is the unit in which all-zero data becomes a hole.
+const sparseBlock = 64 << 10
+
+// createOut creates setDir/rel, which must not exist.
+func createOut(setDir, rel string, mode os.FileMode, sparse bool) (*outFile, error) {
+	p := filepath.Join(setDir, filepath.FromSlash(rel))
+	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
+	if err != nil {
+		return nil, noSpace(fmt.Errorf("create %s: %w", rel, err))
+	}
+	return &outFile{f: f, rel: rel, h: sha256.New(), sparse: sparse, holeAt: -1}, nil
+}
+
+func (o *outFile) Write(p []byte) (int, error) {
+	o.h.Write(p)
+	if !o.sparse {
+		n, err := o.f.Write(p)
+		o.n += int64(n)
+		if err != nil {
+			return n, noSpace(fmt.Errorf("write %s: %w", o.rel, err))
+		}
+		return n, nil
+	}
+	done := 0
+	for done < len(p) {
+		// Work in blocks aligned to the file offset, so holes line up with
+		// filesystem blocks.
+		chunk := min(len(p)-done, int(sparseBlock-o.n%sparseBlock))
+		b := p[done : done+chunk]
+		if chunk == sparseBlock && allZero(b) {
+			if o.holeAt < 0 {
+				o.holeAt = o.n
+			}
+			o.n += int64(chunk)
+			done += chunk
+			continue
+		}
+		if o.holeAt >= 0 {
+			if _, err := o.f.Seek(o.n, io.SeekStart); err != nil {
+				return done, fmt.Errorf("seek %s: %w", o.rel, err)
+			}
+			o.holeAt = -1
+		}
+		n, err := o.f.Write(b)
+		o.n += int64(n)
+		done += n
+		if err != nil {
+			return done, noSpace(fmt.Errorf("write %s: %w", o.rel, err))
+		}
+	}
+	return done, nil
+}
+
+func allZero(b []byte) bool {
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// Close completes the file (size, fsync) and returns its manifest entry.
+func (o *outFile) Close() (backupset.File, error) {
+	if o.f == nil {
+		return backupset.File{}, errors.New("BUG: outFile closed twice")
+	}
+	f := o.f
+	o.f = nil
+	var err error
+	if o.holeAt >= 0 {
+		err = f.Truncate(o.n)
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return backupset.File{}, noSpace(fmt.Errorf("complete %s: %w", o.rel, err))
+	}
+	return backupset.File{Path: o.rel, Size: o.n, SHA256: hex.EncodeToString(o.h.Sum(nil))}, nil
+}
+
+// Abort closes the file without completing it; the set folder is removed
+// by the caller.
+func (o *outFile) Abort() {
+	if o.f != nil {
+		o.f.Close()
+		o.f = nil
+	}
+}
+
+// noSpace marks a write error caused by a full target with ErrNoSpace.
+func noSpace(err error) error {
+	if err != nil && isNoSpace(err) && !errors.Is(err, ErrNoSpace) {
+		return fmt.Errorf("%w: %w", ErrNoSpace, err)
+	}
+	return err
+}

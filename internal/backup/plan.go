@@ -1,0 +1,65 @@
+package backup
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/pibackup/pibackup/internal/backupset"
+)
+
+// Plan is what a run will write; --dry-run prints it and stops.
+type Plan struct {
+	SetName       string
+	SetDir        string // final folder of the set
+	Source        string // what is read
+	Type          backupset.Type
+	Compression   backupset.Compression
+	PartitionMode bool
+	Items         []PlanItem
+	Previous      string   // set used for --link-dest and boot-file hardlinks, "" if none
+	Excludes      []string // in effect on the root filesystem
+	Needed        int64    // estimated bytes the set needs on the target
+	Free          int64    // bytes free on the target
+	Notes         []string
+}
+
+// PlanItem is one file or tree of the set.
+type PlanItem struct {
+	File     string // name in the set folder ("NAME/" for a tree)
+	From     string // what it is made of
+	Estimate int64  // bytes, 0 for small metadata
+
+	run func(ctx context.Context) error
+}
+
+// Print writes the plan for humans.
+func (p *Plan) Print(w io.Writer) {
+	fmt.Fprintf(w, "set:      %s\n", p.SetName)
+	fmt.Fprintf(w, "folder:   %s\n", p.SetDir)
+	fmt.Fprintf(w, "source:   %s\n", p.Source)
+	mode := "normal"
+	if p.PartitionMode {
+		mode = "partition-oriented"
+	}
+	fmt.Fprintf(w, "type:     %s (%s mode, compression %s)\n", p.Type, mode, p.Compression)
+	if p.Previous != "" {
+		fmt.Fprintf(w, "previous: %s\n", p.Previous)
+	}
+	if len(p.Excludes) > 0 {
+		fmt.Fprintf(w, "excludes: %s\n", strings.Join(p.Excludes, " "))
+	}
+	fmt.Fprintln(w, "files:")
+	for _, it := range p.Items {
+		est := ""
+		if it.Estimate > 0 {
+			est = " (about " + human(it.Estimate) + ")"
+		}
+		fmt.Fprintf(w, "  %-48s from %s%s\n", it.File, it.From, est)
+	}
+	fmt.Fprintf(w, "space:    needs about %s, %s free\n", human(p.Needed), human(p.Free))
+	for _, n := range p.Notes {
+		fmt.Fprintf(w, "note:     %s\n", n)
+	}
+}
