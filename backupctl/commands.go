@@ -10,5 +10,7 @@ func (a *app) commands() []*cobra.Command {
 		a.newVerifyCmd(),
 		a.newListCmd(),
 		a.newCloneCmd(),
+		a.newConfigCmd(),
+		a.newRetentionCmd(),
 	}
 }

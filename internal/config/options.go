@@ -1,0 +1,197 @@
+// Package config holds backupctl's settings: one option table from which
+// both the config file keys and the command-line flags are derived, the
+// files they are read from and their precedence, `config show` with the
+// origin of every value, and the import of a raspiBackup.conf.
+//
+// # Why TOML
+//
+// The file format is TOML (github.com/BurntSushi/toml), not raspiBackup's
+// KEY="value" lines. raspiBackup's file is a shell script that the tool
+// sources, so a value is whatever bash makes of it: `-o "systemctl stop a
+// && systemctl stop b"` is shell code, and a stray `$` or quote changes
+// the meaning silently. We run nothing through a shell, so we need lists
+// (services, excludes, hook commands) and typed values (numbers, booleans,
+// durations) that a parser checks and reports by line. TOML gives exactly
+// that, reads like the INI files Pi users know, is the format of our
+// board configs already, and its dotted keys let `config show` print a
+// file that can be read back. raspiBackup users move over once with
+// `backupctl config import`.
+//
+// # Precedence
+//
+// Later wins: defaults < /etc/backupctl/backupctl.conf <
+// /usr/local/etc/backupctl.conf < ~/.config/backupctl/config <
+// ./backupctl.conf < -f FILE < flags. A missing file is skipped, except
+// the one named by -f.
+//
+// # Secrets
+//
+// smtp.password, webhook.url and webhook.token are secrets: a file that
+// sets one must not be readable by group or others (chmod 600), and they
+// are masked wherever they are shown.
+package config
+
+import (
+	"strings"
+	"time"
+
+	"github.com/pibackup/pibackup/internal/runlog"
+)
+
+// Config is the merged configuration.
+type Config struct {
+	BackupPath         string
+	Type               string
+	Compress           bool
+	Keep               int
+	KeepDD             int
+	KeepDDZ            int
+	KeepTar            int
+	KeepTGZ            int
+	KeepRsync          int
+	SmartRecycle       bool
+	SmartDaily         int
+	SmartWeekly        int
+	SmartMonthly       int
+	SmartYearly        int
+	Exclude            []string
+	LinkBootFiles      bool
+	BootTar            bool
+	UsedPartitionsOnly bool
+
+	Services      []string
+	StopCommands  []string
+	StartCommands []string
+
+	HooksDir         string
+	HooksTimeout     time.Duration
+	HooksPreBackup   []string
+	HooksReady       []string
+	HooksPostBackup  []string
+	HooksPreRestore  []string
+	HooksPostRestore []string
+
+	EmailTo          []string
+	EmailFrom        string
+	EmailOnErrorOnly bool
+	EmailAttachLog   bool
+	SMTPHost         string
+	SMTPPort         int
+	SMTPSecurity     string
+	SMTPAuth         string
+	SMTPUser         string
+	SMTPPassword     runlog.Secret
+
+	WebhookURL         runlog.Secret
+	WebhookToken       runlog.Secret
+	WebhookTopic       string
+	WebhookOnErrorOnly bool
+
+	LogJSON bool
+}
+
+// Defaults returns the built-in settings; they follow raspiBackup's code
+// defaults where an option exists there.
+func Defaults() *Config {
+	return &Config{
+		BackupPath:   "/backup",
+		Type:         "rsync",
+		Keep:         3,
+		SmartDaily:   7,
+		SmartWeekly:  4,
+		SmartMonthly: 12,
+		SmartYearly:  1,
+		HooksDir:     "/etc/backupctl/hooks.d",
+		HooksTimeout: 10 * time.Minute,
+		SMTPSecurity: "starttls",
+		SMTPAuth:     "auto",
+	}
+}
+
+// option is one row of the table. The file key is key; the flag is flag,
+// or key with "." replaced by "-".
+type option struct {
+	key   string
+	flag  string
+	short string
+	help  string
+	field func(c *Config) any // pointer to the Config field
+}
+
+func (o option) flagName() string {
+	if o.flag != "" {
+		return o.flag
+	}
+	return strings.ReplaceAll(o.key, ".", "-")
+}
+
+func (o option) secret(c *Config) bool {
+	_, ok := o.field(c).(*runlog.Secret)
+	return ok
+}
+
+// table lists every option once; flags, file keys, show and import are
+// all derived from it. Order is the order of `config show`.
+var table = []option{
+	{key: "backup-path", help: "backup folder (holds one folder per host); raspiBackup -p", field: func(c *Config) any { return &c.BackupPath }},
+	{key: "type", short: "t", help: "backup type: dd, ddz, tar, tgz or rsync; raspiBackup -t", field: func(c *Config) any { return &c.Type }},
+	{key: "compress", short: "z", help: "compress dd and tar backups (dd→ddz, tar→tgz); raspiBackup -z", field: func(c *Config) any { return &c.Compress }},
+	{key: "keep", short: "k", help: "backups to keep per host, OS release and type; -1 keeps all; raspiBackup -k", field: func(c *Config) any { return &c.Keep }},
+	{key: "keep-dd", help: "keep for dd backups; 0 means --keep", field: func(c *Config) any { return &c.KeepDD }},
+	{key: "keep-ddz", help: "keep for ddz backups; 0 means --keep", field: func(c *Config) any { return &c.KeepDDZ }},
+	{key: "keep-tar", help: "keep for tar backups; 0 means --keep", field: func(c *Config) any { return &c.KeepTar }},
+	{key: "keep-tgz", help: "keep for tgz backups; 0 means --keep", field: func(c *Config) any { return &c.KeepTGZ }},
+	{key: "keep-rsync", help: "keep for rsync backups; 0 means --keep", field: func(c *Config) any { return &c.KeepRsync }},
+	{key: "smart-recycle.enabled", flag: "smart-recycle", help: "keep daily/weekly/monthly/yearly backups instead of the newest --keep", field: func(c *Config) any { return &c.SmartRecycle }},
+	{key: "smart-recycle.daily", help: "smart recycle: days with their newest backup kept", field: func(c *Config) any { return &c.SmartDaily }},
+	{key: "smart-recycle.weekly", help: "smart recycle: weeks (Mon–Sun) with their oldest backup kept", field: func(c *Config) any { return &c.SmartWeekly }},
+	{key: "smart-recycle.monthly", help: "smart recycle: months with their oldest backup kept", field: func(c *Config) any { return &c.SmartMonthly }},
+	{key: "smart-recycle.yearly", help: "smart recycle: years with their oldest backup kept", field: func(c *Config) any { return &c.SmartYearly }},
+	{key: "exclude", help: "path to leave out of tar and rsync backups (repeatable)", field: func(c *Config) any { return &c.Exclude }},
+	{key: "link-boot-files", help: "hard-link unchanged boot partition files to the previous backup", field: func(c *Config) any { return &c.LinkBootFiles }},
+	{key: "boot-tar", short: "B", help: "save the boot partition as tar (.tmg) instead of an image; raspiBackup -B", field: func(c *Config) any { return &c.BootTar }},
+	{key: "used-partitions-only", help: "dd: stop the image at the end of the last partition", field: func(c *Config) any { return &c.UsedPartitionsOnly }},
+	{key: "services", flag: "service", help: "service stopped before and started after the backup, in reverse order: unit:NAME, NAME.service, docker:NAME or podman:NAME (repeatable)", field: func(c *Config) any { return &c.Services }},
+	{key: "stop-commands", flag: "stop-command", help: "command run to stop services, as words with shell-style quotes, not run by a shell (repeatable); raspiBackup -o", field: func(c *Config) any { return &c.StopCommands }},
+	{key: "start-commands", flag: "start-command", help: "command run to start services again (repeatable); raspiBackup -a", field: func(c *Config) any { return &c.StartCommands }},
+	{key: "hooks.dir", help: "folder with one subfolder of executables per event", field: func(c *Config) any { return &c.HooksDir }},
+	{key: "hooks.timeout", help: "time limit of one hook", field: func(c *Config) any { return &c.HooksTimeout }},
+	{key: "hooks.pre-backup", flag: "hook-pre-backup", help: "command before services stop; failure aborts (repeatable)", field: func(c *Config) any { return &c.HooksPreBackup }},
+	{key: "hooks.ready", flag: "hook-ready", help: "command after services stopped, before data is read; failure aborts (repeatable)", field: func(c *Config) any { return &c.HooksReady }},
+	{key: "hooks.post-backup", flag: "hook-post-backup", help: "command after the backup, before services start (repeatable)", field: func(c *Config) any { return &c.HooksPostBackup }},
+	{key: "hooks.pre-restore", flag: "hook-pre-restore", help: "command before a restore; failure aborts (repeatable)", field: func(c *Config) any { return &c.HooksPreRestore }},
+	{key: "hooks.post-restore", flag: "hook-post-restore", help: "command after a restore (repeatable)", field: func(c *Config) any { return &c.HooksPostRestore }},
+	{key: "email.to", flag: "email", short: "e", help: "mail the outcome to this address (repeatable); raspiBackup -e", field: func(c *Config) any { return &c.EmailTo }},
+	{key: "email.from", help: "sender address", field: func(c *Config) any { return &c.EmailFrom }},
+	{key: "email.on-error-only", help: "mail only when the run failed", field: func(c *Config) any { return &c.EmailOnErrorOnly }},
+	{key: "email.attach-log", help: "attach the run log to the mail", field: func(c *Config) any { return &c.EmailAttachLog }},
+	{key: "smtp.host", help: "SMTP server", field: func(c *Config) any { return &c.SMTPHost }},
+	{key: "smtp.port", help: "SMTP port; 0 means 587 (starttls), 465 (tls) or 25 (none)", field: func(c *Config) any { return &c.SMTPPort }},
+	{key: "smtp.security", help: "starttls, tls or none", field: func(c *Config) any { return &c.SMTPSecurity }},
+	{key: "smtp.auth", help: "auto, plain or login", field: func(c *Config) any { return &c.SMTPAuth }},
+	{key: "smtp.user", help: "SMTP user name", field: func(c *Config) any { return &c.SMTPUser }},
+	{key: "smtp.password", help: "SMTP password (secret: better in a chmod 600 file than on the command line)", field: func(c *Config) any { return &c.SMTPPassword }},
+	{key: "webhook.url", help: "POST a JSON notice here (ntfy, Gotify, Slack, Home Assistant); secret", field: func(c *Config) any { return &c.WebhookURL }},
+	{key: "webhook.token", help: "sent as Authorization: Bearer; secret", field: func(c *Config) any { return &c.WebhookToken }},
+	{key: "webhook.topic", help: "ntfy topic, added to the JSON", field: func(c *Config) any { return &c.WebhookTopic }},
+	{key: "webhook.on-error-only", help: "notify the webhook only when the run failed", field: func(c *Config) any { return &c.WebhookOnErrorOnly }},
+	{key: "log.json", help: "write the run log as JSON lines instead of text", field: func(c *Config) any { return &c.LogJSON }},
+}
+
+func lookup(key string) (option, bool) {
+	for _, o := range table {
+		if o.key == key {
+			return o, true
+		}
+	}
+	return option{}, false
+}
+
+// Keys lists every config key in table order.
+func Keys() []string {
+	out := make([]string, len(table))
+	for i, o := range table {
+		out[i] = o.key
+	}
+	return out
+}
