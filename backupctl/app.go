@@ -30,11 +30,11 @@ type app struct {
 // Exit codes, one place for all commands; `backupctl help` lists them.
 const (
 	exitOK        = 0
-	exitFailure   = 1  // the operation failed; stderr says why
-	exitUsage     = 2  // bad command line
-	exitPreflight = 3  // a check before writing failed (space, target, lock); nothing was written
-	exitVerify    = 4  // a set did not verify
-	exitLocked    = 5  // another backupctl run holds the lock
+	exitFailure   = 1 // the operation failed; stderr says why
+	exitUsage     = 2 // bad command line
+	exitPreflight = 3 // a check before writing failed (space, target, lock); nothing was written
+	exitVerify    = 4 // a set did not verify
+	exitLocked    = 5 // another backupctl run holds the lock
 	exitCancelled = 130
 )
 

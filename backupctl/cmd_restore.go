@@ -1,17 +1,259 @@
 package main
 
 import (
+	"bufio"
+	"context"
 	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/pibackup/pibackup/internal/disklayout"
+	"github.com/pibackup/pibackup/internal/restore"
 )
 
+// restoreOptions are the flags of `backupctl restore`.
+type restoreOptions struct {
+	to         string
+	size       string
+	yes        bool
+	dryRun     bool
+	keepIDs    bool
+	partitions string
+}
+
+func (o *restoreOptions) addFlags(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.StringVar(&o.to, "to", "", "target disk (e.g. /dev/sdb) or image file (e.g. /tmp/pi.img)")
+	f.StringVar(&o.size, "size", "", "size of an image file that does not exist yet (e.g. 8G, 512M, 7948206080)")
+	f.BoolVar(&o.yes, "yes", false, "no interactive confirmation (the target is still checked)")
+	f.BoolVarP(&o.dryRun, "dry-run", "F", false, "print the plan; write nothing")
+	f.BoolVar(&o.keepIDs, "keep-ids", false, "keep the source's disk id, PARTUUIDs and filesystem UUIDs")
+	f.StringVar(&o.partitions, "partitions", "", `partition-oriented sets: which partitions ("1,2" or "*")`)
+}
+
 func (a *app) newRestoreCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:   "restore",
-		Short: "restore (being built)",
-		RunE: func(*cobra.Command, []string) error {
-			return withCode(exitFailure, errors.New("restore: not built yet"))
+	var o restoreOptions
+	cmd := &cobra.Command{
+		Use:   "restore [flags] SETDIR --to DEV|IMAGEFILE",
+		Short: "Restore a backup set onto a disk or an image file",
+		Long: `Restore a backup set (dd, ddz, tar, tgz or rsync; made by backupctl or by
+raspiBackup) onto a whole disk or an image file.
+
+The plan is printed first: the source and new partition tables (the last
+Linux partition grows or shrinks to fit the target), what is formatted, the
+new disk id, PARTUUIDs and filesystem UUIDs, and how cmdline.txt and
+/etc/fstab are rewritten to name them. Nothing is written before you type
+the target's name (or give --yes). A target that is mounted, holds the
+running system or the backup, or is a partition is refused, and so is a
+target too small for the data (the message names the bytes needed).
+
+The partition table is written last: a restore that fails half-way leaves
+a target without a partition table, never one that looks restored.
+
+Examples:
+  backupctl restore /backup/pi/pi@debian12-tgz-backup-20240416-094106 --to /dev/sdb
+  backupctl restore -F /backup/pi/pi@debian12-rsync-backup-20240416-094106 --to /dev/sdb
+  backupctl restore /backup/pi/pi@debian12-dd-backup-20240416-094106 --to /tmp/pi.img --size 16G --yes
+` + exitStatusHelp,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.runRestore(cmd.Context(), o, args[0])
 		},
 	}
+	o.addFlags(cmd)
+	return cmd
+}
+
+func (a *app) runRestore(ctx context.Context, o restoreOptions, setDir string) error {
+	if o.to == "" {
+		return withCode(exitUsage, errors.New("restore: --to DEV|IMAGEFILE is required"))
+	}
+	size, err := parseSize(o.size)
+	if err != nil {
+		return withCode(exitUsage, fmt.Errorf("restore: --size: %w", err))
+	}
+	parts, err := parsePartitions(o.partitions)
+	if err != nil {
+		return withCode(exitUsage, fmt.Errorf("restore: --partitions: %w", err))
+	}
+	abs, err := filepath.Abs(setDir)
+	if err != nil {
+		return withCode(exitUsage, fmt.Errorf("restore: %w", err))
+	}
+	if fi, err := os.Stat(abs); err != nil || !fi.IsDir() {
+		return withCode(exitPreflight, fmt.Errorf("restore: %s is not a backup set folder", setDir))
+	}
+	rep := newTextProgress(a.stderr)
+	plan, err := restore.NewPlan(ctx, restore.Options{
+		Set:        os.DirFS(abs),
+		SetName:    filepath.Base(abs),
+		LocalDir:   abs,
+		Target:     o.to,
+		Size:       size,
+		KeepIDs:    o.keepIDs,
+		Partitions: parts,
+		Log:        a.log,
+		Progress:   rep,
+	})
+	if err != nil {
+		var ts *disklayout.TooSmallError
+		if errors.As(err, &ts) {
+			return withCode(exitPreflight, fmt.Errorf("restore: %w (give a target of at least %d bytes)", err, ts.Need))
+		}
+		if errors.Is(err, context.Canceled) {
+			return err
+		}
+		return withCode(exitPreflight, fmt.Errorf("restore: %w", err))
+	}
+	fmt.Fprint(a.stdout, plan.String())
+	if o.dryRun {
+		fmt.Fprintln(a.stdout, "\nDry run (-F): nothing was written.")
+		return nil
+	}
+	if !o.yes {
+		if err := confirmTarget(a.stdin, a.stdout, plan.Target); err != nil {
+			return withCode(exitPreflight, fmt.Errorf("restore: %w", err))
+		}
+	}
+	res, err := plan.Execute(ctx)
+	rep.done()
+	if err != nil {
+		return fmt.Errorf("restore: %w", err)
+	}
+	verified := "checked"
+	if !res.Verified {
+		verified = "NOT verified (see the log)"
+	}
+	fmt.Fprintf(a.stdout, "\nRestored %s onto %s in %s (%s written), %s.\n", filepath.Base(abs), plan.Target.Path,
+		res.Duration.Round(100*time.Millisecond), disklayout.HumanBytes(res.Bytes), verified)
+	for _, c := range res.Changes {
+		fmt.Fprintf(a.stdout, "  %s\n", c)
+	}
+	return nil
+}
+
+// confirmTarget asks for the target's name to be typed, after showing
+// what is on it. An empty or closed stdin refuses.
+func confirmTarget(in io.Reader, out io.Writer, t *restore.Target) error {
+	name := filepath.Base(t.Path)
+	fmt.Fprintf(out, "\nEverything on %s will be overwritten.\n", t.Describe())
+	fmt.Fprintf(out, "Type %q to go on: ", name)
+	line, err := bufio.NewReader(in).ReadString('\n')
+	if err != nil && line == "" {
+		return errors.New("not confirmed (no input; use --yes for unattended runs)")
+	}
+	line = strings.TrimSpace(line)
+	if line != name && line != t.Path {
+		return fmt.Errorf("not confirmed (typed %q, want %q)", line, name)
+	}
+	return nil
+}
+
+// parseSize parses "7948206080", "8G", "512M", "1.5GiB", "64k" (binary
+// units). "" is 0.
+func parseSize(s string) (int64, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return 0, nil
+	}
+	u := strings.ToUpper(s)
+	u = strings.TrimSuffix(u, "IB")
+	u = strings.TrimSuffix(u, "B")
+	mult := int64(1)
+	if n := len(u); n > 0 {
+		switch u[n-1] {
+		case 'K':
+			mult = 1 << 10
+		case 'M':
+			mult = 1 << 20
+		case 'G':
+			mult = 1 << 30
+		case 'T':
+			mult = 1 << 40
+		}
+		if mult > 1 {
+			u = u[:n-1]
+		}
+	}
+	if i, err := strconv.ParseInt(u, 10, 64); err == nil && i > 0 {
+		if i > (1<<62)/mult {
+			return 0, fmt.Errorf("%q is too large", s)
+		}
+		return i * mult, nil
+	}
+	f, err := strconv.ParseFloat(u, 64)
+	if err != nil || f <= 0 || f*float64(mult) > 1<<62 {
+		return 0, fmt.Errorf("%q is not a size (use bytes or a K, M, G, T suffix)", s)
+	}
+	// Fractions round down to whole 512-byte sectors.
+	return int64(f*float64(mult)) / 512 * 512, nil
+}
+
+// parsePartitions parses "1,2", "1 2" or "*" (nil: all).
+func parsePartitions(s string) ([]int, error) {
+	s = strings.TrimSpace(s)
+	if s == "" || s == "*" {
+		return nil, nil
+	}
+	var out []int
+	for _, f := range strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' }) {
+		n, err := strconv.Atoi(f)
+		if err != nil || n < 1 || n > 128 {
+			return nil, fmt.Errorf("%q is not a partition number", f)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+// textProgress prints phases and a percentage line every few seconds to
+// stderr; it is the plain-text printer of progress.Reporter.
+type textProgress struct {
+	w     io.Writer
+	mu    sync.Mutex
+	phase string
+	total int64
+	n     int64
+	last  time.Time
+}
+
+func newTextProgress(w io.Writer) *textProgress { return &textProgress{w: w} }
+
+// Phase implements progress.Reporter.
+func (p *textProgress) Phase(name string, total int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.phase, p.total, p.n, p.last = name, total, 0, time.Now()
+	fmt.Fprintf(p.w, "%s...\n", name)
+}
+
+// Add implements progress.Reporter.
+func (p *textProgress) Add(n int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.n += n
+	if time.Since(p.last) < 5*time.Second {
+		return
+	}
+	p.last = time.Now()
+	if p.total > 0 {
+		fmt.Fprintf(p.w, "  %s: %d%% (%s of %s)\n", p.phase, p.n*100/p.total, disklayout.HumanBytes(p.n), disklayout.HumanBytes(p.total))
+	} else {
+		fmt.Fprintf(p.w, "  %s: %s\n", p.phase, disklayout.HumanBytes(p.n))
+	}
+}
+
+// done ends the output of a run.
+func (p *textProgress) done() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.phase, p.total, p.n = "", 0, 0
 }

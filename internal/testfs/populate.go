@@ -28,24 +28,24 @@ type PopulateOptions struct {
 // Well-known paths in a tree written by Populate, relative to its root, for
 // tests that need to poke at one kind of metadata.
 const (
-	PathPing      = "usr/bin/ping"          // security.capability cap_net_raw+ep
-	PathSudo      = "usr/bin/sudo"          // mode 04755
-	PathNotes     = "home/pi/notes.txt"     // 1000:1000, user.* xattrs
-	PathRandom    = "home/pi/random.bin"    // 4 MiB of incompressible data
-	PathHostname  = "etc/hostname"          // plain root-owned file
-	PathFstab     = "etc/fstab"             // PopulateOptions.Fstab
-	PathSyslog    = "var/log/syslog"        // 0:4 mode 0640
-	PathSymlink   = "home/pi/hostname-link" // -> /etc/hostname, owned 1000:1000
-	PathACLFile   = "srv/shared/report.txt" // system.posix_acl_access
-	PathACLDir    = "srv/shared"            // system.posix_acl_default, mode 02775
-	PathSparse    = "var/lib/sparse.img"    // 64 MiB with four 4 KiB islands
-	PathOrphan    = "opt/orphan/data.bin"   // 4242:4343, no passwd entry
+	PathPing      = "usr/bin/ping"           // security.capability cap_net_raw+ep
+	PathSudo      = "usr/bin/sudo"           // mode 04755
+	PathNotes     = "home/pi/notes.txt"      // 1000:1000, user.* xattrs
+	PathRandom    = "home/pi/random.bin"     // 4 MiB of incompressible data
+	PathHostname  = "etc/hostname"           // plain root-owned file
+	PathFstab     = "etc/fstab"              // PopulateOptions.Fstab
+	PathSyslog    = "var/log/syslog"         // 0:4 mode 0640
+	PathSymlink   = "home/pi/hostname-link"  // -> /etc/hostname, owned 1000:1000
+	PathACLFile   = "srv/shared/report.txt"  // system.posix_acl_access
+	PathACLDir    = "srv/shared"             // system.posix_acl_default, mode 02775
+	PathSparse    = "var/lib/sparse.img"     // 64 MiB with four 4 KiB islands
+	PathOrphan    = "opt/orphan/data.bin"    // 4242:4343, no passwd entry
 	PathDevBlock  = "srv/chroot/dev/mmcblk0" // block device 179,0 (outside /dev, which backups exclude)
-	PathFIFO      = "var/spool/ctl.fifo"    // named pipe
-	PathHardlink1 = "usr/bin/hl-tool"       // three links to one inode ...
-	PathHardlink2 = "usr/bin/hl-tool-alias" // ... in the same directory ...
-	PathHardlink3 = "usr/sbin/hl-tool"      // ... and in another one.
-	PathBootMount = "boot/firmware"         // empty mount point
+	PathFIFO      = "var/spool/ctl.fifo"     // named pipe
+	PathHardlink1 = "usr/bin/hl-tool"        // three links to one inode ...
+	PathHardlink2 = "usr/bin/hl-tool-alias"  // ... in the same directory ...
+	PathHardlink3 = "usr/sbin/hl-tool"       // ... and in another one.
+	PathBootMount = "boot/firmware"          // empty mount point
 	PathDeepLeaf  = "srv/deep/level-01/level-02/level-03/level-04/level-05/level-06/level-07/level-08/level-09/level-10/level-11/level-12/level-13/level-14/level-15/level-16/level-17/level-18/level-19/level-20/level-21/level-22/level-23/level-24/level-25/level-26/level-27/level-28/level-29/level-30/level-31/level-32/level-33/level-34/level-35/level-36/level-37/level-38/level-39/level-40/bottom.txt"
 )
 

@@ -1,0 +1,254 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/pibackup/pibackup/internal/disklayout"
+	"github.com/pibackup/pibackup/internal/testfs"
+)
+
+// The restore, verify, list and clone tests drive the CLI in-process
+// (cli, from backup_test.go) on sets that `backupctl backup` makes of the
+// shared fixture disk, and judge the results with sfdisk, e2fsck and
+// fsck.vfat.
+
+func cliIn(ctx context.Context, stdin string, args ...string) (code int, stdout, stderr string) {
+	var o, e bytes.Buffer
+	code = run(ctx, args, strings.NewReader(stdin), &o, &e)
+	return code, o.String(), e.String()
+}
+
+func TestParseSize(t *testing.T) {
+	tests := []struct {
+		in   string
+		want int64
+		err  bool
+	}{
+		{"", 0, false},
+		{"7948206080", 7948206080, false},
+		{"2G", 2 << 30, false},
+		{"512M", 512 << 20, false},
+		{"512MiB", 512 << 20, false},
+		{"64k", 64 << 10, false},
+		{"1.5G", 3 << 29, false},
+		{"1T", 1 << 40, false},
+		{"0", 0, true},
+		{"-1G", 0, true},
+		{"lots", 0, true},
+		{"9999999999T", 0, true},
+	}
+	for _, tt := range tests {
+		got, err := parseSize(tt.in)
+		if (err != nil) != tt.err || got != tt.want {
+			t.Errorf("parseSize(%q) = %d, %v; want %d, err %v", tt.in, got, err, tt.want, tt.err)
+		}
+	}
+	parts, err := parsePartitions("1, 2 5")
+	if err != nil || !reflect.DeepEqual(parts, []int{1, 2, 5}) {
+		t.Errorf("parsePartitions = %v, %v", parts, err)
+	}
+	if parts, err := parsePartitions("*"); err != nil || parts != nil {
+		t.Errorf("parsePartitions(*) = %v, %v", parts, err)
+	}
+	if _, err := parsePartitions("x"); err == nil {
+		t.Error("parsePartitions(x) succeeded")
+	}
+}
+
+// TestRestoreCLI backs the fixture up with `backupctl backup`, then:
+// a dry run writes nothing; a wrong confirmation writes nothing; a too
+// small target is refused naming the bytes; a real restore makes a disk
+// that fsck, sfdisk and the fixture agree with; verify and list see the
+// set.
+func TestRestoreCLI(t *testing.T) {
+	d := fixture(t)
+	ctx := context.Background()
+	backups := t.TempDir()
+	set := backupOK(t, backups, "--source-disk", d.Path, "-t", "tgz")
+	work := t.TempDir()
+
+	t.Run("dry run", func(t *testing.T) {
+		img := filepath.Join(work, "dry.img")
+		code, out, errOut := cli(ctx, "restore", "-F", set, "--to", img, "--size", "300M")
+		if code != 0 {
+			t.Fatalf("exit %d: %s %s", code, out, errOut)
+		}
+		for _, want := range []string{"New partition table:", "cmdline.txt: root=PARTUUID=", "Dry run"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("plan lacks %q:\n%s", want, out)
+			}
+		}
+		if _, err := os.Stat(img); !os.IsNotExist(err) {
+			t.Errorf("dry run created %s", img)
+		}
+	})
+	t.Run("not confirmed", func(t *testing.T) {
+		img := filepath.Join(work, "noconfirm.img")
+		code, out, errOut := cliIn(ctx, "yes\n", "restore", set, "--to", img, "--size", "300M")
+		if code != exitPreflight || !strings.Contains(errOut, "not confirmed") {
+			t.Errorf("exit %d: %s %s", code, out, errOut)
+		}
+		if _, err := os.Stat(img); !os.IsNotExist(err) {
+			t.Errorf("unconfirmed restore created %s", img)
+		}
+	})
+	t.Run("too small", func(t *testing.T) {
+		code, _, errOut := cli(ctx, "restore", "--yes", set, "--to", filepath.Join(work, "small.img"), "--size", "90M")
+		if code != exitPreflight || !strings.Contains(errOut, "bytes needed") {
+			t.Errorf("exit %d: %s", code, errOut)
+		}
+	})
+	t.Run("missing --to", func(t *testing.T) {
+		if code, _, _ := cli(ctx, "restore", set); code != exitUsage {
+			t.Errorf("exit %d; want %d", code, exitUsage)
+		}
+	})
+	t.Run("restore", func(t *testing.T) {
+		img := filepath.Join(work, "pi.img")
+		code, out, errOut := cliIn(ctx, "pi.img\n", "restore", set, "--to", img, "--size", "300M")
+		if code != 0 {
+			t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
+		}
+		if !strings.Contains(out, "Restored") || !strings.Contains(out, "checked") {
+			t.Errorf("output:\n%s", out)
+		}
+		got, err := disklayout.ReadFile(img)
+		if err != nil {
+			t.Fatal(err)
+		}
+		root, _ := disklayout.PartitionByNumber(got, 2)
+		boot, _ := disklayout.PartitionByNumber(got, 1)
+		if got.Size != 300<<20 || root == nil || root.Start+root.Size < 299<<20 || boot == nil {
+			t.Fatalf("restored layout %+v", got)
+		}
+		runTool(t, "e2fsck", "-fn", fmt.Sprintf("%s?offset=%d", img, root.Start))
+		cmdline, err := testfs.ExtractFile(img, boot.Start, "cmdline.txt")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(cmdline), "root=PARTUUID="+root.PartUUID+" ") {
+			t.Errorf("cmdline.txt %q does not name %s", cmdline, root.PartUUID)
+		}
+		fstab, err := testfs.ReadRootFile(img, root.Start, "/etc/fstab")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(fstab), "PARTUUID="+root.PartUUID+" ") || !strings.Contains(string(fstab), "PARTUUID="+boot.PartUUID+" ") {
+			t.Errorf("fstab does not name %s and %s:\n%s", root.PartUUID, boot.PartUUID, fstab)
+		}
+		// The restored root equals the source's (fstab aside).
+		a := mountRO(t, d.Path, d.RootStart, d.RootSize)
+		b := mountRO(t, img, root.Start, root.Size)
+		// The set leaves out what raspiBackup's default excludes name.
+		compareTrees(t, a, b, "etc/fstab")
+	})
+	t.Run("verify", func(t *testing.T) {
+		code, out, errOut := cli(ctx, "verify", set)
+		if code != 0 || !strings.HasPrefix(out, "OK") {
+			t.Errorf("verify good set: exit %d\n%s%s", code, out, errOut)
+		}
+		payload := filepath.Join(set, filepath.Base(set)+".tgz")
+		f, err := os.OpenFile(payload, os.O_RDWR, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := []byte{0}
+		f.ReadAt(b, 1000)
+		b[0] ^= 1
+		f.WriteAt(b, 1000)
+		defer func() { b[0] ^= 1; f.WriteAt(b, 1000); f.Close() }()
+		code, out, _ = cli(ctx, "verify", set)
+		if code != exitVerify || !strings.Contains(out, "FAILED") || !strings.Contains(out, ".tgz") {
+			t.Errorf("verify corrupt set: exit %d\n%s", code, out)
+		}
+	})
+	t.Run("list", func(t *testing.T) {
+		os.MkdirAll(filepath.Join(backups, "testpi", "tmp", "testpi@debian12-tar-backup-20240101-000000"), 0o755)
+		code, out, errOut := cli(ctx, "list", backups)
+		if code != 0 || !strings.Contains(out, filepath.Base(set)) || !strings.Contains(out, "HOST") || !strings.Contains(out, "incomplete") {
+			t.Errorf("list: exit %d\n%s%s", code, out, errOut)
+		}
+		code, out, _ = cli(ctx, "list", "--json", backups)
+		var entries []listEntry
+		if err := json.Unmarshal([]byte(out), &entries); code != 0 || err != nil {
+			t.Fatalf("list --json: exit %d, %v\n%s", code, err, out)
+		}
+		if len(entries) != 2 {
+			t.Fatalf("list --json: %d entries\n%s", len(entries), out)
+		}
+		for _, e := range entries {
+			switch {
+			case e.Incomplete:
+				if e.Set != "testpi@debian12-tar-backup-20240101-000000" {
+					t.Errorf("incomplete entry %+v", e)
+				}
+			case e.Set != filepath.Base(set) || e.Type != "tgz" || !e.Manifest || e.Size == 0 || e.Host != "testpi":
+				t.Errorf("entry %+v", e)
+			}
+		}
+	})
+}
+
+func mountRO(t *testing.T, img string, start, size int64) string {
+	t.Helper()
+	dir := t.TempDir()
+	testfs.MountExt4(t, testfs.AttachLoop(t, img, start, size, true), dir, true)
+	return dir
+}
+
+// TestRestoreRefusesMountedTarget: a loop disk with a mounted filesystem
+// is refused before anything is written.
+func TestRestoreRefusesMountedTarget(t *testing.T) {
+	d := fixture(t)
+	backups := t.TempDir()
+	set := backupOK(t, backups, "--source-disk", d.Path, "-t", "dd")
+	img := filepath.Join(t.TempDir(), "busy.img")
+	if err := os.WriteFile(img, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	os.Truncate(img, 300<<20)
+	runTool(t, "mkfs.ext4", "-q", img)
+	dev := testfs.AttachLoop(t, img, 0, 0, false)
+	testfs.MountExt4(t, dev, t.TempDir(), false)
+	code, _, errOut := cli(context.Background(), "restore", "--yes", set, "--to", dev)
+	if code != exitPreflight || !strings.Contains(errOut, "mounted") {
+		t.Errorf("exit %d: %s", code, errOut)
+	}
+	if out, err := exec.Command("blkid", "-p", dev).CombinedOutput(); err != nil || !strings.Contains(string(out), "ext4") {
+		t.Errorf("target changed: %v %s", err, out)
+	}
+}
+
+// TestCloneCLI clones the fixture disk onto an image file twice: the
+// second run only syncs.
+func TestCloneCLI(t *testing.T) {
+	d := fixture(t)
+	ctx := context.Background()
+	img := filepath.Join(t.TempDir(), "standby.img")
+	if code, _, errOut := cli(ctx, "clone", "--source-disk", d.Path, "--to", img, "--size", "400M"); code != exitPreflight || !strings.Contains(errOut, "not confirmed") {
+		t.Errorf("clone without --yes and without input: exit %d %s", code, errOut)
+	}
+	code, out, errOut := cli(ctx, "clone", "--source-disk", d.Path, "--to", img, "--size", "400M", "--yes")
+	if code != 0 || !strings.Contains(out, "Cloned onto") {
+		t.Fatalf("first clone: exit %d\n%s\n%s", code, out, errOut)
+	}
+	code, out, errOut = cli(ctx, "clone", "--source-disk", d.Path, "--to", img, "--yes")
+	if code != 0 || !strings.Contains(out, "Synced onto") || !strings.Contains(out, "root 0 B in 0 changed files") {
+		t.Fatalf("second clone: exit %d\n%s\n%s", code, out, errOut)
+	}
+	got, err := disklayout.ReadFile(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	root, _ := disklayout.PartitionByNumber(got, 2)
+	runTool(t, "e2fsck", "-fn", fmt.Sprintf("%s?offset=%d", img, root.Start))
+}

@@ -1,0 +1,205 @@
+// Package restore writes a backup set (dd, ddz, tar, tgz, rsync, as
+// raspiBackup or backupctl made it) onto a disk or an image file, and
+// clones a live system onto another disk.
+//
+// A restore is planned first (NewPlan reads the set and the target and
+// decides everything, writing nothing), shown (Plan.String), then run
+// (Plan.Execute). The target's partition table is wiped at the start and
+// written as the very last step, so a restore that fails half-way leaves
+// a disk that is visibly empty rather than one that looks restored.
+//
+// Partition tables are written natively (disklayout.WriteTable, go-diskfs);
+// filesystems are made and filled with the real tools (mkfs.ext4, GNU tar,
+// rsync, e2fsck, resize2fs, tune2fs) on loop devices attached at the
+// partition's offset, which works the same for image files, loop devices
+// and real disks. The FAT boot partition is copied as an image and edited
+// with go-diskfs, so the host never needs to mount vfat.
+package restore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"time"
+
+	"github.com/pibackup/pibackup/internal/backupset"
+	"github.com/pibackup/pibackup/internal/disklayout"
+	"github.com/pibackup/pibackup/internal/progress"
+)
+
+// Options says what to restore where.
+type Options struct {
+	Set      fs.FS  // the set folder (os.DirFS for local/NFS/USB; an SFTP fs.FS from the recovery's source layer)
+	SetName  string // folder name, e.g. pi@debian12-tgz-backup-20240416-094106
+	LocalDir string // the set's local path when it has one ("" over SFTP): rsync sets need it
+	Target   string // block device or image file
+	Size     int64  // size for an image file that does not exist yet
+	KeepIDs  bool   // keep the source's disk id, PARTUUIDs and filesystem UUIDs
+	// Partitions selects partitions of a partition-oriented set (nil = all).
+	Partitions []int
+	Log        *slog.Logger
+	Progress   progress.Reporter
+}
+
+// Result reports a finished (or failed) restore.
+type Result struct {
+	Bytes    int64         // bytes of data written to the target (uncompressed)
+	Duration time.Duration // wall time of Execute
+	// Verified is true when the restored filesystems passed e2fsck and the
+	// partition table and ids read back as planned.
+	Verified bool
+	// Incomplete is true when Execute failed after it started writing:
+	// the target holds no usable system (its partition table is wiped).
+	Incomplete bool
+	// Changes lists the cmdline.txt and /etc/fstab references rewritten.
+	Changes []string
+}
+
+// ErrIncomplete is wrapped by Execute's error when the target was left
+// half-written.
+var ErrIncomplete = errors.New("the target is incomplete")
+
+// Plan is a decided restore. Its exported fields are for display; change
+// nothing in them.
+type Plan struct {
+	Target *Target
+	Source *backupset.Disk // the layout the set was made from
+	Layout *backupset.Disk // the layout that will be written
+	// Need is the smallest target size in bytes that works (0: unknown,
+	// at most the source disk's size).
+	Need int64
+
+	o    Options
+	log  *slog.Logger
+	rep  progress.Reporter
+	set  *setInfo
+	ids  *ids
+	boot int // partition number of the boot filesystem (0: none)
+	root int // partition number of the root filesystem
+
+	rootLabel string
+	rootData  int64 // estimated bytes of data in the root fs, 0 unknown
+	resized   disklayout.ResizeResult
+	cmdlines  map[string]string // cmdline.txt files of the set's boot image
+	fstab     string            // /etc/fstab of an rsync set ("" unknown)
+	notes     []string
+	// image (dd) sets
+	imageSize int64 // bytes of the raw image, 0 when unknown (compressed)
+	growRoot  bool  // the root partition grows: resize2fs after writing
+	// partition-oriented sets
+	selected []int
+}
+
+// NewPlan reads the set and the target and decides everything the
+// restore will do. It writes nothing. A target too small for the data is
+// refused here with a *disklayout.TooSmallError naming the bytes needed.
+func NewPlan(ctx context.Context, o Options) (*Plan, error) {
+	if o.Set == nil || o.SetName == "" {
+		return nil, errors.New("restore: BUG: Options.Set and SetName are required")
+	}
+	p := &Plan{o: o, log: o.Log, rep: progress.OrNop(o.Progress)}
+	if p.log == nil {
+		p.log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	set, err := readSet(o.Set, o.SetName)
+	if err != nil {
+		return nil, err
+	}
+	p.set = set
+	if set.kind == kindRsync && o.LocalDir == "" {
+		return nil, fmt.Errorf("rsync set %s: rsync needs the set as a local folder (mount the share, or copy the set): %w", o.SetName, ErrBadSet)
+	}
+	if len(o.Partitions) > 0 && set.kind != kindPartition {
+		return nil, fmt.Errorf("--partitions is only for partition-oriented sets; %s is a %s set", o.SetName, set.name.Type)
+	}
+	p.Target, err = inspectTarget(o.Target, o.Size, []string{o.LocalDir})
+	if err != nil {
+		return nil, err
+	}
+	switch set.kind {
+	case kindImage:
+		err = p.planImage(ctx)
+	case kindTar, kindRsync:
+		err = p.planFiles(ctx)
+	case kindPartition:
+		err = p.planPartitions(ctx)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := disklayout.Validate(p.Layout); err != nil {
+		return nil, fmt.Errorf("planned layout: %w", err)
+	}
+	return p, nil
+}
+
+// bootRoot picks the boot and root partition numbers: the manifest's,
+// else raspiBackup's normal-mode convention (1 and 2), else the first FAT
+// and the last Linux partition.
+func bootRoot(m *backupset.Manifest, d *backupset.Disk) (boot, root int) {
+	if m != nil && m.RootPartition > 0 {
+		return m.BootPartition, m.RootPartition
+	}
+	for _, p := range d.Partitions {
+		if boot == 0 && isFATType(p.Type) {
+			boot = p.Number
+		}
+		if disklayout.IsLinuxType(p.Type) {
+			root = p.Number
+		}
+	}
+	if _, ok := disklayout.PartitionByNumber(d, 2); ok && root == 0 {
+		root = 2
+	}
+	if _, ok := disklayout.PartitionByNumber(d, 1); ok && boot == 0 && root != 1 {
+		boot = 1
+	}
+	return boot, root
+}
+
+func isFATType(t string) bool {
+	switch t {
+	case "b", "c", "e", "6", "4", "1", "ef",
+		"C12A7328-F81F-11D2-BA4B-00A0C93EC93B", // EFI system
+		"EBD0A0A2-B9E5-4433-87C0-68B6B72699C7": // Microsoft basic data
+		return true
+	}
+	return false
+}
+
+// Execute restores the set. On failure after writing started, the result
+// has Incomplete set and the error wraps ErrIncomplete.
+func (p *Plan) Execute(ctx context.Context) (*Result, error) {
+	start := time.Now()
+	res := &Result{}
+	var err error
+	switch p.set.kind {
+	case kindImage:
+		err = p.executeImage(ctx, res)
+	case kindTar, kindRsync:
+		err = p.executeFiles(ctx, res)
+	case kindPartition:
+		err = p.executePartitions(ctx, res)
+	}
+	res.Duration = time.Since(start)
+	if err != nil {
+		if res.Incomplete {
+			err = fmt.Errorf("%w (%s has no partition table now; run the restore again): %w", ErrIncomplete, p.Target.Path, err)
+		}
+		return res, err
+	}
+	p.log.Info("restore finished", "set", p.o.SetName, "target", p.Target.Path, "bytes", res.Bytes, "took", res.Duration.Round(time.Millisecond))
+	return res, nil
+}
+
+// partition returns partition n of the planned layout.
+func (p *Plan) partition(n int) backupset.Partition {
+	q, ok := disklayout.PartitionByNumber(p.Layout, n)
+	if !ok {
+		panic(fmt.Sprintf("BUG: partition %d not in the layout", n))
+	}
+	return *q
+}

@@ -1,0 +1,365 @@
+package restore
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"sort"
+	"strings"
+
+	"github.com/pibackup/pibackup/internal/backupset"
+	"github.com/pibackup/pibackup/internal/compress"
+	"github.com/pibackup/pibackup/internal/disklayout"
+)
+
+// setKind is how a set is restored.
+type setKind int
+
+const (
+	kindImage     setKind = iota // dd, ddz: a whole-disk image
+	kindTar                      // tar, tgz: boot image + root tar
+	kindRsync                    // rsync: boot image + root tree
+	kindPartition                // -P: one payload per partition
+)
+
+func (k setKind) String() string {
+	return [...]string{"disk image", "tar archive", "rsync tree", "partition-oriented"}[k]
+}
+
+// ErrBadSet is returned when a set lacks what its type needs.
+var ErrBadSet = errors.New("backup set is incomplete or unreadable")
+
+// setInfo is what NewPlan learns from a set folder.
+type setInfo struct {
+	fsys     fs.FS
+	dirName  string
+	name     backupset.Name
+	manifest *backupset.Manifest
+	kind     setKind
+
+	payload     string // dd image or root tar, "" for rsync
+	payloadSize int64  // bytes of the payload file as stored
+	comp        backupset.Compression
+
+	bootImg string // <host>-backup.img, if present
+	bootTar string // <host>-backup.tmg, if present
+	mbr     []byte // <host>-backup.mbr, if present
+	sfdisk  *backupset.Disk
+	blkid   map[string]blkidEntry // partition-oriented: by device name
+
+	// partPayloads maps partition numbers of a partition-oriented set to
+	// their payload (a tar file or a directory) and compression.
+	partPayloads map[int]partPayload
+
+	entries map[string]fs.DirEntry
+}
+
+type partPayload struct {
+	name string // file or folder name in the set
+	dir  bool
+	comp backupset.Compression
+}
+
+// readSet inspects a set folder. It reads the manifest, the sfdisk dump
+// and the MBR, which are small; payloads are only listed.
+func readSet(fsys fs.FS, dirName string) (*setInfo, error) {
+	n, err := backupset.Parse(dirName)
+	if err != nil {
+		return nil, fmt.Errorf("set %s: %w", dirName, err)
+	}
+	s := &setInfo{fsys: fsys, dirName: dirName, name: n, entries: map[string]fs.DirEntry{}}
+	ents, err := fs.ReadDir(fsys, ".")
+	if err != nil {
+		return nil, fmt.Errorf("read set %s: %w", dirName, err)
+	}
+	for _, e := range ents {
+		s.entries[e.Name()] = e
+	}
+	if _, ok := s.entries[backupset.ManifestFile]; ok {
+		f, err := fsys.Open(backupset.ManifestFile)
+		if err != nil {
+			return nil, fmt.Errorf("set %s: %w", dirName, err)
+		}
+		s.manifest, err = backupset.ReadManifest(f)
+		f.Close()
+		if err != nil {
+			return nil, fmt.Errorf("set %s: %w", dirName, err)
+		}
+	}
+	host := n.Host
+	if _, ok := s.entries[backupset.MetaFile(host, backupset.SuffixBootImage)]; ok {
+		s.bootImg = backupset.MetaFile(host, backupset.SuffixBootImage)
+	}
+	if _, ok := s.entries[backupset.MetaFile(host, backupset.SuffixBootTar)]; ok {
+		s.bootTar = backupset.MetaFile(host, backupset.SuffixBootTar)
+	}
+	if b, err := fs.ReadFile(fsys, backupset.MetaFile(host, backupset.SuffixMBR)); err == nil && len(b) >= 512 {
+		s.mbr = b[:512]
+	}
+	if b, err := fs.ReadFile(fsys, backupset.MetaFile(host, backupset.SuffixSfdisk)); err == nil {
+		if s.sfdisk, err = disklayout.ParseSfdisk(bytes.NewReader(b)); err != nil {
+			return nil, fmt.Errorf("set %s: %s: %w", dirName, backupset.MetaFile(host, backupset.SuffixSfdisk), err)
+		}
+	}
+	_, partMode := s.entries[backupset.MetaFile(host, backupset.SuffixBlkid)]
+	if s.manifest != nil && s.manifest.PartitionMode {
+		partMode = true
+	}
+
+	switch {
+	case partMode:
+		s.kind = kindPartition
+		if err := s.findPartPayloads(); err != nil {
+			return nil, err
+		}
+	case n.Type == backupset.TypeDD || n.Type == backupset.TypeDDZ:
+		s.kind = kindImage
+		for name := range s.entries {
+			if backupset.IsImagePayload(dirName, name) {
+				s.payload = name
+			}
+		}
+		if s.payload == "" {
+			return nil, fmt.Errorf("set %s: no %s.img, .img.gz or .img.zst: %w", dirName, dirName, ErrBadSet)
+		}
+	case n.Type == backupset.TypeRsync:
+		s.kind = kindRsync
+		if _, ok := s.entries["etc"]; !ok {
+			return nil, fmt.Errorf("set %s: rsync set without a root tree (no etc/): %w", dirName, ErrBadSet)
+		}
+	default:
+		s.kind = kindTar
+		for name := range s.entries {
+			if base, _, ok := backupset.TarPayloadBase(name); ok && base == dirName {
+				s.payload = name
+			}
+		}
+		if s.payload == "" {
+			return nil, fmt.Errorf("set %s: no %s.tar* or .tgz: %w", dirName, dirName, ErrBadSet)
+		}
+	}
+	if s.payload != "" {
+		s.comp = backupset.CompressionOf(s.payload)
+		if !supportedCompression(s.payload) {
+			return nil, fmt.Errorf("set %s: %s: only gzip and zstd compression are supported: %w", dirName, s.payload, ErrBadSet)
+		}
+		info, err := s.entries[s.payload].Info()
+		if err != nil {
+			return nil, fmt.Errorf("set %s: %w", dirName, err)
+		}
+		s.payloadSize = info.Size()
+	}
+	if s.kind == kindTar || s.kind == kindRsync {
+		if s.bootImg == "" && s.bootTar == "" {
+			return nil, fmt.Errorf("set %s: no boot partition backup (%s or %s): %w", dirName,
+				backupset.MetaFile(host, backupset.SuffixBootImage), backupset.MetaFile(host, backupset.SuffixBootTar), ErrBadSet)
+		}
+	}
+	if s.kind != kindImage && s.sfdisk == nil && (s.manifest == nil || len(s.manifest.Disk.Partitions) == 0) {
+		return nil, fmt.Errorf("set %s: no partition layout (%s): %w", dirName, backupset.MetaFile(host, backupset.SuffixSfdisk), ErrBadSet)
+	}
+	return s, nil
+}
+
+func supportedCompression(name string) bool {
+	for _, ext := range []string{".bz2", ".xz", ".lz", ".lzma", ".lzo", ".lz4"} {
+		if strings.HasSuffix(name, ext) {
+			return false
+		}
+	}
+	return true
+}
+
+// findPartPayloads maps <dev>pN.tar*/<dev>pN/ entries to partition numbers.
+func (s *setInfo) findPartPayloads() error {
+	s.partPayloads = map[int]partPayload{}
+	layout := s.layoutFromMeta()
+	for name, e := range s.entries {
+		base, dir := name, e.IsDir()
+		var comp backupset.Compression
+		if !dir {
+			b, _, ok := backupset.TarPayloadBase(name)
+			if !ok {
+				continue
+			}
+			base, comp = b, backupset.CompressionOf(name)
+		}
+		num := partNumber(base)
+		if num == 0 || base == s.dirName {
+			continue
+		}
+		// Only names of partitions the layout knows (mmcblk0p2, sda2, ...).
+		if layout != nil {
+			if _, ok := disklayout.PartitionByNumber(layout, num); !ok {
+				continue
+			}
+		}
+		if dir && !looksLikePartDir(base) {
+			continue
+		}
+		s.partPayloads[num] = partPayload{name: name, dir: dir, comp: comp}
+	}
+	if len(s.partPayloads) == 0 {
+		return fmt.Errorf("set %s: partition-oriented set without partition payloads: %w", s.dirName, ErrBadSet)
+	}
+	if b, err := fs.ReadFile(s.fsys, backupset.MetaFile(s.name.Host, backupset.SuffixBlkid)); err == nil {
+		s.blkid = parseBlkid(string(b))
+	}
+	return nil
+}
+
+// looksLikePartDir reports whether a folder name is a kernel partition
+// name (mmcblk0p1, nvme0n1p2, sda1, vdb3, loop0p1), not a root-tree folder.
+func looksLikePartDir(name string) bool {
+	for _, prefix := range []string{"mmcblk", "nvme", "sd", "vd", "hd", "loop", "xvd"} {
+		if strings.HasPrefix(name, prefix) {
+			return true
+		}
+	}
+	return false
+}
+
+// partNumber returns the trailing number of a partition device name.
+func partNumber(dev string) int {
+	i := len(dev)
+	for i > 0 && dev[i-1] >= '0' && dev[i-1] <= '9' {
+		i--
+	}
+	if i == len(dev) || i == 0 {
+		return 0
+	}
+	n := 0
+	for _, c := range dev[i:] {
+		n = n*10 + int(c-'0')
+	}
+	// "sda" + "1" is fine; "mmcblk0" alone (no p) is a disk, not a partition.
+	if strings.HasPrefix(dev, "mmcblk") || strings.HasPrefix(dev, "nvme") || strings.HasPrefix(dev, "loop") {
+		if dev[i-1] != 'p' {
+			return 0
+		}
+	}
+	return n
+}
+
+// layoutFromMeta returns the source layout recorded in the set: the
+// manifest's when present (it has filesystem types and UUIDs), else the
+// sfdisk dump's.
+func (s *setInfo) layoutFromMeta() *backupset.Disk {
+	if s.manifest != nil && len(s.manifest.Disk.Partitions) > 0 {
+		d := s.manifest.Disk
+		d.Partitions = append([]backupset.Partition(nil), d.Partitions...)
+		return &d
+	}
+	if s.sfdisk != nil {
+		d := *s.sfdisk
+		d.Partitions = append([]backupset.Partition(nil), d.Partitions...)
+		return &d
+	}
+	return nil
+}
+
+// open opens a file of the set, decompressing it with c.
+func (s *setInfo) open(name string, c backupset.Compression) (io.ReadCloser, error) {
+	f, err := s.fsys.Open(name)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", name, err)
+	}
+	zr, err := compress.NewReader(f, c)
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("open %s: %w", name, err)
+	}
+	return readCloser{Reader: zr, close: func() error { zr.Close(); return f.Close() }}, nil
+}
+
+type readCloser struct {
+	io.Reader
+	close func() error
+}
+
+func (r readCloser) Close() error { return r.close() }
+
+// imageHead reads the first n bytes of the (decompressed) dd image.
+func (s *setInfo) imageHead(n int) ([]byte, error) {
+	r, err := s.open(s.payload, s.comp)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	buf := make([]byte, n)
+	m, err := io.ReadFull(r, buf)
+	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) {
+		return nil, fmt.Errorf("read %s: %w", s.payload, err)
+	}
+	return buf[:m], nil
+}
+
+// blkidEntry is one line of raspiBackup's <host>-backup.blkid.
+type blkidEntry struct {
+	Dev, UUID, Label, Type, PartUUID string
+}
+
+// parseBlkid parses `blkid` output lines:
+// /dev/mmcblk0p1: LABEL_FATBOOT="bootfs" LABEL="bootfs" UUID="5E3D-A1B7" TYPE="vfat" PARTUUID="5e3da1b7-01"
+func parseBlkid(s string) map[string]blkidEntry {
+	out := map[string]blkidEntry{}
+	for _, line := range strings.Split(s, "\n") {
+		dev, rest, ok := strings.Cut(line, ":")
+		if !ok || !strings.HasPrefix(dev, "/dev/") {
+			continue
+		}
+		e := blkidEntry{Dev: strings.TrimPrefix(dev, "/dev/")}
+		for _, kv := range splitQuoted(rest) {
+			k, v, _ := strings.Cut(kv, "=")
+			v = strings.Trim(v, `"`)
+			switch k {
+			case "UUID":
+				e.UUID = v
+			case "LABEL":
+				e.Label = v
+			case "TYPE":
+				e.Type = v
+			case "PARTUUID":
+				e.PartUUID = v
+			}
+		}
+		out[e.Dev] = e
+	}
+	return out
+}
+
+func splitQuoted(s string) []string {
+	var out []string
+	var cur strings.Builder
+	q := false
+	for _, r := range s {
+		switch {
+		case r == '"':
+			q = !q
+			cur.WriteRune(r)
+		case r == ' ' && !q:
+			if cur.Len() > 0 {
+				out = append(out, cur.String())
+				cur.Reset()
+			}
+		default:
+			cur.WriteRune(r)
+		}
+	}
+	if cur.Len() > 0 {
+		out = append(out, cur.String())
+	}
+	return out
+}
+
+// sortedParts returns partition numbers in ascending order.
+func sortedParts(m map[int]partPayload) []int {
+	var out []int
+	for n := range m {
+		out = append(out, n)
+	}
+	sort.Ints(out)
+	return out
+}

@@ -1,0 +1,180 @@
+package restore
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/pibackup/pibackup/internal/backupset"
+	"github.com/pibackup/pibackup/internal/blockdev"
+	"github.com/pibackup/pibackup/internal/disklayout"
+)
+
+// Target describes the disk or image file a restore writes, as the
+// confirmation prompt shows it.
+type Target struct {
+	Path    string
+	IsFile  bool  // an image file rather than a block device
+	Exists  bool  // false: an image file to create
+	Size    int64 // bytes it has (or will have)
+	OldSize int64 // bytes an existing image file has now
+	Model   string
+	// Current is the partition table on the target now, nil if it has
+	// none or it cannot be read.
+	Current *backupset.Disk
+}
+
+// Describe is one line for prompts: path, model, size.
+func (t *Target) Describe() string {
+	kind := "disk"
+	if t.IsFile {
+		kind = "image file"
+		if !t.Exists {
+			kind = "new image file"
+		}
+	}
+	s := fmt.Sprintf("%s %s, %s", kind, t.Path, human(t.Size))
+	if t.Model != "" {
+		s += ", " + t.Model
+	}
+	return s
+}
+
+// ErrTarget is wrapped by every refusal of a target.
+var ErrTarget = errors.New("unsuitable target")
+
+// inspectTarget checks a target and learns its size. protect lists paths
+// (the set folder) whose disk must not be the target. size is the size an
+// image file should have (0: keep or refuse).
+func inspectTarget(path string, size int64, protect []string) (*Target, error) {
+	if path == "" {
+		return nil, fmt.Errorf("no target given: %w", ErrTarget)
+	}
+	t := &Target{Path: path}
+	fi, err := os.Stat(path)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		if size <= 0 {
+			return nil, fmt.Errorf("%s does not exist; give the size of the image file to create (--size): %w", path, ErrTarget)
+		}
+		if _, err := os.Stat(filepath.Dir(path)); err != nil {
+			return nil, fmt.Errorf("target %s: %w", path, err)
+		}
+		t.IsFile, t.Size = true, size
+	case err != nil:
+		return nil, fmt.Errorf("target %s: %w", path, err)
+	case fi.Mode().IsRegular():
+		t.IsFile, t.Exists, t.OldSize, t.Size = true, true, fi.Size(), fi.Size()
+		if size > 0 {
+			t.Size = size
+		}
+		if t.Size == 0 {
+			return nil, fmt.Errorf("%s is an empty file; give its size (--size): %w", path, ErrTarget)
+		}
+	case fi.Mode()&os.ModeDevice != 0 && fi.Mode()&os.ModeCharDevice == 0:
+		t.Exists = true
+		if size > 0 {
+			return nil, fmt.Errorf("%s is a disk; --size is only for image files: %w", path, ErrTarget)
+		}
+	default:
+		return nil, fmt.Errorf("%s is neither a block device nor an image file: %w", path, ErrTarget)
+	}
+	if t.IsFile {
+		abs, _ := filepath.Abs(path)
+		for _, p := range protect {
+			if p == "" {
+				continue
+			}
+			pa, _ := filepath.Abs(p)
+			if abs == pa || strings.HasPrefix(abs, pa+string(filepath.Separator)) {
+				return nil, fmt.Errorf("%s lies inside the backup set %s: %w", path, p, ErrTarget)
+			}
+		}
+	}
+	if err := blockdev.Host().CheckTarget(path, protect...); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrTarget, err)
+	}
+	if !t.IsFile {
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, fmt.Errorf("target %s: %w", path, err)
+		}
+		t.Size, err = f.Seek(0, io.SeekEnd)
+		f.Close()
+		if err != nil {
+			return nil, fmt.Errorf("size of %s: %w", path, err)
+		}
+		if info, err := blockdev.Host().Info(filepath.Base(path)); err == nil {
+			t.Model = info.Model
+			if info.ReadOnly {
+				return nil, fmt.Errorf("%s is read-only (write-protect switch?): %w", path, ErrTarget)
+			}
+		}
+	}
+	if t.Exists && t.OldSize+t.Size > 0 {
+		if d, err := disklayout.ReadFile(path); err == nil {
+			t.Current = d
+		}
+	}
+	return t, nil
+}
+
+// openTarget opens (creating or resizing an image file) the target for
+// writing. A disk is opened O_EXCL, so nobody mounts it while we write.
+// fresh truncates an image file to zero first: every block then reads as
+// zero and unwritten ranges stay holes.
+func openTarget(t *Target, fresh bool) (*os.File, error) {
+	if t.IsFile {
+		flags := os.O_RDWR | os.O_CREATE
+		f, err := os.OpenFile(t.Path, flags, 0o644)
+		if err != nil {
+			return nil, fmt.Errorf("open %s: %w", t.Path, err)
+		}
+		if fresh {
+			if err := f.Truncate(0); err != nil {
+				f.Close()
+				return nil, fmt.Errorf("truncate %s: %w", t.Path, err)
+			}
+		}
+		if err := f.Truncate(t.Size); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("size %s to %d bytes: %w", t.Path, t.Size, err)
+		}
+		return f, nil
+	}
+	f, err := os.OpenFile(t.Path, os.O_RDWR|unix.O_EXCL, 0)
+	if err != nil {
+		if errors.Is(err, unix.EBUSY) {
+			return nil, fmt.Errorf("%s is in use (mounted or held by another program): %w", t.Path, ErrTarget)
+		}
+		return nil, fmt.Errorf("open %s: %w", t.Path, err)
+	}
+	return f, nil
+}
+
+// wipeTable zeroes the first and last MiB of the target, so that until
+// the restore writes the new partition table as its very last step the
+// target has none: an interrupted restore leaves a disk no firmware boots
+// and no tool mistakes for a good copy.
+func wipeTable(f *os.File, size int64) error {
+	zero := make([]byte, mib)
+	for _, off := range []int64{0, max(0, size-mib)} {
+		n := min(int64(mib), size-off)
+		if _, err := f.WriteAt(zero[:n], off); err != nil {
+			return fmt.Errorf("wipe partition table: %w", err)
+		}
+	}
+	return nil
+}
+
+// rereadTable asks the kernel to re-read the partition table of a disk,
+// so /dev/sdX1... match what was written. Loop devices without partition
+// scanning refuse; that is fine, we never use their partition nodes.
+func rereadTable(f *os.File) {
+	_ = unix.IoctlSetInt(int(f.Fd()), unix.BLKRRPART, 0)
+}

@@ -1,0 +1,453 @@
+// Package verify checks a backup set without restoring it. A set with a
+// manifest (backupctl's) is checked completely: every file's size and
+// SHA-256, every rsync tree against its listing, and the content of every
+// payload (compressed streams decompress to their end with their
+// checksums, tar archives parse to their end, images carry a partition
+// table, the boot image a FAT boot sector). A raspiBackup set has no
+// checksums: its name, the files its type needs and the integrity of its
+// archives are checked, which catches truncation and any corruption of a
+// compressed payload, but not a flipped byte in an uncompressed one.
+//
+// Every byte is read once: the hash and the content check share one read.
+package verify
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+
+	"github.com/pibackup/pibackup/internal/backup"
+	"github.com/pibackup/pibackup/internal/backupset"
+	"github.com/pibackup/pibackup/internal/compress"
+	"github.com/pibackup/pibackup/internal/disklayout"
+	"github.com/pibackup/pibackup/internal/progress"
+	"github.com/pibackup/pibackup/internal/treelist"
+)
+
+// Options tunes Set.
+type Options struct {
+	// LocalDir is the set's local path; rsync trees are re-listed from
+	// it. "" (a set read over SFTP) checks only the listing's checksum.
+	LocalDir string
+	Log      *slog.Logger
+	Progress progress.Reporter
+}
+
+// Problem is one finding.
+type Problem struct {
+	File string // relative to the set folder ("" for the set as a whole)
+	Msg  string
+}
+
+func (p Problem) String() string {
+	if p.File == "" {
+		return p.Msg
+	}
+	return p.File + ": " + p.Msg
+}
+
+// Report is the outcome of verifying one set.
+type Report struct {
+	Set      string
+	Type     backupset.Type
+	Manifest bool     // checked against a manifest (else: structure and integrity)
+	Checked  []string // what was checked, one line each
+	Problems []Problem
+	Bytes    int64 // bytes read
+}
+
+// OK reports whether the set verified.
+func (r *Report) OK() bool { return len(r.Problems) == 0 }
+
+func (r *Report) fail(file, format string, args ...any) {
+	r.Problems = append(r.Problems, Problem{File: file, Msg: fmt.Sprintf(format, args...)})
+}
+
+// ErrFailed is returned by Set when a set does not verify; the Report
+// says why.
+var ErrFailed = errors.New("set does not verify")
+
+// Set verifies the set folder fsys, named setName. The error is
+// ErrFailed (wrapped) for a bad set, or an error that prevented checking
+// (cancellation).
+func Set(ctx context.Context, fsys fs.FS, setName string, o Options) (*Report, error) {
+	v := &verifier{ctx: ctx, fsys: fsys, o: o, rep: progress.OrNop(o.Progress), r: &Report{Set: setName}}
+	if v.o.Log == nil {
+		v.o.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	n, err := backupset.Parse(setName)
+	if err != nil {
+		v.r.fail("", "%v", err)
+		return v.r, fmt.Errorf("%s: %w", setName, ErrFailed)
+	}
+	v.name = n
+	v.r.Type = n.Type
+	if b, err := fs.ReadFile(fsys, backupset.ManifestFile); err == nil {
+		m, err := backupset.ReadManifest(bytes.NewReader(b))
+		if err != nil {
+			v.r.fail(backupset.ManifestFile, "%v", err)
+		} else {
+			v.r.Manifest = true
+			v.withManifest(m)
+		}
+	} else if errors.Is(err, fs.ErrNotExist) {
+		v.withoutManifest()
+	} else {
+		v.r.fail(backupset.ManifestFile, "%v", err)
+	}
+	if err := ctx.Err(); err != nil {
+		return v.r, err
+	}
+	if !v.r.OK() {
+		return v.r, fmt.Errorf("%s: %s: %w", setName, v.r.Problems[0], ErrFailed)
+	}
+	return v.r, nil
+}
+
+type verifier struct {
+	ctx  context.Context
+	fsys fs.FS
+	o    Options
+	rep  progress.Reporter
+	r    *Report
+	name backupset.Name
+}
+
+func (v *verifier) withManifest(m *backupset.Manifest) {
+	if m.Host != v.name.Host || m.Type != v.name.Type {
+		v.r.fail(backupset.ManifestFile, "manifest is for %s/%s, the folder name says %s/%s", m.Host, m.Type, v.name.Host, v.name.Type)
+	}
+	if len(m.Files) == 0 {
+		v.r.fail(backupset.ManifestFile, "manifest lists no files")
+	}
+	listed := map[string]bool{}
+	for _, f := range m.Files {
+		if v.ctx.Err() != nil {
+			return
+		}
+		listed[f.Path] = true
+		v.checkFile(f.Path, &f)
+	}
+	for _, t := range m.Trees {
+		if v.ctx.Err() != nil {
+			return
+		}
+		if !listed[t.Listing] {
+			v.r.fail(t.Listing, "tree listing is not in the manifest's file list")
+			continue
+		}
+		v.checkTree(t)
+	}
+	// Every payload the layout needs must be listed: a set whose payload
+	// vanished from disk and manifest alike is not a good set.
+	for _, need := range requiredFiles(v.name, v.dirName(), m.PartitionMode, m.BootBackedUp) {
+		if !anyListed(listed, need) {
+			v.r.fail(need[0], "required file is missing from the manifest")
+		}
+	}
+}
+
+func (v *verifier) dirName() string { return v.name.String() }
+
+func anyListed(listed map[string]bool, names []string) bool {
+	for _, n := range names {
+		if listed[n] {
+			return true
+		}
+	}
+	return false
+}
+
+// requiredFiles lists, per requirement, the acceptable file names.
+func requiredFiles(n backupset.Name, dir string, partMode bool, boot string) [][]string {
+	host := n.Host
+	meta := [][]string{{backupset.MetaFile(host, backupset.SuffixSfdisk)}, {backupset.MetaFile(host, backupset.SuffixMBR)}}
+	switch {
+	case partMode:
+		return append(meta, []string{backupset.MetaFile(host, backupset.SuffixBlkid)})
+	case n.Type == backupset.TypeDD:
+		return [][]string{{dir + ".img"}}
+	case n.Type == backupset.TypeDDZ:
+		return [][]string{{dir + ".img.gz", dir + ".img.zst"}}
+	}
+	bootFiles := []string{backupset.MetaFile(host, backupset.SuffixBootImage), backupset.MetaFile(host, backupset.SuffixBootTar)}
+	meta = append(meta, bootFiles)
+	switch n.Type {
+	case backupset.TypeTGZ:
+		meta = append(meta, []string{dir + ".tgz"})
+	case backupset.TypeTar:
+		var tars []string
+		for _, e := range []string{".tar", ".tar.gz", ".tar.zst", ".tar.bz2", ".tar.xz", ".tar.lz", ".tar.lzma", ".tar.lzo", ".tar.lz4"} {
+			tars = append(tars, dir+e)
+		}
+		meta = append(meta, tars)
+	}
+	return meta
+}
+
+// withoutManifest checks a raspiBackup set: the files its type needs and
+// the integrity of each.
+func (v *verifier) withoutManifest() {
+	ents, err := fs.ReadDir(v.fsys, ".")
+	if err != nil {
+		v.r.fail("", "%v", err)
+		return
+	}
+	present := map[string]bool{}
+	for _, e := range ents {
+		present[e.Name()] = true
+	}
+	partMode := present[backupset.MetaFile(v.name.Host, backupset.SuffixBlkid)]
+	for _, need := range requiredFiles(v.name, v.dirName(), partMode, "") {
+		if !anyListed(present, need) {
+			v.r.fail(need[0], "missing (required for a %s set)", v.name.Type)
+		}
+	}
+	if v.name.Type == backupset.TypeRsync && !partMode && !present["etc"] {
+		v.r.fail("", "rsync set without a root tree (no etc/)")
+	}
+	for _, e := range ents {
+		if v.ctx.Err() != nil {
+			return
+		}
+		if e.IsDir() || kindOf(v.name, v.dirName(), e.Name()) == kindOther {
+			continue
+		}
+		v.checkFile(e.Name(), nil)
+	}
+	v.r.Checked = append(v.r.Checked, "no manifest (raspiBackup set): structure and archive integrity only; uncompressed payloads cannot be checked byte for byte")
+}
+
+// fileKind says how a file's content is checked.
+type fileKind int
+
+const (
+	kindOther     fileKind = iota
+	kindDiskImage          // dd payload, maybe compressed
+	kindTar                // tar payload (root, partition, .tmg), maybe compressed
+	kindBootImage          // <host>-backup.img
+	kindSfdisk
+	kindMBR
+)
+
+func kindOf(n backupset.Name, dir, file string) fileKind {
+	base := path.Base(file)
+	switch {
+	case backupset.IsImagePayload(dir, base):
+		return kindDiskImage
+	case base == backupset.MetaFile(n.Host, backupset.SuffixBootImage):
+		return kindBootImage
+	case base == backupset.MetaFile(n.Host, backupset.SuffixBootTar):
+		return kindTar
+	case base == backupset.MetaFile(n.Host, backupset.SuffixSfdisk):
+		return kindSfdisk
+	case base == backupset.MetaFile(n.Host, backupset.SuffixMBR):
+		return kindMBR
+	}
+	if _, _, ok := backupset.TarPayloadBase(base); ok && !strings.Contains(file, "/") {
+		return kindTar
+	}
+	return kindOther
+}
+
+// checkFile reads one file once: its hash (when the manifest has one) and
+// its content check share the read.
+func (v *verifier) checkFile(name string, want *backupset.File) {
+	f, err := v.fsys.Open(name)
+	if err != nil {
+		v.r.fail(name, "%v", err)
+		return
+	}
+	defer f.Close()
+	h := sha256.New()
+	cr := &countReader{ctx: v.ctx, r: f, rep: v.rep}
+	var size int64 = -1
+	if info, err := f.Stat(); err == nil {
+		size = info.Size()
+	}
+	v.rep.Phase("verify "+name, size)
+	tee := io.TeeReader(cr, h)
+	kind := kindOf(v.name, v.dirName(), name)
+	contentErr := checkContent(kind, name, tee)
+	// Read what the content check left (trailing padding, or all of a
+	// file without a content check), so the hash covers the whole file.
+	if _, err := io.Copy(io.Discard, tee); err != nil && contentErr == nil {
+		contentErr = err
+	}
+	v.r.Bytes += cr.n
+	if errors.Is(contentErr, context.Canceled) {
+		return
+	}
+	if want != nil {
+		got := hex.EncodeToString(h.Sum(nil))
+		switch {
+		case cr.n != want.Size:
+			v.r.fail(name, "size %d, manifest says %d", cr.n, want.Size)
+		case !strings.EqualFold(got, want.SHA256):
+			v.r.fail(name, "sha256 %s, manifest says %s (the file is corrupt)", got, want.SHA256)
+		}
+	}
+	if contentErr != nil {
+		v.r.fail(name, "%v", contentErr)
+	}
+	v.r.Checked = append(v.r.Checked, fmt.Sprintf("%s (%d bytes)", name, cr.n))
+}
+
+// checkContent checks a file's content by kind, reading from r.
+func checkContent(kind fileKind, name string, r io.Reader) error {
+	switch kind {
+	case kindDiskImage, kindTar:
+		zr, err := compress.NewReader(r, backupset.CompressionOf(name))
+		if err != nil {
+			return fmt.Errorf("compressed stream: %w", err)
+		}
+		defer zr.Close()
+		if kind == kindTar {
+			return checkTar(zr)
+		}
+		return checkDiskImage(zr)
+	case kindBootImage:
+		bs := make([]byte, 4096)
+		n, err := io.ReadFull(r, bs)
+		if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) {
+			return fmt.Errorf("read boot sector: %w", err)
+		}
+		id, _ := disklayout.Identify(bytes.NewReader(bs[:n]))
+		if id.Type != "vfat" {
+			return errors.New("no FAT boot sector: not a boot partition image")
+		}
+	case kindSfdisk:
+		if _, err := disklayout.ParseSfdisk(r); err != nil {
+			return err
+		}
+	case kindMBR:
+		b := make([]byte, 512)
+		if _, err := io.ReadFull(r, b); err != nil {
+			return fmt.Errorf("shorter than a sector: %w", err)
+		}
+		if b[510] != 0x55 || b[511] != 0xaa {
+			return errors.New("no MBR signature (55 aa)")
+		}
+	}
+	return nil
+}
+
+// checkTar reads a tar stream to its end (archive/tar validates header
+// checksums and sizes); the data of members is read, so compressed
+// streams are decompressed and checked to their end too.
+func checkTar(r io.Reader) error {
+	tr := tar.NewReader(r)
+	members := 0
+	for {
+		_, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("tar archive broken after %d members: %w", members, err)
+		}
+		if _, err := io.Copy(io.Discard, tr); err != nil {
+			return fmt.Errorf("tar archive broken in member %d: %w", members+1, err)
+		}
+		members++
+	}
+	if members == 0 {
+		return errors.New("empty tar archive")
+	}
+	// Drain the rest so a compressed stream's trailer (CRC, size) is read.
+	if _, err := io.Copy(io.Discard, r); err != nil {
+		return fmt.Errorf("after the tar archive: %w", err)
+	}
+	return nil
+}
+
+// checkDiskImage checks that an image starts with a partition table and
+// reads it (decompressing) to the end.
+func checkDiskImage(r io.Reader) error {
+	head := make([]byte, 1<<20)
+	n, err := io.ReadFull(r, head)
+	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) {
+		return fmt.Errorf("read image: %w", err)
+	}
+	if _, err := disklayout.ReadTable(head[:n], 0); err != nil {
+		return fmt.Errorf("image has no readable partition table: %w", err)
+	}
+	if _, err := io.Copy(io.Discard, r); err != nil {
+		return fmt.Errorf("read image: %w", err)
+	}
+	return nil
+}
+
+// checkTree re-lists an rsync tree and compares it with its listing.
+func (v *verifier) checkTree(t backupset.Tree) {
+	if v.o.LocalDir == "" {
+		v.r.Checked = append(v.r.Checked, fmt.Sprintf("tree %s: listing checksum only (set not local)", t.Root))
+		return
+	}
+	stored, err := fs.ReadFile(v.fsys, t.Listing)
+	if err != nil {
+		v.r.fail(t.Listing, "%v", err)
+		return
+	}
+	root := v.o.LocalDir
+	var exclude func(string) bool
+	if t.Root == "." || t.Root == "" {
+		exclude = backup.TreeExclude(v.name.Host)
+	} else {
+		root = path.Join(root, t.Root)
+	}
+	v.rep.Phase("verify tree "+t.Root, t.Bytes)
+	var buf bytes.Buffer
+	st, err := treelist.WriteOptions(v.ctx, &buf, root, treelist.Options{Exclude: exclude})
+	if err != nil {
+		v.r.fail(t.Root, "list tree: %v", err)
+		return
+	}
+	v.rep.Add(st.Hashed)
+	v.r.Bytes += st.Hashed
+	d, err := treelist.Diff(bytes.NewReader(stored), &buf)
+	if err != nil {
+		v.r.fail(t.Listing, "%v", err)
+		return
+	}
+	if d != "" {
+		v.r.fail(t.Root, "tree differs from its listing: %s (listing vs tree)", d)
+		return
+	}
+	v.r.Checked = append(v.r.Checked, fmt.Sprintf("tree %s (%d entries, %d bytes)", t.Root, st.Entries, st.Bytes))
+}
+
+// countReader counts, reports progress and stops on cancellation.
+type countReader struct {
+	ctx context.Context
+	r   io.Reader
+	rep progress.Reporter
+	n   int64
+}
+
+func (c *countReader) Read(b []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	n, err := c.r.Read(b)
+	c.n += int64(n)
+	c.rep.Add(int64(n))
+	return n, err
+}
+
+// Dir verifies the set at a local path.
+func Dir(ctx context.Context, dir string, o Options) (*Report, error) {
+	o.LocalDir = dir
+	return Set(ctx, os.DirFS(dir), filepath.Base(filepath.Clean(dir)), o)
+}

@@ -1,0 +1,230 @@
+package verify
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/pibackup/pibackup/internal/backup"
+	"github.com/pibackup/pibackup/internal/backupset"
+	"github.com/pibackup/pibackup/internal/compress"
+	"github.com/pibackup/pibackup/internal/testfs"
+)
+
+// makeSets backs up one Pi-like disk with backupctl's engine in every
+// type and compression, and returns the set folders by label.
+func makeSets(t *testing.T) (map[string]string, *testfs.PiDisk) {
+	t.Helper()
+	testfs.Require(t, "pidisk")
+	testfs.Require(t, "rsync")
+	dir := t.TempDir()
+	d, err := testfs.BuildPiDisk(dir, testfs.DiskOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "backups")
+	if err := os.Mkdir(out, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	sets := map[string]string{}
+	for _, c := range []struct {
+		label string
+		typ   backupset.Type
+		comp  backupset.Compression
+	}{
+		{"dd", backupset.TypeDD, ""},
+		{"ddz", backupset.TypeDDZ, ""},
+		{"ddzst", backupset.TypeDD, backupset.CompressZstd},
+		{"tar", backupset.TypeTar, ""},
+		{"tgz", backupset.TypeTGZ, ""},
+		{"tarzst", backupset.TypeTar, backupset.CompressZstd},
+		{"rsync", backupset.TypeRsync, ""},
+	} {
+		res, err := backup.Run(context.Background(), backup.Options{Target: out, Type: c.typ, Compression: c.comp, SourceDisk: d.Path, Snapshot: c.label}, backup.Deps{})
+		if err != nil {
+			t.Fatalf("backup %s: %v", c.label, err)
+		}
+		sets[c.label] = res.SetDir
+	}
+	return sets, d
+}
+
+// TestVerifyCatchesFlippedByte: every kind of payload with a manifest is
+// read completely; one flipped byte anywhere is found and named.
+func TestVerifyCatchesFlippedByte(t *testing.T) {
+	sets, _ := makeSets(t)
+	ctx := context.Background()
+	labels := make([]string, 0, len(sets))
+	for l := range sets {
+		labels = append(labels, l)
+	}
+	sort.Strings(labels)
+	for _, label := range labels {
+		dir := sets[label]
+		t.Run(label, func(t *testing.T) {
+			rep, err := Dir(ctx, dir, Options{})
+			if err != nil {
+				t.Fatalf("good set: %v (%v)", err, rep.Problems)
+			}
+			if !rep.Manifest {
+				t.Fatal("set has no manifest")
+			}
+			t.Logf("checked %q (%d bytes)", rep.Checked, rep.Bytes)
+			m := readManifest(t, dir)
+			files := m.Files
+			for _, f := range files {
+				if f.Size == 0 {
+					continue
+				}
+				t.Run(f.Path, func(t *testing.T) {
+					p := filepath.Join(dir, f.Path)
+					restoreByte := flipByte(t, p, f.Size/2)
+					defer restoreByte()
+					rep, err := Dir(ctx, dir, Options{})
+					if !errors.Is(err, ErrFailed) || rep.OK() {
+						t.Fatalf("flipped byte in %s not caught: %v", f.Path, err)
+					}
+					if rep.Problems[0].File != f.Path {
+						t.Errorf("first problem %v; want one naming %s", rep.Problems[0], f.Path)
+					}
+				})
+			}
+			if len(m.Trees) > 0 {
+				// A file of the tree changed behind the listing's back.
+				t.Run("tree file", func(t *testing.T) {
+					p := filepath.Join(dir, testfs.PathNotes)
+					restoreByte := flipByte(t, p, 0)
+					defer restoreByte()
+					rep, err := Dir(ctx, dir, Options{})
+					if !errors.Is(err, ErrFailed) || !strings.Contains(rep.Problems[0].Msg, "notes.txt") {
+						t.Fatalf("changed tree file not caught: %v %v", err, rep.Problems)
+					}
+				})
+			}
+		})
+	}
+}
+
+func readManifest(t *testing.T, dir string) *backupset.Manifest {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, backupset.ManifestFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := backupset.ReadManifest(bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// flipByte inverts one byte of a file, keeping its times, and returns a
+// function that flips it back.
+func flipByte(t *testing.T, p string, off int64) func() {
+	t.Helper()
+	flip := func() {
+		fi, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, err := os.OpenFile(p, os.O_RDWR, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := make([]byte, 1)
+		if _, err := f.ReadAt(b, off); err != nil {
+			t.Fatal(err)
+		}
+		b[0] ^= 0xff
+		if _, err := f.WriteAt(b, off); err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+		os.Chtimes(p, fi.ModTime(), fi.ModTime())
+	}
+	flip()
+	return flip
+}
+
+// TestVerifyRaspiBackupSets checks sets without manifest: a good set
+// passes; a missing required file, a corrupt compressed payload and a
+// truncated tar fail.
+func TestVerifyRaspiBackupSets(t *testing.T) {
+	dir := t.TempDir()
+	host := "pi"
+	name := host + "@debian12-tgz-backup-20240416-094106"
+	set := filepath.Join(dir, name)
+	if err := os.Mkdir(set, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	src := filepath.Join(dir, "src")
+	os.MkdirAll(filepath.Join(src, "etc"), 0o755)
+	os.WriteFile(filepath.Join(src, "etc", "hostname"), bytes.Repeat([]byte("pi\n"), 5000), 0o644)
+	if out, err := exec.Command("tar", "-czf", filepath.Join(set, name+".tgz"), "-C", src, ".").CombinedOutput(); err != nil {
+		t.Fatalf("tar: %v %s", err, out)
+	}
+	boot := make([]byte, 1<<20)
+	// A minimal FAT32 boot sector is what Identify looks for.
+	copy(boot[3:], "mkfs.fat")
+	boot[11], boot[12], boot[13] = 0, 2, 1 // 512 bytes per sector, 1 per cluster
+	copy(boot[82:], "FAT32   ")
+	boot[510], boot[511] = 0x55, 0xaa
+	os.WriteFile(filepath.Join(set, host+"-backup.img"), boot, 0o644)
+	mbr := make([]byte, 512)
+	mbr[510], mbr[511] = 0x55, 0xaa
+	os.WriteFile(filepath.Join(set, host+"-backup.mbr"), mbr, 0o644)
+	os.WriteFile(filepath.Join(set, host+"-backup.sfdisk"), []byte("label: dos\nlabel-id: 0x5e3da1b7\ndevice: /dev/mmcblk0\nunit: sectors\n\n/dev/mmcblk0p1 : start=8192, size=524288, type=c\n/dev/mmcblk0p2 : start=532480, size=1000000, type=83\n"), 0o644)
+	ctx := context.Background()
+	rep, err := Dir(ctx, set, Options{})
+	if err != nil {
+		t.Fatalf("good raspiBackup set: %v %v", err, rep.Problems)
+	}
+	if rep.Manifest {
+		t.Error("claims a manifest")
+	}
+	// Corrupt the gzip stream: its CRC catches it.
+	undo := flipByte(t, filepath.Join(set, name+".tgz"), 100)
+	if rep, err := Dir(ctx, set, Options{}); !errors.Is(err, ErrFailed) || rep.Problems[0].File != name+".tgz" {
+		t.Errorf("corrupt tgz: %v %v", err, rep.Problems)
+	}
+	undo()
+	// A broken boot image.
+	undo = flipByte(t, filepath.Join(set, host+"-backup.img"), 510)
+	if _, err := Dir(ctx, set, Options{}); !errors.Is(err, ErrFailed) {
+		t.Errorf("broken boot image: %v", err)
+	}
+	undo()
+	// A missing file.
+	os.Rename(filepath.Join(set, host+"-backup.mbr"), filepath.Join(dir, "mbr"))
+	if rep, err := Dir(ctx, set, Options{}); !errors.Is(err, ErrFailed) || !strings.Contains(rep.Problems[0].String(), "mbr") {
+		t.Errorf("missing mbr: %v %v", err, rep.Problems)
+	}
+	os.Rename(filepath.Join(dir, "mbr"), filepath.Join(set, host+"-backup.mbr"))
+	// A truncated uncompressed tar.
+	tarName := host + "@debian12-tar-backup-20240416-094107"
+	tset := filepath.Join(dir, tarName)
+	os.Mkdir(tset, 0o755)
+	for _, f := range []string{"-backup.img", "-backup.mbr", "-backup.sfdisk"} {
+		b, _ := os.ReadFile(filepath.Join(set, host+f))
+		os.WriteFile(filepath.Join(tset, host+f), b, 0o644)
+	}
+	zr, _ := os.Open(filepath.Join(set, name+".tgz"))
+	r, _ := compress.NewReader(zr, backupset.CompressGzip)
+	all, _ := io.ReadAll(r)
+	zr.Close()
+	os.WriteFile(filepath.Join(tset, tarName+".tar"), all[:len(all)/3], 0o644)
+	if rep, err := Dir(ctx, tset, Options{}); !errors.Is(err, ErrFailed) || !strings.Contains(rep.Problems[0].Msg, "tar") {
+		t.Errorf("truncated tar: %v %v", err, rep.Problems)
+	}
+	// Not a set name at all.
+	if _, err := Dir(ctx, dir, Options{}); !errors.Is(err, ErrFailed) {
+		t.Errorf("non-set folder: %v", err)
+	}
+}
