@@ -29,7 +29,7 @@ func (r *DiskReport) OK() bool {
 func (r *DiskReport) String() string {
 	var b strings.Builder
 	if r.OK() {
-		return "identical content and metadata; cmdline.txt and fstab name ids that exist"
+		return "identical content and metadata; e2fsck -fn and fsck.vfat -n clean; cmdline.txt and fstab name ids that exist"
 	}
 	if len(r.RootDiffs) > 0 {
 		b.WriteString(FormatDiffs(r.RootDiffs, 30))
@@ -127,6 +127,14 @@ func CompareDisks(source, copy string) (*DiskReport, error) {
 		}
 	}
 	r.Problems = CheckIDs(r.Copy, string(cmdline), string(fstab))
+	// The independent judges: e2fsck -fn and fsck.vfat -n on the copy.
+	pd := &PiDisk{Path: copy, RootStart: cRoot.Start, RootSize: cRoot.Size}
+	if cBoot != nil {
+		pd.BootStart, pd.BootSize = cBoot.Start, cBoot.Size
+		if err := pd.Fsck(); err != nil {
+			r.Problems = append(r.Problems, err.Error())
+		}
+	}
 	return r, nil
 }
 
