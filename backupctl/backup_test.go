@@ -21,6 +21,7 @@ import (
 
 	"github.com/pibackup/pibackup/internal/backupset"
 	"github.com/pibackup/pibackup/internal/compress"
+	"github.com/pibackup/pibackup/internal/runlog"
 	"github.com/pibackup/pibackup/internal/testfs"
 	"github.com/pibackup/pibackup/internal/treelist"
 )
@@ -42,6 +43,9 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	if fixtureDir != "" {
 		os.RemoveAll(fixtureDir)
+	}
+	if binaryPath != "" {
+		os.RemoveAll(filepath.Dir(binaryPath))
 	}
 	os.Exit(code)
 }
@@ -303,7 +307,7 @@ func TestBackupNormalModeTypes(t *testing.T) {
 					compareTrees(t, src, extractTar(t, payload))
 				}
 			} else {
-				compareTrees(t, src, set, host+"-backup.*", "pibackup-*")
+				compareTrees(t, src, set, host+"-backup.*", "pibackup-*", runlog.FileName)
 				checkListing(t, set, host)
 			}
 		})
@@ -377,7 +381,7 @@ func treeExcludeForTest(host string) func(string) bool {
 		if strings.Contains(rel, "/") {
 			return false
 		}
-		return strings.HasPrefix(rel, host+"-backup.") || strings.HasPrefix(rel, "pibackup-")
+		return strings.HasPrefix(rel, host+"-backup.") || strings.HasPrefix(rel, "pibackup-") || rel == runlog.FileName
 	}
 }
 
@@ -404,7 +408,7 @@ func TestBackupRsyncIncremental(t *testing.T) {
 			return err
 		}
 		rel, _ := filepath.Rel(second, p)
-		if !strings.Contains(rel, "/") && (strings.HasPrefix(rel, "testpi-backup.") || strings.HasPrefix(rel, "pibackup-")) {
+		if !strings.Contains(rel, "/") && (strings.HasPrefix(rel, "testpi-backup.") || strings.HasPrefix(rel, "pibackup-") || rel == runlog.FileName) {
 			return nil
 		}
 		regular++
@@ -439,7 +443,7 @@ func TestBackupRsyncIncremental(t *testing.T) {
 	}
 	out := runTool(t, "du", "-s", "--block-size=1K", first, second)
 	t.Logf("du (KiB) of first and second set, second counts only new blocks:\n%s", out)
-	compareTrees(t, mountRoot(t, d, false), second, "testpi-backup.*", "pibackup-*")
+	compareTrees(t, mountRoot(t, d, false), second, "testpi-backup.*", "pibackup-*", runlog.FileName)
 	checkListing(t, second, "testpi")
 }
 
@@ -527,7 +531,7 @@ func TestBackupUsageErrors(t *testing.T) {
 		{[]string{"backup", "-t", "zip", target}, exitUsage, "unknown backup type"},
 		{[]string{"backup", "-z", "lz4", target}, exitUsage, "unknown compression"},
 		{[]string{"backup", "-P", "x", target}, exitUsage, "partition"},
-		{[]string{"backup"}, exitUsage, "accepts 1 arg"},
+		{[]string{"backup", target, target}, exitUsage, "accepts at most 1 arg"},
 		{[]string{"backup", "-t", "dd", "-P", "1", "--source-disk", "/nonexistent", target}, exitPreflight, "partition-oriented mode"},
 		{[]string{"backup", "-t", "tgz", "-z", "zstd", target}, exitPreflight, "tgz"},
 		{[]string{"backup", "-u", "--exclude=/x", target}, exitPreflight, "give the path pattern only"},
@@ -641,8 +645,7 @@ func TestBackupCancel(t *testing.T) {
 		checkNoPartialSet(t, target)
 	})
 
-	bin := filepath.Join(t.TempDir(), "backupctl")
-	runTool(t, "go", "build", "-o", bin, ".")
+	bin := builtBinary(t)
 	// startMidWrite starts the real binary and returns once its set folder
 	// exists in tmp, i.e. while it writes.
 	startMidWrite := func(t *testing.T, args ...string) (*exec.Cmd, *bytes.Buffer) {
@@ -692,7 +695,9 @@ func TestBackupCancel(t *testing.T) {
 		set := backupOK(t, target, "-t", "rsync", "--source-disk", d.Path)
 		readManifest(t, set)
 		checkNoPartialSet(t, target)
-		if out := runTool(t, "cat", "/proc/self/mountinfo"); strings.Contains(out, "backupctl-src-") {
+		// Only the killed run's mounts count: other tests on this machine
+		// may have sources mounted right now.
+		if out := runTool(t, "cat", "/proc/self/mountinfo"); strings.Contains(out, fmt.Sprintf("backupctl-src-%d-", cmd.Process.Pid)) {
 			t.Errorf("a source mount is left:\n%s", out)
 		}
 	})
@@ -749,7 +754,7 @@ func TestBackupExcludes(t *testing.T) {
 			t.Errorf("tar set lost %s: %v", kept, err)
 		}
 	}
-	diffs, err := testfs.Compare(tree, rsyncSet, testfs.CompareOptions{Ignore: []string{"lost+found", "testpi-backup.*", "pibackup-*"}})
+	diffs, err := testfs.Compare(tree, rsyncSet, testfs.CompareOptions{Ignore: []string{"lost+found", "testpi-backup.*", "pibackup-*", runlog.FileName}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,5 +12,8 @@ func (a *app) commands() []*cobra.Command {
 		a.newCloneCmd(),
 		a.newConfigCmd(),
 		a.newRetentionCmd(),
+		a.newStatusCmd(),
+		a.newScheduleCmd(),
+		a.newRecoverServicesCmd(),
 	}
 }

@@ -59,6 +59,11 @@ type Deps struct {
 	Out      io.Writer         // the plan and the result summary; nil discards
 	Sys      blockdev.Sys      // kernel paths; zero value means the running kernel's
 	Now      func() time.Time  // nil means time.Now
+	// BeforeCommit, if set, is called with the complete set's folder in
+	// <host>/tmp/ and its manifest, after everything is written and
+	// fsynced and before the set is moved into place. An error fails the
+	// run and the set is removed; backupctl verifies the set here.
+	BeforeCommit func(ctx context.Context, tmpDir string, m *backupset.Manifest) error
 }
 
 // Result describes a finished (or, with DryRun, planned) set.
@@ -117,8 +122,42 @@ func ResolveType(t backupset.Type, c backupset.Compression) (backupset.Type, bac
 	return t, c, ext, nil
 }
 
-// Run writes one backup set (or, with opts.DryRun, only plans it).
+// Run writes one backup set (or, with opts.DryRun, only plans it): it is
+// Prepare, Write and Close in one call.
 func Run(ctx context.Context, opts Options, deps Deps) (*Result, error) {
+	p, err := Prepare(ctx, opts, deps)
+	if p == nil {
+		return nil, err
+	}
+	if err == nil && !opts.DryRun {
+		_, err = p.Write(ctx)
+	}
+	if cerr := p.Close(); cerr != nil {
+		p.r.log.Error("remove partial set", "err", cerr)
+	}
+	return p.res, err
+}
+
+// Prepared is a set that passed every check made before the first byte:
+// its source is open, the host folder is locked and the set's folder
+// exists (empty) under <host>/tmp/. The caller can open its run log in
+// TmpDir and stop services before Write reads any data, so a failed
+// pre-flight check never touches the services. Close always follows.
+type Prepared struct {
+	r   *runner
+	res *Result
+
+	unlock  func()
+	written bool // Write moved the set into place
+	closed  bool
+}
+
+// Prepare makes every check that needs no writing, takes the host lock
+// and creates the set's folder under <host>/tmp/. With opts.DryRun it
+// only plans: the result holds the plan, nothing is locked or created,
+// and the error says why the run would fail. On error the returned
+// Prepared (possibly nil) needs only Close.
+func Prepare(ctx context.Context, opts Options, deps Deps) (*Prepared, error) {
 	r := &runner{opts: opts, deps: deps, log: deps.Log, rep: progress.OrNop(deps.Progress), out: deps.Out}
 	if r.log == nil {
 		r.log = slog.New(slog.DiscardHandler)
@@ -132,7 +171,187 @@ func Run(ctx context.Context, opts Options, deps Deps) (*Result, error) {
 	if r.deps.Now == nil {
 		r.deps.Now = time.Now
 	}
-	return r.run(ctx)
+	p := &Prepared{r: r}
+	err := p.prepare(ctx)
+	if err != nil && r.src == nil {
+		return nil, err
+	}
+	return p, err
+}
+
+// TmpDir is the folder the set is written in (<host>/tmp/<name>).
+func (p *Prepared) TmpDir() string { return p.r.tmpDir }
+
+// FinalDir is where the set appears once it is complete.
+func (p *Prepared) FinalDir() string { return p.r.finalDir }
+
+// Name is the set's name.
+func (p *Prepared) Name() backupset.Name { return p.r.name }
+
+// HostDir is the host's folder in the target.
+func (p *Prepared) HostDir() string { return p.r.hostDir }
+
+// Plan is what Write will write.
+func (p *Prepared) Plan() *Plan { return p.r.plan }
+
+// Payload is the path the set's main payload file will have once the set
+// is in place (the image or archive), or "" for an rsync set and
+// partition-oriented mode, which have no single payload file.
+func (p *Prepared) Payload() string {
+	r := p.r
+	if r.typ == backupset.TypeRsync || r.opts.PartitionMode() {
+		return ""
+	}
+	return filepath.Join(r.finalDir, r.name.String()+r.ext)
+}
+
+// SetLog makes Write log to l (the run log, opened in TmpDir).
+func (p *Prepared) SetLog(l *slog.Logger) {
+	if l != nil {
+		p.r.log = l
+	}
+}
+
+// Close releases the lock and the source and, unless Write completed,
+// removes the set's folder from <host>/tmp/. The error says that the
+// partial set could not be removed (a target that turned read-only): it
+// stays in tmp/, where no listing takes it for a set, until the next run
+// removes it. It is safe to call twice; the second call returns nil.
+func (p *Prepared) Close() error {
+	if p == nil || p.closed {
+		return nil
+	}
+	p.closed = true
+	r := p.r
+	var err error
+	if !p.written && r.tmpDir != "" {
+		if rerr := os.RemoveAll(r.tmpDir); rerr != nil {
+			err = fmt.Errorf("remove partial set %s: %w", r.tmpDir, rerr)
+		}
+		os.Remove(filepath.Join(r.hostDir, backupset.TmpDir)) // only if empty
+	}
+	if p.unlock != nil {
+		p.unlock()
+	}
+	if r.src != nil {
+		if cerr := r.src.close(); cerr != nil {
+			r.log.Warn("release source", "err", cerr)
+		}
+	}
+	return err
+}
+
+func (p *Prepared) prepare(ctx context.Context) error {
+	r := p.r
+	if err := r.checkOptions(); err != nil {
+		return err
+	}
+	if os.Geteuid() != 0 {
+		return fmt.Errorf("%w: backupctl backup must run as root (it reads raw disks and keeps every owner)", ErrPreflight)
+	}
+	target, err := filepath.Abs(r.opts.Target)
+	if err != nil {
+		return err
+	}
+	if fi, err := os.Stat(target); err != nil || !fi.IsDir() {
+		return fmt.Errorf("%w: backup folder %s does not exist or is not a folder; create or mount it first", ErrPreflight, r.opts.Target)
+	}
+	r.opts.Target = target
+	for _, mp := range cleanStaleMounts(r.deps.Sys) {
+		r.log.Info("removed a source mount left by a killed backupctl run", "mount", mp)
+	}
+
+	var src *source
+	if r.opts.SourceDisk != "" {
+		src, err = openOffline(r.opts.SourceDisk, r.deps.Sys)
+	} else {
+		src, err = openRunning(r.deps.Sys)
+	}
+	if err != nil {
+		return err
+	}
+	r.src = src
+	if err := r.identify(); err != nil {
+		return err
+	}
+	if err := r.checkTargetNotSource(); err != nil {
+		return err
+	}
+	if err := r.findPrevious(); err != nil {
+		return err
+	}
+	// makePlan fills parts of the manifest; keep them as they were, for
+	// planning again under another name (claimName).
+	man0 := r.man
+	man0.Notes, man0.Partitions = slices.Clone(r.man.Notes), slices.Clone(r.man.Partitions)
+	if err := r.makePlan(); err != nil {
+		return err
+	}
+	p.res = &Result{Plan: r.plan}
+	if r.opts.DryRun {
+		r.plan.Print(r.out)
+		if lockHeld(r.hostDir) {
+			return fmt.Errorf("%s: %w", r.hostDir, ErrLocked)
+		}
+		if r.plan.Needed > r.plan.Free {
+			return r.noSpaceError()
+		}
+		return nil
+	}
+	if r.plan.Needed > r.plan.Free {
+		return r.noSpaceError()
+	}
+	if err := os.MkdirAll(filepath.Join(r.hostDir, backupset.TmpDir), 0o755); err != nil {
+		return fmt.Errorf("%w: create %s: %w", ErrPreflight, r.hostDir, err)
+	}
+	if p.unlock, err = lockHost(r.hostDir); err != nil {
+		return err
+	}
+	r.cleanStaleSets()
+	if r.typ == backupset.TypeRsync {
+		if err := probeTarget(r.hostDir); err != nil {
+			return err
+		}
+	}
+	planned := r.name.String()
+	if err := r.claimName(ctx); err != nil {
+		return err
+	}
+	if r.name.String() != planned {
+		// Another set of this host got the same second: the payload names
+		// in the plan carry the set name, so plan again under the new one.
+		r.man = man0
+		if err := r.makePlan(); err != nil {
+			return err
+		}
+		p.res.Plan = r.plan
+	}
+	return nil
+}
+
+// Write writes the set into TmpDir, writes its manifest, calls
+// Deps.BeforeCommit and moves the set into place. On error the partial
+// set is left for Close to remove (a caller may first save its run log).
+func (p *Prepared) Write(ctx context.Context) (res *Result, err error) {
+	r := p.r
+	if p.closed || r.tmpDir == "" || p.written {
+		return nil, errors.New("BUG: Write on a set that is not prepared")
+	}
+	defer func() {
+		if err != nil && ctx.Err() != nil && !errors.Is(err, context.Canceled) {
+			err = fmt.Errorf("%w (%w)", ctx.Err(), err)
+		}
+	}()
+	r.log.Info("backing up", "set", r.name.String(), "source", r.src.path)
+	if err := r.writeSet(ctx); err != nil {
+		return p.res, err
+	}
+	if err := r.finish(ctx); err != nil {
+		return p.res, err
+	}
+	p.written = true
+	p.res.SetDir, p.res.Manifest = r.finalDir, &r.man
+	return p.res, nil
 }
 
 // runner holds the state of one run.
@@ -165,103 +384,6 @@ type previous struct {
 	name     string
 	dir      string
 	manifest *backupset.Manifest // nil for sets made by raspiBackup
-}
-
-func (r *runner) run(ctx context.Context) (res *Result, err error) {
-	if err := r.checkOptions(); err != nil {
-		return nil, err
-	}
-	if os.Geteuid() != 0 {
-		return nil, fmt.Errorf("%w: backupctl backup must run as root (it reads raw disks and keeps every owner)", ErrPreflight)
-	}
-	target, err := filepath.Abs(r.opts.Target)
-	if err != nil {
-		return nil, err
-	}
-	if fi, err := os.Stat(target); err != nil || !fi.IsDir() {
-		return nil, fmt.Errorf("%w: backup folder %s does not exist or is not a folder; create or mount it first", ErrPreflight, r.opts.Target)
-	}
-	r.opts.Target = target
-	for _, mp := range cleanStaleMounts(r.deps.Sys) {
-		r.log.Info("removed a source mount left by a killed backupctl run", "mount", mp)
-	}
-
-	if r.opts.SourceDisk != "" {
-		r.src, err = openOffline(r.opts.SourceDisk, r.deps.Sys)
-	} else {
-		r.src, err = openRunning(r.deps.Sys)
-	}
-	if err != nil {
-		return nil, err
-	}
-	defer func() {
-		if cerr := r.src.close(); cerr != nil {
-			r.log.Warn("release source", "err", cerr)
-		}
-	}()
-	if err := r.identify(); err != nil {
-		return nil, err
-	}
-	if err := r.checkTargetNotSource(); err != nil {
-		return nil, err
-	}
-	if err := r.findPrevious(); err != nil {
-		return nil, err
-	}
-	if err := r.makePlan(); err != nil {
-		return nil, err
-	}
-	res = &Result{Plan: r.plan}
-	if r.opts.DryRun {
-		r.plan.Print(r.out)
-		if lockHeld(r.hostDir) {
-			return res, fmt.Errorf("%s: %w", r.hostDir, ErrLocked)
-		}
-		if r.plan.Needed > r.plan.Free {
-			return res, r.noSpaceError()
-		}
-		return res, nil
-	}
-	if r.plan.Needed > r.plan.Free {
-		return res, r.noSpaceError()
-	}
-	if err := os.MkdirAll(filepath.Join(r.hostDir, backupset.TmpDir), 0o755); err != nil {
-		return res, fmt.Errorf("%w: create %s: %w", ErrPreflight, r.hostDir, err)
-	}
-	unlock, err := lockHost(r.hostDir)
-	if err != nil {
-		return res, err
-	}
-	defer unlock()
-	r.cleanStaleSets()
-	if r.typ == backupset.TypeRsync {
-		if err := probeTarget(r.hostDir); err != nil {
-			return res, err
-		}
-	}
-	if err := r.claimName(ctx); err != nil {
-		return res, err
-	}
-	defer func() {
-		if err != nil {
-			if rerr := os.RemoveAll(r.tmpDir); rerr != nil {
-				r.log.Error("remove partial set", "dir", r.tmpDir, "err", rerr)
-			}
-			os.Remove(filepath.Join(r.hostDir, backupset.TmpDir)) // only if empty
-			if ctx.Err() != nil && !errors.Is(err, context.Canceled) {
-				err = fmt.Errorf("%w (%w)", ctx.Err(), err)
-			}
-		}
-	}()
-	r.log.Info("backing up", "set", r.name.String(), "source", r.src.path)
-	if err := r.writeSet(ctx); err != nil {
-		return res, err
-	}
-	if err := r.finish(); err != nil {
-		return res, err
-	}
-	res.SetDir, res.Manifest = r.finalDir, &r.man
-	return res, nil
 }
 
 func (r *runner) noSpaceError() error {
@@ -439,9 +561,9 @@ func (r *runner) cleanStaleSets() {
 	}
 }
 
-// finish writes the manifest, makes everything durable and moves the set
-// into place.
-func (r *runner) finish() error {
+// finish writes the manifest, makes everything durable, lets the caller
+// check the set (Deps.BeforeCommit) and moves it into place.
+func (r *runner) finish(ctx context.Context) error {
 	r.man.Finished = r.deps.Now()
 	out, err := createOut(r.tmpDir, backupset.ManifestFile, 0o644, false)
 	if err != nil {
@@ -463,6 +585,13 @@ func (r *runner) finish() error {
 	}
 	if err := fsyncDir(r.tmpDir); err != nil {
 		return noSpace(err)
+	}
+	if r.deps.BeforeCommit != nil {
+		// Checked before the rename, so a set that does not verify never
+		// shows up as complete (and retention never counts it).
+		if err := r.deps.BeforeCommit(ctx, r.tmpDir, &r.man); err != nil {
+			return err
+		}
 	}
 	if err := os.Rename(r.tmpDir, r.finalDir); err != nil {
 		return fmt.Errorf("move the set into place: %w", err)

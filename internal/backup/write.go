@@ -39,7 +39,7 @@ func treeListingOf(part string) string {
 // part of the backed-up tree: rsync must neither copy a source file of
 // that name over them nor delete them, and listings leave them out.
 func setMetaPatterns(host string) []string {
-	return []string{"/" + host + "-backup.*", "/pibackup-*", "/" + backupset.LogFile, "/" + backupset.MsgFile}
+	return []string{"/" + host + "-backup.*", "/pibackup-*", "/" + backupset.LogFile, "/" + backupset.MsgFile, "/" + RunLogFile}
 }
 
 // TreeExclude is the exclude function for treelist.Write that lists the

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"math"
 	"strings"
 )
 
@@ -70,8 +71,15 @@ func identifyExt(b []byte) (FS, bool) {
 		blocksHi = uint64(binary.LittleEndian.Uint32(sb[0x150:]))
 		freeHi = uint64(binary.LittleEndian.Uint32(sb[0x158:]))
 	}
-	blockSize := int64(1024) << binary.LittleEndian.Uint32(sb[0x18:])
-	used := int64((blocksLo|blocksHi<<32)-(freeLo|freeHi<<32)) * blockSize
+	// A superblock from a damaged or hostile image may claim more free
+	// than total blocks, a block size beyond ext4's 64 KiB, or a count
+	// that overflows: then the bytes in use are unknown (0), never
+	// negative.
+	var used int64
+	total, free := blocksLo|blocksHi<<32, freeLo|freeHi<<32
+	if shift := 10 + uint64(binary.LittleEndian.Uint32(sb[0x18:])); shift <= 16 && free <= total && total-free <= math.MaxInt64>>shift {
+		used = int64(total-free) << shift
+	}
 	return FS{Type: typ, UUID: formatUUID(sb[0x68:0x78]), Label: cstr(sb[0x78:0x88]), Used: used}, true
 }
 

@@ -77,7 +77,7 @@ func (e Entry) String() string {
 // ParseLine parses one listing line.
 func ParseLine(s string) (Entry, error) {
 	f := strings.Split(s, " ")
-	if len(f) != 11 || len(f[0]) != 1 {
+	if len(f) != 11 || len(f[0]) != 1 || !strings.Contains("dflcbps", f[0]) || slices.Contains(f, "") {
 		return Entry{}, fmt.Errorf("malformed listing line %q", s)
 	}
 	var e Entry

@@ -1,0 +1,310 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/pibackup/pibackup/internal/backupset"
+	"github.com/pibackup/pibackup/internal/i18n"
+)
+
+// stateFileName is the small per-host state file in the host folder: the
+// last backup run (sets show only successes) and the last test restore.
+// It lives next to the sets so it moves with them and needs no /var.
+const stateFileName = ".backupctl-state.json"
+
+// hostState is the content of the state file.
+type hostState struct {
+	LastRun         *runRecord     `json:"last_run,omitempty"`
+	LastRestoreTest *restoreRecord `json:"last_restore_test,omitempty"`
+}
+
+// runRecord is the outcome of one backup run.
+type runRecord struct {
+	Start    time.Time `json:"start"`
+	End      time.Time `json:"end"`
+	Set      string    `json:"set,omitempty"`
+	OK       bool      `json:"ok"`
+	ExitCode int       `json:"exit_code"`
+	Error    string    `json:"error,omitempty"`
+	Log      string    `json:"log,omitempty"`
+}
+
+// restoreRecord is a test restore: `backupctl restore` of a set, or one
+// the user recorded with `status --record-restore-test`.
+type restoreRecord struct {
+	Time time.Time `json:"time"`
+	Set  string    `json:"set"`
+	How  string    `json:"how"`
+}
+
+func readHostState(hostDir string) (hostState, error) {
+	var s hostState
+	b, err := os.ReadFile(filepath.Join(hostDir, stateFileName))
+	if errors.Is(err, os.ErrNotExist) {
+		return s, nil
+	}
+	if err != nil {
+		return s, err
+	}
+	if err := json.Unmarshal(b, &s); err != nil {
+		return s, fmt.Errorf("%s: %w", filepath.Join(hostDir, stateFileName), err)
+	}
+	return s, nil
+}
+
+// updateHostState reads, changes and atomically rewrites the state file.
+// Runs of one host are serialised by the host lock, and a lost update of
+// a status record only costs a reminder, so no lock of its own.
+func updateHostState(hostDir string, change func(*hostState)) error {
+	s, err := readHostState(hostDir)
+	if err != nil {
+		s = hostState{} // a broken file is replaced, not a reason to fail a backup
+	}
+	change(&s)
+	b, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(filepath.Join(hostDir, stateFileName), append(b, '\n'), 0o644)
+}
+
+// recordRestoreTest records that setDir (BACKUPDIR/<host>/<set>) was
+// restored as a test. `backupctl restore` calls it after a successful
+// restore.
+func recordRestoreTest(setDir, how string, now time.Time) error {
+	setDir = filepath.Clean(setDir)
+	if _, err := backupset.Parse(filepath.Base(setDir)); err != nil {
+		return fmt.Errorf("record test restore: %w", err)
+	}
+	return updateHostState(filepath.Dir(setDir), func(s *hostState) {
+		s.LastRestoreTest = &restoreRecord{Time: now, Set: filepath.Base(setDir), How: how}
+	})
+}
+
+// statusOptions are the flags of `backupctl status`.
+type statusOptions struct {
+	remindMonths int
+	record       string
+	lang         string
+	systemctl    string
+}
+
+func (a *app) newStatusCmd() *cobra.Command {
+	var o statusOptions
+	cmd := &cobra.Command{
+		Use:   "status [flags] BACKUPDIR",
+		Short: "Show the last run, the sets per type, the next timer run and the restore-test reminder",
+		Long: `For each host in BACKUPDIR (a backup folder or one host's folder), print
+the last backup run and its result, the complete sets per type, and a
+reminder when no test restore was recorded within --remind-months
+(default 6). With systemd, the next run of backupctl.timer is shown too.
+
+A backup is only as good as its restore: restore a set onto a spare card
+from time to time. ` + "`backupctl restore`" + ` records it; a test restore made
+another way is recorded with --record-restore-test SETDIR.
+
+Examples:
+  backupctl status /mnt/backup
+  backupctl status --record-restore-test /mnt/backup/pi/pi@debian12-rsync-backup-20250101-030000 /mnt/backup
+` + exitStatusHelp,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			lang, err := i18n.Pick(o.lang, os.Getenv)
+			if err != nil {
+				return withCode(exitUsage, err)
+			}
+			return a.runStatus(cmd.Context(), args[0], o, i18n.New(lang), time.Now())
+		},
+	}
+	cmd.Flags().IntVar(&o.remindMonths, "remind-months", 6, "remind when the last test restore is older than this many months; 0 never reminds")
+	cmd.Flags().StringVar(&o.record, "record-restore-test", "", "record that this set folder was restored as a test, now")
+	cmd.Flags().StringVar(&o.lang, "lang", "", "language: en or de (default: from LC_ALL, LC_MESSAGES or LANG)")
+	cmd.Flags().StringVar(&o.systemctl, "systemctl", "systemctl", "systemctl binary for the next timer run")
+	_ = cmd.Flags().MarkHidden("systemctl")
+	return cmd
+}
+
+// hostStatus is what status knows about one host.
+type hostStatus struct {
+	host  string
+	dir   string
+	sets  []backupset.Set
+	state hostState
+}
+
+func (a *app) runStatus(ctx context.Context, dir string, o statusOptions, msg *i18n.Printer, now time.Time) error {
+	root, err := filepath.Abs(dir)
+	if err != nil {
+		return withCode(exitUsage, err)
+	}
+	if fi, err := os.Stat(root); err != nil || !fi.IsDir() {
+		return withCode(exitPreflight, fmt.Errorf("status: %s is not a folder", dir))
+	}
+	if o.record != "" {
+		if err := recordRestoreTest(o.record, "recorded by hand", now); err != nil {
+			return withCode(exitUsage, err)
+		}
+		fmt.Fprintln(a.stdout, msg.Sprintf(i18n.StatusRestoreMarked, filepath.Base(filepath.Clean(o.record)), now.Format(time.DateTime)))
+	}
+	hosts, err := collectHosts(root)
+	if err != nil {
+		return fmt.Errorf("status: %w", err)
+	}
+	for _, h := range hosts {
+		printHostStatus(a.stdout, h, o.remindMonths, msg, now)
+	}
+	if next, ok := nextTimerRun(ctx, o.systemctl); ok {
+		fmt.Fprintln(a.stdout, msg.Sprintf(i18n.StatusNextRun, next))
+	} else {
+		fmt.Fprintln(a.stdout, msg.Sprintf(i18n.StatusNoTimer))
+	}
+	return nil
+}
+
+// collectHosts finds the hosts under root: those with sets and those with
+// only a state file (every run failed).
+func collectHosts(root string) ([]*hostStatus, error) {
+	l, err := backupset.List(os.DirFS(root), ".")
+	if err != nil {
+		return nil, err
+	}
+	byDir := map[string]*hostStatus{}
+	add := func(hostDir, host string) *hostStatus {
+		h, ok := byDir[hostDir]
+		if !ok {
+			h = &hostStatus{host: host, dir: hostDir}
+			byDir[hostDir] = h
+		}
+		return h
+	}
+	for _, s := range l.Sets {
+		if s.InProgress {
+			continue
+		}
+		h := add(filepath.Join(root, filepath.FromSlash(path.Dir(s.Dir))), s.Name.Host)
+		h.sets = append(h.sets, s)
+	}
+	candidates := []string{root}
+	if es, err := os.ReadDir(root); err == nil {
+		for _, e := range es {
+			if e.IsDir() {
+				candidates = append(candidates, filepath.Join(root, e.Name()))
+			}
+		}
+	}
+	for _, d := range candidates {
+		if _, err := os.Stat(filepath.Join(d, stateFileName)); err == nil {
+			add(d, filepath.Base(d))
+		}
+	}
+	var out []*hostStatus
+	for _, h := range byDir {
+		h.state, err = readHostState(h.dir)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, h)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].host < out[j].host })
+	return out, nil
+}
+
+func printHostStatus(w io.Writer, h *hostStatus, remindMonths int, msg *i18n.Printer, now time.Time) {
+	fmt.Fprintln(w, msg.Sprintf(i18n.StatusHost, h.host))
+	if r := h.state.LastRun; r != nil {
+		fmt.Fprintln(w, msg.Sprintf(i18n.StatusLastRun, r.End.Local().Format(time.DateTime), r.End.Sub(r.Start).Round(time.Second)))
+		if r.OK {
+			fmt.Fprintln(w, msg.Sprintf(i18n.StatusResultOK, r.Set))
+		} else {
+			fmt.Fprintln(w, msg.Sprintf(i18n.StatusResultFailed, r.Error))
+		}
+	} else {
+		fmt.Fprintln(w, msg.Sprintf(i18n.StatusLastRunNone))
+	}
+	fmt.Fprintln(w, msg.Sprintf(i18n.StatusSets, setsPerType(h.sets)))
+	rt := h.state.LastRestoreTest
+	switch {
+	case rt != nil && (remindMonths <= 0 || rt.Time.AddDate(0, remindMonths, 0).After(now)):
+		fmt.Fprintln(w, msg.Sprintf(i18n.StatusRestoreOK, rt.Time.Local().Format(time.DateOnly)+" ("+rt.Set+")"))
+	case rt != nil:
+		fmt.Fprintln(w, msg.Sprintf(i18n.StatusRestoreDue, rt.Time.Local().Format(time.DateOnly), remindMonths))
+	case remindMonths > 0:
+		fmt.Fprintln(w, msg.Sprintf(i18n.StatusRestoreNever))
+	}
+}
+
+// setsPerType renders "rsync 3 (newest 2025-01-02 03:00), tgz 1"; named
+// snapshots are counted apart because retention never removes them.
+func setsPerType(sets []backupset.Set) string {
+	type agg struct {
+		n, snaps int
+		newest   time.Time
+	}
+	m := map[backupset.Type]*agg{}
+	for _, s := range sets {
+		a, ok := m[s.Name.Type]
+		if !ok {
+			a = &agg{}
+			m[s.Name.Type] = a
+		}
+		a.n++
+		if s.Name.Snapshot != "" {
+			a.snaps++
+		}
+		if s.Name.Time.After(a.newest) {
+			a.newest = s.Name.Time
+		}
+	}
+	if len(m) == 0 {
+		return "-"
+	}
+	var types []string
+	for t := range m {
+		types = append(types, string(t))
+	}
+	slices.Sort(types)
+	var parts []string
+	for _, t := range types {
+		a := m[backupset.Type(t)]
+		p := fmt.Sprintf("%s %d", t, a.n)
+		if a.snaps > 0 {
+			p += fmt.Sprintf(" (%d -M)", a.snaps)
+		}
+		p += ", " + a.newest.Format("2006-01-02 15:04")
+		parts = append(parts, p)
+	}
+	return strings.Join(parts, "; ")
+}
+
+// nextTimerRun asks systemd when backupctl.timer fires next. Without
+// systemd (a container, a chroot) or without the timer it reports false.
+func nextTimerRun(ctx context.Context, systemctl string) (string, bool) {
+	if _, err := os.Stat("/run/systemd/system"); err != nil {
+		return "", false // systemd is not PID 1
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, systemctl, "show", "--property=NextElapseUSecRealtime", "--value", "--", timerUnit).Output()
+	if err != nil {
+		return "", false
+	}
+	s := strings.TrimSpace(string(out))
+	if s == "" || s == "n/a" || s == "0" {
+		return "", false
+	}
+	return s, true
+}

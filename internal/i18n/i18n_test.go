@@ -1,0 +1,68 @@
+package i18n
+
+import (
+	"regexp"
+	"slices"
+	"testing"
+)
+
+// verbs matches fmt verbs, without %%.
+var verbs = regexp.MustCompile(`%[-+# 0-9.]*[a-zA-Z]`)
+
+// TestCatalogueComplete fails when a message lacks a language or when a
+// translation's verbs differ from the English ones (a wrong verb prints
+// %!d(string=...) to the user).
+func TestCatalogueComplete(t *testing.T) {
+	for _, id := range IDs() {
+		en, ok := Format(id, English)
+		if !ok || en == "" {
+			t.Errorf("%s: no English text", id)
+			continue
+		}
+		for _, l := range Langs() {
+			f, ok := Format(id, l)
+			if !ok || f == "" {
+				t.Errorf("%s: no %s translation", id, l)
+				continue
+			}
+			if got, want := verbs.FindAllString(f, -1), verbs.FindAllString(en, -1); !slices.Equal(got, want) {
+				t.Errorf("%s in %s has verbs %q; English has %q", id, l, got, want)
+			}
+		}
+	}
+}
+
+func TestPick(t *testing.T) {
+	for _, tt := range []struct {
+		flag    string
+		env     map[string]string
+		want    Lang
+		wantErr bool
+	}{
+		{"", nil, English, false},
+		{"", map[string]string{"LANG": "de_DE.UTF-8"}, German, false},
+		{"", map[string]string{"LANG": "de_DE.UTF-8", "LC_ALL": "C"}, English, false},
+		{"", map[string]string{"LANG": "en_GB.UTF-8", "LC_MESSAGES": "de_AT"}, German, false},
+		{"", map[string]string{"LANG": "fr_FR.UTF-8"}, English, false},
+		{"de", map[string]string{"LC_ALL": "en_US.UTF-8"}, German, false},
+		{"en", map[string]string{"LANG": "de_DE"}, English, false},
+		{"fr", nil, English, true},
+	} {
+		got, err := Pick(tt.flag, func(k string) string { return tt.env[k] })
+		if got != tt.want || (err != nil) != tt.wantErr {
+			t.Errorf("Pick(%q, %v) = %s, %v; want %s, error %v", tt.flag, tt.env, got, err, tt.want, tt.wantErr)
+		}
+	}
+}
+
+func TestSprintf(t *testing.T) {
+	if got, want := New(German).Sprintf(RetentionDeleted, 2, 3), "Aufbewahrung: Sätze gelöscht 2, behalten 3"; got != want {
+		t.Errorf("German = %q; want %q", got, want)
+	}
+	if got, want := New("fr").Sprintf(RetentionNothing, 1), "retention: nothing to delete, sets kept 1"; got != want {
+		t.Errorf("unknown language = %q; want English %q", got, want)
+	}
+	if got := New(English).Sprintf("no.such.id", 1); got != "no.such.id 1" {
+		t.Errorf("missing ID = %q", got)
+	}
+}
