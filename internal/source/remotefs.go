@@ -1,0 +1,194 @@
+package source
+
+import (
+	"errors"
+	"io"
+	"io/fs"
+	"path"
+	"sort"
+	"strings"
+)
+
+// remote is what remoteFS needs from a network file client (pkg/sftp's
+// Client, go-smb2's Share), in the client's own path syntax.
+type remote interface {
+	Stat(p string) (fs.FileInfo, error)
+	ReadDir(p string) ([]fs.FileInfo, error)
+	Open(p string) (remoteFile, error)
+}
+
+// remoteFile is an open regular file of a remote.
+type remoteFile interface {
+	io.ReadSeekCloser
+	io.ReaderAt
+	io.WriterTo
+	Stat() (fs.FileInfo, error)
+}
+
+// remoteFS is an io/fs view of a remote rooted at root. It does what
+// fs.FS promises and the clients do not all do: valid-path checks, base
+// names in FileInfo, sorted ReadDir, io.EOF from a short ReadAt, and the
+// fs.ErrNotExist sentinel (the conformance suite checks each of these).
+type remoteFS struct {
+	r    remote
+	root string
+	sep  string // the client's path separator
+	err  func(error) error
+}
+
+var (
+	_ fs.ReadDirFS = (*remoteFS)(nil)
+	_ fs.StatFS    = (*remoteFS)(nil)
+)
+
+func newRemoteFS(r remote, root, sep string, mapErr func(error) error) *remoteFS {
+	return &remoteFS{r: r, root: root, sep: sep, err: mapErr}
+}
+
+// full turns an io/fs name into the client's path.
+func (f *remoteFS) full(op, name string) (string, error) {
+	if !fs.ValidPath(name) {
+		return "", &fs.PathError{Op: op, Path: name, Err: fs.ErrInvalid}
+	}
+	if f.sep != "/" && strings.Contains(name, f.sep) {
+		// A "\\" in an io/fs name is part of a file name, but SMB would
+		// take it as a separator: such a name cannot exist there.
+		return "", &fs.PathError{Op: op, Path: name, Err: fs.ErrNotExist}
+	}
+	p := path.Join(f.root, name)
+	if f.sep != "/" {
+		p = strings.ReplaceAll(strings.TrimPrefix(p, "./"), "/", f.sep)
+		if p == "." {
+			p = ""
+		}
+	}
+	return p, nil
+}
+
+func (f *remoteFS) mapErr(op, name string, err error) error {
+	return &fs.PathError{Op: op, Path: name, Err: f.err(err)}
+}
+
+func (f *remoteFS) Open(name string) (fs.File, error) {
+	p, err := f.full("open", name)
+	if err != nil {
+		return nil, err
+	}
+	fi, err := f.r.Stat(p)
+	if err != nil {
+		return nil, f.mapErr("open", name, err)
+	}
+	if fi.IsDir() {
+		return &remoteDir{fs: f, name: name, info: renamed{fi, path.Base(name)}}, nil
+	}
+	file, err := f.r.Open(p)
+	if err != nil {
+		return nil, f.mapErr("open", name, err)
+	}
+	return &remoteFileFS{remoteFile: file, info: renamed{fi, path.Base(name)}}, nil
+}
+
+func (f *remoteFS) Stat(name string) (fs.FileInfo, error) {
+	p, err := f.full("stat", name)
+	if err != nil {
+		return nil, err
+	}
+	fi, err := f.r.Stat(p)
+	if err != nil {
+		return nil, f.mapErr("stat", name, err)
+	}
+	return renamed{fi, path.Base(name)}, nil
+}
+
+func (f *remoteFS) ReadDir(name string) ([]fs.DirEntry, error) {
+	p, err := f.full("readdir", name)
+	if err != nil {
+		return nil, err
+	}
+	infos, err := f.r.ReadDir(p)
+	if err != nil {
+		return nil, f.mapErr("readdir", name, err)
+	}
+	out := make([]fs.DirEntry, 0, len(infos))
+	for _, fi := range infos {
+		if fi.Name() == "." || fi.Name() == ".." {
+			continue
+		}
+		out = append(out, fs.FileInfoToDirEntry(fi))
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name() < out[j].Name() })
+	return out, nil
+}
+
+// renamed reports name as the file's name: fs.FS wants the base name of
+// the path given to Open, "." for the root.
+type renamed struct {
+	fs.FileInfo
+	name string
+}
+
+func (r renamed) Name() string { return r.name }
+
+// remoteFileFS is a regular file. Embedding keeps the client's fast
+// WriteTo (concurrent reads in pkg/sftp; io.Copy uses it).
+type remoteFileFS struct {
+	remoteFile
+	info fs.FileInfo
+}
+
+func (f *remoteFileFS) Stat() (fs.FileInfo, error) { return f.info, nil }
+
+// ReadAt returns io.EOF with a short read, as io.ReaderAt requires.
+func (f *remoteFileFS) ReadAt(p []byte, off int64) (int, error) {
+	n, err := f.remoteFile.ReadAt(p, off)
+	if n < len(p) && err == nil {
+		err = io.EOF
+	}
+	return n, err
+}
+
+// remoteDir is an open directory; its entries are read on first ReadDir.
+type remoteDir struct {
+	fs      *remoteFS
+	name    string
+	info    fs.FileInfo
+	entries []fs.DirEntry
+	read    bool
+	closed  bool
+}
+
+func (d *remoteDir) Stat() (fs.FileInfo, error) { return d.info, nil }
+
+func (d *remoteDir) Read([]byte) (int, error) {
+	return 0, &fs.PathError{Op: "read", Path: d.name, Err: errors.New("is a directory")}
+}
+
+func (d *remoteDir) Close() error {
+	if d.closed {
+		return &fs.PathError{Op: "close", Path: d.name, Err: fs.ErrClosed}
+	}
+	d.closed = true
+	return nil
+}
+
+func (d *remoteDir) ReadDir(n int) ([]fs.DirEntry, error) {
+	if !d.read {
+		e, err := d.fs.ReadDir(d.name)
+		if err != nil {
+			return nil, err
+		}
+		d.entries, d.read = e, true
+	}
+	if n <= 0 {
+		out := d.entries
+		d.entries = nil
+		return out, nil
+	}
+	if len(d.entries) == 0 {
+		return nil, io.EOF
+	}
+	n = min(n, len(d.entries))
+	out := d.entries[:n]
+	d.entries = d.entries[n:]
+	return out, nil
+}

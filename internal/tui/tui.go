@@ -1,0 +1,534 @@
+// Package tui is the recovery's text UI: tview views that render the
+// state of package model and turn keys into model calls. The model does
+// the work; the views only draw and dispatch.
+//
+// Every model call that can block runs in its own goroutine; the model's
+// change listener is the one place that crosses back into the UI
+// goroutine (app.QueueUpdateDraw), and redraws are coalesced so a fast
+// progress stream cannot flood the event queue.
+package tui
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/gdamore/tcell/v2"
+	"github.com/rivo/tview"
+
+	"github.com/pibackup/pibackup/internal/disklayout"
+	"github.com/pibackup/pibackup/internal/source"
+	"github.com/pibackup/pibackup/internal/tui/model"
+)
+
+// Deps are what the UI needs.
+type Deps struct {
+	Screen  tcell.Screen // tcell.NewTerminfoScreenFromTty in production, a SimulationScreen in tests
+	Model   *model.Model
+	Disks   source.DiskLister // local partitions offered as sources
+	Log     *Ring             // shown in the log pane; may be nil
+	Version string
+	// Network describes the network for the header ("eth0 10.0.2.15/24");
+	// may be nil.
+	Network func() string
+	// Shell runs an interactive shell on the console; the UI is
+	// suspended meanwhile. nil hides the menu entry.
+	Shell func() error
+	// OnReady is called once, in its own goroutine, after the first
+	// frame is drawn.
+	OnReady func()
+}
+
+// UI is the running application.
+type UI struct {
+	d       Deps
+	m       *model.Model
+	app     *tview.Application
+	pages   *tview.Pages
+	header  *tview.TextView
+	status  *tview.TextView
+	running *tview.TextView
+	logView *tview.TextView
+
+	ctx        context.Context
+	shown      model.Screen
+	built      bool
+	pending    atomic.Bool
+	ready      atomic.Bool
+	partitions []source.Partition
+}
+
+// New builds the UI on d.Screen. Call Run to start it. (A test may
+// resize a SimulationScreen between New and Run: New initialises the
+// screen, which resets its size.)
+func New(d Deps) *UI {
+	u := &UI{d: d, m: d.Model, app: tview.NewApplication(), ctx: context.Background()}
+	u.app.SetScreen(d.Screen)
+	u.header = tview.NewTextView().SetDynamicColors(true)
+	u.status = tview.NewTextView().SetDynamicColors(true).SetWrap(true)
+	u.pages = tview.NewPages()
+	u.running = tview.NewTextView().SetDynamicColors(true)
+	u.logView = tview.NewTextView().SetScrollable(true)
+	u.logView.SetBorder(true).SetTitle(" Log (Esc: close) ")
+	root := tview.NewFlex().SetDirection(tview.FlexRow).
+		AddItem(u.header, 1, 0, false).
+		AddItem(u.pages, 0, 1, true).
+		AddItem(u.status, 3, 0, false)
+	u.app.SetRoot(root, true)
+	u.app.SetInputCapture(u.globalKeys)
+	u.app.SetAfterDrawFunc(func(tcell.Screen) {
+		if d.OnReady != nil && u.ready.CompareAndSwap(false, true) {
+			go func() {
+				d.OnReady()
+				u.app.Sync() // repaint over whatever OnReady printed
+			}()
+		}
+	})
+	u.m.OnChange(u.changed)
+	u.render()
+	return u
+}
+
+// App is the tview application (tests stop it).
+func (u *UI) App() *tview.Application { return u.app }
+
+// Run runs the UI until ctx is done or Stop is called.
+func (u *UI) Run(ctx context.Context) error {
+	u.ctx = ctx
+	stop := context.AfterFunc(ctx, u.app.Stop)
+	defer stop()
+	return u.app.Run()
+}
+
+// changed is the model listener: one pending redraw at a time.
+func (u *UI) changed() {
+	if u.pending.CompareAndSwap(false, true) {
+		go u.app.QueueUpdateDraw(func() {
+			u.pending.Store(false)
+			u.render()
+		})
+	}
+}
+
+// do runs a model call off the UI goroutine. Errors are in the model's
+// state; the few the model does not record are shown here.
+func (u *UI) do(f func() error) {
+	go func() {
+		if err := f(); errors.Is(err, model.ErrBusy) || errors.Is(err, model.ErrWrongScreen) || errors.Is(err, model.ErrRunning) {
+			u.m.SetError(err)
+		}
+	}()
+}
+
+func (u *UI) globalKeys(ev *tcell.EventKey) *tcell.EventKey {
+	switch ev.Key() {
+	case tcell.KeyCtrlC:
+		return nil // never quit: the recovery powers off instead
+	case tcell.KeyF2:
+		u.toggleLog()
+		return nil
+	case tcell.KeyEscape:
+		if name, _ := u.pages.GetFrontPage(); name == "log" {
+			u.toggleLog()
+			return nil
+		}
+		if name, _ := u.pages.GetFrontPage(); name == "sourceform" {
+			u.pages.RemovePage("sourceform")
+			u.built = false
+			u.render()
+			return nil
+		}
+		u.do(u.m.Back)
+		return nil
+	}
+	return ev
+}
+
+func (u *UI) toggleLog() {
+	if u.pages.HasPage("log") {
+		u.pages.RemovePage("log")
+		u.built = false
+		u.render()
+		return
+	}
+	text := "(no log)"
+	if u.d.Log != nil {
+		text = u.d.Log.String()
+	}
+	u.logView.SetText(text).ScrollToEnd()
+	u.pages.AddPage("log", u.logView, true, true)
+	u.app.SetFocus(u.logView)
+}
+
+// render shows the model's state. UI goroutine only.
+func (u *UI) render() {
+	st := u.m.State()
+	net := ""
+	if u.d.Network != nil {
+		net = u.d.Network()
+	}
+	u.header.SetText(fmt.Sprintf("[::b]pibackup recovery %s[::-]   %s   [gray]F2 log  Esc back[-]", tview.Escape(u.d.Version), tview.Escape(net)))
+	u.renderStatus(st)
+	if !u.built || st.Screen != u.shown {
+		if name, _ := u.pages.GetFrontPage(); name == "log" && u.built {
+			return // keep the log open; the screen updates when it closes
+		}
+		u.build(st)
+		u.shown, u.built = st.Screen, true
+	}
+	if st.Screen == model.Running || st.Screen == model.Result {
+		u.running.SetText(runningText(st))
+	}
+}
+
+func (u *UI) renderStatus(st model.State) {
+	var b strings.Builder
+	switch {
+	case st.Busy != "":
+		fmt.Fprintf(&b, "[yellow]… %s[-]\n", tview.Escape(st.Busy))
+	case st.Err != nil:
+		fmt.Fprintf(&b, "[red::b]Error:[-::-] [red]%s[-]\n", tview.Escape(st.Err.Error()))
+	default:
+		b.WriteString("\n")
+	}
+	b.WriteString("[gray]" + hints[st.Screen] + "[-]")
+	u.status.SetText(b.String())
+}
+
+var hints = map[model.Screen]string{
+	model.Home:      "↑↓ choose, Enter select",
+	model.Source:    "↑↓ choose, Enter connect, Esc back",
+	model.HostKey:   "Accept only if the fingerprint matches the server's",
+	model.Sets:      "↑↓ choose a backup, Enter select, Esc back",
+	model.CloneFrom: "↑↓ choose the disk to copy, Enter select, Esc back",
+	model.Target:    "↑↓ choose the disk to overwrite, Enter select, Esc back",
+	model.Plan:      "Enter continue, Esc back",
+	model.Confirm:   "type the disk name and Enter, Esc back",
+	model.Running:   "c cancel, F2 log",
+	model.Result:    "Enter select, Esc back to the menu",
+}
+
+// build replaces the page for the state's screen.
+func (u *UI) build(st model.State) {
+	var p tview.Primitive
+	switch st.Screen {
+	case model.Home:
+		p = u.homePage()
+	case model.Source:
+		p = u.sourcePage()
+	case model.HostKey:
+		p = u.hostKeyPage(st)
+	case model.Sets:
+		p = u.setsPage(st)
+	case model.CloneFrom, model.Target:
+		p = u.disksPage(st)
+	case model.Plan:
+		p = u.planPage(st)
+	case model.Confirm:
+		p = u.confirmPage(st)
+	case model.Running:
+		p = u.runningPage()
+	case model.Result:
+		p = u.resultPage(st)
+	}
+	for _, name := range []string{"screen", "sourceform"} {
+		u.pages.RemovePage(name)
+	}
+	u.pages.AddPage("screen", p, true, true)
+	u.app.SetFocus(p)
+}
+
+func titled(p *tview.Box, title string) { p.SetBorder(true).SetTitle(" " + title + " ") }
+
+func (u *UI) homePage() tview.Primitive {
+	l := tview.NewList()
+	titled(l.Box, "Recovery")
+	l.AddItem("Restore a backup", "write a backup set onto a disk", 'r', func() { u.do(func() error { return u.m.Start(model.TaskRestore) }) })
+	l.AddItem("Verify a backup", "read a set and check it against its manifest", 'v', func() { u.do(func() error { return u.m.Start(model.TaskVerify) }) })
+	l.AddItem("Clone a disk", "copy one disk onto another", 'c', func() { u.do(func() error { return u.m.Start(model.TaskClone) }) })
+	l.AddItem("Show log", "F2 from anywhere", 'l', u.toggleLog)
+	if u.d.Shell != nil {
+		l.AddItem("Shell (experts)", "exit the shell to come back", 's', u.shell)
+	}
+	l.AddItem("Reboot", "", 'b', func() { u.do(func() error { return u.m.Reboot(true) }) })
+	l.AddItem("Power off", "", 'p', func() { u.do(func() error { return u.m.Reboot(false) }) })
+	return l
+}
+
+func (u *UI) shell() {
+	var err error
+	u.app.Suspend(func() { err = u.d.Shell() })
+	if err != nil {
+		u.m.SetError(fmt.Errorf("shell: %w", err))
+	}
+}
+
+// usable are the file systems a local backup partition may have.
+var usable = map[string]bool{"vfat": true, "exfat": true, "ext4": true, "ext3": true, "ext2": true}
+
+func (u *UI) sourcePage() tview.Primitive {
+	l := tview.NewList()
+	titled(l.Box, "Where are the backups?")
+	u.partitions = nil
+	if u.d.Disks != nil {
+		disks, err := u.d.Disks.Disks()
+		if err != nil {
+			l.AddItem("(cannot list disks: "+err.Error()+")", "", 0, nil)
+		}
+		for _, d := range disks {
+			for _, p := range d.Partitions {
+				if !usable[p.FSType] {
+					continue
+				}
+				p := p
+				u.partitions = append(u.partitions, p)
+				main := fmt.Sprintf("%s  %s  %s  %s", p.Path, p.FSType, disklayout.HumanBytes(p.Size), p.Label)
+				l.AddItem(main, d.Model, 0, func() {
+					sp := source.Spec{Kind: source.KindUSB, Device: p.Path, Path: "."}
+					u.do(func() error { return u.m.Connect(u.ctx, sp) })
+				})
+			}
+		}
+	}
+	l.AddItem("Network or other location…", "nfs://, smb://, sftp://, usb:LABEL/path, dir:/path", 'n', u.showSourceForm)
+	return l
+}
+
+func (u *UI) showSourceForm() {
+	loc := tview.NewInputField().SetLabel("Location ").SetFieldWidth(70).
+		SetPlaceholder("sftp://user@host/path  nfs://host/export  smb://host/share/path")
+	pw := tview.NewInputField().SetLabel("Password ").SetFieldWidth(30).SetMaskCharacter('*')
+	help := tview.NewTextView().SetText("Enter: connect   Tab: next field   Esc: back\n" +
+		"sftp://user@host[:port]/path   nfs://host/export[?vers=3]   smb://[user@]host/share/path\n" +
+		"usb:LABEL/path   dir:/path")
+	form := tview.NewFlex().SetDirection(tview.FlexRow).
+		AddItem(loc, 1, 0, true).AddItem(pw, 1, 0, false).AddItem(tview.NewBox(), 1, 0, false).AddItem(help, 0, 1, false)
+	titled(form.Box, "Location")
+	connect := func() {
+		sp, err := source.ParseURL(strings.TrimSpace(loc.GetText()))
+		if err != nil {
+			u.m.SetError(err)
+			return
+		}
+		sp.Password = pw.GetText()
+		u.do(func() error { return u.m.Connect(u.ctx, sp) })
+	}
+	needsPassword := func() bool {
+		t := loc.GetText()
+		return strings.HasPrefix(t, "sftp:") || strings.HasPrefix(t, "smb:")
+	}
+	loc.SetDoneFunc(func(k tcell.Key) {
+		switch {
+		case k == tcell.KeyTab || k == tcell.KeyBacktab || (k == tcell.KeyEnter && needsPassword() && pw.GetText() == ""):
+			u.app.SetFocus(pw)
+		case k == tcell.KeyEnter:
+			connect()
+		}
+	})
+	pw.SetDoneFunc(func(k tcell.Key) {
+		switch k {
+		case tcell.KeyTab, tcell.KeyBacktab:
+			u.app.SetFocus(loc)
+		case tcell.KeyEnter:
+			connect()
+		}
+	})
+	u.pages.AddPage("sourceform", form, true, true)
+	u.app.SetFocus(loc)
+}
+
+func (u *UI) hostKeyPage(st model.State) tview.Primitive {
+	hk := st.HostKey
+	text := tview.NewTextView().SetText(fmt.Sprintf("The server %s identifies itself with the %s key\n\n    %s\n\n"+
+		"Check it on the server with\n    ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub\n"+
+		"before you send it a password. Accept this key for this session?",
+		hk.Addr, hk.KeyType, hk.Fingerprint))
+	buttons := tview.NewForm().
+		AddButton("Reject", func() { u.do(u.m.Back) }).
+		AddButton("Accept", func() { u.do(func() error { return u.m.AcceptHostKey(u.ctx) }) })
+	flex := tview.NewFlex().SetDirection(tview.FlexRow).AddItem(text, 8, 0, false).AddItem(buttons, 3, 0, true)
+	titled(flex.Box, "Unknown host key")
+	return flex
+}
+
+func (u *UI) setsPage(st model.State) tview.Primitive {
+	l := tview.NewList().ShowSecondaryText(false)
+	titled(l.Box, "Backups in "+st.Source)
+	for i, s := range st.Sets {
+		size := "?"
+		if s.Size >= 0 {
+			size = disklayout.HumanBytes(s.Size)
+		}
+		man := "no manifest"
+		if s.HasManifest {
+			man = "manifest"
+		}
+		text := fmt.Sprintf("%s  %-10s %-6s %9s  %-11s %s", s.Name.Time.Format("2006-01-02 15:04"), s.Name.Host, s.Name.Type, size, man, s.Note)
+		if !s.Available {
+			text = "[gray]" + tview.Escape(text) + "[-]"
+		}
+		l.AddItem(text, "", 0, func() { u.do(func() error { return u.m.SelectSet(u.ctx, i) }) })
+	}
+	return l
+}
+
+func (u *UI) disksPage(st model.State) tview.Primitive {
+	l := tview.NewList()
+	title := "Disk to overwrite"
+	if st.Screen == model.CloneFrom {
+		title = "Disk to copy"
+	} else if st.Set != nil {
+		title = "Restore " + st.Set.String() + " onto"
+	} else if st.From != nil {
+		title = "Clone " + st.From.Path + " onto"
+	}
+	titled(l.Box, title)
+	for i, d := range st.Disks {
+		var parts []string
+		for _, p := range d.Partitions {
+			parts = append(parts, strings.TrimSpace(fmt.Sprintf("%s %s %s", p.Name, p.FSType, p.Label)))
+		}
+		second := strings.Join(parts, ", ")
+		main := tview.Escape(d.Describe())
+		if !d.Eligible() {
+			main = "[gray]" + main + "  (not allowed: " + tview.Escape(d.Why) + ")[-]"
+		}
+		l.AddItem(main, second, 0, func() {
+			if st.Screen == model.CloneFrom {
+				u.do(func() error { return u.m.SelectFrom(i) })
+				return
+			}
+			u.do(func() error { return u.m.SelectTarget(u.ctx, i) })
+		})
+	}
+	return l
+}
+
+func (u *UI) planPage(st model.State) tview.Primitive {
+	t := tview.NewTextView().SetText(st.Plan + "\nNothing has been written yet. Press Enter to continue.")
+	titled(t.Box, "Plan")
+	t.SetInputCapture(func(ev *tcell.EventKey) *tcell.EventKey {
+		if ev.Key() == tcell.KeyEnter {
+			u.do(u.m.Proceed)
+			return nil
+		}
+		return ev
+	})
+	return t
+}
+
+func (u *UI) confirmPage(st model.State) tview.Primitive {
+	d := st.Target
+	in := tview.NewInputField().SetLabel(fmt.Sprintf("Type %s to ERASE %s: ", st.ConfirmWord, d.Name)).SetFieldWidth(16)
+	in.SetDoneFunc(func(k tcell.Key) {
+		if k == tcell.KeyEnter {
+			typed := in.GetText()
+			u.do(func() error { return u.m.Confirm(u.ctx, typed) })
+		}
+	})
+	warn := tview.NewTextView().SetDynamicColors(true).SetText(fmt.Sprintf(
+		"[red::b]Everything on this disk will be lost:[-::-]\n    %s\n", tview.Escape(d.Describe())))
+	flex := tview.NewFlex().SetDirection(tview.FlexRow).AddItem(warn, 3, 0, false).AddItem(in, 1, 0, true)
+	titled(flex.Box, "Confirm")
+	return flex
+}
+
+func (u *UI) runningPage() tview.Primitive {
+	titled(u.running.Box, "Working")
+	u.running.SetInputCapture(func(ev *tcell.EventKey) *tcell.EventKey {
+		if ev.Key() == tcell.KeyRune && ev.Rune() == 'c' {
+			u.confirmCancel()
+			return nil
+		}
+		return ev
+	})
+	return u.running
+}
+
+func (u *UI) confirmCancel() {
+	m := tview.NewModal().SetText("Cancel? The target disk will be left incomplete.").
+		AddButtons([]string{"Keep going", "Cancel the job"}).
+		SetDoneFunc(func(_ int, label string) {
+			u.pages.RemovePage("cancel")
+			u.app.SetFocus(u.running)
+			if label == "Cancel the job" {
+				u.do(u.m.Cancel)
+			}
+		})
+	u.pages.AddPage("cancel", m, true, true)
+	u.app.SetFocus(m)
+}
+
+func (u *UI) resultPage(st model.State) tview.Primitive {
+	l := tview.NewList().ShowSecondaryText(false)
+	l.AddItem("Back to the menu", "", 'm', func() { u.do(u.m.Back) })
+	l.AddItem("Reboot", "", 'b', func() { u.do(func() error { return u.m.Reboot(true) }) })
+	l.AddItem("Power off", "", 'p', func() { u.do(func() error { return u.m.Reboot(false) }) })
+	u.running.SetInputCapture(nil)
+	titled(u.running.Box, "Result")
+	flex := tview.NewFlex().SetDirection(tview.FlexRow).
+		AddItem(u.running, 0, 1, false).
+		AddItem(l, 5, 0, true)
+	return flex
+}
+
+// runningText is the Running and Result text.
+func runningText(st model.State) string {
+	var b strings.Builder
+	what := st.Task.String()
+	if st.Set != nil {
+		what += " " + st.Set.String()
+	}
+	if st.Target != nil {
+		what += " onto " + st.Target.Path
+	}
+	fmt.Fprintf(&b, "%s\n\n", tview.Escape(what))
+	if st.Screen == model.Running {
+		p := st.Progress
+		if p.Phase == "" {
+			b.WriteString("starting…\n")
+			return b.String()
+		}
+		fmt.Fprintf(&b, "phase  %s\n", tview.Escape(p.Phase))
+		if pct := p.Percent(); pct >= 0 {
+			fmt.Fprintf(&b, "done   %s of %s (%.0f%%)\n", disklayout.HumanBytes(p.Done), disklayout.HumanBytes(p.Total), pct)
+			fmt.Fprintf(&b, "       %s\n", bar(pct, 50))
+		} else {
+			fmt.Fprintf(&b, "done   %s\n", disklayout.HumanBytes(p.Done))
+		}
+		fmt.Fprintf(&b, "rate   %s/s\n", disklayout.HumanBytes(int64(p.Rate)))
+		if p.ETA >= 0 {
+			fmt.Fprintf(&b, "ETA    %s\n", p.ETA)
+		}
+		fmt.Fprintf(&b, "total  %s\n", disklayout.HumanBytes(p.All))
+		return b.String()
+	}
+	o := st.Outcome
+	rate := ""
+	if s := o.Duration.Seconds(); s > 0 {
+		rate = fmt.Sprintf(" (%s/s)", disklayout.HumanBytes(int64(float64(o.Bytes)/s)))
+	}
+	if st.RunErr != nil {
+		fmt.Fprintf(&b, "[red::b]%s FAILED[-::-]\n\n%s\n\n", strings.ToUpper(st.Task.String()[:1])+st.Task.String()[1:], tview.Escape(st.RunErr.Error()))
+		if o.Incomplete {
+			b.WriteString("The target disk is incomplete and will not boot. Fix the cause and restore again.\n")
+		}
+		fmt.Fprintf(&b, "%s written before the failure.\n", disklayout.HumanBytes(o.Bytes))
+		return b.String()
+	}
+	fmt.Fprintf(&b, "[green::b]%s complete[-::-]\n\n%s in %s%s\n", strings.ToUpper(st.Task.String()[:1])+st.Task.String()[1:],
+		disklayout.HumanBytes(o.Bytes), o.Duration.Round(time.Second/10), rate)
+	if o.Verified {
+		b.WriteString("verified against the manifest\n")
+	}
+	return b.String()
+}
+
+func bar(pct float64, width int) string {
+	n := int(pct / 100 * float64(width))
+	n = max(0, min(n, width))
+	return "[" + strings.Repeat("#", n) + strings.Repeat(".", width-n) + "]"
+}

@@ -1,0 +1,150 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/pibackup/pibackup/internal/bootcmdline"
+)
+
+// system is the kernel as the recovery sees it; the paths are fields so
+// tests can point them at temp files.
+type system struct {
+	Cmdline string // /proc/cmdline
+	Kmsg    string // /dev/kmsg
+	Dev     string // /dev
+	RunDir  string // /run/recovery: mount points
+}
+
+func newSystem() *system {
+	return &system{Cmdline: "/proc/cmdline", Kmsg: "/dev/kmsg", Dev: "/dev", RunDir: "/run/recovery"}
+}
+
+func (s *system) cmdline() string {
+	b, err := os.ReadFile(s.Cmdline)
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// kmsgWrite writes one message to the kernel log, one write per line as
+// /dev/kmsg wants.
+func (s *system) kmsgWrite(p []byte) {
+	f, err := os.OpenFile(s.Kmsg, os.O_WRONLY, 0)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	for _, line := range bytes.Split(bytes.TrimRight(p, "\n"), []byte("\n")) {
+		_, _ = f.Write(append(line, '\n'))
+	}
+}
+
+// announce writes line to the kernel log and to every console, so a
+// person at any screen and a test reading any serial port see it.
+func (s *system) announce(line string) {
+	s.kmsgWrite([]byte("<5>" + line + "\n"))
+	for _, c := range consoles(s.cmdline(), s.Dev) {
+		f, err := os.OpenFile(filepath.Join(s.Dev, c), os.O_WRONLY|unix.O_NOCTTY|unix.O_NONBLOCK, 0)
+		if err != nil {
+			continue
+		}
+		_, _ = f.WriteString("\r\n" + line + "\r\n")
+		f.Close()
+	}
+}
+
+// consoles returns the console devices of the kernel command line
+// ("console=ttyS0,115200 console=tty1" → ttyS0, tty1), resolving the Pi
+// firmware's serial0 alias to the UART that exists, and "console" when
+// there is no console= at all.
+func consoles(cmdline, dev string) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, p := range bootcmdline.Split(cmdline) {
+		v, ok := strings.CutPrefix(p, "console=")
+		if !ok {
+			continue
+		}
+		name, _, _ := strings.Cut(v, ",")
+		switch name {
+		case "serial0", "serial1":
+			// The DT alias serial0 is the UART on GPIO 14/15: the mini
+			// UART (ttyS0) on a Pi 3/4 with Bluetooth on, else ttyAMA0.
+			name = "ttyS0"
+			if _, err := os.Stat(filepath.Join(dev, name)); err != nil {
+				name = "ttyAMA0"
+			}
+		case "tty0":
+			name = "tty1"
+		case "":
+			continue
+		}
+		if !seen[name] {
+			seen[name] = true
+			out = append(out, name)
+		}
+	}
+	if len(out) == 0 {
+		out = []string{"console"}
+	}
+	return out
+}
+
+// uiTTY picks the console the UI runs on: recovery.tty, else the last
+// console= (the one /dev/console is), else /dev/console.
+func uiTTY(cfgTTY, cmdline, dev string) string {
+	if cfgTTY != "" {
+		return cfgTTY
+	}
+	cs := consoles(cmdline, dev)
+	return cs[len(cs)-1]
+}
+
+// power syncs and powers off or reboots. It never returns.
+func (s *system) power(after bootcmdline.After) {
+	unix.Sync()
+	cmd := unix.LINUX_REBOOT_CMD_POWER_OFF
+	if after == bootcmdline.AfterReboot {
+		cmd = unix.LINUX_REBOOT_CMD_RESTART
+	}
+	for {
+		if err := unix.Reboot(cmd); err != nil {
+			s.kmsgWrite([]byte(fmt.Sprintf("recovery: %s: %v", after, err)))
+		}
+		// Not PID 1's privilege, or the kernel is slow: try again.
+		time.Sleep(10 * time.Second)
+	}
+}
+
+// fixWinsize gives a serial tty that reports 0x0 a usable size, which
+// tcell needs to lay out the screen.
+func fixWinsize(path string) {
+	f, err := os.OpenFile(path, os.O_RDWR|unix.O_NOCTTY, 0)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	ws, err := unix.IoctlGetWinsize(int(f.Fd()), unix.TIOCGWINSZ)
+	if err != nil || (ws.Row != 0 && ws.Col != 0) {
+		return
+	}
+	_ = unix.IoctlSetWinsize(int(f.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: 24, Col: 80})
+}
+
+// mount and unmount for the boot partition.
+func mountRO(dev, dir, fstype string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	return unix.Mount(dev, dir, fstype, unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "")
+}
+
+func unmount(dir string) error { return unix.Unmount(dir, 0) }
