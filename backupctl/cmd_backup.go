@@ -281,6 +281,12 @@ func (a *app) runBackup(ctx context.Context, br backupRun) error {
 	log = rl.Logger
 	p.SetLog(log)
 	log.Info("backup run", "version", versionString(), "set", out.set, "target", br.opts.Target)
+	// A backup holds every file of the system, secrets included: say so
+	// when others can read the target. It never fails the run.
+	if w, err := backup.ExposureWarning(br.opts.Target); err == nil && w != "" {
+		fmt.Fprintf(a.stderr, "backupctl: warning: %s\n", w)
+		log.Warn(w)
+	}
 	ho.Log = log
 	hk := hooks.New(ho)
 	vars := hooks.Vars{TargetDir: p.FinalDir(), Type: string(p.Name().Type), Host: out.host, LogFile: rl.Path()}

@@ -56,7 +56,15 @@ running system or the backup, or is a partition is refused, and so is a
 target too small for the data (the message names the bytes needed).
 
 The partition table is written last: a restore that fails half-way leaves
-a target without a partition table, never one that looks restored.
+a target without a partition table, never one that looks restored. Every
+payload is checked while it is written: against its size and SHA-256 in
+the set's manifest, and for raspiBackup sets (no manifest) for a whole
+gzip/zstd stream and a tar end-of-archive marker. A damaged set fails
+with exit 1 and a target without a partition table.
+
+Partition-oriented sets (backup -P) are restored partition by partition
+(--partitions selects some); FAT partitions and .tmg boot tars are made
+in-process, so the host needs no vfat driver.
 
 Examples:
   backupctl restore /backup/pi/pi@debian12-tgz-backup-20240416-094106 --to /dev/sdb
@@ -124,6 +132,12 @@ func (a *app) runRestore(ctx context.Context, o restoreOptions, setDir string) e
 		}
 	}
 	res, err := plan.Execute(ctx)
+	if err == nil {
+		// backupctl status reminds to test restores; this was one.
+		if rerr := recordRestoreTest(abs, "backupctl restore", time.Now()); rerr != nil {
+			a.log.Warn("record restore test", "error", rerr)
+		}
+	}
 	rep.done()
 	if err != nil {
 		return fmt.Errorf("restore: %w", err)
@@ -136,6 +150,9 @@ func (a *app) runRestore(ctx context.Context, o restoreOptions, setDir string) e
 		res.Duration.Round(100*time.Millisecond), disklayout.HumanBytes(res.Bytes), verified)
 	for _, c := range res.Changes {
 		fmt.Fprintf(a.stdout, "  %s\n", c)
+	}
+	for _, w := range res.Warnings {
+		fmt.Fprintf(a.stdout, "  warning: %s\n", w)
 	}
 	return nil
 }

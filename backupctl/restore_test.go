@@ -1,10 +1,12 @@
 package main
 
 import (
+	"archive/tar"
 	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -251,4 +253,154 @@ func TestCloneCLI(t *testing.T) {
 	}
 	root, _ := disklayout.PartitionByNumber(got, 2)
 	runTool(t, "e2fsck", "-fn", fmt.Sprintf("%s?offset=%d", img, root.Start))
+}
+
+// restoreAndCompare restores set onto a new 320 MiB image file and
+// judges it against the fixture with testfs.CompareDisks (trees with
+// all metadata, boot files via mtools, ids, e2fsck -fn, fsck.vfat -n).
+func restoreAndCompare(t *testing.T, d *testfs.PiDisk, set string, extra ...string) string {
+	t.Helper()
+	img := filepath.Join(t.TempDir(), "restored.img")
+	args := append([]string{"restore", "--yes", set, "--to", img, "--size", "320M"}, extra...)
+	code, out, errOut := cli(context.Background(), args...)
+	if code != 0 {
+		t.Fatalf("restore: exit %d\n%s\n%s", code, out, errOut)
+	}
+	if !strings.Contains(out, "checked") {
+		t.Errorf("restore not verified:\n%s", out)
+	}
+	rep, err := testfs.CompareDisks(d.Path, img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.OK() {
+		t.Errorf("restored disk differs from the source:\n%s", rep)
+	}
+	return img
+}
+
+// TestRestorePartitionMode restores -P sets (one payload per partition:
+// mmcblk0p1.tar/mmcblk0p2.tar, or mmcblk0p1/ and mmcblk0p2/ trees) made by
+// `backupctl backup -P "*"`: FAT made and filled with go-diskfs, ext4 with
+// mke2fs and tar/rsync, the last partition grown to the target.
+func TestRestorePartitionMode(t *testing.T) {
+	d := fixture(t)
+	for _, typ := range []string{"tar", "rsync"} {
+		t.Run(typ, func(t *testing.T) {
+			set := backupOK(t, t.TempDir(), "-t", typ, "-P", "*", "--source-disk", d.Path)
+			code, out, errOut := cli(context.Background(), "restore", "-F", set, "--to", filepath.Join(t.TempDir(), "x.img"), "--size", "320M")
+			if code != 0 || !strings.Contains(out, "format partition 1 vfat") || !strings.Contains(out, "format partition 2 ext4") {
+				t.Fatalf("plan: exit %d\n%s\n%s", code, out, errOut)
+			}
+			img := restoreAndCompare(t, d, set)
+			got, err := disklayout.ReadFile(img)
+			if err != nil {
+				t.Fatal(err)
+			}
+			boot, _ := disklayout.PartitionByNumber(got, 1)
+			root, _ := disklayout.PartitionByNumber(got, 2)
+			if boot == nil || root == nil || boot.Label != "bootfs" || root.Label != "rootfs" || root.Start+root.Size < 319<<20 {
+				t.Errorf("restored layout: %+v", got.Partitions)
+			}
+		})
+	}
+	t.Run("only partition 2", func(t *testing.T) {
+		set := backupOK(t, t.TempDir(), "-t", "tar", "-P", "*", "--source-disk", d.Path)
+		code, out, errOut := cli(context.Background(), "restore", "-F", set, "--partitions", "2", "--to", filepath.Join(t.TempDir(), "x.img"), "--size", "320M")
+		if code != 0 || strings.Contains(out, "format partition 1") || !strings.Contains(out, "partition 1 (the boot partition) is not restored") {
+			t.Errorf("plan: exit %d\n%s\n%s", code, out, errOut)
+		}
+	})
+}
+
+// TestRestoreBootTar restores a set whose boot partition is a tar
+// (--boot-tar, .tmg): FAT32 made with go-diskfs, files extracted in Go.
+func TestRestoreBootTar(t *testing.T) {
+	d := fixture(t)
+	set := backupOK(t, t.TempDir(), "-t", "tgz", "--boot-tar", "--source-disk", d.Path)
+	restoreAndCompare(t, d, set)
+}
+
+// TestRestoreRaspiBackupDamaged: sets without a manifest (as raspiBackup
+// writes them) have no checksums; a truncated compressed stream and a tar
+// cut at a member boundary must still fail, leaving no partition table.
+func TestRestoreRaspiBackupDamaged(t *testing.T) {
+	d := fixture(t)
+	backups := t.TempDir()
+	ddz := backupOK(t, backups, "--source-disk", d.Path, "-t", "ddz")
+	tarSet := backupOK(t, backups, "--source-disk", d.Path, "-t", "tar")
+	strip := func(t *testing.T, set string) string {
+		dir := filepath.Join(t.TempDir(), "testpi")
+		os.MkdirAll(dir, 0o755)
+		dst := filepath.Join(dir, filepath.Base(set))
+		runTool(t, "cp", "-a", "--sparse=always", set, dst)
+		os.Remove(filepath.Join(dst, "pibackup-manifest.json"))
+		return dst
+	}
+	t.Run("ddz-truncated", func(t *testing.T) {
+		set := strip(t, ddz)
+		p := filepath.Join(set, filepath.Base(set)+".img.gz")
+		fi, _ := os.Stat(p)
+		os.Truncate(p, fi.Size()*3/4)
+		img := filepath.Join(t.TempDir(), "t.img")
+		code, _, errOut := cli(context.Background(), "restore", "--yes", set, "--to", img, "--size", "320M")
+		t.Logf("exit %d: %s", code, lastLine(errOut))
+		if code != 1 || !strings.Contains(errOut, "incomplete") {
+			t.Errorf("exit %d; want 1 and incomplete: %s", code, errOut)
+		}
+		noTable(t, img)
+	})
+	t.Run("tar-without-end-marker", func(t *testing.T) {
+		set := strip(t, tarSet)
+		p := filepath.Join(set, filepath.Base(set)+".tar")
+		// Cut the archive right after its last member's data: no
+		// end-of-archive marker, every member whole.
+		if err := os.Truncate(p, tarMembersEnd(t, p)); err != nil {
+			t.Fatal(err)
+		}
+		img := filepath.Join(t.TempDir(), "t.img")
+		code, _, errOut := cli(context.Background(), "restore", "--yes", set, "--to", img, "--size", "320M")
+		t.Logf("exit %d: %s", code, lastLine(errOut))
+		if code != 1 || !strings.Contains(errOut, "incomplete") || !strings.Contains(errOut, "end-of-archive") {
+			t.Errorf("exit %d; want 1, incomplete, end-of-archive: %s", code, errOut)
+		}
+		noTable(t, img)
+	})
+}
+
+// tarMembersEnd returns the offset just after the last member (data and
+// padding) of the tar file p.
+func tarMembersEnd(t *testing.T, p string) int64 {
+	t.Helper()
+	f, err := os.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	cr := &countReader{r: f}
+	tr := tar.NewReader(cr)
+	var end int64
+	for {
+		if _, err := tr.Next(); err == io.EOF {
+			break
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.Copy(io.Discard, tr); err != nil {
+			t.Fatal(err)
+		}
+		end = (cr.n + 511) / 512 * 512
+	}
+	return end
+}
+
+type countReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countReader) Read(b []byte) (int, error) {
+	n, err := c.r.Read(b)
+	c.n += int64(n)
+	return n, err
 }

@@ -61,6 +61,7 @@ func rsyncRestoreArgs(src, dst, host string) []string {
 		"--exclude=/pibackup-*",
 		"--exclude=/" + backupset.LogFile,
 		"--exclude=/" + backupset.MsgFile,
+		"--exclude=/backupctl.log",               // our run log inside the set (docs/FORMAT.md)
 		"--exclude=/*.logr", "--exclude=/*.msgr", // raspiBackup restore logs
 		withSlash(src), withSlash(dst),
 	}

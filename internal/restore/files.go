@@ -5,10 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/pibackup/pibackup/internal/backupset"
@@ -78,6 +76,14 @@ func (p *Plan) planFiles(ctx context.Context) error {
 			return fmt.Errorf("set %s: %s (%d bytes) is larger than boot partition %d (%d bytes): %w", s.dirName, s.bootImg, info.Size(), p.boot, bootPart.Size, ErrBadSet)
 		}
 	}
+	if s.manifest == nil {
+		switch s.kind {
+		case kindTar:
+			p.notes = append(p.notes, "raspiBackup set without manifest: the archive has no checksum; its compression check and its end-of-archive marker are checked before the partition table is written")
+		case kindRsync:
+			p.notes = append(p.notes, "raspiBackup set without manifest: the tree has no checksums; it is copied as it is")
+		}
+	}
 	p.ids, err = newIDs(src, p.Layout, p.boot, p.root, p.o.KeepIDs)
 	if p.o.KeepIDs && rootPart.UUID == "" {
 		p.notes = append(p.notes, "the set does not record the root filesystem's UUID (nothing in cmdline.txt or fstab names it): it gets a new one")
@@ -126,8 +132,14 @@ func (p *Plan) learnFromSet(ctx context.Context, src *backupset.Disk) error {
 		boot.FSType = "vfat"
 	}
 	if s.kind == kindRsync {
-		if b, err := fs.ReadFile(s.fsys, "etc/fstab"); err == nil {
+		// Resolved inside the set's tree, as the restored system will see
+		// it: a symlink in the set must not make us read a host file.
+		b, err := readFileInRoot(p.o.LocalDir, "etc/fstab")
+		switch {
+		case err == nil:
 			p.fstab = string(b)
+		case errors.Is(err, ErrNotRegular):
+			p.notes = append(p.notes, "the set's /etc/fstab is not a regular file; it is not rewritten")
 		}
 	}
 	// References name the root: root=UUID=x tells its UUID, LABEL=x the
@@ -298,13 +310,16 @@ func (p *Plan) restoreBoot(ctx context.Context, f *os.File, boot backupset.Parti
 		return 0, err
 	}
 	p.rep.Phase("boot partition", info.Size())
-	r, err := s.open(s.bootImg, backupset.CompressNone)
+	r, err := s.openPayload(s.bootImg, backupset.CompressNone, p.rep, false)
 	if err != nil {
-		return 0, err
+		return 0, fmt.Errorf("boot partition: %w", err)
 	}
 	defer r.Close()
-	n, err := copyToDisk(ctx, io.NewOffsetWriter(f, boot.Start), progress.Reader{R: r, Rep: p.rep}, boot.Size, p.Target.IsFile)
+	n, err := copyToDisk(ctx, io.NewOffsetWriter(f, boot.Start), r, boot.Size, p.Target.IsFile)
 	if err != nil {
+		return n, fmt.Errorf("boot partition: %w", err)
+	}
+	if err := r.finish(ctx); err != nil {
 		return n, fmt.Errorf("boot partition: %w", err)
 	}
 	if err := p.newFATSerial(f, boot); err != nil {
@@ -354,25 +369,10 @@ func (p *Plan) restoreRoot(ctx context.Context, run runner, f *os.File, root bac
 	switch s.kind {
 	case kindTar:
 		p.rep.Phase("root filesystem", s.payloadSize)
-		fr, err := s.fsys.Open(s.payload)
-		if err != nil {
+		var err error
+		if n, err = p.extractTar(ctx, run, s.payload, s.comp, mnt); err != nil {
 			return 0, fmt.Errorf("root filesystem: %w", err)
 		}
-		defer fr.Close()
-		zr, err := decompressor(progress.Reader{R: fr, Rep: p.rep}, s.comp)
-		if err != nil {
-			return 0, fmt.Errorf("root filesystem: %s: %w", s.payload, err)
-		}
-		defer zr.Close()
-		cr := &countingReader{R: zr}
-		if _, err := run.run(ctx, cr, "tar", tarExtractArgs(mnt)); err != nil {
-			if cr.err != nil {
-				// tar only saw its input end; say why it ended.
-				return 0, fmt.Errorf("root filesystem: read %s: %w (the archive is truncated or corrupt)", s.payload, cr.err)
-			}
-			return 0, fmt.Errorf("root filesystem: extract %s: %w", s.payload, err)
-		}
-		n = cr.N
 	case kindRsync:
 		p.rep.Phase("root filesystem", p.rootData)
 		if _, err := run.run(ctx, nil, "rsync", rsyncRestoreArgs(p.o.LocalDir, mnt, s.name.Host)); err != nil {
@@ -381,10 +381,10 @@ func (p *Plan) restoreRoot(ctx context.Context, run runner, f *os.File, root bac
 		p.rep.Add(p.rootData)
 		n = p.rootData
 	}
-	if _, err := os.Stat(filepath.Join(mnt, "etc")); err != nil {
+	if !isDirInRoot(mnt, "etc") {
 		return n, fmt.Errorf("root filesystem: the restored tree has no /etc; is %s a root filesystem backup?: %w", s.payload, ErrBadSet)
 	}
-	changes, keepUUID, err := p.fixFstab(mnt)
+	changes, keepUUID, err := p.fixFstab(mnt, res)
 	if err != nil {
 		return n, err
 	}
@@ -410,13 +410,17 @@ func (p *Plan) restoreRoot(ctx context.Context, run runner, f *os.File, root bac
 // fixFstab rewrites /etc/fstab under mnt for the new ids. With KeepIDs it
 // changes nothing, but returns the UUID fstab names for / when the root
 // got another one (a raspiBackup set does not record it), so the caller
-// can set it.
-func (p *Plan) fixFstab(mnt string) (changes []change, keepUUID string, err error) {
+// can set it. fstab is opened inside the restored root (see inroot.go):
+// a symlink in the archive never leads to a host file.
+func (p *Plan) fixFstab(mnt string, res *Result) (changes []change, keepUUID string, err error) {
 	if !p.o.KeepIDs {
-		changes, err := rewriteFstabFile(mnt, p.ids, p.log)
+		changes, warn, err := rewriteFstabFile(mnt, p.ids, p.log)
+		if warn != "" {
+			res.Warnings = append(res.Warnings, warn)
+		}
 		return changes, "", err
 	}
-	b, err := os.ReadFile(filepath.Join(mnt, "etc", "fstab"))
+	b, err := readFileInRoot(mnt, "etc/fstab")
 	if err != nil {
 		return nil, "", nil // nothing to keep in step
 	}
@@ -428,33 +432,29 @@ func (p *Plan) fixFstab(mnt string) (changes []change, keepUUID string, err erro
 }
 
 // rewriteFstabFile rewrites /etc/fstab under mnt in place (owner, mode
-// and xattrs of the file stay) so it names the ids of m.
-func rewriteFstabFile(mnt string, m *ids, log *slog.Logger) ([]change, error) {
-	path := filepath.Join(mnt, "etc", "fstab")
-	b, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
-		log.Warn("restored root has no /etc/fstab")
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("read fstab: %w", err)
+// and xattrs of the file stay) so it names the ids of m. A missing fstab,
+// or one that is not a regular file inside the root (a symlink to a name
+// the restored tree lacks, a device node), is left alone with a warning.
+func rewriteFstabFile(mnt string, m *ids, log *slog.Logger) (changes []change, warning string, err error) {
+	b, err := readFileInRoot(mnt, "etc/fstab")
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		log.Warn("restored root has no /etc/fstab (or it is a symlink to a missing file); not rewritten")
+		return nil, "/etc/fstab: missing in the restored root (or a symlink to a missing file); not rewritten", nil
+	case errors.Is(err, ErrNotRegular):
+		log.Warn("restored /etc/fstab is not a regular file; not rewritten")
+		return nil, "/etc/fstab: not a regular file in the restored root; not rewritten", nil
+	case err != nil:
+		return nil, "", fmt.Errorf("read fstab: %w", err)
 	}
 	s, changes := m.rewriteFstab(string(b))
 	if len(changes) == 0 {
-		return nil, nil
+		return nil, "", nil
 	}
-	w, err := os.OpenFile(path, os.O_WRONLY|os.O_TRUNC, 0)
-	if err != nil {
-		return nil, fmt.Errorf("rewrite fstab: %w", err)
+	if err := rewriteFileInRoot(mnt, "etc/fstab", []byte(s)); err != nil {
+		return nil, "", fmt.Errorf("rewrite fstab: %w", err)
 	}
-	if _, err := io.WriteString(w, s); err != nil {
-		w.Close()
-		return nil, fmt.Errorf("rewrite fstab: %w", err)
-	}
-	if err := w.Close(); err != nil {
-		return nil, fmt.Errorf("rewrite fstab: %w", err)
-	}
-	return changes, nil
+	return changes, "", nil
 }
 
 // finish writes the partition table, flushes, and checks what it wrote.
@@ -510,20 +510,24 @@ func (p *Plan) readBack() error {
 	return nil
 }
 
-// countingReader counts what passes and keeps the first read error
-// other than EOF, which a tool reading from it would only report as a
-// short input.
-type countingReader struct {
-	R   io.Reader
-	N   int64
-	err error
-}
-
-func (c *countingReader) Read(b []byte) (int, error) {
-	n, err := c.R.Read(b)
-	c.N += int64(n)
-	if err != nil && err != io.EOF && c.err == nil {
-		c.err = err
+// extractTar extracts the tar payload name into the mounted folder mnt
+// with GNU tar, and returns the uncompressed bytes. It fails unless the
+// whole stream was read and checked (payload.finish).
+func (p *Plan) extractTar(ctx context.Context, run runner, name string, c backupset.Compression, mnt string) (int64, error) {
+	r, err := p.set.openPayload(name, c, p.rep, true)
+	if err != nil {
+		return 0, err
 	}
-	return n, err
+	defer r.Close()
+	if _, err := run.run(ctx, r, "tar", tarExtractArgs(mnt)); err != nil {
+		if r.err != nil {
+			// tar only saw its input end; say why it ended.
+			return 0, fmt.Errorf("read %s: %w (the archive is truncated or corrupt): %w", name, r.err, ErrDamaged)
+		}
+		return 0, fmt.Errorf("extract %s: %w", name, err)
+	}
+	if err := r.finish(ctx); err != nil {
+		return r.N, err
+	}
+	return r.N, nil
 }

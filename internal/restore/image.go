@@ -12,7 +12,6 @@ import (
 	"github.com/pibackup/pibackup/internal/blockdev"
 	"github.com/pibackup/pibackup/internal/compress"
 	"github.com/pibackup/pibackup/internal/disklayout"
-	"github.com/pibackup/pibackup/internal/progress"
 )
 
 // blockSize is the unit of image copies and of hole detection.
@@ -37,7 +36,7 @@ func copyToDisk(ctx context.Context, w *io.OffsetWriter, r io.Reader, limit int6
 		if err := ctx.Err(); err != nil {
 			return off, err
 		}
-		n, err := io.ReadFull(r, buf)
+		n, err := readBlock(r, buf)
 		if n > 0 {
 			if off+int64(n) > limit {
 				return off, fmt.Errorf("%w: %d bytes into a %d-byte area", ErrTooMuchData, off+int64(n), limit)
@@ -49,7 +48,7 @@ func copyToDisk(ctx context.Context, w *io.OffsetWriter, r io.Reader, limit int6
 			}
 			off += int64(n)
 		}
-		if err == io.EOF || errors.Is(err, io.ErrUnexpectedEOF) {
+		if err == io.EOF {
 			return off, nil
 		}
 		if err != nil {
@@ -104,6 +103,18 @@ func (p *Plan) planImage(ctx context.Context) error {
 		}
 	}
 	p.Source = src
+	if s.manifest == nil {
+		// A raspiBackup image carries no checksum.
+		end := disklayout.End(src)
+		if s.comp == backupset.CompressNone {
+			if s.payloadSize < end {
+				return fmt.Errorf("set %s: %s is %d bytes, but its last partition ends at %d: the image is truncated: %w", s.dirName, s.payload, s.payloadSize, end, ErrBadSet)
+			}
+			p.notes = append(p.notes, "raspiBackup image without manifest: it has no checksum, so only its size can be checked (it reaches the end of the last partition); damage inside it would not be noticed")
+		} else {
+			p.notes = append(p.notes, fmt.Sprintf("raspiBackup image without manifest: no checksum; the %s stream's own check and its length (at least to the end of the last partition) are checked before the partition table is written", s.comp))
+		}
+	}
 	p.boot, p.root = bootRoot(s.manifest, src)
 	p.Need = disklayout.MinDiskSize(src)
 	if p.Target.Size < p.Need {
@@ -173,41 +184,47 @@ func (p *Plan) executeImage(ctx context.Context, res *Result) (err error) {
 		}
 	}
 	p.rep.Phase("write image", s.payloadSize)
-	fr, err := s.fsys.Open(s.payload)
+	zr, err := s.openPayload(s.payload, s.comp, p.rep, false)
 	if err != nil {
 		return fmt.Errorf("image: %w", err)
 	}
-	defer fr.Close()
-	zr, err := decompressor(progress.Reader{R: fr, Rep: p.rep}, s.comp)
-	if err != nil {
-		return fmt.Errorf("image %s: %w", s.payload, err)
-	}
 	defer zr.Close()
 	// The first MiB (the partition table, the boot code) is held back
-	// and written last, like the table of a file-level restore.
+	// and written last, only after the whole stream was read and found
+	// to be the image the set recorded: a damaged image never leaves a
+	// target that looks restored.
 	head := make([]byte, blockSize)
-	hn, err := io.ReadFull(zr, head)
-	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) {
-		return fmt.Errorf("image %s: %w", s.payload, err)
+	hn, err := readBlock(zr, head)
+	if err != nil && err != io.EOF {
+		return fmt.Errorf("image %s: %w (the file is truncated or corrupt): %w", s.payload, err, ErrDamaged)
 	}
 	head = head[:hn]
 	// Data past the target's end lies after the last partition (the plan
 	// checked): it is read and dropped.
-	w := io.NewOffsetWriter(f, int64(hn))
-	n, err := copyToDisk(ctx, w, zr, t.Size-int64(hn), t.IsFile)
-	if errors.Is(err, ErrTooMuchData) {
-		rest, cerr := countStream(ctx, zr)
-		if cerr != nil {
-			return fmt.Errorf("image %s: %w", s.payload, cerr)
+	var n int64
+	if err != io.EOF {
+		w := io.NewOffsetWriter(f, int64(hn))
+		n, err = copyToDisk(ctx, w, zr, t.Size-int64(hn), t.IsFile)
+		if errors.Is(err, ErrTooMuchData) {
+			rest, cerr := countStream(ctx, zr)
+			if cerr != nil {
+				return fmt.Errorf("image %s: %w", s.payload, cerr)
+			}
+			p.log.Info("image data after the target's end dropped", "bytes", rest)
+			n = t.Size - int64(hn)
+			err = nil
 		}
-		p.log.Info("image data after the target's end dropped", "bytes", rest)
-		n = t.Size - int64(hn)
-		err = nil
-	}
-	if err != nil {
-		return fmt.Errorf("image %s: %w", s.payload, err)
+		if err != nil {
+			return fmt.Errorf("image %s: %w", s.payload, err)
+		}
 	}
 	res.Bytes = int64(hn) + n
+	if err := zr.finish(ctx); err != nil {
+		return fmt.Errorf("image: %w", err)
+	}
+	if err := p.checkImageLength(zr.N); err != nil {
+		return err
+	}
 	if _, err := f.WriteAt(head, 0); err != nil {
 		return fmt.Errorf("image: write first MiB: %w", err)
 	}
@@ -217,6 +234,23 @@ func (p *Plan) executeImage(ctx context.Context, res *Result) (err error) {
 		return err
 	}
 	return p.finish(ctx, f, res)
+}
+
+// checkImageLength checks the uncompressed length of the image: the
+// manifest's image_size when recorded, else (a raspiBackup image) at
+// least the end of its last partition.
+func (p *Plan) checkImageLength(n int64) error {
+	s := p.set
+	if s.manifest != nil && s.manifest.ImageSize > 0 {
+		if n != s.manifest.ImageSize {
+			return fmt.Errorf("image %s: %d bytes, the manifest records %d: %w", s.payload, n, s.manifest.ImageSize, ErrDamaged)
+		}
+		return nil
+	}
+	if end := disklayout.End(p.Source); n < end {
+		return fmt.Errorf("image %s: %d bytes, but its last partition ends at %d: the image is truncated: %w", s.payload, n, end, ErrDamaged)
+	}
+	return nil
 }
 
 // adjustImage grows the root filesystem, and gives the copy new ids and
@@ -282,7 +316,7 @@ func (p *Plan) adjustImageRoot(ctx context.Context, run runner, root backupset.P
 	if err != nil {
 		return fmt.Errorf("root partition: %w", err)
 	}
-	changes, _, ferr := p.fixFstab(mnt)
+	changes, _, ferr := p.fixFstab(mnt, res)
 	if err := unmount(); err != nil {
 		return fmt.Errorf("root partition: %w", err)
 	}

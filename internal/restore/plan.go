@@ -101,7 +101,11 @@ func (p *Plan) steps() []string {
 	var out []string
 	switch s.kind {
 	case kindImage:
-		out = append(out, fmt.Sprintf("write %s onto the whole target (first MiB last)", s.payload))
+		if s.manifest != nil {
+			out = append(out, fmt.Sprintf("write %s onto the whole target; the first MiB (partition table) only after the whole image matched its SHA-256 and size in the manifest", s.payload))
+		} else {
+			out = append(out, fmt.Sprintf("write %s onto the whole target (first MiB last)", s.payload))
+		}
 		if p.growRoot {
 			out = append(out, fmt.Sprintf("grow partition %d from %s to %s and its filesystem (resize2fs)", p.root, human(p.resized.OldSize), human(p.resized.NewSize)))
 		}
@@ -123,6 +127,9 @@ func (p *Plan) steps() []string {
 			out = append(out, fmt.Sprintf("extract %s into it (GNU tar, numeric owners, xattrs, ACLs)", s.payload))
 		} else {
 			out = append(out, fmt.Sprintf("copy the tree of %s into it (rsync -aHAX)", p.o.LocalDir))
+		}
+		if s.kind == kindTar && s.manifest != nil {
+			out = append(out, fmt.Sprintf("check %s against its SHA-256 in the manifest (hashed while it is extracted)", s.payload))
 		}
 		out = append(out, "e2fsck -fy the root filesystem")
 		for _, q := range p.Layout.Partitions {

@@ -13,7 +13,15 @@
 // rsync, e2fsck, resize2fs, tune2fs) on loop devices attached at the
 // partition's offset, which works the same for image files, loop devices
 // and real disks. The FAT boot partition is copied as an image and edited
-// with go-diskfs, so the host never needs to mount vfat.
+// with go-diskfs, or (a .tmg tar, a partition-oriented set) made and
+// filled with go-diskfs, so the host never needs to mount vfat.
+//
+// Every payload is checked while it is streamed (integrity.go): against
+// its size and SHA-256 in the manifest, and, for raspiBackup sets without
+// one, for a whole compressed stream and a tar end-of-archive marker. A
+// mismatch fails the restore before the partition table is written.
+// Files inside restored trees are opened with openat2 RESOLVE_IN_ROOT
+// (inroot.go), so a symlink in a set never leads to a host file.
 package restore
 
 import (
@@ -56,6 +64,9 @@ type Result struct {
 	Incomplete bool
 	// Changes lists the cmdline.txt and /etc/fstab references rewritten.
 	Changes []string
+	// Warnings are things the restore left undone that a person should
+	// look at (an /etc/fstab that could not be rewritten).
+	Warnings []string
 }
 
 // ErrIncomplete is wrapped by Execute's error when the target was left
@@ -91,6 +102,7 @@ type Plan struct {
 	growRoot  bool  // the root partition grows: resize2fs after writing
 	// partition-oriented sets
 	selected []int
+	parted   map[int]string // filesystem per partition from .parted ("fat16", "fat32", "ext4")
 }
 
 // NewPlan reads the set and the target and decides everything the

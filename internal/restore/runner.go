@@ -119,7 +119,10 @@ func mountExt4(dev string, readOnly bool) (string, func() error, error) {
 	if err != nil {
 		return "", nil, fmt.Errorf("mount %s: %w", dev, err)
 	}
-	var flags uintptr = unix.MS_NOATIME
+	// nodev, nosuid: device nodes and setuid files of the restored tree
+	// are created but never usable through our mount (an archive's
+	// etc/fstab as a block device must not reach a host disk).
+	var flags uintptr = unix.MS_NOATIME | unix.MS_NODEV | unix.MS_NOSUID
 	if readOnly {
 		flags |= unix.MS_RDONLY
 	}

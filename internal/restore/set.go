@@ -88,6 +88,9 @@ func readSet(fsys fs.FS, dirName string) (*setInfo, error) {
 			return nil, fmt.Errorf("set %s: %w", dirName, err)
 		}
 	}
+	if err := s.checkListedFiles(); err != nil {
+		return nil, err
+	}
 	host := n.Host
 	if _, ok := s.entries[backupset.MetaFile(host, backupset.SuffixBootImage)]; ok {
 		s.bootImg = backupset.MetaFile(host, backupset.SuffixBootImage)

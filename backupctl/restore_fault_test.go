@@ -1,0 +1,303 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+
+	"github.com/pibackup/pibackup/internal/backupset"
+	"github.com/pibackup/pibackup/internal/disklayout"
+	"github.com/pibackup/pibackup/internal/testfs"
+)
+
+// syncBuffer is a buffer a reader goroutine fills while the test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) add(line string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.b.WriteString(line + "\n")
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// startRestoreBin starts `backupctl restore` in its own process group and
+// collects its stderr, where the phases appear as "<phase>..." lines.
+func startRestoreBin(t *testing.T, args ...string) (*exec.Cmd, *syncBuffer, <-chan struct{}) {
+	t.Helper()
+	cmd := exec.Command(faultBinary(t), args...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Stdout = io.Discard
+	pr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	out := &syncBuffer{}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			out.add(sc.Text())
+		}
+	}()
+	t.Cleanup(func() {
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		<-done
+		cmd.Wait()
+	})
+	return cmd, out, done
+}
+
+// noTable fails unless the target has no partition table (an interrupted
+// restore must not leave a disk that looks restored).
+func noTable(t *testing.T, target string) {
+	t.Helper()
+	if d, err := disklayout.ReadFile(target); err == nil {
+		t.Errorf("the interrupted restore left a partition table on %s: %+v", target, d.Partitions)
+	}
+	if out, err := exec.Command("sfdisk", "--dump", target).CombinedOutput(); err == nil {
+		t.Errorf("sfdisk reads a partition table on %s after an interrupted restore:\n%s", target, out)
+	}
+}
+
+// cleanRestoreLeftovers unmounts and detaches what a killed restore left
+// attached to img (partition loop devices stacked on the target loop
+// device), and reports it.
+func cleanRestoreLeftovers(t *testing.T, targetDev string) []string {
+	t.Helper()
+	var left []string
+	out, _ := exec.Command("losetup", "-j", targetDev).Output()
+	for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		dev, _, ok := strings.Cut(l, ":")
+		if !ok {
+			continue
+		}
+		left = append(left, dev)
+		mi, _ := os.ReadFile("/proc/self/mountinfo")
+		for _, m := range strings.Split(string(mi), "\n") {
+			f := strings.Fields(m)
+			if len(f) > 9 && f[len(f)-2] == dev {
+				left = append(left, "mounted at "+f[4])
+				syscall.Unmount(f[4], syscall.MNT_DETACH)
+			}
+		}
+		exec.Command("losetup", "-d", dev).Run()
+	}
+	return left
+}
+
+// TestRestoreFaultSignals interrupts restores onto a loop disk with
+// SIGTERM and SIGKILL in each phase: writing the boot partition,
+// extracting the root filesystem, checking it (tgz set), and writing an
+// image (dd set). Every interrupted restore must leave the target without
+// a partition table; SIGTERM must end with exit 130 and say the target
+// is incomplete; after SIGKILL the next restore onto the same disk must
+// work.
+func TestRestoreFaultSignals(t *testing.T) {
+	d := fixture(t)
+	faultBinary(t)
+	backups := t.TempDir()
+	tgz := backupOK(t, backups, "--source-disk", d.Path, "-t", "tgz")
+	dd := backupOK(t, backups, "--source-disk", d.Path, "-t", "ddz", "-z", "zstd")
+	img := filepath.Join(t.TempDir(), "target.img")
+	if err := os.WriteFile(img, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	os.Truncate(img, 320<<20)
+	dev := testfs.AttachLoop(t, img, 0, 0, false)
+
+	type tc struct {
+		set, phase string
+		sig        syscall.Signal
+	}
+	var cases []tc
+	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGKILL} {
+		for _, ph := range []string{"boot partition", "root filesystem", "check root filesystem"} {
+			cases = append(cases, tc{tgz, ph, sig})
+		}
+		cases = append(cases, tc{dd, "write image", sig})
+	}
+	for _, c := range cases {
+		t.Run(fmt.Sprintf("%s/%s/%s", backupsetType(c.set), strings.ReplaceAll(c.phase, " ", "-"), c.sig), func(t *testing.T) {
+			// A good restore first, so the target has a table to lose.
+			if code, out, errOut := cli(context.Background(), "restore", "--yes", tgz, "--to", dev); code != 0 {
+				t.Fatalf("restore: exit %d\n%s\n%s", code, out, errOut)
+			}
+			cmd, out, done := startRestoreBin(t, "restore", "--yes", c.set, "--to", dev)
+			faultWait(t, "phase "+c.phase, func() bool { return strings.Contains("\n"+out.String(), "\n"+c.phase+"...\n") })
+			signalBin(cmd, c.sig)
+			<-done
+			cmd.Wait()
+			code := cmd.ProcessState.ExitCode()
+			msg := strings.TrimSpace(out.String())
+			t.Logf("exit %d (%v): %s", code, cmd.ProcessState, msg[strings.LastIndex(msg, "\n")+1:])
+			if c.sig == syscall.SIGTERM && (code != exitCancelled || !strings.Contains(msg, "incomplete")) {
+				t.Errorf("SIGTERM in %s: exit %d; want %d and a line saying the target is incomplete:\n%s", c.phase, code, exitCancelled, msg)
+			}
+			if left := cleanRestoreLeftovers(t, dev); len(left) > 0 {
+				if c.sig == syscall.SIGTERM {
+					t.Errorf("SIGTERM left loop devices or mounts: %q", left)
+				} else {
+					t.Logf("SIGKILL left (cleaned up by the test): %q", left)
+				}
+			}
+			noTable(t, dev)
+		})
+	}
+	// After all that, a restore onto the same disk works and is judged
+	// by CompareDisks against the source.
+	if code, out, errOut := cli(context.Background(), "restore", "--yes", tgz, "--to", dev); code != 0 {
+		t.Fatalf("final restore: exit %d\n%s\n%s", code, out, errOut)
+	}
+	rep, err := testfs.CompareDisks(d.Path, dev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("final restore: %+v", rep.OK())
+}
+
+func backupsetType(set string) string {
+	n, err := backupset.Parse(filepath.Base(set))
+	if err != nil {
+		return "?"
+	}
+	return string(n.Type)
+}
+
+// TestRestoreFaultCorrupt damages sets in the ways storage does (a
+// truncated gzip or zstd stream, a flipped byte in a plain tar or raw
+// image, a truncated manifest, a payload the manifest lists but that is
+// gone) and checks both readers: verify must fail with exit 4 naming the
+// file; restore must fail too, either before writing (exit 3) or leaving
+// a target without a partition table, never exit 0 with a damaged copy.
+func TestRestoreFaultCorrupt(t *testing.T) {
+	d := fixture(t)
+	backups := t.TempDir()
+	sets := map[string]string{}
+	for _, typ := range [][]string{{"-t", "tgz"}, {"-t", "tar", "-z", "zstd"}, {"-t", "tar"}, {"-t", "dd"}, {"-t", "ddz"}} {
+		sets[strings.Join(typ, " ")] = backupOK(t, backups, append([]string{"--source-disk", d.Path}, typ...)...)
+	}
+	payloadOf := func(set string) string {
+		m := readManifestOnly(t, set)
+		for _, f := range m.Files {
+			if strings.HasPrefix(f.Path, filepath.Base(set)) {
+				return filepath.Join(set, f.Path)
+			}
+		}
+		t.Fatalf("no payload in %s", set)
+		return ""
+	}
+	truncateHalf := func(t *testing.T, p string) {
+		fi, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Truncate(p, fi.Size()/2); err != nil {
+			t.Fatal(err)
+		}
+	}
+	flipMiddle := func(t *testing.T, p string) {
+		f, err := os.OpenFile(p, os.O_RDWR, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		fi, _ := f.Stat()
+		// Flip a byte in the first non-zero 4 KiB block after the middle,
+		// so the damage is in data, not in a hole of a sparse image.
+		buf := make([]byte, 4096)
+		for off := fi.Size() / 2 / 4096 * 4096; off < fi.Size(); off += 4096 {
+			n, _ := f.ReadAt(buf, off)
+			for i := 0; i < n; i++ {
+				if buf[i] != 0 {
+					f.WriteAt([]byte{buf[i] ^ 0x20}, off+int64(i))
+					return
+				}
+			}
+		}
+		t.Fatalf("no data after the middle of %s", p)
+	}
+	cases := []struct {
+		name, set string
+		damage    func(t *testing.T, set string)
+	}{
+		{"gzip-truncated", "-t tgz", func(t *testing.T, s string) { truncateHalf(t, payloadOf(s)) }},
+		{"zstd-flipped", "-t tar -z zstd", func(t *testing.T, s string) { flipMiddle(t, payloadOf(s)) }},
+		{"tar-flipped", "-t tar", func(t *testing.T, s string) { flipMiddle(t, payloadOf(s)) }},
+		{"tar-truncated", "-t tar", func(t *testing.T, s string) { truncateHalf(t, payloadOf(s)) }},
+		{"image-flipped", "-t dd", func(t *testing.T, s string) { flipMiddle(t, payloadOf(s)) }},
+		{"gzip-image-truncated", "-t ddz", func(t *testing.T, s string) { truncateHalf(t, payloadOf(s)) }},
+		{"manifest-truncated", "-t tgz", func(t *testing.T, s string) { truncateHalf(t, filepath.Join(s, backupset.ManifestFile)) }},
+		{"listed-file-missing", "-t tgz", func(t *testing.T, s string) {
+			if err := os.Remove(filepath.Join(s, "testpi-backup.img")); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "testpi")
+			os.MkdirAll(dir, 0o755)
+			set := filepath.Join(dir, filepath.Base(sets[c.set]))
+			runTool(t, "cp", "-a", "--sparse=always", sets[c.set], set)
+			c.damage(t, set)
+
+			code, out, errOut := cli(context.Background(), "verify", set)
+			t.Logf("verify: exit %d: %s", code, lastLine(out+errOut))
+			if code != exitVerify {
+				t.Errorf("verify of a damaged set: exit %d; want %d\n%s%s", code, exitVerify, out, errOut)
+			}
+
+			img := filepath.Join(t.TempDir(), "t.img")
+			code, _, errOut = cli(context.Background(), "restore", "--yes", set, "--to", img, "--size", "320M")
+			t.Logf("restore: exit %d: %s", code, lastLine(errOut))
+			switch {
+			case code == 0:
+				t.Errorf("BUG: restore of a damaged set (%s) succeeded: the copy holds the damage and nobody is told", c.name)
+			case code == exitPreflight:
+				if _, err := os.Stat(img); err == nil {
+					t.Errorf("restore refused before writing but created %s", img)
+				}
+			default:
+				if !strings.Contains(errOut, "incomplete") {
+					t.Errorf("a restore that failed after writing does not say the target is incomplete: %s", errOut)
+				}
+				noTable(t, img)
+			}
+		})
+	}
+}
+
+// readManifestOnly reads a set's manifest without checking the files.
+func readManifestOnly(t *testing.T, set string) *backupset.Manifest {
+	t.Helper()
+	f, err := os.Open(filepath.Join(set, backupset.ManifestFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	m, err := backupset.ReadManifest(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}

@@ -1,0 +1,106 @@
+package restore
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/diskfs/go-diskfs/backend/file"
+	"github.com/diskfs/go-diskfs/filesystem/fat16"
+	"github.com/diskfs/go-diskfs/filesystem/fat32"
+)
+
+func TestParsePartedFS(t *testing.T) {
+	in := "BYT;\n/dev/mmcblk0:268MB:sd/mmc:512:512:msdos::;\n1:4194kB:71.3MB:67.1MB:fat32::lba;\n2:71.3MB:268MB:197MB:ext4::;\n3:268MB:300MB:32.0MB:fat16::;\n"
+	want := map[int]string{1: "fat32", 2: "ext4", 3: "fat16"}
+	if got := parsePartedFS(in); !reflect.DeepEqual(got, want) {
+		t.Errorf("parsePartedFS = %v; want %v", got, want)
+	}
+}
+
+func TestFATName(t *testing.T) {
+	for in, want := range map[string]string{
+		".": "", "./": "", "./cmdline.txt": "/cmdline.txt", "overlays/README": "/overlays/README",
+		"./../../x": "/x", "/abs/y": "/abs/y",
+	} {
+		if got := fatName(in); got != want {
+			t.Errorf("fatName(%q) = %q; want %q", in, got, want)
+		}
+	}
+}
+
+// TestMakeFATFsck makes FAT32 and FAT16 filesystems at an offset with
+// go-diskfs, fills them from a tar, finishes the boot sector and lets
+// fsck.vfat (the independent judge) check them.
+func TestMakeFATFsck(t *testing.T) {
+	fsck, err := exec.LookPath("fsck.vfat")
+	if err != nil {
+		t.Skip("fsck.vfat not installed")
+	}
+	var tb bytes.Buffer
+	tw := tar.NewWriter(&tb)
+	mtime := time.Date(2024, 4, 16, 9, 41, 6, 0, time.UTC)
+	tw.WriteHeader(&tar.Header{Name: "./overlays/", Typeflag: tar.TypeDir, Mode: 0o755, ModTime: mtime})
+	for _, f := range []struct{ name, body string }{{"./cmdline.txt", "console=serial0 root=PARTUUID=1-02\n"}, {"./overlays/README", "long name file\n"}, {"./kernel8.img", string(bytes.Repeat([]byte("k"), 300000))}} {
+		tw.WriteHeader(&tar.Header{Name: f.name, Typeflag: tar.TypeReg, Mode: 0o755, Size: int64(len(f.body)), ModTime: mtime})
+		io.WriteString(tw, f.body)
+	}
+	tw.WriteHeader(&tar.Header{Name: "./link", Typeflag: tar.TypeSymlink, Linkname: "/etc/passwd"})
+	tw.Close()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+
+	const start = 4 << 20
+	for _, tc := range []struct {
+		kind string
+		size int64
+	}{{"fat32", 64 << 20}, {"fat16", 16 << 20}} {
+		t.Run(tc.kind, func(t *testing.T) {
+			p := filepath.Join(t.TempDir(), "disk.img")
+			f, err := os.Create(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			f.Truncate(start + tc.size)
+			st := file.New(f, false)
+			var n int64
+			if tc.kind == "fat32" {
+				fsys, err := fat32.Create(st, tc.size, start, 512, "bootfs", false)
+				if err != nil {
+					t.Fatal(err)
+				}
+				n, err = fillFATFromTar(context.Background(), fsys, bytes.NewReader(tb.Bytes()), log)
+			} else {
+				fsys, err := fat16.Create(st, tc.size, start, 512, "bootfs", false)
+				if err != nil {
+					t.Fatal(err)
+				}
+				n, err = fillFATFromTar(context.Background(), fsys, bytes.NewReader(tb.Bytes()), log)
+			}
+			if err != nil || n != 300000+35+15 {
+				t.Fatalf("fillFATFromTar = %d, %v", n, err)
+			}
+			if err := fixFATBootSector(f, f, start); err != nil {
+				t.Fatal(err)
+			}
+			part := filepath.Join(t.TempDir(), "part.img")
+			b := make([]byte, tc.size)
+			f.ReadAt(b, start)
+			os.WriteFile(part, b, 0o644)
+			if out, err := exec.Command(fsck, "-n", "-v", part).CombinedOutput(); err != nil {
+				t.Errorf("fsck.vfat: %v\n%s", err, out)
+			}
+			if out, err := exec.Command("mtype", "-i", part, "::/overlays/README").CombinedOutput(); err == nil && string(out) != "long name file\n" {
+				t.Errorf("overlays/README reads %q", out)
+			}
+		})
+	}
+}
