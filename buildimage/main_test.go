@@ -1,0 +1,57 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"strings"
+	"testing"
+)
+
+func TestParseSize(t *testing.T) {
+	for in, want := range map[string]int64{
+		"": 0, "0": 0, "512": 512, "4K": 4 << 10, "512M": 512 << 20, "2G": 2 << 30, "2GiB": 2 << 30, "1gb": -1, "x": -1, "-1M": -1, "1.5G": -1,
+	} {
+		got, err := parseSize(in)
+		if want < 0 {
+			if err == nil {
+				t.Errorf("parseSize(%q) = %d, want an error", in, got)
+			}
+			continue
+		}
+		if err != nil || got != want {
+			t.Errorf("parseSize(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+}
+
+func TestRunUsage(t *testing.T) {
+	for _, args := range [][]string{
+		{},
+		{"-board", "pi3"},
+		{"-board", "pi3", "-o", "x.img", "extra"},
+		{"-board", "pi3", "-o", "x.img", "-data-size", "lots"},
+		{"-nosuchflag"},
+	} {
+		var out, errOut bytes.Buffer
+		err := run(context.Background(), args, &out, &errOut)
+		if !errors.Is(err, errUsage) {
+			t.Errorf("run(%q) = %v, want errUsage", args, err)
+		}
+		if errOut.Len() == 0 {
+			t.Errorf("run(%q) printed nothing to stderr", args)
+		}
+	}
+}
+
+func TestRunBadOutput(t *testing.T) {
+	var out, errOut bytes.Buffer
+	err := run(context.Background(), []string{"-board", "pi3", "-o", "/dev/sda.img", "-module-dir", "../", "-initramfs", "x"}, &out, &errOut)
+	if err == nil || !strings.Contains(err.Error(), "image files") {
+		t.Errorf("run(-o /dev/...) = %v, want a refusal", err)
+	}
+	err = run(context.Background(), []string{"-board", "pi3", "-o", "out/x.iso", "-module-dir", "../"}, &out, &errOut)
+	if err == nil || !strings.Contains(err.Error(), ".img") {
+		t.Errorf("run(-o x.iso) = %v, want a refusal", err)
+	}
+}
