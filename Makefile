@@ -58,8 +58,7 @@ lint:
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@2025.1.1 ./...
 
 fuzz:
-	$(GO) test -run '^$$' -fuzz FuzzParse$$ -fuzztime 60s ./internal/backupset
-	$(GO) test -run '^$$' -fuzz FuzzParseSfdisk -fuzztime 60s ./internal/disklayout
+	FUZZTIME=$(or $(FUZZTIME),30s) ./scripts/fuzz.sh
 
 clean:
 	rm -rf $(OUT)
