@@ -16,7 +16,7 @@ DEB_PKGS := rsync tar dosfstools mtools fdisk e2fsprogs acl attr util-linux \
 	openssh-server openssh-client partclone samba smbclient nfs-ganesha nfs-ganesha-vfs rpcbind \
 	binutils ca-certificates
 
-.PHONY: all build deps test unit-test qemu-test demo image bench lint fuzz clean
+.PHONY: all build deps test unit-test qemu-test demo image bench lint fuzz deb release clean
 
 all: build
 
@@ -59,6 +59,12 @@ lint:
 
 fuzz:
 	FUZZTIME=$(or $(FUZZTIME),30s) ./scripts/fuzz.sh
+
+deb:
+	$(GO) run ./packaging/mkdeb -version $(VERSION) -commit $(COMMIT) -date $(DATE) -o $(OUT)
+
+release: deps
+	VERSION=$(VERSION) COMMIT=$(COMMIT) DATE=$(DATE) OUT=$(OUT) GO=$(GO) ./scripts/release.sh
 
 clean:
 	rm -rf $(OUT)

@@ -54,6 +54,16 @@ func withCode(code int, err error) error {
 	return &codedError{code: code, err: err}
 }
 
+const quickStart = `
+
+QUICK START (as root; details: /usr/share/doc/backupctl/USAGE.md.gz)
+  USB disk:  mount it (fstab, LABEL=...) on /mnt/usb-backup; backupctl backup /mnt/usb-backup
+  NAS:       mount the NFS/SMB share (fstab, _netdev) on /mnt/nas; backupctl backup -t tgz /mnt/nas
+  SFTP:      sshfs backup@server:/srv/pi-backups /mnt/sftp-backup; backupctl backup -t tgz /mnt/sftp-backup
+  Nightly:   set backup-path in /etc/backupctl/backupctl.conf; systemctl enable --now backupctl.timer
+  Restore:   boot the recovery card, or backupctl restore SETDIR --to /dev/sdX
+`
+
 const exitStatusHelp = `
 EXIT STATUS
   0    success
@@ -95,7 +105,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	root := &cobra.Command{
 		Use:           "backupctl",
 		Short:         "Back up, verify, list, restore and clone Raspberry Pi systems (raspiBackup-compatible)",
-		Long:          "backupctl backs up a running Raspberry Pi into raspiBackup's backup layout\n(dd, ddz, tar, tgz and rsync sets) and restores, verifies, lists and clones them." + exitStatusHelp,
+		Long:          "backupctl backs up a running Raspberry Pi into raspiBackup's backup layout\n(dd, ddz, tar, tgz and rsync sets) and restores, verifies, lists and clones them." + quickStart + exitStatusHelp,
 		Version:       versionString(),
 		SilenceUsage:  true,
 		SilenceErrors: true,

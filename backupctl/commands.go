@@ -15,5 +15,6 @@ func (a *app) commands() []*cobra.Command {
 		a.newStatusCmd(),
 		a.newScheduleCmd(),
 		a.newRecoverServicesCmd(),
+		a.newGendocsCmd(),
 	}
 }

@@ -112,6 +112,8 @@ func run(ctx context.Context, sys *system) bootcmdline.After {
 	if cfgErr != nil {
 		m.SetError(fmt.Errorf("settings ignored: %w", cfgErr))
 	}
+	// Headless Pis: the same UI over SSH when recovery.conf asks for it.
+	sshSrv := startSSH(ctx, sys, cfg, sshUI(m, disks, ring, func() string { return *netStatus.Load() }), log)
 	screen, ttyPath, err := openScreen(uiTTY(cfg.TTY, cmdline, sys.Dev), sys.Dev)
 	if err != nil {
 		log.Error("no console for the UI", "err", err)
@@ -120,7 +122,7 @@ func run(ctx context.Context, sys *system) bootcmdline.After {
 	}
 	ui := tui.New(tui.Deps{
 		Screen: screen, Model: m, Disks: disks, Log: ring, Version: version,
-		Network: func() string { return *netStatus.Load() },
+		Network: func() string { return *netStatus.Load() + sshSrv.header() },
 		Shell:   shell(ttyPath),
 		OnReady: func() { sys.announce("RECOVERY-READY " + version) },
 	})

@@ -181,7 +181,7 @@ func freeBytes(path string) (int64, error) {
 	if err := unix.Statfs(path, &st); err != nil {
 		return 0, fmt.Errorf("statfs %s: %w", path, err)
 	}
-	return int64(st.Bavail) * st.Bsize, nil
+	return int64(st.Bavail) * int64(st.Bsize), nil // Bsize is int32 on 32-bit ARM
 }
 
 // usedBytes is what the filesystem holding path uses.
@@ -190,7 +190,7 @@ func usedBytes(path string) (int64, error) {
 	if err := unix.Statfs(path, &st); err != nil {
 		return 0, fmt.Errorf("statfs %s: %w", path, err)
 	}
-	return int64(st.Blocks-st.Bfree) * st.Bsize, nil
+	return int64(st.Blocks-st.Bfree) * int64(st.Bsize), nil
 }
 
 // isNoSpace reports whether err is the target running full.

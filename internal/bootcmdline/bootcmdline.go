@@ -15,19 +15,30 @@
 // /proc/cmdline and which the firmware may print. recovery.conf gives the
 // defaults and the command line overrides them.
 //
+// Headless restores use the SSH server (package sshui):
+//
+//	authorized_key=ssh-ed25519 AAAA... me@laptop   recovery.conf only, repeatable
+//	recovery.ssh=1            without a key: log in with a one-time password shown on the console
+//	recovery.ssh=0            no SSH server even with keys
+//	recovery.ssh_port=22
+//
 // The package does no I/O; the recovery main reads /proc/cmdline and the
 // file and passes them in.
 package bootcmdline
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	"net/netip"
 	"path"
 	"regexp"
+	"strconv"
 	"strings"
+
+	"golang.org/x/crypto/ssh"
 
 	"github.com/pibackup/pibackup/internal/backupset"
 	"github.com/pibackup/pibackup/internal/source"
@@ -70,16 +81,34 @@ type Config struct {
 
 	TTY string // recovery.tty: the console the UI runs on (ttyS0, tty1)
 
+	// SSH server (see SSHEnabled). AuthorizedKeys are authorized_keys
+	// lines from recovery.conf (authorized_key=, repeatable), checked
+	// and without options.
+	SSH            SSHMode
+	SSHPort        int // recovery.ssh_port; 0 means 22
+	AuthorizedKeys []string
+
 	// Secrets, recovery.conf only.
 	Password  string // smb/sftp password, or the identity's passphrase
 	Identity  string // path of a private key file on the boot partition
 	KnownHost string // the sftp server's pinned host key, SHA256:...
 }
 
+// SSHMode is recovery.ssh.
+type SSHMode int8
+
+// The choices of recovery.ssh.
+const (
+	SSHAuto SSHMode = iota // unset: on when there is an authorized_key
+	SSHOn                  // ssh=1: on; a one-time password when there is no key
+	SSHOff                 // ssh=0: off
+)
+
 // key describes one setting.
 type key struct {
-	secret bool
-	set    func(c *Config, v string) error
+	secret   bool // recovery.conf only, and the value is never shown
+	confOnly bool // recovery.conf only
+	set      func(c *Config, v string) error
 }
 
 func keys() map[string]key {
@@ -171,6 +200,35 @@ func keys() map[string]key {
 			c.TTY = v
 			return nil
 		}},
+		"ssh": {set: func(c *Config, v string) error {
+			on, err := parseBool(v)
+			c.SSH = SSHOff
+			if on {
+				c.SSH = SSHOn
+			}
+			return err
+		}},
+		"ssh_port": {set: func(c *Config, v string) error {
+			p, err := strconv.Atoi(v)
+			if err != nil || p < 1 || p > 65535 {
+				return fmt.Errorf("want a port number from 1 to 65535")
+			}
+			c.SSHPort = p
+			return nil
+		}},
+		"authorized_key": {confOnly: true, set: func(c *Config, v string) error {
+			_, _, opts, rest, err := ssh.ParseAuthorizedKey([]byte(v))
+			switch {
+			case err != nil:
+				return fmt.Errorf("want a public key line as in authorized_keys (ssh-ed25519 AAAA... comment): %w", err)
+			case len(opts) > 0:
+				return fmt.Errorf("options such as %q are not supported", opts[0])
+			case len(bytes.TrimSpace(rest)) > 0:
+				return fmt.Errorf("one key per authorized_key= line")
+			}
+			c.AuthorizedKeys = append(c.AuthorizedKeys, v)
+			return nil
+		}},
 		"password": {secret: true, set: func(c *Config, v string) error {
 			c.Password = v
 			return nil
@@ -206,6 +264,12 @@ func parseBool(v string) (bool, error) {
 // ErrSecretOnCmdline is returned for a secret key on the kernel command
 // line. The value is not part of the error.
 var ErrSecretOnCmdline = errors.New("secrets are read from recovery.conf only, not from the kernel command line")
+
+// ErrConfOnly is returned for a key that is not a secret but is still
+// read from recovery.conf only (authorized_key: who may log in is kept in
+// one file, not spread over the command line that anyone at the boot
+// prompt can edit).
+var ErrConfOnly = errors.New("read from recovery.conf only, not from the kernel command line")
 
 // Split splits a kernel command line into parameters the way the kernel
 // does (lib/cmdline.c next_arg): blanks separate, double quotes group and
@@ -291,6 +355,9 @@ func apply(c *Config, ks map[string]key, name, val, where string, cmdline bool) 
 	if k.secret && cmdline {
 		return fmt.Errorf("%s: %s%s: %w", where, Prefix, name, ErrSecretOnCmdline)
 	}
+	if k.confOnly && cmdline {
+		return fmt.Errorf("%s: %s%s: %w", where, Prefix, name, ErrConfOnly)
+	}
 	if err := k.set(c, val); err != nil {
 		if k.secret {
 			return fmt.Errorf("%s: bad %s (value not shown): %w", where, name, err)
@@ -331,6 +398,26 @@ func (c Config) AfterOrDefault() After {
 		return AfterPowerOff
 	}
 	return c.After
+}
+
+// SSHEnabled reports whether the recovery runs its SSH server: with
+// ssh=1, or with an authorized_key unless ssh=0.
+func (c Config) SSHEnabled() bool {
+	return c.SSH == SSHOn || (c.SSH == SSHAuto && len(c.AuthorizedKeys) > 0)
+}
+
+// SSHOneTimePassword reports whether the SSH server lets a one-time
+// password in: when it runs and no key is authorised.
+func (c Config) SSHOneTimePassword() bool {
+	return c.SSHEnabled() && len(c.AuthorizedKeys) == 0
+}
+
+// SSHPortOrDefault is SSHPort with its default, 22.
+func (c Config) SSHPortOrDefault() int {
+	if c.SSHPort == 0 {
+		return 22
+	}
+	return c.SSHPort
 }
 
 // Validate checks settings that depend on each other.

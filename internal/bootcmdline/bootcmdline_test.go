@@ -28,6 +28,13 @@ func TestSplit(t *testing.T) {
 
 const fp = "SHA256:uNiVztksCsDhcc0u9e8BujQXVUpKZIDTMczCvj3tD2s"
 
+// Public keys for authorized_key (ssh-keygen -t ed25519, private halves
+// thrown away).
+const (
+	pubKey  = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJwCdzfFPDnHXW9ngv0ysnGvbXUbhl8F2iPH6hDIgeii me@laptop"
+	pubKey2 = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJyUv/2Pg5qE+E8/bEVye/E6vEOxY/IZkASYfTvQSe2Y"
+)
+
 func TestParse(t *testing.T) {
 	for _, tt := range []struct {
 		name    string
@@ -80,6 +87,21 @@ func TestParse(t *testing.T) {
 		{name: "unattended sftp unpinned", cmdline: "recovery.source=sftp://u@h/x recovery.target=/dev/sda recovery.yes=1", wantErr: "known_host"},
 		{name: "bad known_host", conf: "known_host=MD5:aa:bb", wantErr: "bad known_host (value not shown)"},
 		{name: "identity escapes", conf: "identity=../../etc/shadow", wantErr: "bad identity"},
+		{
+			name:    "ssh with keys",
+			cmdline: "recovery.ssh_port=2222",
+			conf:    "authorized_key=" + pubKey + "\nauthorized_key = \"" + pubKey2 + "\"\n",
+			want:    Config{SSHPort: 2222, AuthorizedKeys: []string{pubKey, pubKey2}},
+		},
+		{name: "ssh on", cmdline: "recovery.ssh=1", want: Config{SSH: SSHOn}},
+		{name: "ssh off overrides conf", cmdline: "recovery.ssh=0", conf: "ssh=1\n", want: Config{SSH: SSHOff}},
+		{name: "authorized_key on cmdline", cmdline: `recovery.authorized_key="` + pubKey + `"`, wantErr: "recovery.conf only"},
+		{name: "authorized_key garbage", conf: "authorized_key=ssh-ed25519 AAAAnotbase64", wantErr: "want a public key line"},
+		{name: "authorized_key with options", conf: `authorized_key=from="10.0.0.1" ` + pubKey, wantErr: "not supported"},
+		{name: "authorized_key private", conf: "authorized_key=-----BEGIN OPENSSH PRIVATE KEY-----", wantErr: "want a public key line"},
+		{name: "ssh_port zero", cmdline: "recovery.ssh_port=0", wantErr: "1 to 65535"},
+		{name: "ssh_port word", cmdline: "recovery.ssh_port=ssh", wantErr: "1 to 65535"},
+		{name: "ssh maybe", cmdline: "recovery.ssh=maybe", wantErr: "want 1 or 0"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			var conf *strings.Reader
@@ -133,6 +155,31 @@ func TestDefaultsAndSpec(t *testing.T) {
 	}
 	if sp.Host != "h" || sp.Port != 2222 || sp.User != "u" || sp.Path != "/b" || sp.Password != "pw" || string(sp.Identity) != "KEY" || sp.KnownHost != fp {
 		t.Errorf("Spec() = %+v", sp)
+	}
+}
+
+func TestSSHEnabled(t *testing.T) {
+	for _, tt := range []struct {
+		c        Config
+		on, otp  bool
+		wantPort int
+	}{
+		{c: Config{}, wantPort: 22},
+		{c: Config{SSH: SSHOn}, on: true, otp: true, wantPort: 22},
+		{c: Config{AuthorizedKeys: []string{pubKey}, SSHPort: 2222}, on: true, wantPort: 2222},
+		{c: Config{SSH: SSHOn, AuthorizedKeys: []string{pubKey}}, on: true, wantPort: 22},
+		{c: Config{SSH: SSHOff, AuthorizedKeys: []string{pubKey}}, wantPort: 22},
+	} {
+		if on, otp, port := tt.c.SSHEnabled(), tt.c.SSHOneTimePassword(), tt.c.SSHPortOrDefault(); on != tt.on || otp != tt.otp || port != tt.wantPort {
+			t.Errorf("%+v: SSHEnabled()=%v SSHOneTimePassword()=%v SSHPortOrDefault()=%d; want %v %v %d", tt.c, on, otp, port, tt.on, tt.otp, tt.wantPort)
+		}
+	}
+}
+
+func TestConfOnlyIsSentinel(t *testing.T) {
+	_, err := Parse("recovery.authorized_key="+strings.ReplaceAll(pubKey, " ", ""), nil)
+	if !errors.Is(err, ErrConfOnly) {
+		t.Errorf("Parse() = %v; want ErrConfOnly", err)
 	}
 }
 

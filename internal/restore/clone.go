@@ -131,7 +131,7 @@ func NewClonePlan(ctx context.Context, o CloneOptions) (*ClonePlan, error) {
 	if p.live {
 		var st unix.Statfs_t
 		if err := unix.Statfs("/", &st); err == nil {
-			p.rootData = int64(st.Blocks-st.Bfree) * st.Bsize
+			p.rootData = int64(st.Blocks-st.Bfree) * int64(st.Bsize) // Bsize is int32 on 32-bit ARM
 		}
 	}
 	minRoot := ext4Need(max(p.rootData-ext4Overhead(rootPart.Size), p.rootData/2))
