@@ -1,0 +1,38 @@
+package imageio
+
+import (
+	"os"
+
+	"golang.org/x/sys/unix"
+)
+
+// adviser tells the kernel how a source file is read: sequentially (so it
+// reads ahead further), and not again (so what was read leaves the page
+// cache instead of pushing out the running system's pages on a 512 MB
+// Pi). Advice is only advice: errors are ignored, and a source that is not
+// an *os.File gets none.
+type adviser struct{ f *os.File }
+
+func newAdviser(src any) adviser {
+	f, ok := src.(*os.File)
+	if !ok {
+		return adviser{}
+	}
+	_ = unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_SEQUENTIAL)
+	return adviser{f: f}
+}
+
+// done drops [off, off+n) from the page cache. On a block device that
+// can include clean metadata buffers of a mounted filesystem; the kernel
+// keeps the ones in use, and the rest are read again when needed.
+func (a adviser) done(off, n int64) {
+	if a.f != nil {
+		_ = unix.Fadvise(int(a.f.Fd()), off, n, unix.FADV_DONTNEED)
+	}
+}
+
+func (a adviser) close() {
+	if a.f != nil {
+		_ = unix.Fadvise(int(a.f.Fd()), 0, 0, unix.FADV_NORMAL)
+	}
+}
