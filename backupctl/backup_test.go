@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -556,7 +558,8 @@ func TestBackupTargetFull(t *testing.T) {
 	older := backupOK(t, target, "--source-disk", d.Path)
 	olderManifest := readManifest(t, older)
 
-	code, _, errOut := cli(context.Background(), "backup", "-t", "dd", "--source-disk", d.Path, target)
+	// A used-blocks dd image of the fixture fits; one read in full does not.
+	code, _, errOut := cli(context.Background(), "backup", "-t", "dd", "--full-read", "--source-disk", d.Path, target)
 	if code != exitPreflight || !strings.Contains(errOut, "needs about") {
 		t.Errorf("dd onto a too small target = exit %d, %q; want %d and the needed space", code, errOut, exitPreflight)
 	}
@@ -837,4 +840,243 @@ func TestBackupOptions(t *testing.T) {
 			t.Errorf("boot image not named after --hostname: %v", err)
 		}
 	})
+}
+
+// TestBackupDDUsedBlocks backs up a disk whose free space holds stale
+// data (a random file written and deleted on both filesystems): the dd
+// image reads only the blocks in use, so it equals the source wherever
+// the filesystems have data and is zero in the freed blocks, which
+// dumpe2fs (not our reader) must call free; e2fsck and fsck.vfat accept
+// it. --full-read gives the source byte for byte, and a dirty ext4 is
+// read in full, with a note.
+func TestBackupDDUsedBlocks(t *testing.T) {
+	d := copyFixture(t)
+	const staleSize = 24 << 20
+	stale := make([]byte, staleSize)
+	if _, err := rand.Read(stale); err != nil {
+		t.Fatal(err)
+	}
+	t.Run("write-stale", func(t *testing.T) {
+		root := mountRoot(t, d, true)
+		if err := os.WriteFile(filepath.Join(root, "stale.bin"), stale, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	})
+	var staleBlocks []int64
+	for _, f := range strings.Fields(runTool(t, "debugfs", "-R", "blocks /stale.bin", fmt.Sprintf("%s?offset=%d", d.Path, d.RootStart))) {
+		if n, err := strconv.ParseInt(f, 10, 64); err == nil { // not debugfs's banner
+			staleBlocks = append(staleBlocks, n)
+		}
+	}
+	if len(staleBlocks) < staleSize/4096 {
+		t.Fatalf("debugfs lists %d blocks of the stale file; want %d", len(staleBlocks), staleSize/4096)
+	}
+	t.Run("delete-stale", func(t *testing.T) {
+		if err := os.Remove(filepath.Join(mountRoot(t, d, true), "stale.bin")); err != nil {
+			t.Fatal(err)
+		}
+	})
+	bootStale := filepath.Join(t.TempDir(), "stale.bin")
+	if err := os.WriteFile(bootStale, stale[:2<<20], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mtools := func(args ...string) {
+		cmd := exec.Command(args[0], args[1:]...)
+		cmd.Env = append(os.Environ(), "MTOOLS_SKIP_CHECK=1")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("%q: %v\n%s", args, err, out)
+		}
+	}
+	mimg := fmt.Sprintf("%s@@%d", d.Path, d.BootStart)
+	mtools("mcopy", "-i", mimg, bootStale, "::/stale.bin")
+	mtools("mdel", "-i", mimg, "::/stale.bin")
+	if err := d.Fsck(); err != nil {
+		t.Fatalf("source after the stale files: %v", err)
+	}
+	src, err := os.ReadFile(d.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	target := t.TempDir()
+	timed := func(args ...string) (string, *backupset.Manifest) {
+		start := time.Now()
+		set := backupOK(t, target, append(args, "--source-disk", d.Path)...)
+		m := readManifest(t, set)
+		payload := filepath.Join(set, m.Files[0].Path)
+		for _, f := range m.Files {
+			if strings.Contains(f.Path, ".img") {
+				payload = filepath.Join(set, f.Path)
+			}
+		}
+		fi, err := os.Stat(payload)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("backup %q: %v; %s: %d bytes, %d on disk", args, time.Since(start).Round(time.Millisecond),
+			filepath.Base(payload), fi.Size(), diskUsage(t, payload))
+		return payload, m
+	}
+
+	img, m := timed("-t", "dd")
+	if !m.UsedBlocks || m.Options.FullRead {
+		t.Errorf("manifest used_blocks %v full_read %v; want true, false", m.UsedBlocks, m.Options.FullRead)
+	}
+	got, err := os.ReadFile(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(src) {
+		t.Fatalf("image %d bytes; source %d", len(got), len(src))
+	}
+	free := ext4FreeBlocks(t, d)
+	const sector = 512
+	var zeroedRoot, zeroedBoot int64
+	zero := make([]byte, sector)
+	for off := int64(0); off < int64(len(src)); off += sector {
+		a, b := src[off:off+sector], got[off:off+sector]
+		if bytes.Equal(a, b) {
+			continue
+		}
+		switch {
+		case !bytes.Equal(b, zero):
+			t.Fatalf("image differs from the source at %d, and is not zero there", off)
+		case off >= d.RootStart && off < d.RootStart+d.RootSize:
+			if blk := (off - d.RootStart) / 4096; !free[blk] {
+				t.Fatalf("image zero at %d, in ext4 block %d which dumpe2fs says is in use", off, blk)
+			}
+			zeroedRoot += sector
+		case off >= d.BootStart && off < d.BootStart+d.BootSize:
+			zeroedBoot += sector
+		default:
+			t.Fatalf("image zero at %d, outside the partitions; want everything there read", off)
+		}
+	}
+	for _, blk := range staleBlocks {
+		if off := d.RootStart + blk*4096; !bytes.Equal(got[off:off+4096], make([]byte, 4096)) {
+			t.Fatalf("freed ext4 block %d of the deleted file is not zero in the image", blk)
+		}
+	}
+	if zeroedRoot < staleSize || zeroedBoot < 2<<20-64<<10 {
+		t.Errorf("stale bytes left out: %d in the root partition, %d in the boot partition; want at least %d and about %d",
+			zeroedRoot, zeroedBoot, staleSize, 2<<20)
+	}
+	imgDisk := *d
+	imgDisk.Path = img
+	if err := imgDisk.Fsck(); err != nil {
+		t.Errorf("image: %v", err)
+	}
+	for _, f := range []string{"cmdline.txt", "kernel8.img"} {
+		want, _ := testfs.ExtractFile(d.Path, d.BootStart, f)
+		if b, err := testfs.ExtractFile(img, d.BootStart, f); err != nil || !bytes.Equal(b, want) {
+			t.Errorf("%s in the image: %d bytes, %v; want the source's %d bytes", f, len(b), err, len(want))
+		}
+	}
+	usedDU := diskUsage(t, img)
+	if usedDU > int64(len(src))/2 {
+		t.Errorf("image takes %d bytes on disk; want far below its %d-byte size", usedDU, len(src))
+	}
+
+	t.Run("ddz", func(t *testing.T) {
+		for _, z := range []string{"gzip", "zstd"} {
+			gz, m := timed("-t", "dd", "-z", z)
+			if !m.UsedBlocks {
+				t.Errorf("%s: manifest used_blocks false", z)
+			}
+			if a, b := fileSHA(t, gz, backupset.CompressionOf(gz)), fileSHA(t, img, backupset.CompressNone); a != b {
+				t.Errorf("%s payload holds sha256 %s; the raw image %s", filepath.Base(gz), a, b)
+			}
+		}
+	})
+
+	t.Run("full-read", func(t *testing.T) {
+		full, m := timed("-t", "dd", "--full-read")
+		if m.UsedBlocks || !m.Options.FullRead {
+			t.Errorf("manifest used_blocks %v full_read %v; want false, true", m.UsedBlocks, m.Options.FullRead)
+		}
+		checkImage(t, d, full)
+		if du := diskUsage(t, full); du-usedDU < staleSize {
+			t.Errorf("full-read image takes %d bytes on disk, the used-blocks one %d; want the stale %d more", du, usedDU, staleSize)
+		}
+	})
+
+	t.Run("boot-image", func(t *testing.T) {
+		bimg, m := timed("-t", "tar")
+		if filepath.Base(bimg) != "testpi-backup.img" || !m.UsedBlocks {
+			t.Fatalf("boot image %s, used_blocks %v", bimg, m.UsedBlocks)
+		}
+		b, err := os.ReadFile(bimg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(b, got[d.BootStart:d.BootStart+d.BootSize]) {
+			t.Errorf("boot image differs from partition 1 of the dd image")
+		}
+		runTool(t, "fsck.vfat", "-n", bimg)
+		_, m = timed("-t", "tar", "--full-read")
+		if m.UsedBlocks || !m.Options.FullRead {
+			t.Errorf("--full-read tar set: manifest used_blocks %v full_read %v; want false, true", m.UsedBlocks, m.Options.FullRead)
+		}
+	})
+
+	t.Run("dirty-ext4", func(t *testing.T) {
+		// A journal that needs recovery: the bitmaps may be stale, so the
+		// partition is read whole, stale data and all.
+		runTool(t, "debugfs", "-w", "-R", "feature needs_recovery", fmt.Sprintf("%s?offset=%d", d.Path, d.RootStart))
+		img, m := timed("-t", "dd")
+		if !slices.ContainsFunc(m.Notes, func(n string) bool { return strings.Contains(n, "partition 2") && strings.Contains(n, "read in full") }) {
+			t.Errorf("manifest notes %q; want one saying partition 2 was read in full", m.Notes)
+		}
+		b, err := os.ReadFile(img)
+		if err != nil {
+			t.Fatal(err)
+		}
+		src, _ := os.ReadFile(d.Path)
+		if !bytes.Equal(b[d.RootStart:], src[d.RootStart:]) {
+			t.Errorf("dirty root partition not copied byte for byte")
+		}
+	})
+}
+
+// diskUsage is the space a file takes on disk, as du shows it.
+func diskUsage(t *testing.T, p string) int64 {
+	t.Helper()
+	var st unix.Stat_t
+	if err := unix.Stat(p, &st); err != nil {
+		t.Fatal(err)
+	}
+	return st.Blocks * 512
+}
+
+// ext4FreeBlocks reads the free blocks of d's root filesystem from
+// dumpe2fs.
+func ext4FreeBlocks(t *testing.T, d *testfs.PiDisk) map[int64]bool {
+	t.Helper()
+	out := runTool(t, "dumpe2fs", fmt.Sprintf("%s?offset=%d", d.Path, d.RootStart))
+	if !strings.Contains(out, "Block size:               4096") {
+		t.Fatalf("dumpe2fs: want 4096-byte blocks:\n%.2000s", out)
+	}
+	free := map[int64]bool{}
+	for _, l := range strings.Split(out, "\n") {
+		l = strings.TrimSpace(l)
+		rest, ok := strings.CutPrefix(l, "Free blocks: ")
+		if !ok {
+			continue
+		}
+		for _, r := range strings.Split(rest, ", ") {
+			var a, b int64
+			if n, _ := fmt.Sscanf(r, "%d-%d", &a, &b); n == 1 {
+				b = a
+			} else if n != 2 {
+				continue
+			}
+			for i := a; i <= b; i++ {
+				free[i] = true
+			}
+		}
+	}
+	if len(free) == 0 {
+		t.Fatalf("dumpe2fs lists no free blocks")
+	}
+	return free
 }

@@ -49,6 +49,7 @@ type backupOptions struct {
 	name       string
 	sourceDisk string
 	dryRun     bool
+	fullRead   bool
 	progress   bool
 	hostname   string
 	lang       string
@@ -69,6 +70,7 @@ func (o *backupOptions) addFlags(f *pflag.FlagSet) {
 	f.StringVarP(&o.name, "name", "M", "", "make a named snapshot (never removed by retention)")
 	f.StringVar(&o.sourceDisk, "source-disk", "", "back up this unmounted disk (e.g. /dev/sdb) or image file (e.g. pi.img) instead of the running system")
 	f.BoolVarP(&o.dryRun, "dry-run", "F", false, "check everything and print the plan; write nothing, run no hooks, stop no services")
+	f.BoolVar(&o.fullRead, "full-read", false, "dd: read every block instead of only the blocks filesystems use (also for the boot partition image of tar and rsync sets)")
 	f.BoolVarP(&o.progress, "progress", "g", false, "show a progress bar on stderr")
 	f.StringVar(&o.hostname, "hostname", "", "host name for the set (default: /etc/hostname of the source root)")
 	f.StringVar(&o.lang, "lang", "", "language of the result lines: en or de (default: from LC_ALL, LC_MESSAGES or LANG)")
@@ -112,7 +114,7 @@ func (o *backupOptions) engineOptions(target string, c *config.Config) (backup.O
 	eo := backup.Options{
 		Target: target, Type: t, Compression: cz, UsedPartitionsOnly: c.UsedPartitionsOnly,
 		Snapshot: o.name, Excludes: c.Exclude, SourceDisk: o.sourceDisk, DryRun: o.dryRun,
-		BootTar: c.BootTar, Hostname: o.hostname, ToolVersion: versionString(),
+		BootTar: c.BootTar, Hostname: o.hostname, ToolVersion: versionString(), FullRead: o.fullRead,
 	}
 	if o.partitions != "" {
 		if eo.Partitions, eo.AllPartitions, err = backup.ParsePartitions(o.partitions); err != nil {

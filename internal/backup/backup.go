@@ -45,6 +45,7 @@ type Options struct {
 	SourceDisk         string   // back up this unmounted disk or image instead of the running system
 	DryRun             bool     // check and print the plan, write nothing
 	BootTar            bool     // boot partition as <host>-backup.tmg instead of .img
+	FullRead           bool     // images read every block, as dd does, not only those filesystems use
 	Hostname           string   // default: /etc/hostname of the source root
 	ToolVersion        string   // recorded in the manifest
 }
@@ -413,6 +414,8 @@ func (r *runner) checkOptions() error {
 		return bad("--used-partitions-only is for dd and ddz")
 	case o.BootTar && dd:
 		return bad("--boot-tar is for tar, tgz and rsync sets; a dd image holds the boot partition")
+	case o.FullRead && (o.PartitionMode() || o.BootTar):
+		return bad("--full-read is for images (dd, ddz and the boot partition image of tar and rsync sets); -P and --boot-tar write none")
 	case len(o.Excludes) > 0 && dd:
 		return bad("--exclude does not apply to dd images")
 	}

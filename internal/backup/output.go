@@ -79,6 +79,47 @@ func (o *outFile) Write(p []byte) (int, error) {
 	return done, nil
 }
 
+// WriteAt writes p at off of a sparse file whose bytes before off that
+// were not written read as zeros: the hash takes those zeros, then p.
+// Writes must come in increasing order, as imageio.CopySparse makes them.
+func (o *outFile) WriteAt(p []byte, off int64) (int, error) {
+	if !o.sparse || off < o.n {
+		return 0, fmt.Errorf("BUG: write of %s at %d after %d written (sparse %v)", o.rel, off, o.n, o.sparse)
+	}
+	hashZeros(o.h, off-o.n)
+	o.h.Write(p)
+	n, err := o.f.WriteAt(p, off)
+	o.n = off + int64(n)
+	o.holeAt = -1
+	if err != nil {
+		return n, noSpace(fmt.Errorf("write %s: %w", o.rel, err))
+	}
+	return n, nil
+}
+
+// extend makes a sparse file size bytes long, the rest reading as zeros.
+func (o *outFile) extend(size int64) error {
+	if !o.sparse || size < o.n {
+		return fmt.Errorf("BUG: extend %s to %d after %d written (sparse %v)", o.rel, size, o.n, o.sparse)
+	}
+	if size > o.n {
+		hashZeros(o.h, size-o.n)
+		o.holeAt = o.n
+		o.n = size
+	}
+	return nil
+}
+
+var zeroBlock [1 << 20]byte
+
+func hashZeros(h hash.Hash, n int64) {
+	for n > 0 {
+		k := min(n, int64(len(zeroBlock)))
+		h.Write(zeroBlock[:k])
+		n -= k
+	}
+}
+
 func allZero(b []byte) bool {
 	for _, c := range b {
 		if c != 0 {

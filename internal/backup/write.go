@@ -120,12 +120,21 @@ func (r *runner) makePlan() error {
 				p.Notes = append(p.Notes, fmt.Sprintf("image truncated from %s to %s (end of the last partition)", human(s.disk.Size), human(end)))
 			}
 		}
-		est := end
+		pl, err := r.planImage(0, end, s.disk.Partitions)
+		if err != nil {
+			return fmt.Errorf("%w: %w", ErrPreflight, err)
+		}
+		p.Notes = append(p.Notes, pl.notes(r)...)
+		if !r.opts.FullRead {
+			from += fmt.Sprintf(", reading %s of it (the blocks in use)", human(pl.read()))
+		}
+		est := pl.read() // the rest are holes
 		if r.comp != backupset.CompressNone {
-			est = usedEstimate(s.disk) // compressed free space is small; used data is not
+			est = min(est, usedEstimate(s.disk)) // compressed free space is small; used data is not
 		}
 		p.Items = append(p.Items, PlanItem{File: name + r.ext, From: from, Estimate: est, run: func(ctx context.Context) error {
-			return r.writeImage(ctx, name+r.ext, end)
+			_, err := r.writePlannedImage(ctx, name+r.ext, r.comp, 0, end, s.disk.Partitions, "disk image")
+			return err
 		}})
 		r.man.ImageSize = end
 		if s.running && s.root == nil {
@@ -156,10 +165,23 @@ func (r *runner) makePlan() error {
 		} else {
 			rel := backupset.MetaFile(r.host, backupset.SuffixBootImage)
 			r.man.BootBackedUp = "img"
-			p.Items = append(p.Items, PlanItem{File: rel, From: "image of the boot partition " + s.partName(bootPart.Number),
-				Estimate: bootPart.Size, run: func(ctx context.Context) error {
-					return r.writeRange(ctx, rel, bootPart.Start, bootPart.Size, true, "boot partition")
-				}})
+			parts := []backupset.Partition{*bootPart}
+			pl, err := r.planImage(bootPart.Start, bootPart.Size, parts)
+			if err != nil {
+				return fmt.Errorf("%w: %w", ErrPreflight, err)
+			}
+			p.Notes = append(p.Notes, pl.notes(r)...)
+			from := "image of the boot partition " + s.partName(bootPart.Number)
+			if !r.opts.FullRead {
+				from += fmt.Sprintf(", reading %s of it (the blocks in use)", human(pl.read()))
+			}
+			p.Items = append(p.Items, PlanItem{File: rel, From: from, Estimate: pl.read(), run: func(ctx context.Context) error {
+				f, err := r.writePlannedImage(ctx, rel, backupset.CompressNone, bootPart.Start, bootPart.Size, parts, "boot partition")
+				if err == nil {
+					r.linkToPrevious(f)
+				}
+				return err
+			}})
 		}
 		sfdisk(true)
 		mbr(true)
@@ -375,7 +397,7 @@ func (r *runner) fillManifest() {
 	m.Type = r.typ
 	m.Compression = string(r.comp)
 	m.PartitionMode = r.opts.PartitionMode()
-	m.Options = backupset.Options{UsedPartitionsOnly: r.opts.UsedPartitionsOnly, BootTar: r.opts.BootTar}
+	m.Options = backupset.Options{UsedPartitionsOnly: r.opts.UsedPartitionsOnly, BootTar: r.opts.BootTar, FullRead: r.opts.FullRead}
 	m.Started = r.deps.Now()
 	m.Disk = *r.src.disk
 	m.Disk.Device = r.src.devName
@@ -457,27 +479,6 @@ func (r *runner) linkToPrevious(f backupset.File) {
 		r.log.Info("unchanged since the previous set; hardlinked", "file", f.Path)
 		return
 	}
-}
-
-// writeImage writes the dd payload: the first end bytes of the disk.
-func (r *runner) writeImage(ctx context.Context, rel string, end int64) error {
-	r.rep.Phase("disk image", end)
-	_, err := r.streamTo(rel, r.comp, true, func(w io.Writer) error {
-		return copyRange(ctx, w, r.src.path, 0, end, r.rep)
-	})
-	return err
-}
-
-// writeRange writes size bytes of the source from start, uncompressed.
-func (r *runner) writeRange(ctx context.Context, rel string, start, size int64, link bool, phase string) error {
-	r.rep.Phase(phase, size)
-	f, err := r.streamTo(rel, backupset.CompressNone, true, func(w io.Writer) error {
-		return copyRange(ctx, w, r.src.path, start, size, r.rep)
-	})
-	if err == nil && link {
-		r.linkToPrevious(f)
-	}
-	return err
 }
 
 // copyRange copies [start, start+size) of the file or device at path.

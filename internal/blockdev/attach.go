@@ -42,21 +42,11 @@ func AttachPartition(ctx context.Context, disk string, partNum int, start, size 
 			return &Attached{Path: node}, nil
 		}
 	}
-	args := LosetupArgs(disk, start, size, readOnly)
-	out, err := exec.CommandContext(ctx, "losetup", args...).Output()
+	dev, err := attachLoop(disk, start, size, readOnly)
 	if err != nil {
-		return nil, fmt.Errorf("losetup %s: %w%s", strings.Join(args, " "), err, stderrOf(err))
+		return nil, fmt.Errorf("attach bytes %d+%d of %s to a loop device: %w", start, size, disk, err)
 	}
-	dev := strings.TrimSpace(string(out))
-	if !strings.HasPrefix(dev, "/dev/loop") {
-		return nil, fmt.Errorf("losetup printed %q, not a loop device", dev)
-	}
-	return &Attached{Path: dev, detach: func() error {
-		if out, err := exec.Command("losetup", "-d", dev).CombinedOutput(); err != nil {
-			return fmt.Errorf("losetup -d %s: %w: %s", dev, err, strings.TrimSpace(string(out)))
-		}
-		return nil
-	}}, nil
+	return &Attached{Path: dev, detach: func() error { return detachLoop(dev) }}, nil
 }
 
 // LosetupArgs builds losetup's argv for a partition of disk.

@@ -101,6 +101,14 @@ func (s *Sysfs) Disks() ([]Disk, error) {
 			d.Partitions = append(d.Partitions, part)
 		}
 		sort.Slice(d.Partitions, func(i, j int) bool { return d.Partitions[i].Number < d.Partitions[j].Number })
+		if len(d.Partitions) == 0 {
+			// A stick formatted whole, without a partition table
+			// ("superfloppy"): its filesystem is the disk itself.
+			if fsid, err := identify(in.Path); err == nil && fsid.Type != "" {
+				d.Partitions = []Partition{{Number: 0, Name: in.Name, Path: in.Path, Size: in.Size,
+					FSType: fsid.Type, Label: fsid.Label, UUID: fsid.UUID}}
+			}
+		}
 		disks = append(disks, d)
 	}
 	return disks, nil

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync/atomic"
+	"time"
 )
 
 // Mounter is the kernel's mount(2) and umount(2); tests record calls.
@@ -25,13 +26,17 @@ type Opener struct {
 	Disks    DiskLister // finds usb partitions by label
 	Mounter  Mounter
 	Log      *slog.Logger
+	// USBWait is how long openUSB waits for the disk to appear: USB
+	// storage enumerates seconds after boot (13 s on a Pi 3's dwc_otg),
+	// and an unattended restore starts right away.
+	USBWait time.Duration
 
 	seq atomic.Int64
 }
 
 // NewOpener returns an Opener for the running system.
 func NewOpener(log *slog.Logger) *Opener {
-	return &Opener{MountDir: "/run/recovery/mnt", Disks: NewSysfs(), Mounter: sysMounter{}, Log: log}
+	return &Opener{MountDir: "/run/recovery/mnt", Disks: NewSysfs(), Mounter: sysMounter{}, Log: log, USBWait: 30 * time.Second}
 }
 
 // Open opens sp. For sftp it can fail with *HostKeyError; see DialSFTP.
@@ -110,13 +115,22 @@ var readOnlyFS = map[string]string{
 }
 
 func (o *Opener) openUSB(sp Spec) (Source, error) {
-	disks, err := o.Disks.Disks()
-	if err != nil {
-		return nil, err
-	}
-	d, p, err := FindPartition(disks, sp)
-	if err != nil {
-		return nil, err
+	deadline := time.Now().Add(o.USBWait)
+	var d Disk
+	var p Partition
+	for {
+		disks, err := o.Disks.Disks()
+		if err != nil {
+			return nil, err
+		}
+		d, p, err = FindPartition(disks, sp)
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			return nil, err
+		}
+		time.Sleep(500 * time.Millisecond)
 	}
 	data, ok := readOnlyFS[p.FSType]
 	if !ok {
