@@ -13,4 +13,11 @@ for t in dd gzip pigz zstd partclone.ext4 tar rsync losetup sfdisk mkfs.ext4 mkf
 done
 mkdir -p "$OUT"
 go build -o "$OUT/bench" ./bench
-BENCH_BACKUPCTL=${BENCH_BACKUPCTL:-$OUT/backupctl} exec "$OUT/bench"
+BENCH_BACKUPCTL=${BENCH_BACKUPCTL:-$OUT/backupctl} "$OUT/bench"
+
+# The recovery image: its size and its boot-to-UI time in QEMU (virt and
+# raspi3b, TCG), as the boot test measures them.
+echo
+echo "Recovery image (sizes, and boot to RECOVERY-READY under QEMU TCG):"
+go test -count=1 -timeout 30m -run '^TestQEMUBoot$' -v ./internal/imagebuild 2>&1 |
+	grep -E 'image: |boot to "RECOVERY-READY|^(---|ok|FAIL)' | sed 's/^ *//' 
