@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -51,14 +52,36 @@ func (s *system) kmsgWrite(p []byte) {
 // person at any screen and a test reading any serial port see it.
 func (s *system) announce(line string) {
 	s.kmsgWrite([]byte("<5>" + line + "\n"))
+	var wg sync.WaitGroup
 	for _, c := range consoles(s.cmdline(), s.Dev) {
-		f, err := os.OpenFile(filepath.Join(s.Dev, c), os.O_WRONLY|unix.O_NOCTTY|unix.O_NONBLOCK, 0)
-		if err != nil {
-			continue
-		}
-		_, _ = f.WriteString("\r\n" + line + "\r\n")
-		f.Close()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			writeConsole(filepath.Join(s.Dev, c), "\r\n"+line+"\r\n")
+		}()
 	}
+	// A line such as RECOVERY-RESULT must not be lost: wait until every
+	// console took it, but never hang on one that does not drain.
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+	}
+}
+
+// writeConsole writes blocking (a non-blocking write drops the line with
+// EAGAIN when a long plan still fills the serial buffer) and waits until
+// the UART has sent it (TCSBRK 1 is tcdrain), so a power-off right after
+// cannot cut it off.
+func writeConsole(path, text string) {
+	f, err := os.OpenFile(path, os.O_WRONLY|unix.O_NOCTTY, 0)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	_, _ = f.WriteString(text)
+	_ = unix.IoctlSetInt(int(f.Fd()), unix.TCSBRK, 1)
 }
 
 // consoles returns the console devices of the kernel command line
@@ -111,6 +134,8 @@ func uiTTY(cfgTTY, cmdline, dev string) string {
 // power syncs and powers off or reboots. It never returns.
 func (s *system) power(after bootcmdline.After) {
 	unix.Sync()
+	// Let the consoles finish printing (the last lines say what happened).
+	time.Sleep(time.Second)
 	cmd := unix.LINUX_REBOOT_CMD_POWER_OFF
 	if after == bootcmdline.AfterReboot {
 		cmd = unix.LINUX_REBOOT_CMD_RESTART
