@@ -113,7 +113,9 @@ func Start(ctx context.Context, c VMConfig) (*VM, error) {
 		log.Close()
 		return nil, fmt.Errorf("start %s: %w", bin, err)
 	}
+	readerDone := make(chan struct{})
 	go func() {
+		defer close(readerDone)
 		b := make([]byte, 4096)
 		for {
 			n, err := pr.Read(b)
@@ -132,6 +134,9 @@ func Start(ctx context.Context, c VMConfig) (*VM, error) {
 	go func() {
 		vm.err = cmd.Wait()
 		pw.Close()
+		// Everything QEMU printed is in buf before done closes, so an
+		// Expect that sees done has seen the last line too.
+		<-readerDone
 		vm.mu.Lock()
 		close(vm.done)
 		vm.cond.Broadcast()

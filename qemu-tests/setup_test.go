@@ -1,0 +1,157 @@
+//go:build !race
+
+package qemutests
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/pibackup/pibackup/internal/imagebuild"
+	"github.com/pibackup/pibackup/internal/testfs"
+)
+
+// artifacts are built once per test binary: the recovery image for the
+// qemu-virt-arm64 board (exactly what `make image` writes), its kernel,
+// initramfs and cmdline taken out of its FAT as the firmware would, the
+// host backupctl, and the arm64 init the fixture disk boots into.
+type artifacts struct {
+	dir       string
+	image     string
+	boot      *imagebuild.BootSet
+	backupctl string
+	marker    string
+}
+
+var (
+	artOnce sync.Once
+	art     *artifacts
+	artErr  error
+)
+
+func moduleRoot() (string, error) {
+	out, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Dir(strings.TrimSpace(string(out))), nil
+}
+
+func buildArtifacts() (*artifacts, error) {
+	root, err := moduleRoot()
+	if err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp("", "qemu-tests-")
+	if err != nil {
+		return nil, err
+	}
+	a := &artifacts{dir: dir, image: filepath.Join(dir, "recovery-qemu-virt-arm64.img"),
+		backupctl: filepath.Join(dir, "backupctl"), marker: filepath.Join(dir, "pibackup-init")}
+	steps := [][]string{
+		{"go", "run", "./buildimage", "-board", "qemu-virt-arm64", "-o", a.image},
+		{"go", "build", "-o", a.backupctl, "./backupctl"},
+	}
+	for _, s := range steps {
+		cmd := exec.Command(s[0], s[1:]...)
+		cmd.Dir = root
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return nil, fmt.Errorf("%s: %w\n%s", strings.Join(s, " "), err, out)
+		}
+	}
+	cmd := exec.Command("go", "build", "-trimpath", "-o", a.marker, "./qemu-tests/markerinit")
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "GOARCH=arm64", "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("build markerinit: %w\n%s", err, out)
+	}
+	if a.boot, err = imagebuild.ExtractBoot(a.image, dir, ""); err != nil {
+		return nil, fmt.Errorf("take kernel and initramfs out of the image: %w", err)
+	}
+	return a, nil
+}
+
+func requireArtifacts(t *testing.T) *artifacts {
+	t.Helper()
+	testfs.Require(t, "qemu")
+	testfs.Require(t, "pidisk")
+	if testing.Short() {
+		t.Skip("QEMU tests take minutes; not in -short")
+	}
+	artOnce.Do(func() { art, artErr = buildArtifacts() })
+	if artErr != nil {
+		t.Fatal(artErr)
+	}
+	return art
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if art != nil {
+		os.RemoveAll(art.dir)
+	}
+	os.Exit(code)
+}
+
+// fixture builds the source disk: testfs's Pi disk whose root also holds
+// markerinit as /usr/sbin/pibackup-init, named by cmdline.txt's init=, so a
+// restored copy proves it boots by printing the marker.
+func fixture(t *testing.T, a *artifacts, dir string) *testfs.PiDisk {
+	t.Helper()
+	d, err := testfs.BuildPiDisk(dir, testfs.DiskOptions{Hostname: "pi-under-test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dev := testfs.AttachLoop(t, d.Path, d.RootStart, d.RootSize, false)
+	mnt := t.TempDir()
+	run(t, "mount", dev, mnt)
+	mounted := true
+	t.Cleanup(func() {
+		if mounted {
+			exec.Command("umount", mnt).Run()
+		}
+	})
+	run(t, "install", "-m", "0755", "-o", "0", "-g", "0", a.marker, filepath.Join(mnt, "usr", "sbin", "pibackup-init"))
+	// Give the new file and its folder a time in the past, as on a real
+	// card. rsync does not set a folder's mtime when it differs from the
+	// folder's creation time by less than a second (its mtime comparison
+	// is to the second), so a folder changed in the very second of the
+	// backup would come back with the backup's time.
+	run(t, "touch", "-d", "2024-03-14T15:09:26.123456789Z", filepath.Join(mnt, "usr", "sbin", "pibackup-init"), filepath.Join(mnt, "usr", "sbin"))
+	run(t, "umount", mnt)
+	mounted = false
+	cmdline := strings.TrimSpace(d.Cmdline) + " init=/usr/sbin/pibackup-init\n"
+	f := filepath.Join(dir, "cmdline.txt")
+	if err := os.WriteFile(f, []byte(cmdline), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mtools(t, "mcopy", "-o", "-i", fmt.Sprintf("%s@@%d", d.Path, d.BootStart), f, "::/cmdline.txt")
+	d.Cmdline = cmdline
+	if err := d.Fsck(); err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+func run(t *testing.T, name string, args ...string) string {
+	t.Helper()
+	out, err := exec.CommandContext(context.Background(), name, args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+func mtools(t *testing.T, name string, args ...string) {
+	t.Helper()
+	cmd := exec.Command(name, args...)
+	cmd.Env = append(os.Environ(), "MTOOLS_SKIP_CHECK=1")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+	}
+}
