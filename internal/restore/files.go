@@ -247,25 +247,38 @@ func (p *Plan) resizeForData(src *backupset.Disk) (*backupset.Disk, disklayout.R
 	return layout, res, err
 }
 
-// executeFiles runs a tar or rsync restore.
-func (p *Plan) executeFiles(ctx context.Context, res *Result) (err error) {
+// openForRestore opens the target for a restore and, on a device, wipes
+// its partition table first. From here on the target is incomplete
+// (res.Incomplete, cleared by the caller on success): it must never look
+// like a good disk before the restore has finished.
+func (p *Plan) openForRestore(res *Result) (*os.File, error) {
 	t := p.Target
 	f, err := openTarget(t, t.IsFile)
+	if err != nil {
+		return nil, err
+	}
+	res.Incomplete = true
+	if !t.IsFile {
+		if err := wipeTable(f, t.Size); err != nil {
+			f.Close()
+			return nil, err
+		}
+	}
+	return f, nil
+}
+
+// executeFiles runs a tar or rsync restore.
+func (p *Plan) executeFiles(ctx context.Context, res *Result) (err error) {
+	f, err := p.openForRestore(res)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	res.Incomplete = true
 	defer func() {
 		if err == nil {
 			res.Incomplete = false
 		}
 	}()
-	if !t.IsFile {
-		if err := wipeTable(f, t.Size); err != nil {
-			return err
-		}
-	}
 	run := runner{log: p.log}
 
 	// Boot partition.

@@ -167,22 +167,16 @@ func cloneLayout(d *backupset.Disk) *backupset.Disk {
 func (p *Plan) executeImage(ctx context.Context, res *Result) (err error) {
 	t := p.Target
 	s := p.set
-	f, err := openTarget(t, t.IsFile)
+	f, err := p.openForRestore(res)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	res.Incomplete = true
 	defer func() {
 		if err == nil {
 			res.Incomplete = false
 		}
 	}()
-	if !t.IsFile {
-		if err := wipeTable(f, t.Size); err != nil {
-			return err
-		}
-	}
 	p.rep.Phase("write image", s.payloadSize)
 	zr, err := s.openPayload(s.payload, s.comp, p.rep, false)
 	if err != nil {

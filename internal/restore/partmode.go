@@ -192,24 +192,17 @@ func (p *Plan) estimatePartData(ctx context.Context, n int, measure bool) error 
 
 // executePartitions runs a partition-oriented restore.
 func (p *Plan) executePartitions(ctx context.Context, res *Result) (err error) {
-	t := p.Target
 	s := p.set
-	f, err := openTarget(t, t.IsFile)
+	f, err := p.openForRestore(res)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	res.Incomplete = true
 	defer func() {
 		if err == nil {
 			res.Incomplete = false
 		}
 	}()
-	if !t.IsFile {
-		if err := wipeTable(f, t.Size); err != nil {
-			return err
-		}
-	}
 	run := runner{log: p.log}
 	for _, n := range p.selected {
 		q := p.partition(n)
