@@ -73,15 +73,8 @@ func (a *app) runClone(ctx context.Context, o cloneOptions) error {
 		}
 		return withCode(exitPreflight, fmt.Errorf("clone: %w", err))
 	}
-	fmt.Fprint(a.stdout, plan.String())
-	if o.dryRun {
-		fmt.Fprintln(a.stdout, "\nDry run (-F): nothing was written.")
-		return nil
-	}
-	if !o.yes {
-		if err := confirmTarget(a.stdin, a.stdout, plan.Target); err != nil {
-			return withCode(exitPreflight, fmt.Errorf("clone: %w", err))
-		}
+	if proceed, err := a.showPlanAndConfirm("clone", plan.String(), plan.Target, o.dryRun, o.yes); !proceed {
+		return err
 	}
 	res, err := plan.Execute(ctx)
 	rep.done()

@@ -121,15 +121,8 @@ func (a *app) runRestore(ctx context.Context, o restoreOptions, setDir string) e
 		}
 		return withCode(exitPreflight, fmt.Errorf("restore: %w", err))
 	}
-	fmt.Fprint(a.stdout, plan.String())
-	if o.dryRun {
-		fmt.Fprintln(a.stdout, "\nDry run (-F): nothing was written.")
-		return nil
-	}
-	if !o.yes {
-		if err := confirmTarget(a.stdin, a.stdout, plan.Target); err != nil {
-			return withCode(exitPreflight, fmt.Errorf("restore: %w", err))
-		}
+	if proceed, err := a.showPlanAndConfirm("restore", plan.String(), plan.Target, o.dryRun, o.yes); !proceed {
+		return err
 	}
 	res, err := plan.Execute(ctx)
 	if err == nil {
@@ -273,4 +266,21 @@ func (p *textProgress) done() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.phase, p.total, p.n = "", 0, 0
+}
+
+// showPlanAndConfirm prints a restore or clone plan and, unless --yes,
+// asks for the target's name. proceed is false after a dry run (err nil)
+// or a refused confirmation (err set); nothing has been written then.
+func (a *app) showPlanAndConfirm(verb, plan string, target *restore.Target, dryRun, yes bool) (proceed bool, err error) {
+	fmt.Fprint(a.stdout, plan)
+	if dryRun {
+		fmt.Fprintln(a.stdout, "\nDry run (-F): nothing was written.")
+		return false, nil
+	}
+	if !yes {
+		if err := confirmTarget(a.stdin, a.stdout, target); err != nil {
+			return false, withCode(exitPreflight, fmt.Errorf("%s: %w", verb, err))
+		}
+	}
+	return true, nil
 }
