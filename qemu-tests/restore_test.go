@@ -20,12 +20,13 @@ import (
 
 // Result is the RECOVERY-RESULT line's JSON.
 type Result struct {
-	Set      string  `json:"set"`
-	Target   string  `json:"target"`
-	Bytes    int64   `json:"bytes"`
-	Seconds  float64 `json:"seconds"`
-	Verified bool    `json:"verified"`
-	Error    string  `json:"error"`
+	Set        string  `json:"set"`
+	Target     string  `json:"target"`
+	Bytes      int64   `json:"bytes"`
+	Seconds    float64 `json:"seconds"`
+	Verified   bool    `json:"verified"`
+	Incomplete bool    `json:"incomplete"`
+	Error      string  `json:"error"`
 }
 
 var resultRE = regexp.MustCompile(`RECOVERY-RESULT (\{[^\r\n]*\})`)
@@ -191,10 +192,18 @@ func restoreCase(t *testing.T, a *artifacts, src source, typ string) {
 // virtio disk and waits for the RECOVERY-RESULT line.
 func bootRecovery(t *testing.T, a *artifacts, work, rec, target string, drives []Drive, keys ...string) Result {
 	t.Helper()
+	return bootRecoveryDuring(t, a, work, rec, target, drives, nil, keys...)
+}
+
+// bootRecoveryDuring is bootRecovery with during run while the guest
+// works (a fault injected mid-restore); during gets the running VM.
+func bootRecoveryDuring(t *testing.T, a *artifacts, work, rec, target string, drives []Drive, during func(vm *VM), keys ...string) Result {
+	t.Helper()
 	log := filepath.Join(work, "recovery-console.log")
 	cfg := VMConfig{Arch: "arm64", Kernel: a.boot.Kernel, Initrd: a.boot.Initramfs, LogPath: log,
-		Append: a.boot.Cmdline + " " + strings.Join(keys, " "),
-		Drives: append([]Drive{{Path: rec}, {Path: target}}, drives...)}
+		Append:  a.boot.Cmdline + " " + strings.Join(keys, " "),
+		Monitor: filepath.Join(work, "monitor.sock"),
+		Drives:  append([]Drive{{Path: rec}, {Path: target}}, drives...)}
 	ctx, cancel := context.WithTimeout(context.Background(), restoreDeadline+time.Minute)
 	defer cancel()
 	vm, err := Start(ctx, cfg)
@@ -203,6 +212,9 @@ func bootRecovery(t *testing.T, a *artifacts, work, rec, target string, drives [
 	}
 	defer vm.Kill()
 	start := time.Now()
+	if during != nil {
+		during(vm)
+	}
 	m, err := vm.Expect(resultRE, restoreDeadline)
 	if err != nil {
 		t.Fatalf("%v\nconsole:\n%s", err, tailString(vm.Console(), 6000))

@@ -9,6 +9,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"regexp"
@@ -33,6 +34,12 @@ type VMConfig struct {
 	Drives  []Drive
 	MemMiB  int
 	LogPath string // serial console log
+	// HostFwd forwards host ports to the guest, QEMU's user-net syntax:
+	// "tcp:127.0.0.1:2222-:22". Never any other host address than 127.0.0.1.
+	HostFwd []string
+	// Monitor is a unix socket path for the HMP monitor (VM.Monitor), so a
+	// test can pull the network cable (set_link) mid-restore.
+	Monitor string
 }
 
 // Args builds QEMU's argv (pure, so tests can read it).
@@ -57,8 +64,15 @@ func (c VMConfig) Args() (bin string, args []string) {
 		"-smp", "2", "-m", fmt.Sprint(mem),
 		"-nographic", "-no-reboot", // power-off or panic ends QEMU
 		"-kernel", c.Kernel,
-		"-netdev", "user,id=n0", "-device", "virtio-net-pci,netdev=n0", // guest reaches host 127.0.0.1 as 10.0.2.2
 	)
+	netdev := "user,id=n0" // guest reaches host 127.0.0.1 as 10.0.2.2
+	for _, f := range c.HostFwd {
+		netdev += ",hostfwd=" + f
+	}
+	args = append(args, "-netdev", netdev, "-device", "virtio-net-pci,netdev=n0,id=nic0")
+	if c.Monitor != "" {
+		args = append(args, "-monitor", "unix:"+c.Monitor+",server=on,wait=off")
+	}
 	if c.Initrd != "" {
 		args = append(args, "-initrd", c.Initrd)
 	}
@@ -92,6 +106,8 @@ type VM struct {
 	done chan struct{}
 	err  error
 	log  *os.File
+	in   io.WriteCloser // the serial console's input
+	mon  string
 }
 
 // Start boots the VM. The caller must call Kill (t.Cleanup) even after
@@ -104,11 +120,14 @@ func Start(ctx context.Context, c VMConfig) (*VM, error) {
 		return nil, err
 	}
 	fmt.Fprintf(log, "# %s %s\n", bin, strings.Join(args, " "))
-	vm := &VM{cmd: cmd, done: make(chan struct{}), log: log}
+	vm := &VM{cmd: cmd, done: make(chan struct{}), log: log, mon: c.Monitor}
 	vm.cond = sync.NewCond(&vm.mu)
 	pr, pw := io.Pipe()
 	cmd.Stdout, cmd.Stderr = pw, pw
-	cmd.Stdin = nil
+	if vm.in, err = cmd.StdinPipe(); err != nil {
+		log.Close()
+		return nil, err
+	}
 	if err := cmd.Start(); err != nil {
 		log.Close()
 		return nil, fmt.Errorf("start %s: %w", bin, err)
@@ -171,6 +190,89 @@ func (vm *VM) Expect(re *regexp.Regexp, timeout time.Duration) ([]string, error)
 		}
 		vm.cond.Wait()
 	}
+}
+
+// CopyConsole writes everything the guest printed, from the start and
+// then as it arrives, to w (a terminal emulator that renders the serial
+// console's screen). It returns at once; the copying ends when QEMU has
+// exited and w has the last byte, or when w fails, and then done closes.
+func (vm *VM) CopyConsole(w io.Writer) (done <-chan struct{}) {
+	ch := make(chan struct{})
+	go func() {
+		defer close(ch)
+		off := 0
+		for {
+			vm.mu.Lock()
+			for off == vm.buf.Len() && !vm.exited() {
+				vm.cond.Wait()
+			}
+			chunk := append([]byte(nil), vm.buf.Bytes()[off:]...)
+			exited := vm.exited()
+			vm.mu.Unlock()
+			off += len(chunk)
+			if len(chunk) > 0 {
+				if _, err := w.Write(chunk); err != nil {
+					return
+				}
+			}
+			if exited && len(chunk) == 0 {
+				return
+			}
+		}
+	}()
+	return ch
+}
+
+// exited reports whether QEMU has exited and all its output is in buf.
+func (vm *VM) exited() bool {
+	select {
+	case <-vm.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// Send types s on the serial console (keys for the recovery UI).
+func (vm *VM) Send(s string) error {
+	_, err := io.WriteString(vm.in, s)
+	return err
+}
+
+// Monitor runs one HMP command ("set_link n0 off") and returns its output.
+func (vm *VM) Monitor(command string) (string, error) {
+	if vm.mon == "" {
+		return "", fmt.Errorf("VM started without a monitor socket")
+	}
+	c, err := net.DialTimeout("unix", vm.mon, 5*time.Second)
+	if err != nil {
+		return "", fmt.Errorf("monitor: %w", err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	var out bytes.Buffer
+	readPrompt := func() error {
+		b := make([]byte, 1024)
+		for !bytes.HasSuffix(out.Bytes(), []byte("(qemu) ")) {
+			n, err := c.Read(b)
+			out.Write(b[:n])
+			if err != nil {
+				return fmt.Errorf("monitor: %w (read %q)", err, out.String())
+			}
+		}
+		return nil
+	}
+	if err := readPrompt(); err != nil {
+		return "", err
+	}
+	out.Reset()
+	if _, err := io.WriteString(c, command+"\n"); err != nil {
+		return "", fmt.Errorf("monitor: %w", err)
+	}
+	if err := readPrompt(); err != nil {
+		return "", err
+	}
+	return strings.TrimSuffix(out.String(), "(qemu) "), nil
 }
 
 // Wait waits for QEMU to exit (the guest powered off).

@@ -28,7 +28,10 @@ type result struct {
 	Bytes    int64   `json:"bytes"`
 	Seconds  float64 `json:"seconds"`
 	Verified bool    `json:"verified"`
-	Error    string  `json:"error"`
+	// Incomplete: the restore failed after it started writing; the
+	// target has no partition table and must not be booted.
+	Incomplete bool   `json:"incomplete"`
+	Error      string `json:"error"`
 }
 
 func (r result) line() string {
@@ -112,8 +115,13 @@ func unattended(ctx context.Context, cfg bootcmdline.Config, identity []byte, d 
 	stop := printProgress(d.Out, &counter, d.ProgressEvery)
 	out, err := d.Engine.Run(ctx, plan, req, &counter)
 	stop()
-	res.Bytes, res.Verified = out.Bytes, out.Verified
+	res.Bytes, res.Verified, res.Incomplete = out.Bytes, out.Verified, out.Incomplete
 	if err != nil {
+		if out.Incomplete {
+			fmt.Fprintf(d.Out, "recovery: RESTORE FAILED: %s is incomplete and will not boot; fix the cause and restore again: %v\n", target.Path, err)
+		} else {
+			fmt.Fprintf(d.Out, "recovery: RESTORE FAILED: %v\n", err)
+		}
 		return fail(err)
 	}
 	d.Log.Info("unattended restore done", "set", res.Set, "target", res.Target, "bytes", res.Bytes)

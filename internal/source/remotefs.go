@@ -2,11 +2,16 @@ package source
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
+	"net"
 	"path"
 	"sort"
 	"strings"
+	"syscall"
+
+	"github.com/pkg/sftp"
 )
 
 // remote is what remoteFS needs from a network file client (pkg/sftp's
@@ -144,7 +149,34 @@ func (f *remoteFileFS) ReadAt(p []byte, off int64) (int, error) {
 	if n < len(p) && err == nil {
 		err = io.EOF
 	}
-	return n, err
+	return n, lostErr(err)
+}
+
+func (f *remoteFileFS) Read(p []byte) (int, error) {
+	n, err := f.remoteFile.Read(p)
+	return n, lostErr(err)
+}
+
+func (f *remoteFileFS) WriteTo(w io.Writer) (int64, error) {
+	n, err := f.remoteFile.WriteTo(w)
+	return n, lostErr(err)
+}
+
+// lostErr marks the errors of a dead connection (the keepalives of
+// dialTCP fired, the server went away) with ErrConnectionLost, so the
+// user reads what happened and what to do instead of "read: connection
+// lost" or "i/o timeout".
+func lostErr(err error) error {
+	if err == nil || err == io.EOF || errors.Is(err, ErrConnectionLost) {
+		return err
+	}
+	var ne net.Error
+	if errors.Is(err, sftp.ErrSSHFxConnectionLost) || errors.Is(err, syscall.ETIMEDOUT) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) ||
+		errors.Is(err, net.ErrClosed) || (errors.As(err, &ne) && ne.Timeout()) {
+		return fmt.Errorf("%w (%w)", ErrConnectionLost, err)
+	}
+	return err
 }
 
 // remoteDir is an open directory; its entries are read on first ReadDir.

@@ -68,8 +68,7 @@ func DialSFTP(ctx context.Context, sp Spec) (*SFTP, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, dialTimeout)
 	defer cancel()
-	var d net.Dialer
-	conn, err := d.DialContext(ctx, "tcp", addr)
+	conn, err := dialTCP(ctx, addr)
 	if err != nil {
 		return nil, fmt.Errorf("sftp %s: %w (%w)", addr, ErrUnreachable, err)
 	}

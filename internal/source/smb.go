@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"net"
 	"os"
 	"path"
 	"strings"
@@ -30,8 +29,7 @@ func DialSMB(ctx context.Context, sp Spec) (*SMB, error) {
 	addr := sp.Addr()
 	ctx, cancel := context.WithTimeout(ctx, dialTimeout)
 	defer cancel()
-	var nd net.Dialer
-	conn, err := nd.DialContext(ctx, "tcp", addr)
+	conn, err := dialTCP(ctx, addr)
 	if err != nil {
 		return nil, fmt.Errorf("smb %s: %w (%w)", addr, ErrUnreachable, err)
 	}

@@ -43,6 +43,9 @@ var (
 	ErrUnreachable = errors.New("server unreachable: check the address, the port and that the network is up")
 	// ErrHostKeyMismatch: the server's key is not the one pinned for it.
 	ErrHostKeyMismatch = errors.New("host key does not match the pinned key: possible man-in-the-middle; check known_host")
+	// ErrConnectionLost: an open network source stopped answering
+	// mid-read (cable pulled, server down).
+	ErrConnectionLost = errors.New("connection to the server lost: check the network and the server, then start again")
 	// ErrNotFound: the device, label, share or folder does not exist.
 	ErrNotFound = errors.New("not found")
 	// ErrUnsupported: this source kind cannot be used in this build or on
