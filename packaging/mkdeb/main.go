@@ -288,7 +288,7 @@ func stageCommon(ctx context.Context, o options, debVer string, mtime time.Time,
 		return nil, err
 	}
 	add(filepath.Join(stage, "changelog.gz"), docDir+"/changelog.gz", 0o644, "")
-	usage := filepath.Join(o.root, "docs", "USAGE.md")
+	usage := filepath.Join(o.root, "README.md") // the user guide, installed as USAGE.md
 	if _, err := os.Stat(usage); err == nil {
 		if err := gzipFile(usage, filepath.Join(stage, "USAGE.md.gz")); err != nil {
 			return nil, err
