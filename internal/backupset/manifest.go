@@ -83,10 +83,13 @@ type File struct {
 
 // Tree is an rsync payload tree: Listing is a file in the set holding one
 // line per entry with its metadata and content hash (see docs/FORMAT.md),
-// and File.SHA256 of that listing is in Files.
+// Extras a file with every symlink target and xattr value of the tree
+// (sets made before it existed have none), and File.SHA256 of both is in
+// Files.
 type Tree struct {
-	Root    string `json:"root"`    // "." for normal mode, the partition dir in -P mode
-	Listing string `json:"listing"` // name of the listing file in the set
+	Root    string `json:"root"`             // "." for normal mode, the partition dir in -P mode
+	Listing string `json:"listing"`          // name of the listing file in the set
+	Extras  string `json:"extras,omitempty"` // name of the extras file in the set
 	Entries int    `json:"entries"`
 	Bytes   int64  `json:"bytes"`
 }
@@ -120,6 +123,12 @@ func ReadManifest(r io.Reader) (*Manifest, error) {
 		}
 		if len(f.SHA256) != 64 {
 			return nil, fmt.Errorf("manifest: file %q: bad sha256 %q", f.Path, f.SHA256)
+		}
+	}
+	for _, t := range m.Trees {
+		// The restore reads these names and builds the tree below Root.
+		if (t.Root != "." && !ValidRelPath(t.Root)) || !ValidRelPath(t.Listing) || (t.Extras != "" && !ValidRelPath(t.Extras)) {
+			return nil, fmt.Errorf("manifest: tree %q (listing %q, extras %q) escapes the set", t.Root, t.Listing, t.Extras)
 		}
 	}
 	return &m, nil

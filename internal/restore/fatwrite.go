@@ -12,6 +12,7 @@ import (
 	"os"
 	"path"
 	"strings"
+	"time"
 
 	"github.com/diskfs/go-diskfs/backend/file"
 	"github.com/diskfs/go-diskfs/filesystem"
@@ -20,6 +21,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/pibackup/pibackup/internal/backupset"
+	"github.com/pibackup/pibackup/internal/treelist"
 )
 
 // makeFAT creates an empty FAT16 or FAT32 filesystem (kind "fat16",
@@ -156,7 +158,55 @@ func fillFATFromTree(ctx context.Context, fsys filesystem.FileSystem, dir string
 	return total, err
 }
 
+// fillFATFromListing makes the folders and files of a listed tree (a
+// FAT partition's tree of a -P set) in fsys, with the content read from
+// the set and checked against the listing, and the listed mtimes. FAT has
+// no owners, modes or links: a hardlink becomes a copy, symlinks and
+// special files are skipped with a log line, as fillFATFromTree does.
+func fillFATFromListing(ctx context.Context, fsys filesystem.FileSystem, g *goTree, log *slog.Logger) (int64, error) {
+	var total int64
+	for _, e := range g.entries {
+		if err := ctx.Err(); err != nil {
+			return total, err
+		}
+		name := fatName(e.Path)
+		if name == "" {
+			continue
+		}
+		switch e.Type {
+		case 'd':
+			if err := fsys.Mkdir(name); err != nil {
+				return total, fmt.Errorf("FAT mkdir %s: %w", name, err)
+			}
+		case 'f':
+			n, err := writeFATFileFunc(fsys, name, func(w io.Writer) (int64, error) {
+				n, err := g.content.Copy(ctx, e, w)
+				if errors.Is(err, treelist.ErrContent) {
+					err = fmt.Errorf("%w: %w", err, ErrDamaged)
+				}
+				return n, err
+			})
+			total += n
+			if err != nil {
+				return total, err
+			}
+		default:
+			log.Warn("FAT cannot hold this entry; skipped", "name", e.Path, "type", string(e.Type))
+			continue
+		}
+		t := time.Unix(0, e.MtimeNS)
+		_ = fsys.Chtimes(name, t, t, t)
+	}
+	return total, nil
+}
+
 func writeFATFile(fsys filesystem.FileSystem, name string, r io.Reader) (int64, error) {
+	return writeFATFileFunc(fsys, name, func(w io.Writer) (int64, error) { return io.Copy(w, r) })
+}
+
+// writeFATFileFunc creates the FAT file name (and its folder) and fills
+// it with fill.
+func writeFATFileFunc(fsys filesystem.FileSystem, name string, fill func(io.Writer) (int64, error)) (int64, error) {
 	if dir := path.Dir(name); dir != "/" {
 		if err := fsys.Mkdir(dir); err != nil {
 			return 0, fmt.Errorf("FAT mkdir %s: %w", dir, err)
@@ -166,7 +216,7 @@ func writeFATFile(fsys filesystem.FileSystem, name string, r io.Reader) (int64, 
 	if err != nil {
 		return 0, fmt.Errorf("FAT create %s: %w", name, err)
 	}
-	n, err := io.Copy(w, r)
+	n, err := fill(w)
 	if cerr := w.Close(); err == nil {
 		err = cerr
 	}

@@ -34,6 +34,12 @@ func (p *Plan) planFiles(ctx context.Context) error {
 		return fmt.Errorf("set %s: no boot partition in the layout: %w", s.dirName, ErrBadSet)
 	}
 	bootPart, _ := disklayout.PartitionByNumber(src, p.boot)
+	if s.kind == kindRsync {
+		var err error
+		if p.tree, err = p.planTree("."); err != nil {
+			return err
+		}
+	}
 	if err := p.learnFromSet(ctx, src); err != nil {
 		return err
 	}
@@ -131,7 +137,8 @@ func (p *Plan) learnFromSet(ctx context.Context, src *backupset.Disk) error {
 	if boot.FSType == "" && s.bootTar != "" {
 		boot.FSType = "vfat"
 	}
-	if s.kind == kindRsync {
+	switch {
+	case s.kind == kindRsync && p.o.LocalDir != "":
 		// Resolved inside the set's tree, as the restored system will see
 		// it: a symlink in the set must not make us read a host file.
 		b, err := readFileInRoot(p.o.LocalDir, "etc/fstab")
@@ -140,6 +147,13 @@ func (p *Plan) learnFromSet(ctx context.Context, src *backupset.Disk) error {
 			p.fstab = string(b)
 		case errors.Is(err, ErrNotRegular):
 			p.notes = append(p.notes, "the set's /etc/fstab is not a regular file; it is not rewritten")
+		}
+	case s.kind == kindRsync && p.tree != nil:
+		// A remote set: the listing says what etc/fstab is; only a
+		// regular file is read (for the preview; the restore rewrites the
+		// restored one).
+		if b, err := p.tree.readSmall(ctx, "etc/fstab"); err == nil {
+			p.fstab = string(b)
 		}
 	}
 	// References name the root: root=UUID=x tells its UUID, LABEL=x the
@@ -188,6 +202,10 @@ func (p *Plan) learnFromSet(ctx context.Context, src *backupset.Disk) error {
 func (p *Plan) estimateRootData(ctx context.Context, measure bool) error {
 	s := p.set
 	switch {
+	case s.kind == kindRsync && p.tree != nil && p.o.LocalDir == "":
+		// Walking a remote tree would cost a round trip per folder, and
+		// gives no block counts anyway: the listing has the sizes.
+		p.rootData = p.tree.usage
 	case s.kind == kindRsync:
 		skip := func(name string) bool {
 			return strings.HasPrefix(name, s.name.Host+"-backup.") || strings.HasPrefix(name, "pibackup-") ||
@@ -387,6 +405,16 @@ func (p *Plan) restoreRoot(ctx context.Context, run runner, f *os.File, root bac
 			return 0, fmt.Errorf("root filesystem: %w", err)
 		}
 	case kindRsync:
+		if p.tree != nil {
+			p.rep.Phase("root filesystem", p.tree.bytes)
+			var err error
+			if n, err = restoreTree(ctx, p.tree, mnt, p.rep); err != nil {
+				return n, fmt.Errorf("root filesystem: %w", err)
+			}
+			p.log.Info("tree restored", "entries", len(p.tree.entries), "files", p.tree.files, "bytes", n,
+				"found_by_content", p.tree.content.Renamed())
+			break
+		}
 		p.rep.Phase("root filesystem", p.rootData)
 		if _, err := run.run(ctx, nil, "rsync", rsyncRestoreArgs(p.o.LocalDir, mnt, s.name.Host)); err != nil {
 			return 0, fmt.Errorf("root filesystem: %w", err)

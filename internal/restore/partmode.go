@@ -27,7 +27,8 @@ var ErrNotSupported = errors.New("not supported yet")
 // filesystem type, labelled as .blkid says, and filled; then the ids and
 // the cmdline.txt/fstab references as in normal mode. FAT partitions are
 // made and filled in-process (go-diskfs; the host may have no vfat
-// driver), ext2/3/4 with mke2fs, mount and GNU tar or rsync.
+// driver), ext2/3/4 with mke2fs, mount and GNU tar, or for trees the Go
+// tree restorer (tree.go; rsync for trees without an extras file).
 
 // planPartitions plans a partition-oriented (-P) restore.
 func (p *Plan) planPartitions(ctx context.Context) error {
@@ -73,6 +74,18 @@ func (p *Plan) planPartitions(ctx context.Context) error {
 		}
 		if _, err := p.partFS(q, parted); err != nil {
 			return fmt.Errorf("set %s: %w", s.dirName, err)
+		}
+		if pp := s.partPayloads[n]; pp.dir {
+			g, err := p.planTree(pp.name)
+			if err != nil {
+				return err
+			}
+			if g != nil {
+				if p.partTrees == nil {
+					p.partTrees = map[int]*goTree{}
+				}
+				p.partTrees[n] = g
+			}
 		}
 	}
 	p.parted = parted
@@ -156,10 +169,13 @@ func (p *Plan) estimatePartData(ctx context.Context, n int, measure bool) error 
 		return nil
 	}
 	switch {
-	case pp.dir:
-		if p.o.LocalDir == "" {
-			return fmt.Errorf("set %s: rsync trees need the set as a local folder: %w", s.dirName, ErrBadSet)
+	case pp.dir && p.o.LocalDir == "":
+		g := p.partTrees[n]
+		if g == nil {
+			return fmt.Errorf("BUG: set %s: partition %d: no tree planned for a remote set", s.dirName, n)
 		}
+		p.rootData = g.usage
+	case pp.dir:
 		b, _, err := treeUsage(ctx, os.DirFS(filepath.Join(p.o.LocalDir, pp.name)), nil)
 		if err != nil {
 			return fmt.Errorf("set %s: %w", s.dirName, err)
@@ -249,7 +265,12 @@ func (p *Plan) restoreFATPart(ctx context.Context, f *os.File, q backupset.Parti
 		return 0, err
 	}
 	if pp.dir {
-		n, err := fillFATFromTree(ctx, fsys, filepath.Join(p.o.LocalDir, pp.name), p.log)
+		var n int64
+		if g := p.partTrees[q.Number]; g != nil {
+			n, err = fillFATFromListing(ctx, fsys, g, p.log)
+		} else {
+			n, err = fillFATFromTree(ctx, fsys, filepath.Join(p.o.LocalDir, pp.name), p.log)
+		}
 		if err != nil {
 			return n, err
 		}
@@ -321,7 +342,12 @@ func (p *Plan) restoreExtPart(ctx context.Context, run runner, q backupset.Parti
 		}
 	}()
 	var n int64
-	if pp.dir {
+	if g := p.partTrees[q.Number]; pp.dir && g != nil {
+		p.rep.Phase(fmt.Sprintf("partition %d", q.Number), g.bytes)
+		if n, err = restoreTree(ctx, g, mnt, p.rep); err != nil {
+			return n, err
+		}
+	} else if pp.dir {
 		p.rep.Phase(fmt.Sprintf("partition %d", q.Number), 0)
 		src := filepath.Join(p.o.LocalDir, pp.name)
 		if _, err := run.run(ctx, nil, "rsync", rsyncRestoreArgs(src, mnt, s.name.Host)); err != nil {

@@ -123,9 +123,12 @@ func (p *Plan) steps() []string {
 			label = " label " + p.rootLabel
 		}
 		out = append(out, fmt.Sprintf("format partition %d ext4 (%s%s)", p.root, human(p.partition(p.root).Size), label))
-		if s.kind == kindTar {
+		switch {
+		case s.kind == kindTar:
 			out = append(out, fmt.Sprintf("extract %s into it (GNU tar, numeric owners, xattrs, ACLs)", s.payload))
-		} else {
+		case p.tree != nil:
+			out = append(out, treeStep(p.tree, false))
+		default:
 			out = append(out, fmt.Sprintf("copy the tree of %s into it (rsync -aHAX)", p.o.LocalDir))
 		}
 		if s.kind == kindTar && s.manifest != nil {
@@ -141,6 +144,10 @@ func (p *Plan) steps() []string {
 		for _, n := range p.selected {
 			pp := s.partPayloads[n]
 			q := p.partition(n)
+			if g := p.partTrees[n]; g != nil {
+				out = append(out, fmt.Sprintf("format partition %d %s and %s", n, orUnknown(q.FSType), treeStep(g, q.FSType == "vfat")))
+				continue
+			}
 			out = append(out, fmt.Sprintf("format partition %d %s and fill it from %s", n, orUnknown(q.FSType), pp.name))
 		}
 	}
@@ -230,4 +237,19 @@ func shortType(t string) string {
 		return "swap"
 	}
 	return t
+}
+
+// treeStep describes how the Go tree restorer fills a filesystem (FAT:
+// content and times only).
+func treeStep(g *goTree, fat bool) string {
+	where := "the set's tree"
+	if g.root != "." {
+		where = g.root + "/"
+	}
+	s := fmt.Sprintf("fill it file by file from %s: %d files (%s), each checked against its SHA-256 in %s while it is copied",
+		where, g.files, human(g.bytes), g.listing)
+	if !fat {
+		s += fmt.Sprintf("; owners, modes, times, xattrs, ACLs, capabilities, symlinks, hardlinks and device nodes from %s and %s", g.listing, g.extras)
+	}
+	return s
 }

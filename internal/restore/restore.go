@@ -12,7 +12,8 @@
 // filesystems are made and filled with the real tools (mkfs.ext4, GNU tar,
 // rsync, e2fsck, resize2fs, tune2fs) on loop devices attached at the
 // partition's offset, which works the same for image files, loop devices
-// and real disks. The FAT boot partition is copied as an image and edited
+// and real disks. rsync trees made by backupctl are rebuilt in Go from
+// their listing, from any source (tree.go). The FAT boot partition is copied as an image and edited
 // with go-diskfs, or (a .tmg tar, a partition-oriented set) made and
 // filled with go-diskfs, so the host never needs to mount vfat.
 //
@@ -42,7 +43,7 @@ import (
 type Options struct {
 	Set      fs.FS  // the set folder (os.DirFS for local/NFS/USB; an SFTP fs.FS from the recovery's source layer)
 	SetName  string // folder name, e.g. pi@debian12-tgz-backup-20240416-094106
-	LocalDir string // the set's local path when it has one ("" over SFTP): rsync sets need it
+	LocalDir string // the set's local path when it has one ("" over SFTP, SMB): raspiBackup's rsync sets need it
 	Target   string // block device or image file
 	Size     int64  // size for an image file that does not exist yet
 	KeepIDs  bool   // keep the source's disk id, PARTUUIDs and filesystem UUIDs
@@ -97,6 +98,10 @@ type Plan struct {
 	cmdlines  map[string]string // cmdline.txt files of the set's boot image
 	fstab     string            // /etc/fstab of an rsync set ("" unknown)
 	notes     []string
+	// rsync trees rebuilt by the Go tree restorer (tree.go); nil: rsync
+	// from LocalDir
+	tree      *goTree         // normal mode
+	partTrees map[int]*goTree // partition-oriented, by partition number
 	// image (dd) sets
 	imageSize int64 // bytes of the raw image, 0 when unknown (compressed)
 	growRoot  bool  // the root partition grows: resize2fs after writing
@@ -121,9 +126,6 @@ func NewPlan(ctx context.Context, o Options) (*Plan, error) {
 		return nil, err
 	}
 	p.set = set
-	if set.kind == kindRsync && o.LocalDir == "" {
-		return nil, fmt.Errorf("rsync set %s: rsync needs the set as a local folder (mount the share, or copy the set): %w", o.SetName, ErrBadSet)
-	}
 	if len(o.Partitions) > 0 && set.kind != kindPartition {
 		return nil, fmt.Errorf("--partitions is only for partition-oriented sets; %s is a %s set", o.SetName, set.name.Type)
 	}

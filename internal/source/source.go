@@ -22,7 +22,8 @@ type Source interface {
 	FS() fs.FS
 	// LocalDir is the same folder as a local path when the kernel has it
 	// mounted (dir, usb, nfs), and "" for sources read in user space
-	// (sftp, smb). rsync sets can only be restored from a LocalDir.
+	// (sftp, smb). rsync sets made by backupctl restore from any source
+	// (their metadata travels in the set); raspiBackup's need a LocalDir.
 	LocalDir() string
 	// Device is the block device whose partition holds the backups
 	// ("/dev/sda"), or "" for network sources. A restore must never

@@ -59,7 +59,7 @@ type Entry struct {
 	Size      int64  // regular files: bytes; symlinks: length of the target; others 0
 	Hash      string // hex SHA-256 of the content (files) or target (symlinks), else None
 	Rdev      string // "major:minor" for devices, else None
-	XattrHash string // hex SHA-256 over all xattrs (see hashXattrs), None if there are none
+	XattrHash string // hex SHA-256 over all xattrs (see XattrHash), None if there are none
 	Link      string // first path in this listing with the same inode, else None
 	Path      string // relative, "/"-separated, "." for the root; unescaped
 }
@@ -180,6 +180,10 @@ type Options struct {
 	// known to be unchanged, so that a tree made with rsync --link-dest
 	// need not be read again in full (see NewReuse).
 	Reuse *Reuse
+	// Extras, if set, receives the extras file of the tree (see
+	// extras.go), written in the same walk: every symlink target and
+	// every xattr, which the listing only holds as hashes.
+	Extras io.Writer
 }
 
 // Stats summarises a written listing.
@@ -203,6 +207,13 @@ func WriteOptions(ctx context.Context, w io.Writer, root string, opts Options) (
 	if _, err := bw.WriteString(Header + "\n"); err != nil {
 		return st, fmt.Errorf("write listing: %w", err)
 	}
+	var xw *bufio.Writer
+	if opts.Extras != nil {
+		xw = bufio.NewWriterSize(opts.Extras, 64<<10)
+		if _, err := xw.WriteString(ExtrasHeader + "\n"); err != nil {
+			return st, fmt.Errorf("write extras: %w", err)
+		}
+	}
 	links := map[[2]uint64]string{} // inode -> first path, for nlink > 1
 	buf := make([]byte, 1<<20)
 	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
@@ -223,7 +234,7 @@ func WriteOptions(ctx context.Context, w io.Writer, root string, opts Options) (
 			}
 			return nil
 		}
-		e, err := stat(p, rel, links, opts.Reuse, buf, &st)
+		e, x, err := stat(p, rel, links, opts.Reuse, buf, &st)
 		if err != nil {
 			return err
 		}
@@ -231,8 +242,15 @@ func WriteOptions(ctx context.Context, w io.Writer, root string, opts Options) (
 		if e.Type == 'f' {
 			st.Bytes += e.Size
 		}
-		_, err = bw.WriteString(e.String() + "\n")
-		return err
+		if _, err = bw.WriteString(e.String() + "\n"); err != nil {
+			return err
+		}
+		if xw != nil && !x.empty() {
+			if _, err := xw.WriteString(x.String()); err != nil {
+				return fmt.Errorf("write extras: %w", err)
+			}
+		}
+		return nil
 	})
 	if err != nil {
 		return st, fmt.Errorf("list %s: %w", root, err)
@@ -240,13 +258,21 @@ func WriteOptions(ctx context.Context, w io.Writer, root string, opts Options) (
 	if err := bw.Flush(); err != nil {
 		return st, fmt.Errorf("write listing: %w", err)
 	}
+	if xw != nil {
+		if err := xw.Flush(); err != nil {
+			return st, fmt.Errorf("write extras: %w", err)
+		}
+	}
 	return st, nil
 }
 
-func stat(p, rel string, links map[[2]uint64]string, reuse *Reuse, buf []byte, st *Stats) (Entry, error) {
+// stat lists the entry at p (rel in the tree) and returns, with it, what
+// the extras file keeps of it: the symlink target and the xattrs.
+func stat(p, rel string, links map[[2]uint64]string, reuse *Reuse, buf []byte, st *Stats) (Entry, Extra, error) {
+	x := Extra{Path: rel}
 	var s unix.Stat_t
 	if err := unix.Lstat(p, &s); err != nil {
-		return Entry{}, &fs.PathError{Op: "lstat", Path: p, Err: err}
+		return Entry{}, x, &fs.PathError{Op: "lstat", Path: p, Err: err}
 	}
 	e := Entry{Mode: s.Mode & 0o7777, UID: s.Uid, GID: s.Gid, MtimeNS: s.Mtim.Nano(),
 		Hash: None, Rdev: None, XattrHash: None, Link: None, Path: rel}
@@ -261,17 +287,18 @@ func stat(p, rel string, links map[[2]uint64]string, reuse *Reuse, buf []byte, s
 		}
 		h, err := hashFile(p, buf)
 		if err != nil {
-			return Entry{}, err
+			return Entry{}, x, err
 		}
 		e.Hash = h
 		st.Hashed += s.Size
 	case unix.S_IFLNK:
 		target, err := os.Readlink(p)
 		if err != nil {
-			return Entry{}, err
+			return Entry{}, x, err
 		}
 		sum := sha256.Sum256([]byte(target))
 		e.Type, e.Size, e.Hash = 'l', int64(len(target)), hex.EncodeToString(sum[:])
+		x.Target = target
 	case unix.S_IFCHR, unix.S_IFBLK:
 		e.Type = 'c'
 		if s.Mode&unix.S_IFMT == unix.S_IFBLK {
@@ -283,7 +310,7 @@ func stat(p, rel string, links map[[2]uint64]string, reuse *Reuse, buf []byte, s
 	case unix.S_IFSOCK:
 		e.Type = 's'
 	default:
-		return Entry{}, fmt.Errorf("%s: unknown file type %o", p, s.Mode&unix.S_IFMT)
+		return Entry{}, x, fmt.Errorf("%s: unknown file type %o", p, s.Mode&unix.S_IFMT)
 	}
 	if e.Type != 'd' && s.Nlink > 1 {
 		key := [2]uint64{s.Dev, s.Ino}
@@ -293,12 +320,13 @@ func stat(p, rel string, links map[[2]uint64]string, reuse *Reuse, buf []byte, s
 			links[key] = rel
 		}
 	}
-	xh, err := hashXattrs(p)
+	xs, err := readXattrs(p)
 	if err != nil {
-		return Entry{}, err
+		return Entry{}, x, err
 	}
-	e.XattrHash = xh
-	return e, nil
+	x.Xattrs = xs
+	e.XattrHash = XattrHash(xs)
+	return e, x, nil
 }
 
 func hashFile(p string, buf []byte) (string, error) {
@@ -319,28 +347,43 @@ func hashFile(p string, buf []byte) (string, error) {
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
-// hashXattrs hashes every xattr of p, names sorted, each as name, NUL,
-// value length (uint32 big endian), value. Files without xattrs give None.
-func hashXattrs(p string) (string, error) {
+// readXattrs reads every xattr of p (not following a symlink), sorted by
+// name.
+func readXattrs(p string) ([]Xattr, error) {
 	names, err := listXattrs(p)
 	if err != nil || len(names) == 0 {
-		return None, err
+		return nil, err
 	}
 	slices.Sort(names)
-	h := sha256.New()
+	out := make([]Xattr, 0, len(names))
 	for _, n := range names {
 		v, err := getXattr(p, n)
 		if err != nil {
-			return "", err
+			return nil, err
 		}
-		h.Write([]byte(n))
+		out = append(out, Xattr{Name: n, Value: v})
+	}
+	return out, nil
+}
+
+// XattrHash is the listing's xattr hash of xs: SHA-256 over every xattr,
+// names sorted, each as name, NUL, value length (uint32 big endian),
+// value. No xattrs give None.
+func XattrHash(xs []Xattr) string {
+	if len(xs) == 0 {
+		return None
+	}
+	sorted := slices.SortedFunc(slices.Values(xs), func(a, b Xattr) int { return strings.Compare(a.Name, b.Name) })
+	h := sha256.New()
+	for _, x := range sorted {
+		h.Write([]byte(x.Name))
 		h.Write([]byte{0})
 		var l [4]byte
-		binary.BigEndian.PutUint32(l[:], uint32(len(v)))
+		binary.BigEndian.PutUint32(l[:], uint32(len(x.Value)))
 		h.Write(l[:])
-		h.Write(v)
+		h.Write(x.Value)
 	}
-	return hex.EncodeToString(h.Sum(nil)), nil
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 func listXattrs(p string) ([]string, error) {

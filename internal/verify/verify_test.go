@@ -3,6 +3,8 @@ package verify
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"io"
 	"os"
@@ -106,9 +108,81 @@ func TestVerifyCatchesFlippedByte(t *testing.T) {
 					if !errors.Is(err, ErrFailed) || !strings.Contains(rep.Problems[0].Msg, "notes.txt") {
 						t.Fatalf("changed tree file not caught: %v %v", err, rep.Problems)
 					}
+					// Read as a remote source reads it (no local folder):
+					// the content check finds it too.
+					rep, err = Set(ctx, os.DirFS(dir), filepath.Base(dir), Options{})
+					if !errors.Is(err, ErrFailed) || !strings.Contains(rep.Problems[0].Msg, "notes.txt") {
+						t.Fatalf("changed tree file not caught without LocalDir: %v %v", err, rep.Problems)
+					}
+				})
+				t.Run("not local", func(t *testing.T) {
+					rep, err := Set(ctx, os.DirFS(dir), filepath.Base(dir), Options{})
+					if err != nil {
+						t.Fatalf("good set without LocalDir: %v (%v)", err, rep.Problems)
+					}
+					if !strings.Contains(strings.Join(rep.Checked, "\n"), "tree .: content of") {
+						t.Errorf("tree content not checked: %q", rep.Checked)
+					}
+				})
+				// An extras file that has its manifest checksum but
+				// disagrees with the listing (written so, or edited along
+				// with the manifest) fails verify.
+				t.Run("extras file", func(t *testing.T) {
+					tr := m.Trees[0]
+					if tr.Extras == "" {
+						t.Fatal("rsync set without an extras file")
+					}
+					undo := rewriteRecorded(t, dir, tr.Extras, func(b []byte) []byte {
+						return bytes.Replace(b, []byte("l home/pi/hostname-link /etc/hostname"), []byte("l home/pi/hostname-link /etc/shadow"), 1)
+					})
+					defer undo()
+					rep, err := Dir(ctx, dir, Options{})
+					if !errors.Is(err, ErrFailed) || rep.Problems[0].File != tr.Extras || !strings.Contains(rep.Problems[0].Msg, "hostname-link") {
+						t.Fatalf("extras file that disagrees with the listing not caught: %v %v", err, rep.Problems)
+					}
 				})
 			}
 		})
+	}
+}
+
+// rewriteRecorded changes the set file name with edit and records its new
+// size and SHA-256 in the manifest; the returned function undoes both.
+func rewriteRecorded(t *testing.T, dir, name string, edit func([]byte) []byte) func() {
+	t.Helper()
+	p, mp := filepath.Join(dir, name), filepath.Join(dir, backupset.ManifestFile)
+	old, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	oldM, err := os.ReadFile(mp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := edit(bytes.Clone(old))
+	if bytes.Equal(b, old) {
+		t.Fatalf("BUG: edit left %s unchanged", name)
+	}
+	m := readManifest(t, dir)
+	sum := sha256.Sum256(b)
+	for i := range m.Files {
+		if m.Files[i].Path == name {
+			m.Files[i].Size, m.Files[i].SHA256 = int64(len(b)), hex.EncodeToString(sum[:])
+		}
+	}
+	var mb bytes.Buffer
+	if err := backupset.WriteManifest(&mb, m); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(mp, mb.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return func() {
+		os.WriteFile(p, old, 0o600)
+		os.WriteFile(mp, oldM, 0o600)
 	}
 }
 
