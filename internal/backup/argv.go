@@ -111,10 +111,16 @@ func TarArgs(root string, excludes []string) []string {
 //
 // -aHAX is raspiBackup's -aHAx plus -X: rsync copies xattrs (capabilities)
 // only with -X, and raspiBackup's own -A without -X loses them.
+//
+// With progress, rsync reports the bytes copied so far (--info=progress2).
+// Its incremental recursion stays on: the percentage it prints is then
+// of the files found so far, but only the byte count is used, and
+// --no-inc-recursive would make rsync scan the whole tree before copying
+// the first file and hold the whole file list in memory.
 func RsyncArgs(root, dest, linkDest string, excludes []string, progress bool) []string {
 	args := []string{"-aHAX", "--numeric-ids", "--one-file-system", "--delete", "--force", "--sparse"}
 	if progress {
-		args = append(args, "--info=progress2", "--no-inc-recursive")
+		args = append(args, "--info=progress2")
 	}
 	if linkDest != "" {
 		args = append(args, "--link-dest="+linkDest)

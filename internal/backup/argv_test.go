@@ -38,7 +38,7 @@ func TestRsyncArgs(t *testing.T) {
 			[]string{"-aHAX", "--numeric-ids", "--one-file-system", "--delete", "--force", "--sparse", "/", "/b/pi/tmp/S/"}},
 		{"/mnt/r/", "/b/pi/tmp/S/", "/b/pi/P", []string{"/proc/*", "*.tmp"}, true,
 			[]string{"-aHAX", "--numeric-ids", "--one-file-system", "--delete", "--force", "--sparse",
-				"--info=progress2", "--no-inc-recursive", "--link-dest=/b/pi/P",
+				"--info=progress2", "--link-dest=/b/pi/P",
 				"--exclude=/proc/*", "--exclude=*.tmp", "/mnt/r/", "/b/pi/tmp/S/"}},
 	}
 	for _, tt := range tests {

@@ -266,7 +266,7 @@ func (p *Prepared) prepare(ctx context.Context) error {
 	if r.opts.SourceDisk != "" {
 		src, err = openOffline(r.opts.SourceDisk, r.deps.Sys)
 	} else {
-		src, err = openRunning(r.deps.Sys)
+		src, err = openRunning(r.deps.Sys, r.log)
 	}
 	if err != nil {
 		return err

@@ -179,6 +179,7 @@ func (r *runner) writePlannedImage(ctx context.Context, rel string, comp backups
 		return backupset.File{}, err
 	}
 	defer src.Close()
+	in := r.cleanMountedFATs(src)
 	r.rep.Phase(phase, pl.read())
 	opts := imageio.CopyOptions{Progress: r.rep}
 	if comp != backupset.CompressNone && comp != "" {
@@ -186,7 +187,7 @@ func (r *runner) writePlannedImage(ctx context.Context, rel string, comp backups
 			return backupset.File{}, fmt.Errorf("BUG: compressed image of %s starts at %d", r.src.path, start)
 		}
 		return r.streamTo(rel, comp, true, func(w io.Writer) error {
-			return imageio.WriteStream(ctxWriter{ctx, w}, src, size, pl.extents, opts)
+			return imageio.WriteStream(ctxWriter{ctx, w}, in, size, pl.extents, opts)
 		})
 	}
 	out, err := createOut(r.tmpDir, rel, 0o600, true)
@@ -194,7 +195,7 @@ func (r *runner) writePlannedImage(ctx context.Context, rel string, comp backups
 		return backupset.File{}, err
 	}
 	opts.SkipZeros = true
-	_, err = imageio.CopySparse(ctxWriterAt{ctx, out, start}, src, pl.extents, opts)
+	_, err = imageio.CopySparse(ctxWriterAt{ctx, out, start}, in, pl.extents, opts)
 	if err == nil {
 		err = out.extend(size)
 	}

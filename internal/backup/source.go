@@ -3,6 +3,7 @@ package backup
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -122,7 +123,7 @@ func pickBootRoot(d *backupset.Disk) (boot, root *backupset.Partition) {
 }
 
 // openRunning finds the running system's boot and root filesystems.
-func openRunning(sys blockdev.Sys) (*source, error) {
+func openRunning(sys blockdev.Sys, log *slog.Logger) (*source, error) {
 	rs, err := sys.FindSystem()
 	if err != nil {
 		return nil, fmt.Errorf("%w: find the running system: %w", ErrPreflight, err)
@@ -149,6 +150,18 @@ func openRunning(sys blockdev.Sys) (*source, error) {
 	}
 	if rs.RootPart.Disk == disk {
 		s.root, _ = s.partByNumber(rs.RootPart.Number)
+	}
+	// Read the root through a bind mount of / alone: it shows the root
+	// filesystem without what is mounted on it, so mount points (/proc,
+	// /boot/firmware, /mnt/usb) are saved with their own owner, mode and
+	// times rather than those of the filesystem mounted there, and files
+	// hidden under a mount point are saved too. Where bind mounts are not
+	// allowed (a container), read / itself; --one-file-system keeps tar
+	// and rsync on the root either way.
+	if dir, err := s.mnt.bindRoot(); err == nil {
+		s.rootDir = dir
+	} else {
+		log.Warn("reading the running root directly; mount points get the metadata of what is mounted on them", "err", err)
 	}
 	return s, nil
 }
@@ -220,6 +233,37 @@ func (m *mounter) mount(s *source, p *backupset.Partition) (string, error) {
 		return "", fmt.Errorf("partition %d of %s: %w", p.Number, s.path, err)
 	}
 	m.mounted = append(m.mounted, dir)
+	return dir, nil
+}
+
+// bindRoot bind-mounts / (not what is mounted below it) read-only and
+// private in the mounter's folder and returns where. close unmounts it,
+// and cleanStaleMounts does so after a killed run.
+func (m *mounter) bindRoot() (string, error) {
+	if m.base == "" {
+		base, err := newMountBase()
+		if err != nil {
+			return "", err
+		}
+		m.base = base
+	}
+	dir := filepath.Join(m.base, "root")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		return "", fmt.Errorf("mount folder: %w", err)
+	}
+	if err := unix.Mount("/", dir, "", unix.MS_BIND, ""); err != nil {
+		os.Remove(dir)
+		return "", fmt.Errorf("bind-mount / on %s: %w", dir, err)
+	}
+	m.mounted = append(m.mounted, dir)
+	// Private: mounts made under / while the backup runs (an automounted
+	// USB stick) must not appear in this view. Read-only: the backup
+	// cannot change the system through it.
+	for _, flags := range []uintptr{unix.MS_PRIVATE, unix.MS_BIND | unix.MS_REMOUNT | unix.MS_RDONLY | unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC} {
+		if err := unix.Mount("", dir, "", flags, ""); err != nil {
+			return "", fmt.Errorf("bind mount of / on %s: set flags %#x: %w", dir, flags, err)
+		}
+	}
 	return dir, nil
 }
 

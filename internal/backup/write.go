@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -33,6 +34,20 @@ func treeListingOf(part string) string {
 		return TreeListing
 	}
 	return "pibackup-tree." + part + ".list"
+}
+
+// TreeExtras is the name of the extras file of an rsync set's tree
+// (symlink targets and xattr values, see treelist/extras.go); in
+// partition-oriented mode each partition's tree has
+// pibackup-extras.<part>.list. With it, the restore needs only the
+// content of regular files from wherever the set is served.
+const TreeExtras = "pibackup-extras.list"
+
+func treeExtrasOf(part string) string {
+	if part == "" {
+		return TreeExtras
+	}
+	return "pibackup-extras." + part + ".list"
 }
 
 // setMetaPatterns are the top-level names of an rsync set that are not
@@ -67,7 +82,9 @@ func TreeExclude(host string) func(rel string) bool {
 func (r *runner) rootExcludes() []string {
 	ex := slices.Clone(DefaultExcludes)
 	if r.src.running {
-		if rel, err := filepath.Rel(r.src.rootDir, r.opts.Target); err == nil && !strings.HasPrefix(rel, "..") && rel != "." {
+		// The running root is "/" as the user names paths, whichever
+		// folder it is read through.
+		if rel, err := filepath.Rel("/", r.opts.Target); err == nil && !strings.HasPrefix(rel, "..") && rel != "." {
 			ex = append(ex, "/"+filepath.ToSlash(rel)+"/*")
 		}
 	}
@@ -570,15 +587,24 @@ func (r *runner) writeFATTree(ctx context.Context, part *backupset.Partition, pn
 	if err := copyFATTree(ctx, fsys, dst, r.rep, ex); err != nil {
 		return err
 	}
-	return r.writeListing(ctx, dst, dst, pname, nil)
+	return r.writeListing(ctx, dst, dst, pname, nil, nil)
 }
 
-// writeTar archives the filesystem at dir with GNU tar into rel.
+// writeTar archives the filesystem at dir with GNU tar into rel: an
+// uncompressed archive straight from tar into the file (tarToFile), a
+// compressed one through backupctl's compressor.
 func (r *runner) writeTar(ctx context.Context, rel, dir string, excludes []string, estimate int64) error {
 	r.rep.Phase(rel, estimate)
-	_, err := r.streamTo(rel, r.comp, false, func(w io.Writer) error {
+	if r.comp == backupset.CompressNone || r.comp == "" {
+		return r.tarToFile(ctx, rel, dir, excludes)
+	}
+	start := time.Now()
+	f, err := r.streamTo(rel, r.comp, false, func(w io.Writer) error {
 		return r.runTar(ctx, dir, excludes, w)
 	})
+	if err == nil {
+		r.log.Info("tar finished", "file", rel, "bytes", f.Size, "duration", time.Since(start).Round(time.Millisecond))
+	}
 	return err
 }
 
@@ -590,17 +616,12 @@ func childAttr() *syscall.SysProcAttr {
 
 // runTar streams GNU tar's archive of dir into w.
 func (r *runner) runTar(ctx context.Context, dir string, excludes []string, w io.Writer) error {
-	args := TarArgs(dir, excludes)
-	cmd := exec.CommandContext(ctx, "tar", args...)
-	cmd.Env = append(os.Environ(), "LC_ALL=C")
-	cmd.SysProcAttr = childAttr()
-	stderr := &tailBuffer{max: 4096}
-	cmd.Stderr = stderr
+	cmd, stderr := r.tarCmd(ctx, dir, excludes)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		return err
 	}
-	r.log.Debug("exec", "cmd", "tar "+strings.Join(args, " "))
+	growPipe(stdout)
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start tar: %w", err)
 	}
@@ -609,24 +630,10 @@ func (r *runner) runTar(ctx context.Context, dir string, excludes []string, w io
 		cmd.Process.Kill()
 	}
 	waitErr := cmd.Wait()
-	switch {
-	case copyErr != nil:
+	if copyErr != nil {
 		return copyErr
-	case ctx.Err() != nil:
-		return ctx.Err()
-	case waitErr != nil:
-		var ee *exec.ExitError
-		// GNU tar exits 1 when a file changed while it was read: expected
-		// on a running system, so a warning, not a failure.
-		if errors.As(waitErr, &ee) && ee.ExitCode() == 1 && r.src.running {
-			note := "tar: some files changed while they were read: " + stderr.String()
-			r.log.Warn(note)
-			r.man.Notes = append(r.man.Notes, note)
-			return nil
-		}
-		return fmt.Errorf("tar: %w: %s", waitErr, oneLine(stderr.String()))
 	}
-	return nil
+	return r.tarExit(ctx, waitErr, stderr)
 }
 
 // writeTree copies the filesystem at dir with rsync into dst and lists
@@ -647,10 +654,19 @@ func (r *runner) writeTree(ctx context.Context, dir, dst, part string, excludes 
 	if part == "" {
 		excludes = append(slices.Clone(excludes), setMetaPatterns(r.host)...)
 	}
-	if err := r.runRsync(ctx, RsyncArgs(dir, dst, linkDest, excludes, true)); err != nil {
+	args := RsyncArgs(dir, dst, linkDest, excludes, true)
+	var pre *prehasher
+	if linkDest == "" {
+		// A first run copies everything: hash it while rsync copies.
+		pre = startPrehash(dst)
+		args = withOutFormat(args)
+	}
+	err := r.runRsync(ctx, args, pre.copied)
+	reuse := pre.finish(r.log)
+	if err != nil {
 		return err
 	}
-	return r.writeListing(ctx, dst, dir, part, linkDestOrEmpty(linkDest))
+	return r.writeListing(ctx, dst, dir, part, linkDestOrEmpty(linkDest), reuse)
 }
 
 func linkDestOrEmpty(s string) *string {
@@ -671,21 +687,29 @@ func cmpOr(a, b string) string {
 // and records it in the manifest. srcDir is where the tree came from:
 // the tree's root folder gets its times back after the listing file is
 // added. prevTree, if set, is the link-dest tree whose hashes may be
-// reused for files that are hardlinks of it.
-func (r *runner) writeListing(ctx context.Context, dst, srcDir, part string, prevTree *string) error {
-	rel := treeListingOf(part)
+// reused for files that are hardlinks of it; without one, hashed, if
+// set, has the hashes of files taken while rsync ran (prehash.go).
+func (r *runner) writeListing(ctx context.Context, dst, srcDir, part string, prevTree *string, hashed *treelist.Reuse) error {
+	rel, xrel := treeListingOf(part), treeExtrasOf(part)
 	out, err := createOut(r.tmpDir, rel, 0o600, false)
 	if err != nil {
 		return err
 	}
+	xout, err := createOut(r.tmpDir, xrel, 0o600, false)
+	if err != nil {
+		out.Abort()
+		return err
+	}
 	if part == "" {
-		// Creating the listing in the tree's root changed its mtime.
+		// Creating the listing and extras in the tree's root changed its
+		// mtime.
 		if err := setTimesLike(dst, srcDir); err != nil {
 			out.Abort()
+			xout.Abort()
 			return err
 		}
 	}
-	var opts treelist.Options
+	opts := treelist.Options{Extras: xout}
 	if part == "" {
 		opts.Exclude = TreeExclude(r.host)
 	}
@@ -698,25 +722,35 @@ func (r *runner) writeListing(ctx context.Context, dst, srcDir, part string, pre
 			}
 		}
 	}
+	if opts.Reuse == nil && hashed != nil {
+		opts.Reuse = hashed
+	}
 	r.rep.Phase("listing "+cmpOr(part, "the tree"), 0)
 	st, err := treelist.WriteOptions(ctx, out, dst, opts)
 	if err != nil {
 		out.Abort()
+		xout.Abort()
 		return noSpace(err)
 	}
 	f, err := out.Close()
 	if err != nil {
+		xout.Abort()
 		return err
 	}
-	r.man.Files = append(r.man.Files, f)
-	r.man.Trees = append(r.man.Trees, backupset.Tree{Root: cmpOr(part, "."), Listing: rel, Entries: st.Entries, Bytes: st.Bytes})
+	xf, err := xout.Close()
+	if err != nil {
+		return err
+	}
+	r.man.Files = append(r.man.Files, f, xf)
+	r.man.Trees = append(r.man.Trees, backupset.Tree{Root: cmpOr(part, "."), Listing: rel, Extras: xrel, Entries: st.Entries, Bytes: st.Bytes})
 	r.log.Info("tree listed", "entries", st.Entries, "bytes", st.Bytes, "hashed", st.Hashed)
 	return nil
 }
 
 // runRsync runs rsync, feeding its --info=progress2 output to the
-// progress reporter.
-func (r *runner) runRsync(ctx context.Context, args []string) error {
+// progress reporter and the names of copied files (--out-format lines,
+// see withOutFormat) to copied.
+func (r *runner) runRsync(ctx context.Context, args []string, copied func(name string)) error {
 	cmd := exec.CommandContext(ctx, "rsync", args...)
 	cmd.Env = append(os.Environ(), "LC_ALL=C")
 	cmd.SysProcAttr = childAttr()
@@ -727,14 +761,16 @@ func (r *runner) runRsync(ctx context.Context, args []string) error {
 		return err
 	}
 	r.log.Debug("exec", "cmd", "rsync "+strings.Join(args, " "))
+	start := time.Now()
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start rsync: %w", err)
 	}
-	feedRsyncProgress(stdout, r.rep)
+	feedRsyncOutput(stdout, r.rep, copied)
 	err = cmd.Wait()
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
+	r.log.Info("rsync ended", "duration", time.Since(start).Round(time.Millisecond), "err", err)
 	if err != nil {
 		var ee *exec.ExitError
 		msg := stderr.String()
@@ -752,10 +788,10 @@ func (r *runner) runRsync(ctx context.Context, args []string) error {
 	return nil
 }
 
-// feedRsyncProgress reads rsync's --info=progress2 lines ("  1,234,567
+// feedRsyncOutput reads rsync's --info=progress2 lines ("  1,234,567
 // 12%  1.2MB/s  0:00:12 ...", separated by \r) and reports the growth of
-// the first number.
-func feedRsyncProgress(rd io.Reader, rep progress.Reporter) {
+// the first number; lines naming a copied file go to copied.
+func feedRsyncOutput(rd io.Reader, rep progress.Reporter, copied func(name string)) {
 	sc := bufio.NewScanner(rd)
 	sc.Split(func(data []byte, atEOF bool) (int, []byte, error) {
 		if i := bytes.IndexAny(data, "\r\n"); i >= 0 {
@@ -768,6 +804,12 @@ func feedRsyncProgress(rd io.Reader, rep progress.Reporter) {
 	})
 	var last int64
 	for sc.Scan() {
+		if name, ok := strings.CutPrefix(sc.Text(), rsyncNamePrefix); ok {
+			if copied != nil {
+				copied(name)
+			}
+			continue
+		}
 		f := strings.Fields(sc.Text())
 		if len(f) < 2 || !strings.HasSuffix(f[1], "%") {
 			continue

@@ -1,0 +1,181 @@
+package backup
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pibackup/pibackup/internal/progress"
+	"github.com/pibackup/pibackup/internal/treelist"
+)
+
+func TestUnescapeRsync(t *testing.T) {
+	for in, want := range map[string]string{
+		"etc/hostname":        "etc/hostname",
+		`a\#012b`:             "a\nb",
+		`tab\#011 and space`:  "tab\t and space",
+		`trailing\#`:          `trailing\#`,
+		`bad\#9x9`:            `bad\#9x9`,
+		`two\#033\#134x`:      "two\x1b\\x",
+		`backslash\ alone\#1`: `backslash\ alone\#1`,
+	} {
+		if got := unescapeRsync(in); got != want {
+			t.Errorf("unescapeRsync(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestWithOutFormat(t *testing.T) {
+	args := RsyncArgs("/mnt/r", "/b/tmp/S", "", []string{"/proc/*"}, true)
+	got := withOutFormat(args)
+	want := append(slices.Clone(args[:len(args)-2]), "--out-format="+rsyncNamePrefix+"%n", "/mnt/r/", "/b/tmp/S/")
+	if !slices.Equal(got, want) {
+		t.Errorf("withOutFormat =\n%q\nwant\n%q", got, want)
+	}
+	if args[len(args)-1] != "/b/tmp/S/" {
+		t.Errorf("withOutFormat changed its argument: %q", args)
+	}
+}
+
+// countRep counts what a progress.Reporter is told.
+type countRep struct {
+	progress.Reporter
+	n int64
+}
+
+func (c *countRep) Add(n int64) { c.n += n }
+
+func TestFeedRsyncOutput(t *testing.T) {
+	out := "      32,768   0%    0.00kB/s    0:00:00 (xfr#1, ir-chk=1000/1002)\r" +
+		rsyncNamePrefix + "usr/lib/a.so\n" +
+		"     100,000  10%   10.00MB/s    0:00:01 (xfr#2, ir-chk=999/1002)\r" +
+		rsyncNamePrefix + "dir with space/x%\n" +
+		rsyncNamePrefix + `new\#012line` + "\n" +
+		"     150,000 100%   10.00MB/s    0:00:01 (xfr#3, to-chk=0/1002)\n"
+	rep := &countRep{}
+	var names []string
+	feedRsyncOutput(strings.NewReader(out), rep, func(n string) { names = append(names, n) })
+	if rep.n != 150000 {
+		t.Errorf("progress %d bytes, want 150000", rep.n)
+	}
+	want := []string{"usr/lib/a.so", "dir with space/x%", `new\#012line`}
+	if !slices.Equal(names, want) {
+		t.Errorf("names %q, want %q", names, want)
+	}
+}
+
+// followFile must pass on everything a writer appends, however its
+// writes and the reads interleave, and stop once the writer is done.
+func TestFollowFile(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "grow")
+	w, err := os.Create(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := os.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	var want bytes.Buffer
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer w.Close()
+		for i := range 200 {
+			b := bytes.Repeat([]byte{byte(i)}, 1+i*397%5000)
+			want.Write(b)
+			w.Write(b)
+			if i%20 == 0 {
+				time.Sleep(3 * time.Millisecond)
+			}
+		}
+	}()
+	var got bytes.Buffer
+	if err := followFile(r, done, func(b []byte) { got.Write(b) }); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got.Bytes(), want.Bytes()) {
+		t.Errorf("followed %d bytes, the writer wrote %d (or different ones)", got.Len(), want.Len())
+	}
+}
+
+func listing(t *testing.T, root string, reuse *treelist.Reuse) (string, treelist.Stats) {
+	t.Helper()
+	var b bytes.Buffer
+	st, err := treelist.WriteOptions(context.Background(), &b, root, treelist.Options{Reuse: reuse})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b.String(), st
+}
+
+// The prehasher's hashes make the listing read nothing again, and the
+// listing is the same as without them; a file that changed after it was
+// hashed, or that was never there, is hashed by the listing.
+func TestPrehash(t *testing.T) {
+	root := t.TempDir()
+	write := func(rel, content string) {
+		t.Helper()
+		p := filepath.Join(root, rel)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("etc/hostname", "pi\n")
+	write("usr/lib/big", strings.Repeat("x", 3<<20))
+	write("changed", "before")
+	write("name\nwith newline", "odd")
+
+	p := startPrehash(root)
+	for _, n := range []string{"etc/", "etc/hostname", "usr/lib/big", "changed", `name\#012with newline`, "../outside", "gone"} {
+		p.copied(n)
+	}
+	// rsync names a file before its receiver has renamed it into place:
+	// the prehasher waits for it.
+	p.copied("late")
+	write(".late.tmp", "arrives late")
+	if err := os.Rename(filepath.Join(root, ".late.tmp"), filepath.Join(root, "late")); err != nil {
+		t.Fatal(err)
+	}
+	// rsync has ended; then "changed" changes before the listing.
+	p.stop()
+	f, err := os.OpenFile(filepath.Join(root, "changed"), os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString(" after") // the same mtime is possible: the ctime still differs
+	f.Close()
+
+	reuse := p.reuse(slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if reuse == nil {
+		t.Fatal("no hashes to reuse")
+	}
+	plain, plainSt := listing(t, root, nil)
+	with, withSt := listing(t, root, reuse)
+	if plain != with {
+		t.Errorf("listing with prehashed files differs:\n%s\nwithout:\n%s", with, plain)
+	}
+	// Only "changed" is read again (its new content, 12 bytes).
+	if withSt.Hashed != int64(len("before after")) {
+		t.Errorf("listing hashed %d of %d bytes, want only the changed file's 12", withSt.Hashed, plainSt.Hashed)
+	}
+}
+
+func TestPrehashNil(t *testing.T) {
+	var p *prehasher
+	p.copied("x")
+	if p.finish(slog.New(slog.NewTextHandler(io.Discard, nil))) != nil {
+		t.Error("a nil prehasher has hashes")
+	}
+}

@@ -1,0 +1,153 @@
+package backup
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// tarCmd is GNU tar archiving dir to its standard output.
+func (r *runner) tarCmd(ctx context.Context, dir string, excludes []string) (*exec.Cmd, *tailBuffer) {
+	args := TarArgs(dir, excludes)
+	cmd := exec.CommandContext(ctx, "tar", args...)
+	cmd.Env = append(os.Environ(), "LC_ALL=C")
+	cmd.SysProcAttr = childAttr()
+	stderr := &tailBuffer{max: 4096}
+	cmd.Stderr = stderr
+	r.log.Debug("exec", "cmd", "tar "+strings.Join(args, " "))
+	return cmd, stderr
+}
+
+// tarExit turns how tar ended into the error of the archive's item.
+func (r *runner) tarExit(ctx context.Context, waitErr error, stderr *tailBuffer) error {
+	switch {
+	case ctx.Err() != nil:
+		return ctx.Err()
+	case waitErr == nil:
+		return nil
+	}
+	var ee *exec.ExitError
+	// GNU tar exits 1 when a file changed while it was read: expected on
+	// a running system, so a warning, not a failure.
+	if errors.As(waitErr, &ee) && ee.ExitCode() == 1 && r.src.running {
+		note := "tar: some files changed while they were read: " + stderr.String()
+		r.log.Warn(note)
+		r.man.Notes = append(r.man.Notes, note)
+		return nil
+	}
+	msg := stderr.String()
+	if strings.Contains(msg, "No space left on device") || strings.Contains(msg, "Disk quota exceeded") {
+		return fmt.Errorf("%w: %s", ErrNoSpace, lineWith(msg, "No space left on device", "Disk quota exceeded"))
+	}
+	return fmt.Errorf("tar: %w: %s", waitErr, oneLine(msg))
+}
+
+// tarToFile writes the uncompressed archive rel of dir. GNU tar's
+// standard output is the set's file itself, so the archive goes to disk
+// without a pipe and a copy through backupctl: GNU tar writes 10 KiB
+// records, and through a pipe each cost two more system calls, a wakeup
+// and a copy. The manifest's checksum is taken while tar runs, by reading
+// the file right behind tar's writes, from the page cache.
+func (r *runner) tarToFile(ctx context.Context, rel, dir string, excludes []string) error {
+	out, err := createOut(r.tmpDir, rel, 0o600, false)
+	if err != nil {
+		return err
+	}
+	rd, err := os.Open(out.f.Name())
+	if err != nil {
+		out.Abort()
+		return err
+	}
+	defer rd.Close()
+	cmd, stderr := r.tarCmd(ctx, dir, excludes)
+	cmd.Stdout = out.f
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		out.Abort()
+		return fmt.Errorf("start tar: %w", err)
+	}
+	exited := make(chan struct{})
+	var waitErr error
+	go func() {
+		waitErr = cmd.Wait()
+		close(exited)
+	}()
+	hashErr := followFile(rd, exited, func(p []byte) {
+		out.h.Write(p)
+		out.n += int64(len(p))
+		r.rep.Add(int64(len(p)))
+	})
+	if hashErr != nil {
+		cmd.Process.Kill()
+		<-exited
+		out.Abort()
+		return fmt.Errorf("read back %s: %w", rel, hashErr)
+	}
+	if err := r.tarExit(ctx, waitErr, stderr); err != nil {
+		out.Abort()
+		return err
+	}
+	f, err := out.Close()
+	if err != nil {
+		return err
+	}
+	r.man.Files = append(r.man.Files, f)
+	r.log.Info("tar finished", "file", rel, "bytes", f.Size, "duration", time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+// followFile passes to fn everything that another process appends to the
+// file rd reads, until done is closed and the rest of the file is read.
+// The writer only appends (tar to a regular file never seeks back), so
+// what was read stays what is in the file.
+func followFile(rd io.Reader, done <-chan struct{}, fn func([]byte)) error {
+	buf := make([]byte, 1<<20)
+	const minIdle, maxIdle = time.Millisecond, 20 * time.Millisecond
+	idle := minIdle
+	timer := time.NewTimer(idle)
+	defer timer.Stop()
+	last := false
+	for {
+		n, err := rd.Read(buf)
+		if n > 0 {
+			fn(buf[:n])
+			idle = minIdle
+			continue
+		}
+		if err != nil && err != io.EOF {
+			return err
+		}
+		// At the end of what the writer wrote so far.
+		if last {
+			return nil
+		}
+		timer.Reset(idle)
+		select {
+		case <-done:
+			last = true // one more read takes what it wrote before it ended
+		case <-timer.C:
+			idle = min(2*idle, maxIdle)
+		}
+	}
+}
+
+// growPipe makes the pipe r reads from hold 1 MiB instead of 64 KiB, so
+// the writer is not stopped every 64 KiB while its reader compresses, and
+// the reader gets more per read. Only an optimisation: failures are
+// ignored.
+func growPipe(r io.Reader) {
+	f, ok := r.(*os.File)
+	if !ok {
+		return
+	}
+	if c, err := f.SyscallConn(); err == nil {
+		c.Control(func(fd uintptr) { unix.FcntlInt(fd, unix.F_SETPIPE_SZ, 1<<20) })
+	}
+}
