@@ -153,14 +153,6 @@ func TestRestoreMatrix(t *testing.T) {
 	}
 	for _, src := range sources() {
 		for _, typ := range types {
-			if typ == "rsync" && src.name != "usb" {
-				// An rsync set is a tree of files whose xattrs, ACLs and
-				// out-of-range times only a local filesystem carries;
-				// NFSv3, SMB and SFTP drop them, and the restore engine
-				// needs the tree as a local folder. rsync sets restore
-				// from a USB disk (or backupctl restore on a mounted share).
-				continue
-			}
 			t.Run(src.name+"/"+typ, func(t *testing.T) {
 				restoreCase(t, a, src, typ)
 			})

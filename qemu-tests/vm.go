@@ -15,6 +15,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -115,6 +116,8 @@ type VM struct {
 func Start(ctx context.Context, c VMConfig) (*VM, error) {
 	bin, args := c.Args()
 	cmd := exec.CommandContext(ctx, bin, args...)
+	// A test binary killed by its timeout must not leave QEMU running.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	log, err := os.Create(c.LogPath)
 	if err != nil {
 		return nil, err

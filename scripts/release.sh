@@ -5,7 +5,8 @@
 #   os_list.json + pibackup-recovery.svg               packaging/imagerjson (Raspberry Pi Imager repository)
 #   SHA256SUMS                                         everything above
 # `make release` runs it with VERSION, COMMIT and DATE set. The images take
-# a while (each builds an initramfs); BOARDS="pi4" builds fewer.
+# a while (the initramfs is built once per architecture; each image is xz
+# compressed); BOARDS="pi4" builds fewer.
 #
 # RELEASE_BASE_URL is where the files will be downloaded from; it goes into
 # os_list.json. Default: the GitHub release of VERSION.
@@ -29,9 +30,27 @@ start=$SECONDS
 echo "== Debian packages ($VERSION)"
 "$GO" run ./packaging/mkdeb -version "$VERSION" -commit "$COMMIT" -date "$DATE" -o "$REL"
 
+echo "== buildimage"
+"$GO" build -o "$BUILD/buildimage" ./buildimage
+
+# One initramfs per architecture, built with the first board and reused
+# by the others (it does not depend on the board): every image of the
+# release carries the same recovery build even if the tree changes while
+# the release builds, and each further board takes seconds, not minutes.
+declare -A initramfs
 for b in $BOARDS; do
 	echo "== recovery image $b"
-	"$GO" run ./buildimage -board "$b" -o "$BUILD/recovery-$b.img" -compress xz
+	arch=$(sed -n 's/^arch *= *"\(.*\)".*/\1/p' "board-configs/$b.toml")
+	[ -n "$arch" ] || { echo "board-configs/$b.toml: no arch" >&2; exit 1; }
+	prebuilt=()
+	if [ -n "${initramfs[$arch]:-}" ]; then
+		prebuilt=(-initramfs "${initramfs[$arch]}")
+	fi
+	"$BUILD/buildimage" -board "$b" -o "$BUILD/recovery-$b.img" -compress xz "${prebuilt[@]}"
+	if [ -z "${initramfs[$arch]:-}" ]; then
+		initramfs[$arch]=$BUILD/recovery-$b.initramfs.cpio.zst
+		[ -f "${initramfs[$arch]}" ] || { echo "buildimage wrote no ${initramfs[$arch]}" >&2; exit 1; }
+	fi
 	mv "$BUILD/recovery-$b.img.xz" "$REL/"
 	# buildimage's sums name the files without a folder: they check in $REL.
 	mv "$BUILD/recovery-$b.img.xz.sha256" "$REL/"

@@ -205,7 +205,7 @@ var hints = map[model.Screen]string{
 	model.Sets:      "↑↓ choose a backup, Enter select, Esc back",
 	model.CloneFrom: "↑↓ choose the disk to copy, Enter select, Esc back",
 	model.Target:    "↑↓ choose the disk to overwrite, Enter select, Esc back",
-	model.Plan:      "Enter continue, Esc back",
+	model.Plan:      "↑↓ scroll, Enter continue, Esc back",
 	model.Confirm:   "type the disk name and Enter, Esc back",
 	model.Running:   "c cancel, F2 log",
 	model.Result:    "Enter select, Esc back to the menu",
@@ -408,8 +408,10 @@ func (u *UI) disksPage(st model.State) tview.Primitive {
 }
 
 func (u *UI) planPage(st model.State) tview.Primitive {
-	t := tview.NewTextView().SetText(st.Plan + "\nNothing has been written yet. Press Enter to continue.")
-	titled(t.Box, "Plan")
+	// A plan is often longer than an 80×24 terminal (a serial console, an
+	// SSH client's default size): it scrolls, and the line saying that
+	// nothing has been written stays visible below it.
+	t := tview.NewTextView().SetText(st.Plan)
 	t.SetInputCapture(func(ev *tcell.EventKey) *tcell.EventKey {
 		if ev.Key() == tcell.KeyEnter {
 			u.do(u.m.Proceed)
@@ -417,7 +419,10 @@ func (u *UI) planPage(st model.State) tview.Primitive {
 		}
 		return ev
 	})
-	return t
+	note := tview.NewTextView().SetText("Nothing has been written yet. Press Enter to continue.")
+	flex := tview.NewFlex().SetDirection(tview.FlexRow).AddItem(t, 0, 1, true).AddItem(note, 1, 0, false)
+	titled(flex.Box, "Plan")
+	return flex
 }
 
 func (u *UI) confirmPage(st model.State) tview.Primitive {

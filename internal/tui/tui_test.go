@@ -11,6 +11,7 @@ import (
 
 	"github.com/gdamore/tcell/v2"
 
+	"github.com/pibackup/pibackup/internal/progress"
 	"github.com/pibackup/pibackup/internal/tui"
 	"github.com/pibackup/pibackup/internal/tui/model"
 	"github.com/pibackup/pibackup/internal/tui/tuitest"
@@ -29,6 +30,12 @@ type harness struct {
 
 func start(t *testing.T, w *tuitest.World, deps func(*model.Deps)) *harness {
 	t.Helper()
+	return startSized(t, w, deps, 110, 32)
+}
+
+// startSized is start on a cols×rows screen.
+func startSized(t *testing.T, w *tuitest.World, deps func(*model.Deps), cols, rows int) *harness {
+	t.Helper()
 	d := w.Deps()
 	ring := tui.NewRing(100)
 	d.Log = slog.New(ring.Handler(slog.LevelInfo))
@@ -43,7 +50,7 @@ func start(t *testing.T, w *tuitest.World, deps func(*model.Deps)) *harness {
 		OnReady: func() { close(h.ready) },
 	})
 	h.ui = ui
-	h.screen.SetSize(110, 32) // after New: SetScreen's Init resets the size
+	h.screen.SetSize(cols, rows) // after New: SetScreen's Init resets the size
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- ui.Run(ctx) }()
@@ -183,6 +190,48 @@ func TestRestoreFromLocalFolder(t *testing.T) {
 	if p := w.Powered(); len(p) != 1 || p[0] {
 		t.Errorf("Powered() = %v; want one power-off", p)
 	}
+}
+
+// longPlan is a plan with many more lines than an 80×24 terminal has,
+// like the real engine's plan for a disk with a few partitions.
+type longPlan struct{ model.PlanText }
+
+func (p longPlan) String() string {
+	return p.PlanText.String() + strings.Repeat("a line of the plan\n", 40) + "THE LAST LINE\n"
+}
+
+type longPlanEngine struct{ model.Engine }
+
+func (e longPlanEngine) Plan(ctx context.Context, r model.Request) (model.PlanText, error) {
+	p, err := e.Engine.Plan(ctx, r)
+	if err != nil {
+		return nil, err
+	}
+	return longPlan{p}, nil
+}
+
+func (e longPlanEngine) Run(ctx context.Context, p model.PlanText, r model.Request, rep progress.Reporter) (model.Outcome, error) {
+	return e.Engine.Run(ctx, p.(longPlan).PlanText, r, rep)
+}
+
+// TestLongPlanOn80x24: on the size of a serial console or an SSH client
+// a long plan scrolls, and the line saying nothing has been written yet
+// stays in view.
+func TestLongPlanOn80x24(t *testing.T) {
+	w := newWorld(t)
+	h := startSized(t, w, func(d *model.Deps) { d.Engine = longPlanEngine{d.Engine} }, 80, 24)
+	h.toPlan("dir:" + w.BackupDir)
+	if strings.Contains(h.text(), "THE LAST LINE") {
+		t.Fatalf("the plan fits on the screen; the test wants one that does not:\n%s", h.text())
+	}
+	h.key(tcell.KeyEnd)
+	h.wait("THE LAST LINE")
+	h.wait("Nothing has been written yet")
+	h.key(tcell.KeyEnter)
+	h.wait("Type sdb to ERASE")
+	h.typeText("sdb")
+	h.key(tcell.KeyEnter)
+	h.wait("Restore complete")
 }
 
 func TestProgressAndCancel(t *testing.T) {

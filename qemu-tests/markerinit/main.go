@@ -28,6 +28,12 @@ func main() {
 		_ = unix.Mount("proc", "/proc", "proc", 0, "")
 		cmdline, _ = os.ReadFile("/proc/cmdline")
 	}
+	if typ, ok := liveType(string(cmdline)); ok {
+		live(typ)
+		unix.Sync()
+		_ = unix.Reboot(unix.LINUX_REBOOT_CMD_POWER_OFF)
+		select {}
+	}
 	msg := fmt.Sprintf("PIBACKUP-MARKER-BOOTED host=%s fstab-root=%s cmdline=%q\n", strings.TrimSpace(string(host)), rootLine, strings.TrimSpace(string(cmdline)))
 	if f, err := os.OpenFile("/dev/console", os.O_WRONLY, 0); err == nil {
 		f.WriteString(msg)
@@ -37,4 +43,14 @@ func main() {
 	unix.Sync()
 	_ = unix.Reboot(unix.LINUX_REBOOT_CMD_POWER_OFF)
 	select {}
+}
+
+// liveType is the backup type of pibackup.live=TYPE on the command line.
+func liveType(cmdline string) (string, bool) {
+	for _, f := range strings.Fields(cmdline) {
+		if v, ok := strings.CutPrefix(f, "pibackup.live="); ok {
+			return v, true
+		}
+	}
+	return "", false
 }

@@ -1,0 +1,167 @@
+//go:build !race
+
+package qemutests
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pibackup/pibackup/internal/testfs"
+)
+
+// TestLiveBackup backs up a running system, the way backupctl runs on a
+// Pi from its timer: the fixture disk boots in QEMU (root=PARTUUID from
+// its cmdline.txt, root mounted by the kernel, boot partition at its
+// fstab mount point), its init runs the arm64 backupctl onto a second
+// disk, and the host then verifies the set, restores it with its own
+// backupctl, judges the result against the fixture and boots it.
+func TestLiveBackup(t *testing.T) {
+	a := requireArtifacts(t)
+	tools := liveTools(t, a)
+	for _, typ := range liveTypes() {
+		t.Run(typ, func(t *testing.T) { liveCase(t, a, tools, typ) })
+	}
+}
+
+// liveTools builds backupctl for arm64 and unpacks the recovery's
+// initramfs, whose Debian arm64 tar, rsync and libraries the fixture
+// root gets (it has no userland of its own).
+func liveTools(t *testing.T, a *artifacts) string {
+	t.Helper()
+	dir := filepath.Join(a.dir, "live-tools")
+	if _, err := os.Stat(filepath.Join(dir, "usr", "local", "sbin", "backupctl")); err == nil {
+		return dir
+	}
+	os.RemoveAll(dir)
+	if err := os.MkdirAll(filepath.Join(dir, "usr", "local", "sbin"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	root, err := moduleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	initrd := filepath.Join(a.dir, "initrd")
+	if err := os.MkdirAll(initrd, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	data, err := exec.Command("zstd", "-dcq", a.boot.Initramfs).Output()
+	if err != nil {
+		t.Fatalf("decompress the initramfs: %v", err)
+	}
+	// The initramfs is u-root's archive followed by ours (the kernel
+	// reads concatenated archives); cpio stops at the first trailer, so
+	// each archive is unpacked on its own.
+	starts := []int{0}
+	for off := 0; ; {
+		i := bytes.Index(data[off:], []byte("TRAILER!!!"))
+		if i < 0 {
+			break
+		}
+		off += i
+		if j := bytes.Index(data[off:], []byte("070701")); j >= 0 {
+			starts = append(starts, off+j)
+		}
+		off += len("TRAILER!!!")
+	}
+	for _, st := range starts {
+		cmd := exec.Command("cpio", "-idmu", "--quiet", "--no-absolute-filenames")
+		cmd.Dir, cmd.Stdin = initrd, bytes.NewReader(data[st:])
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("unpack the initramfs: %v\n%s", err, out)
+		}
+	}
+	for _, p := range []string{"usr/bin/tar", "usr/bin/rsync", "lib"} {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, p)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		run(t, "cp", "-a", filepath.Join(initrd, p), filepath.Join(dir, p))
+	}
+	build := exec.Command("go", "build", "-trimpath", "-o", filepath.Join(dir, "usr", "local", "sbin", "backupctl"), "./backupctl")
+	build.Dir = root
+	build.Env = append(os.Environ(), "GOARCH=arm64", "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build backupctl for arm64: %v\n%s", err, out)
+	}
+	return dir
+}
+
+func liveCase(t *testing.T, a *artifacts, tools, typ string) {
+	work := t.TempDir()
+	fx := fixture(t, a, work)
+	// Install the tools into the fixture root: they are part of the
+	// system being backed up, and of the comparison after the restore.
+	dev := testfs.AttachLoop(t, fx.Path, fx.RootStart, fx.RootSize, false)
+	mnt := filepath.Join(work, "rootmnt")
+	os.Mkdir(mnt, 0o755)
+	run(t, "mount", dev, mnt)
+	run(t, "cp", "-a", "--no-preserve=timestamps", tools+"/.", mnt+"/")
+	run(t, "umount", mnt)
+	if err := fx.Fsck(); err != nil {
+		t.Fatal(err)
+	}
+
+	backups := filepath.Join(work, "backups.img")
+	mkImage(t, backups, 768<<20)
+	seed := filepath.Join(work, "seed")
+	if err := os.MkdirAll(filepath.Join(seed, "backups"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	run(t, "mkfs.ext4", "-q", "-d", seed, backups)
+
+	cfg := VMConfig{Arch: "arm64", Kernel: a.boot.Kernel, LogPath: filepath.Join(work, "live-console.log"), MemMiB: 512,
+		Append: strings.TrimSpace(fx.Cmdline) + " console=ttyAMA0 pibackup.live=" + typ,
+		// The fixture runs in snapshot mode: whatever the running system
+		// writes is dropped, so the image stays the reference.
+		Drives: []Drive{{Path: fx.Path, ReadOnly: true}, {Path: backups}}}
+	ctx, cancel := context.WithTimeout(context.Background(), restoreDeadline+time.Minute)
+	defer cancel()
+	vm, err := Start(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer vm.Kill()
+	start := time.Now()
+	m, err := vm.Expect(regexp.MustCompile(`PIBACKUP-LIVE-RESULT rc=(-?\d+)`), restoreDeadline)
+	if err != nil || m[1] != "0" {
+		t.Fatalf("live backup: %v %v\nconsole:\n%s", err, m, tailString(vm.Console(), 6000))
+	}
+	t.Logf("live %s backup in the guest: %s", typ, time.Since(start).Round(time.Second))
+	if err := vm.Wait(60 * time.Second); err != nil {
+		t.Errorf("guest did not power off: %v", err)
+	}
+
+	// The host takes the backup disk and restores from it.
+	bdev := testfs.AttachLoop(t, backups, 0, 0, true)
+	bmnt := filepath.Join(work, "bmnt")
+	os.Mkdir(bmnt, 0o755)
+	run(t, "mount", "-o", "ro", bdev, bmnt)
+	t.Cleanup(func() { exec.Command("umount", bmnt).Run() })
+	sets, _ := filepath.Glob(filepath.Join(bmnt, "backups", "pi-under-test", "pi-under-test@*-"+typ+"-backup-*"))
+	if len(sets) != 1 {
+		t.Fatalf("want one %s set on the backup disk, found %v", typ, sets)
+	}
+	run(t, a.backupctl, "verify", sets[0])
+	target := filepath.Join(work, "target.img")
+	fi, _ := os.Stat(fx.Path)
+	mkImage(t, target, fi.Size()*3/2)
+	run(t, a.backupctl, "restore", sets[0], "--to", target, "--yes")
+	judge(t, fx, target)
+	bootRestored(t, a, work, target)
+}
+
+// liveTypes are the types TestLiveBackup runs: file-level ones, whose
+// sets are consistent on a running system (a dd image of a mounted root
+// is not). PIBACKUP_LIVE_TYPES narrows them when debugging.
+func liveTypes() []string {
+	if s := os.Getenv("PIBACKUP_LIVE_TYPES"); s != "" {
+		return strings.Split(s, ",")
+	}
+	return []string{"tgz", "rsync"}
+}
