@@ -31,8 +31,17 @@ const (
 // compressibility (libraries, docs, locales, headers).
 var rootSources = []string{"/usr/lib", "/usr/share", "/usr/bin", "/usr/include", "/usr/local/go", "/usr/sbin"}
 
+// fixtureVersion changes when buildFixture makes a different disk, so an
+// older fixture is rebuilt.
+const fixtureVersion = 2
+
+// diskID is the fixture's MBR disk identifier; cmdline.txt and fstab name
+// the partitions by PARTUUID=<diskID>-0N, as Raspberry Pi OS does.
+const diskID = "0x5eb0c0de"
+
 // fixture describes a built fixture disk; it is saved next to the image.
 type fixture struct {
+	Version  int    `json:"version"`
 	Path     string `json:"path"`
 	Size     int64  `json:"size"`
 	RootSize int64  `json:"root_size"`
@@ -48,7 +57,7 @@ func buildFixture(cfg config) (*fixture, error) {
 	meta := img + ".json"
 	if b, err := os.ReadFile(meta); err == nil {
 		var fx fixture
-		if json.Unmarshal(b, &fx) == nil && fx.Size == cfg.size {
+		if json.Unmarshal(b, &fx) == nil && fx.Size == cfg.size && fx.Version == fixtureVersion && fx.Path == img {
 			logf("reusing fixture %s (delete %s to rebuild)", img, meta)
 			return &fx, nil
 		}
@@ -60,7 +69,7 @@ func buildFixture(cfg config) (*fixture, error) {
 		return nil, fmt.Errorf("BENCH_SIZE %d too small: at least 1G", cfg.size)
 	}
 	logf("building %s (%d MiB)", img, cfg.size>>20)
-	fx := &fixture{Path: img, Size: cfg.size, RootSize: cfg.size - rootStart}
+	fx := &fixture{Version: fixtureVersion, Path: img, Size: cfg.size, RootSize: cfg.size - rootStart}
 	f, err := os.Create(img)
 	if err != nil {
 		return nil, err
@@ -75,8 +84,8 @@ func buildFixture(cfg config) (*fixture, error) {
 		return nil, err
 	}
 	f.Close()
-	script := fmt.Sprintf("label: dos\nstart=%d, size=%d, type=c, bootable\nstart=%d, type=83\n",
-		bootStart/sector, bootSize/sector, rootStart/sector)
+	script := fmt.Sprintf("label: dos\nlabel-id: %s\nstart=%d, size=%d, type=c, bootable\nstart=%d, type=83\n",
+		diskID, bootStart/sector, bootSize/sector, rootStart/sector)
 	if err := runIn(script, "sfdisk", "-q", img); err != nil {
 		return nil, err
 	}
@@ -109,6 +118,9 @@ func buildFixture(cfg config) (*fixture, error) {
 			budget := min(fx.RootSize/2, 3<<29) // half the root, at most 1.5 GiB
 			fx.Files, err = copyTrees(mnt, budget)
 			if err != nil {
+				return err
+			}
+			if err := piEtc(mnt); err != nil {
 				return err
 			}
 			fx.RootUsed, err = dfUsed(mnt)
@@ -165,6 +177,17 @@ func buildBoot(dir, img string, fx *fixture) error {
 	os.Remove(stale)
 	if err := copyRegular("/usr/share/doc", filepath.Join(stage, "doc"), 40<<20); err != nil {
 		return err
+	}
+	for name, text := range map[string]string{
+		"cmdline.txt": "console=serial0,115200 console=tty1 root=PARTUUID=" + strings.TrimPrefix(diskID, "0x") + "-02 rootfstype=ext4 fsck.repair=yes rootwait\n",
+		"config.txt":  "arm_64bit=1\n",
+	} {
+		if err := os.WriteFile(filepath.Join(stage, name), []byte(text), 0o644); err != nil {
+			return err
+		}
+		if err := runCmd("mcopy", "-i", part, filepath.Join(stage, name), "::/"); err != nil {
+			return err
+		}
 	}
 	fx.BootUsed, _ = treeSize(stage)
 	// mcopy 4.0.33 exits 1 after copying such a tree without saying
@@ -280,9 +303,43 @@ func copyRegular(src, dst string, limit int64) error {
 	})
 }
 
-// changeFiles appends to every 50th regular file under root (2%).
-func changeFiles(root string) (int, error) {
-	i, n := 0, 0
+// piEtc gives the root what a restore looks for in a Raspberry Pi OS
+// root: /etc with fstab (naming the partitions by PARTUUID), hostname and
+// os-release, and the mount points of the kernel filesystems.
+func piEtc(mnt string) error {
+	id := strings.TrimPrefix(diskID, "0x")
+	files := map[string]string{
+		"etc/fstab": "proc /proc proc defaults 0 0\n" +
+			"PARTUUID=" + id + "-01 /boot/firmware vfat defaults 0 2\n" +
+			"PARTUUID=" + id + "-02 / ext4 defaults,noatime 0 1\n",
+		"etc/hostname": "bench\n",
+	}
+	if b, err := os.ReadFile("/etc/os-release"); err == nil {
+		files["etc/os-release"] = string(b)
+	}
+	for _, d := range []string{"etc", "proc", "sys", "dev", "run", "tmp", "boot/firmware", "home/pi"} {
+		if err := os.MkdirAll(filepath.Join(mnt, d), 0o755); err != nil {
+			return err
+		}
+	}
+	for name, text := range files {
+		if err := os.WriteFile(filepath.Join(mnt, name), []byte(text), 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// changedFile is a file changeFiles appended to, and its size before.
+type changedFile struct {
+	path string // relative to the root
+	size int64
+}
+
+// changeFiles appends 17 bytes to every 50th regular file under root (2%).
+func changeFiles(root string) ([]changedFile, error) {
+	i := 0
+	var changed []changedFile
 	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil || !d.Type().IsRegular() {
 			return nil
@@ -296,13 +353,16 @@ func changeFiles(root string) (int, error) {
 			return err
 		}
 		defer f.Close()
-		if _, err := f.Write([]byte("changed by bench\n")); err != nil {
+		fi, err := f.Stat()
+		if err != nil {
 			return err
 		}
-		n++
-		return nil
+		rel, _ := filepath.Rel(root, p)
+		changed = append(changed, changedFile{rel, fi.Size()})
+		_, err = f.Write([]byte("changed by bench\n"))
+		return err
 	})
-	return n, err
+	return changed, err
 }
 
 func withLoop(img string, off, size int64, fn func(dev string) error) error {
@@ -362,6 +422,16 @@ func dropCache(path string) {
 	_ = unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_DONTNEED)
 }
 
+// dropTree evicts the clean pages of a file or of every file of a tree.
+func dropTree(root string) {
+	filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			dropCache(p)
+		}
+		return nil
+	})
+}
+
 // fsyncPath flushes a file, or a directory tree's filesystem.
 func fsyncPath(p string) error {
 	f, err := os.Open(p)
@@ -402,6 +472,18 @@ func allocated(p string) int64 {
 }
 
 func runCmd(name string, args ...string) error { return runIn("", name, args...) }
+
+// runOut runs a command and returns its standard output.
+func runOut(name string, args ...string) (string, error) {
+	cmd := exec.Command(name, args...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return "", fmt.Errorf("%s %s: %w: %s", name, strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
+	}
+	return string(out), nil
+}
 
 func runIn(stdin, name string, args ...string) error {
 	cmd := exec.Command(name, args...)

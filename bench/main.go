@@ -1,9 +1,19 @@
-// Command bench measures pibackup's used-blocks imaging and its backups
-// against the classic tools raspiBackup drives (dd, gzip, pigz, zstd,
-// partclone, tar, rsync) on the same fixture disk, and prints a table.
+// Command bench measures backupctl against the classic tools raspiBackup
+// drives (dd, gzip, pigz, zstd, partclone, tar, rsync) on the same
+// fixture disk: each backup and each restore, side by side, several runs
+// each. It prints a table, writes the pairs as JSON to out/bench.json
+// and the report to out/bench.md, and reports the recovery image's size
+// and its boot-to-UI time in QEMU.
 //
-//	go run ./bench                 # BENCH_SIZE=3G, fixture in /var/tmp/pibackup-bench
-//	BENCH_SIZE=1G go run ./bench   # a quick run
+//	make bench                                 # BENCH_SIZE=3G, BENCH_RUNS=3
+//	BENCH_SIZE=1G BENCH_RUNS=1 go run ./bench  # a quick run (as root)
+//	go run ./bench recovery                    # only the recovery image
+//
+// Environment: BENCH_SIZE (disk size, default 3G), BENCH_RUNS (runs per
+// operation, the median is reported; default 3), BENCH_DIR (fixture and
+// outputs, default /var/tmp/pibackup-bench), BENCH_BACKUPCTL (default
+// out/backupctl), BENCH_JSON (default out/bench.json), BENCH_RECOVERY=0
+// (skip the recovery image).
 //
 // The fixture is a Pi-like disk image: MBR, 256 MiB FAT32 boot, ext4 root
 // filled with real files copied from this machine (/usr/lib, /usr/share,
@@ -11,15 +21,15 @@
 // random data as on a used card (a random file is written and deleted
 // before the copy). Building it needs root (loop devices, mount).
 //
-// Every operation starts with the fixture out of the page cache and ends
-// with its output fsynced, and each runs as a separate process so its
-// peak RSS is what the kernel reports for it (for a pipeline, the largest
-// member). Our operations run as this same binary with a subcommand.
+// Every run starts with its input out of the page cache and ends with
+// its output flushed to disk, and runs as its own process, so its peak
+// RSS is what the kernel reports for it.
 package main
 
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 )
 
 func main() {
@@ -36,6 +46,15 @@ func run(args []string) error {
 			return oursImage(args[1:])
 		case "ours-restore":
 			return oursRestore(args[1:])
+		case "recovery":
+			repo, err := filepath.Abs(envOr("BENCH_REPO", "."))
+			if err != nil {
+				return err
+			}
+			writeRecovery(os.Stdout, measureRecovery(repo))
+			return nil
+		default:
+			return fmt.Errorf("unknown subcommand %q (ours-image, ours-restore, recovery, or none for the whole bench)", args[0])
 		}
 	}
 	cfg, err := configFromEnv()

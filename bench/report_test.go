@@ -1,0 +1,124 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+	"testing"
+)
+
+func TestMedian(t *testing.T) {
+	for _, tt := range []struct {
+		in   []float64
+		want float64
+	}{
+		{nil, 0},
+		{[]float64{4}, 4},
+		{[]float64{9, 1, 5}, 5},
+		{[]float64{3, 1, 4, 2}, 2.5},
+	} {
+		in := append([]float64(nil), tt.in...)
+		if got := median(tt.in); got != tt.want {
+			t.Errorf("median(%v) = %v, want %v", tt.in, got, tt.want)
+		}
+		for i := range in {
+			if in[i] != tt.in[i] {
+				t.Fatalf("median reordered its argument: %v", tt.in)
+			}
+		}
+	}
+}
+
+func TestParseSize(t *testing.T) {
+	for in, want := range map[string]int64{"3G": 3 << 30, "1536M": 1536 << 20, "1.5G": 3 << 29, "1000": 512} {
+		if got, err := parseSize(in); err != nil || got != want {
+			t.Errorf("parseSize(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "G", "-1G", "x"} {
+		if _, err := parseSize(in); err == nil {
+			t.Errorf("parseSize(%q): no error", in)
+		}
+	}
+}
+
+// The JSON is the issue's contract: an array with one object per pair
+// holding these fields; a composite classic side adds up.
+func TestWriteJSON(t *testing.T) {
+	ours := &row{op: &op{tool: "backupctl -t tar", ours: true, src: 100}, Secs: []float64{3, 2, 4}, Verify: []float64{1, 1, 1}, Out: 1000, RSS: 50 << 20}
+	boot := &row{op: &op{group: "boot partition", tool: "dd bs=4M"}, Secs: []float64{1, 1, 1}, Out: 256, RSS: 2 << 20}
+	tar := &row{op: &op{group: "tar", tool: "tar -cpf"}, Secs: []float64{2, 3, 1}, Out: 700, RSS: 3 << 20}
+	var buf bytes.Buffer
+	if err := writeJSON(&buf, []pair{{name: "tar set", ours: ours, theirs: []*row{boot, tar}, goal: goal{ratio: 1.1}}}); err != nil {
+		t.Fatal(err)
+	}
+	var got []map[string]any
+	if err := json.Unmarshal(buf.Bytes(), &got); err != nil {
+		t.Fatalf("not a JSON array of objects: %v\n%s", err, buf.String())
+	}
+	if len(got) != 1 {
+		t.Fatalf("%d objects, want 1", len(got))
+	}
+	p := got[0]
+	for _, k := range []string{"name", "ours_s", "theirs", "theirs_s", "ratio", "ours_bytes", "theirs_bytes", "ours_peak_rss_bytes"} {
+		if _, ok := p[k]; !ok {
+			t.Errorf("field %q missing: %s", k, buf.String())
+		}
+	}
+	want := map[string]any{
+		"name": "tar set", "theirs": "dd bs=4M (boot) + tar -cpf",
+		"ours_s": 3.0, "theirs_s": 3.0, "ratio": 1.0,
+		"ours_bytes": 1000.0, "theirs_bytes": 956.0, "ours_peak_rss_bytes": float64(50 << 20),
+		"goal_met": true,
+	}
+	for k, v := range want {
+		if p[k] != v {
+			t.Errorf("%s = %v, want %v", k, p[k], v)
+		}
+	}
+	if runs, _ := p["theirs_runs_s"].([]any); len(runs) != 3 || runs[0] != 3.0 || runs[1] != 4.0 || runs[2] != 2.0 {
+		t.Errorf("theirs_runs_s = %v, want the run-by-run sums [3 4 2]", p["theirs_runs_s"])
+	}
+}
+
+func TestPairGoal(t *testing.T) {
+	mk := func(secs float64, out int64) *row {
+		return &row{op: &op{tool: "x"}, Secs: []float64{secs}, Out: out}
+	}
+	for _, tt := range []struct {
+		name    string
+		ours    *row
+		theirs  *row
+		g       goal
+		wantNil bool
+		want    bool
+	}{
+		{"no goal", mk(1, 1), mk(1, 1), goal{}, true, false},
+		{"fast enough", mk(1.05, 1), mk(1, 1), goal{ratio: 1.1}, false, true},
+		{"too slow", mk(1.2, 1), mk(1, 1), goal{ratio: 1.1}, false, false},
+		{"fast but larger", mk(1, 20), mk(100, 10), goal{ratio: 0.1, smaller: true}, false, false},
+		{"failed", mk(1, 1), &row{op: &op{tool: "y"}, Err: "exit 1"}, goal{ratio: 1.1}, true, false},
+	} {
+		p := pair{name: tt.name, ours: tt.ours, theirs: []*row{tt.theirs}, goal: tt.g}
+		m := p.met()
+		if (m == nil) != tt.wantNil || (m != nil && *m != tt.want) {
+			t.Errorf("%s: met() = %v", tt.name, m)
+		}
+	}
+}
+
+func TestTablesSayRuns(t *testing.T) {
+	b := &bench{cfg: config{runs: 5}}
+	r := &row{op: &op{group: "g", tool: "a | b", ours: true, src: 1e6}, Secs: []float64{1, 2, 3, 4, 5}, Out: 1 << 20}
+	c := &row{op: &op{group: "g", tool: "c"}, Secs: []float64{1, 1, 1, 1, 1}, Out: 1 << 20}
+	b.rows = []*row{r, c}
+	b.pair("g", r, goal{}, c)
+	var buf bytes.Buffer
+	b.writeTables(&buf)
+	s := buf.String()
+	for _, want := range []string{"s (median of 5)", `a \| b`, "| 3.0 |", "| 3.00 |"} {
+		if !strings.Contains(s, want) {
+			t.Errorf("tables lack %q:\n%s", want, s)
+		}
+	}
+}
