@@ -44,7 +44,7 @@ qemu-test: deps
 	$(GO) test -count=1 -timeout 60m -v ./qemu-tests/...
 
 image: deps
-	$(GO) run ./buildimage -board $(BOARD) -o $(OUT)/recovery-$(BOARD).img
+	$(GO) run ./buildimage -board $(BOARD) -version $(VERSION) -o $(OUT)/recovery-$(BOARD).img
 
 demo: deps build
 	./scripts/demo.sh

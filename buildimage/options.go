@@ -19,6 +19,7 @@ import (
 type options struct {
 	board, out, boardDir, moduleDir   string
 	recovery, initramfs, initramfsZip string
+	version                           string
 	cacheDir, compress                string
 	bootSize, dataSize                string
 	refreshDebs, noCheck, verbose     bool
@@ -30,6 +31,7 @@ func (o *options) addFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.boardDir, "board-dir", "", "directory of board files (default: board-configs in the module root)")
 	fs.StringVar(&o.moduleDir, "module-dir", "", "root of the pibackup Go module (default: from go env GOMOD)")
 	fs.StringVar(&o.recovery, "recovery", "./recovery", "Go package of the recovery program, started by u-root's init")
+	fs.StringVar(&o.version, "version", "", "release version the recovery shows (written to /etc/pibackup-version in the initramfs)")
 	fs.StringVar(&o.initramfs, "initramfs", "", "use this prebuilt compressed initramfs instead of building one")
 	fs.StringVar(&o.initramfsZip, "initramfs-compression", "zstd", "initramfs compression: zstd or gzip")
 	fs.StringVar(&o.cacheDir, "cache", "", "cache for Debian packages and the u-root tool (default: $XDG_CACHE_HOME/pibackup or ~/.cache/pibackup)")
@@ -57,6 +59,7 @@ func (o *options) spec(ctx context.Context, stderr io.Writer) (imagebuild.Spec, 
 		InitramfsCompression: o.initramfsZip,
 		CacheDir:             o.cacheDir,
 		RefreshDebs:          o.refreshDebs,
+		Version:              o.version,
 		Compress:             o.compress,
 		Check:                !o.noCheck,
 		ModuleDir:            o.moduleDir,

@@ -32,6 +32,9 @@ import (
 	"github.com/u-root/u-root/pkg/cpio"
 )
 
+// VersionFile holds the release version in the initramfs (Options.Version).
+const VersionFile = "etc/pibackup-version"
+
 // Options configures Build.
 type Options struct {
 	// GOARCH of the initramfs: "arm64" or "amd64".
@@ -49,7 +52,10 @@ type Options struct {
 	Compression string
 	// RefreshDebs downloads the Debian packages even when cached.
 	RefreshDebs bool
-	Log         *slog.Logger
+	// Version goes into /etc/pibackup-version, where the recovery reads
+	// the release it belongs to (u-root builds it without our ldflags).
+	Version string
+	Log     *slog.Logger
 }
 
 // Result describes a built initramfs.
@@ -140,6 +146,9 @@ func Build(ctx context.Context, opts Options, w io.Writer) (*Result, error) {
 	}
 	// A second archive after u-root's TRAILER!!!: the kernel's unpacker
 	// skips the zero padding and carries on (Documentation/driver-api/early-userspace).
+	if opts.Version != "" {
+		recs = append(recs, cpio.StaticFile(VersionFile, opts.Version+"\n", 0o644))
+	}
 	rw := cpio.Newc.Writer(out)
 	if err := cpio.WriteRecordsAndDirs(rw, recs); err != nil {
 		return nil, fmt.Errorf("write Debian archive: %w", err)

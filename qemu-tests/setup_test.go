@@ -42,6 +42,9 @@ func moduleRoot() (string, error) {
 	return filepath.Dir(strings.TrimSpace(string(out))), nil
 }
 
+// artifactVersion is the release version the test image is built with.
+const artifactVersion = "v0.0.0-qemu-test"
+
 func buildArtifacts() (*artifacts, error) {
 	root, err := moduleRoot()
 	if err != nil {
@@ -54,7 +57,7 @@ func buildArtifacts() (*artifacts, error) {
 	a := &artifacts{dir: dir, image: filepath.Join(dir, "recovery-qemu-virt-arm64.img"),
 		backupctl: filepath.Join(dir, "backupctl"), marker: filepath.Join(dir, "pibackup-init")}
 	steps := [][]string{
-		{"go", "run", "./buildimage", "-board", "qemu-virt-arm64", "-o", a.image},
+		{"go", "run", "./buildimage", "-board", "qemu-virt-arm64", "-version", artifactVersion, "-o", a.image},
 		{"go", "build", "-o", a.backupctl, "./backupctl"},
 	}
 	for _, s := range steps {

@@ -54,7 +54,9 @@ func TestTUISerial(t *testing.T) {
 		return "--- serial log, tail, control sequences cut ---\n" + plainTail(vm.Console(), 3000)
 	}
 	boot := time.Now()
-	if _, err := vm.Expect(regexp.MustCompile(`RECOVERY-READY`), uiBootDeadline); err != nil {
+	// The image was built with -version artifactVersion: the recovery
+	// built by u-root reads it from the initramfs.
+	if _, err := vm.Expect(regexp.MustCompile(`RECOVERY-READY `+regexp.QuoteMeta(artifactVersion)), uiBootDeadline); err != nil {
 		t.Fatalf("%v\n%s", err, s.dump())
 	}
 	t.Logf("boot to the UI: %s", time.Since(boot).Round(time.Second))

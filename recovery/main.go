@@ -13,13 +13,19 @@ import (
 	"fmt"
 	"os"
 	"runtime/debug"
+	"strings"
 
 	"github.com/u-root/u-root/pkg/libinit"
 
 	"github.com/pibackup/pibackup/internal/bootcmdline"
 )
 
+// version is set by -ldflags for a plain go build; u-root builds the
+// image's recovery without them, and the release version comes from
+// versionFile (written by initramfs.Options.Version).
 var version = "dev"
+
+const versionFile = "/etc/pibackup-version"
 
 func main() {
 	if os.Getpid() == 1 {
@@ -27,6 +33,9 @@ func main() {
 		// PATH, /dev, /proc, /sys, /tmp.
 		libinit.SetEnv()
 		libinit.CreateRootfs()
+	}
+	if b, err := os.ReadFile(versionFile); err == nil && version == "dev" {
+		version = strings.TrimSpace(string(b))
 	}
 	sys := newSystem()
 	after := bootcmdline.AfterPowerOff

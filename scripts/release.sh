@@ -46,7 +46,7 @@ for b in $BOARDS; do
 	if [ -n "${initramfs[$arch]:-}" ]; then
 		prebuilt=(-initramfs "${initramfs[$arch]}")
 	fi
-	"$BUILD/buildimage" -board "$b" -o "$BUILD/recovery-$b.img" -compress xz "${prebuilt[@]}"
+	"$BUILD/buildimage" -board "$b" -o "$BUILD/recovery-$b.img" -compress xz -version "$VERSION" "${prebuilt[@]}"
 	if [ -z "${initramfs[$arch]:-}" ]; then
 		initramfs[$arch]=$BUILD/recovery-$b.initramfs.cpio.zst
 		[ -f "${initramfs[$arch]}" ] || { echo "buildimage wrote no ${initramfs[$arch]}" >&2; exit 1; }

@@ -40,7 +40,9 @@ type Spec struct {
 	Compress string
 	// Check runs fsck.vfat -n and e2fsck -fn on the result when installed.
 	Check bool
-	Log   *slog.Logger
+	// Version is the release the recovery reports ("" keeps "dev").
+	Version string
+	Log     *slog.Logger
 }
 
 // Report describes what Build made.
@@ -176,6 +178,7 @@ func buildInitramfs(ctx context.Context, spec Spec, arch, comp, dst string, log 
 		CacheDir:    spec.CacheDir,
 		Compression: comp,
 		RefreshDebs: spec.RefreshDebs,
+		Version:     spec.Version,
 		Log:         log,
 	}, f)
 	if err != nil {
