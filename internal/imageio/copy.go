@@ -54,7 +54,7 @@ func CopySparse(dst io.WriterAt, src io.ReaderAt, extents []Extent, opts CopyOpt
 				written += int64(len(b))
 				continue
 			}
-			n, err := writeNonZero(dst, b, e.Off)
+			n, err := WriteNonZero(dst, b, e.Off)
 			written += n
 			if err != nil {
 				return err
@@ -120,9 +120,12 @@ func WriteStream(w io.Writer, src io.ReaderAt, size int64, extents []Extent, opt
 	return writeZeros(size - pos)
 }
 
-// writeNonZero writes the 4 KiB blocks (aligned on the disk) of b that are
-// not all zeros, merged into runs, at off.
-func writeNonZero(dst io.WriterAt, b []byte, off int64) (int64, error) {
+// WriteNonZero writes the 4 KiB blocks (aligned on the disk) of b that are
+// not all zeros, merged into runs, at off; the zero ones are skipped, which
+// is right only where dst already reads as zeros there (a new file). A
+// partial block at either end of b counts on its own, so b may be any
+// slice of a longer stream.
+func WriteNonZero(dst io.WriterAt, b []byte, off int64) (int64, error) {
 	var written int64
 	runStart := -1
 	flush := func(end int) error {

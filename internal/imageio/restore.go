@@ -68,7 +68,7 @@ func WriteImage(dst io.WriterAt, src io.Reader, skipZeros bool, rep progress.Rep
 		}
 		if werr == nil {
 			if skipZeros {
-				_, werr = writeNonZero(dst, b.buf, pos)
+				_, werr = WriteNonZero(dst, b.buf, pos)
 			} else if _, err := dst.WriteAt(b.buf, pos); err != nil {
 				werr = fmt.Errorf("write at %d: %w", pos, err)
 			}

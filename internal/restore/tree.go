@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/pibackup/pibackup/internal/backupset"
+	"github.com/pibackup/pibackup/internal/imageio"
 	"github.com/pibackup/pibackup/internal/progress"
 	"github.com/pibackup/pibackup/internal/treelist"
 )
@@ -531,80 +532,26 @@ func (b *builder) metaDir(e treelist.Entry) error {
 
 // sparseWriter writes a file's content, leaving every all-zero 4 KiB
 // block (aligned to the file offset, so holes line up with the target's
-// blocks) as a hole, as rsync --sparse does. finish sets the size, so a
-// file that ends in zeros ends in a hole.
+// blocks) as a hole, as rsync --sparse does: imageio.WriteNonZero, which
+// image restores use, on a new file. finish sets the size, so a file
+// that ends in zeros ends in a hole.
 type sparseWriter struct {
-	f    *os.File
-	off  int64
-	pend []byte // the start of a block not yet complete
-	rep  progress.Reporter
+	f   *os.File
+	off int64
+	rep progress.Reporter
 }
-
-const sparseBlk = 4096
-
-var zeroBlk [sparseBlk]byte
 
 func (w *sparseWriter) Write(p []byte) (int, error) {
-	n := len(p)
-	if len(w.pend) > 0 {
-		k := min(sparseBlk-len(w.pend), len(p))
-		w.pend = append(w.pend, p[:k]...)
-		p = p[k:]
-		if len(w.pend) < sparseBlk {
-			return n, nil
-		}
-		if err := w.blocks(w.pend); err != nil {
-			return 0, err
-		}
-		w.pend = w.pend[:0]
-	}
-	full := len(p) / sparseBlk * sparseBlk
-	if err := w.blocks(p[:full]); err != nil {
+	if _, err := imageio.WriteNonZero(w.f, p, w.off); err != nil {
 		return 0, err
 	}
-	w.pend = append(w.pend, p[full:]...)
-	w.rep.Add(int64(n))
-	return n, nil
+	w.off += int64(len(p))
+	w.rep.Add(int64(len(p)))
+	return len(p), nil
 }
 
-// blocks writes whole blocks at w.off, skipping the all-zero ones and
-// writing each run of the others at once.
-func (w *sparseWriter) blocks(b []byte) error {
-	for len(b) > 0 {
-		i := 0
-		for i < len(b) && isZeroBlk(b[i:i+sparseBlk]) {
-			i += sparseBlk
-		}
-		w.off += int64(i)
-		b = b[i:]
-		j := 0
-		for j < len(b) && !isZeroBlk(b[j:j+sparseBlk]) {
-			j += sparseBlk
-		}
-		if j > 0 {
-			if _, err := w.f.WriteAt(b[:j], w.off); err != nil {
-				return err
-			}
-			w.off += int64(j)
-			b = b[j:]
-		}
-	}
-	return nil
-}
-
-func isZeroBlk(b []byte) bool { return string(b) == string(zeroBlk[:len(b)]) }
-
-// finish writes the last partial block and sets the file's size.
-func (w *sparseWriter) finish() error {
-	if len(w.pend) > 0 && !isZeroBlk(w.pend) {
-		if _, err := w.f.WriteAt(w.pend, w.off); err != nil {
-			return err
-		}
-	}
-	w.off += int64(len(w.pend))
-	w.pend = w.pend[:0]
-	return w.f.Truncate(w.off)
-}
+// finish sets the file's size.
+func (w *sparseWriter) finish() error { return w.f.Truncate(w.off) }
 
 // ErrNeedsLocal is wrapped by NewPlan's error for an rsync set without an
 // extras file (raspiBackup's, or an older backupctl's) on a source that
