@@ -78,24 +78,13 @@ func TestRestoreFaults(t *testing.T) {
 // set on the host, restores it in the guest with during injecting a fault,
 // and checks that the guest reports failure and leaves no partition table.
 func faultCase(t *testing.T, a *artifacts, src source, typ string, damage func(t *testing.T, backupDir string), during func(vm *VM)) Result {
-	work := t.TempDir()
-	fx := fixture(t, a, work)
-	backupDir, finish := src.prepare(t, work)
-	run(t, a.backupctl, "backup", "-t", typ, "--source-disk", fx.Path, backupDir)
-	if damage != nil {
-		damage(t, backupDir)
-	}
-	url, conf, drives := finish()
-	rec := recoveryImage(t, a, work, conf)
-	target := filepath.Join(work, "target.img")
-	fi, _ := os.Stat(fx.Path)
-	mkImage(t, target, fi.Size()*3/2)
+	c := stageCase(t, a, src, typ, damage)
+	work, target := c.work, c.target
 	// Something on the target before the restore: a failed restore must
 	// not leave it looking like a disk with partitions either.
 	run(t, "sh", "-c", "printf 'label: dos\\n,64M,c\\n' | sfdisk -q "+target)
 
-	res := bootRecoveryDuring(t, a, work, rec, target, drives, during,
-		"recovery.source="+url, "recovery.set=latest", "recovery.target=/dev/vdb", "recovery.yes=1", "recovery.after=poweroff")
+	res := bootRecoveryDuring(t, a, work, c.rec, target, c.drives, during, c.unattended()...)
 	t.Logf("result: %+v", res)
 	if res.Error == "" || res.Verified {
 		t.Fatalf("restore with a fault reported success: %+v", res)

@@ -161,23 +161,49 @@ func TestRestoreMatrix(t *testing.T) {
 }
 
 func restoreCase(t *testing.T, a *artifacts, src source, typ string) {
-	work := t.TempDir()
-	fx := fixture(t, a, work)
-	backupDir, finish := src.prepare(t, work)
-	run(t, a.backupctl, "backup", "-t", typ, "--source-disk", fx.Path, backupDir)
-	url, conf, drives := finish()
-	rec := recoveryImage(t, a, work, conf)
-	target := filepath.Join(work, "target.img")
-	fi, _ := os.Stat(fx.Path)
-	mkImage(t, target, fi.Size()*3/2)
-
-	res := bootRecovery(t, a, work, rec, target, drives,
-		"recovery.source="+url, "recovery.set=latest", "recovery.target=/dev/vdb", "recovery.yes=1", "recovery.after=poweroff")
+	c := stageCase(t, a, src, typ, nil)
+	res := bootRecovery(t, a, c.work, c.rec, c.target, c.drives, c.unattended()...)
 	if res.Error != "" || !res.Verified {
 		t.Fatalf("restore in the guest: %+v", res)
 	}
-	judge(t, fx, target)
-	bootRestored(t, a, work, target)
+	judge(t, c.fx, c.target)
+	bootRestored(t, a, c.work, c.target)
+}
+
+// stagedCase is a case ready to boot: the fixture, backed up by backupctl
+// into a source; the recovery image with its recovery.conf; a blank
+// target disk 50 % larger than the fixture.
+type stagedCase struct {
+	work, url, rec, target string
+	fx                     *testfs.PiDisk
+	drives                 []Drive
+}
+
+// stageCase backs the fixture up as typ into src, lets damage (if any)
+// change the backup folder before the source is served, and writes the
+// recovery image with the source's recovery.conf lines plus conf.
+func stageCase(t *testing.T, a *artifacts, src source, typ string, damage func(t *testing.T, backupDir string), conf ...string) *stagedCase {
+	t.Helper()
+	c := &stagedCase{work: t.TempDir()}
+	c.fx = fixture(t, a, c.work)
+	backupDir, finish := src.prepare(t, c.work)
+	run(t, a.backupctl, "backup", "-t", typ, "--source-disk", c.fx.Path, backupDir)
+	if damage != nil {
+		damage(t, backupDir)
+	}
+	var srcConf []string
+	c.url, srcConf, c.drives = finish()
+	c.rec = recoveryImage(t, a, c.work, append(srcConf, conf...))
+	c.target = filepath.Join(c.work, "target.img")
+	fi, _ := os.Stat(c.fx.Path)
+	mkImage(t, c.target, fi.Size()*3/2)
+	return c
+}
+
+// unattended are the kernel command line keys of an unattended restore
+// of the newest set onto /dev/vdb.
+func (c *stagedCase) unattended() []string {
+	return []string{"recovery.source=" + c.url, "recovery.set=latest", "recovery.target=/dev/vdb", "recovery.yes=1", "recovery.after=poweroff"}
 }
 
 // bootRecovery boots the recovery image with the target as the second

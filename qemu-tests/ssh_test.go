@@ -8,7 +8,6 @@ import (
 	"crypto/rand"
 	"fmt"
 	"net"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -32,13 +31,6 @@ var sshAnnounceRE = regexp.MustCompile(`RECOVERY-SSH name=(\S+) port=(\d+) finge
 func TestSSHRestore(t *testing.T) {
 	a := requireArtifacts(t)
 	start := time.Now()
-	work := t.TempDir()
-	fx := fixture(t, a, work)
-	usb := usbSource(t)
-	backupDir, finish := usb.prepare(t, work)
-	run(t, a.backupctl, "backup", "-t", "tgz", "--source-disk", fx.Path, backupDir)
-	_, _, drives := finish()
-
 	_, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -48,10 +40,8 @@ func TestSSHRestore(t *testing.T) {
 		t.Fatal(err)
 	}
 	authorized := strings.TrimSpace(string(ssh.MarshalAuthorizedKey(signer.PublicKey()))) + " qemu-test"
-	rec := recoveryImage(t, a, work, []string{"authorized_key=" + authorized})
-	target := filepath.Join(work, "target.img")
-	fi, _ := os.Stat(fx.Path)
-	mkImage(t, target, fi.Size()*3/2)
+	c := stageCase(t, a, usbSource(t), "tgz", nil, "authorized_key="+authorized)
+	work, fx, rec, target, drives := c.work, c.fx, c.rec, c.target, c.drives
 	t.Logf("fixture and backup: %s", time.Since(start).Round(time.Second))
 
 	port := freePort(t)

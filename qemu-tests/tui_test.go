@@ -4,7 +4,6 @@ package qemutests
 
 import (
 	"context"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -25,16 +24,8 @@ import (
 func TestTUISerial(t *testing.T) {
 	a := requireArtifacts(t)
 	start := time.Now()
-	work := t.TempDir()
-	fx := fixture(t, a, work)
-	usb := usbSource(t)
-	backupDir, finish := usb.prepare(t, work)
-	run(t, a.backupctl, "backup", "-t", "dd", "--source-disk", fx.Path, backupDir)
-	_, _, drives := finish()
-	rec := recoveryImage(t, a, work, nil)
-	target := filepath.Join(work, "target.img")
-	fi, _ := os.Stat(fx.Path)
-	mkImage(t, target, fi.Size()*3/2)
+	c := stageCase(t, a, usbSource(t), "dd", nil)
+	work, fx, rec, target, drives := c.work, c.fx, c.rec, c.target, c.drives
 	t.Logf("fixture and backup: %s", time.Since(start).Round(time.Second))
 
 	cfg := VMConfig{Arch: "arm64", Kernel: a.boot.Kernel, Initrd: a.boot.Initramfs,
