@@ -59,6 +59,7 @@ type UI struct {
 	pending    atomic.Bool
 	ready      atomic.Bool
 	partitions []source.Partition
+	sourceKey  string // the partitions the source page lists (partitionsKey)
 }
 
 // New builds the UI on d.Screen. Call Run to start it. (A test may
@@ -98,6 +99,9 @@ func (u *UI) App() *tview.Application { return u.app }
 // Run runs the UI until ctx is done or Stop is called.
 func (u *UI) Run(ctx context.Context) error {
 	u.ctx = ctx
+	if u.d.Disks != nil {
+		go u.watchDisks(ctx, diskPoll)
+	}
 	stop := context.AfterFunc(ctx, u.app.Stop)
 	defer stop()
 	return u.app.Run()
@@ -272,29 +276,86 @@ var usable = map[string]bool{"vfat": true, "exfat": true, "ext4": true, "ext3": 
 func (u *UI) sourcePage() tview.Primitive {
 	l := tview.NewList()
 	titled(l.Box, "Where are the backups?")
-	u.partitions = nil
+	u.partitions, u.sourceKey = nil, ""
 	if u.d.Disks != nil {
 		disks, err := u.d.Disks.Disks()
 		if err != nil {
 			l.AddItem("(cannot list disks: "+err.Error()+")", "", 0, nil)
 		}
-		for _, d := range disks {
-			for _, p := range d.Partitions {
-				if !usable[p.FSType] {
-					continue
-				}
-				p := p
-				u.partitions = append(u.partitions, p)
-				main := fmt.Sprintf("%s  %s  %s  %s", p.Path, p.FSType, disklayout.HumanBytes(p.Size), p.Label)
-				l.AddItem(main, d.Model, 0, func() {
-					sp := source.Spec{Kind: source.KindUSB, Device: p.Path, Path: "."}
-					u.do(func() error { return u.m.Connect(u.ctx, sp) })
-				})
-			}
+		var models []string
+		u.partitions, models = usableParts(disks)
+		u.sourceKey = partitionsKey(u.partitions)
+		for i, p := range u.partitions {
+			main := fmt.Sprintf("%s  %s  %s  %s", p.Path, p.FSType, disklayout.HumanBytes(p.Size), p.Label)
+			l.AddItem(main, models[i], 0, func() {
+				sp := source.Spec{Kind: source.KindUSB, Device: p.Path, Path: "."}
+				u.do(func() error { return u.m.Connect(u.ctx, sp) })
+			})
 		}
 	}
 	l.AddItem("Network or other location…", "nfs://, smb://, sftp://, usb:LABEL/path, dir:/path", 'n', u.showSourceForm)
 	return l
+}
+
+// usableParts are the partitions of disks that may hold backups, with the
+// model of the disk each is on.
+func usableParts(disks []source.Disk) (parts []source.Partition, models []string) {
+	for _, d := range disks {
+		for _, p := range d.Partitions {
+			if usable[p.FSType] {
+				parts = append(parts, p)
+				models = append(models, d.Model)
+			}
+		}
+	}
+	return parts, models
+}
+
+// partitionsKey tells two listings of partitions apart.
+func partitionsKey(parts []source.Partition) string {
+	var b strings.Builder
+	for _, p := range parts {
+		fmt.Fprintf(&b, "%s %s %d %s\n", p.Path, p.FSType, p.Size, p.Label)
+	}
+	return b.String()
+}
+
+// diskPoll is how often the source page looks for disks plugged in (or
+// pulled) while it is shown.
+const diskPoll = 2 * time.Second
+
+// watchDisks rebuilds the source page when the usable partitions change:
+// a USB disk plugged in after the page was drawn (or found by the kernel
+// a moment after boot) must appear without the user going back and forth.
+// It lists disks off the UI goroutine and queues a redraw only on change.
+func (u *UI) watchDisks(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	last := ""
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		disks, err := u.d.Disks.Disks()
+		if err != nil {
+			continue
+		}
+		parts, _ := usableParts(disks)
+		key := partitionsKey(parts)
+		if key == last {
+			continue
+		}
+		last = key
+		u.app.QueueUpdateDraw(func() {
+			front, _ := u.pages.GetFrontPage()
+			if u.built && u.shown == model.Source && front == "screen" && key != u.sourceKey {
+				u.built = false
+				u.render()
+			}
+		})
+	}
 }
 
 func (u *UI) showSourceForm() {

@@ -12,6 +12,7 @@ import (
 	"github.com/gdamore/tcell/v2"
 
 	"github.com/pibackup/pibackup/internal/progress"
+	"github.com/pibackup/pibackup/internal/source"
 	"github.com/pibackup/pibackup/internal/tui"
 	"github.com/pibackup/pibackup/internal/tui/model"
 	"github.com/pibackup/pibackup/internal/tui/tuitest"
@@ -451,4 +452,23 @@ func TestVerifyAndClone(t *testing.T) {
 	h.typeText("sdb")
 	h.key(tcell.KeyEnter)
 	h.wait("Clone complete")
+}
+
+// TestUSBDiskPluggedInLater: a backup disk that appears while "Where are
+// the backups?" is shown (plugged in, or found by the kernel a moment
+// after boot) is listed without leaving the page, and can be chosen.
+func TestUSBDiskPluggedInLater(t *testing.T) {
+	w := newWorld(t)
+	all := w.Disks.List
+	w.Disks.Set([]source.Disk{w.Boot, w.Target, w.Small})
+	h := start(t, w, nil)
+	h.wait("Restore a backup")
+	h.rune('r')
+	h.wait("Network or other location")
+	if strings.Contains(h.text(), "BACKUP") {
+		t.Fatalf("the backup disk is listed before it is plugged in:\n%s", h.text())
+	}
+	w.Disks.Set(all)
+	h.wait("/dev/sda1  ext4")
+	h.wait("BACKUP")
 }

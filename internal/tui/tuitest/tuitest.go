@@ -88,6 +88,13 @@ func (d *Disks) Disks() ([]source.Disk, error) {
 	return append([]source.Disk(nil), d.List...), d.Err
 }
 
+// Set replaces the list: a disk plugged in or pulled.
+func (d *Disks) Set(list []source.Disk) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.List = list
+}
+
 // ImageDisk makes an image file of size bytes under dir, as a Disk named
 // name.
 func ImageDisk(dir, name string, size int64) (source.Disk, error) {
