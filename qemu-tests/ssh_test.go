@@ -18,7 +18,7 @@ import (
 	"golang.org/x/crypto/ssh"
 )
 
-var sshAnnounceRE = regexp.MustCompile(`RECOVERY-SSH name=(\S+) port=(\d+) fingerprint=(SHA256:\S+) auth=(\S+)`)
+var sshAnnounceRE = regexp.MustCompile(`RECOVERY-SSH name=(\S+) port=(\d+) fingerprint=(SHA256:\S+) auth=([a-z-]+)[^a-z-]`)
 
 // TestSSHRestore is the headless path: recovery.conf on the image's FAT
 // authorises a key, so the recovery starts its SSH server; the test
