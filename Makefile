@@ -16,7 +16,7 @@ DEB_PKGS := rsync tar dosfstools mtools fdisk e2fsprogs acl attr util-linux \
 	openssh-server openssh-client partclone samba smbclient nfs-ganesha nfs-ganesha-vfs rpcbind \
 	binutils ca-certificates
 
-.PHONY: all build deps test unit-test qemu-test demo image bench lint fuzz deb release clean
+.PHONY: all build deps test unit-test qemu-test stress-test demo image bench lint fuzz deb release clean
 
 all: build
 
@@ -42,6 +42,11 @@ unit-test:
 
 qemu-test: deps
 	$(GO) test -count=1 -timeout 60m -v ./qemu-tests/...
+
+# The fault and QEMU tests STRESS_RUNS times (default 5) while the other
+# packages' tests load the machine; every failure is reported with its log.
+stress-test: deps
+	GO=$(GO) OUT=$(OUT) ./scripts/stress.sh
 
 image: deps
 	$(GO) run ./buildimage -board $(BOARD) -version $(VERSION) -o $(OUT)/recovery-$(BOARD).img

@@ -123,26 +123,21 @@ func lockFree(t *testing.T, target string) bool {
 	return true
 }
 
-func fileSize(p string) int64 {
-	fi, err := os.Stat(p)
-	if err != nil {
-		return 0
-	}
-	return fi.Size()
-}
-
-// dirBytes sums the sizes of the regular files below dir.
-func dirBytes(dir string) int64 {
-	var n int64
-	filepath.WalkDir(dir, func(p string, de fs.DirEntry, err error) error {
-		if err == nil && de.Type().IsRegular() {
-			if fi, err := de.Info(); err == nil {
-				n += fi.Size()
-			}
+// payloadStarted reports whether set holds a payload entry: an image or
+// archive, or a folder of an rsync tree; not the boot image, the partition
+// metadata (all named <host>-backup.*) or backupctl's own files.
+func payloadStarted(set, host string) bool {
+	es, _ := os.ReadDir(set)
+	for _, e := range es {
+		n := e.Name()
+		switch {
+		case strings.HasPrefix(n, host+"-backup."), strings.HasPrefix(n, "pibackup-"), strings.HasPrefix(n, "."),
+			n == "backupctl.log", n == backupset.LogFile, n == backupset.MsgFile:
+		default:
+			return true
 		}
-		return nil
-	})
-	return n
+	}
+	return false
 }
 
 // faultWait polls cond every 5ms until it holds or 30s pass.
@@ -158,21 +153,28 @@ func faultWait(t *testing.T, what string, cond func() bool) {
 }
 
 // startBin starts the binary in its own process group (so a SIGKILL can
-// take its children too, as systemd's KillMode=control-group does).
-func startBin(t *testing.T, args ...string) (*exec.Cmd, *bytes.Buffer) {
+// take its children too, as systemd's KillMode=control-group does). done
+// is closed once it has ended and been waited for; read its output only
+// then.
+func startBin(t *testing.T, args ...string) (cmd *exec.Cmd, out *bytes.Buffer, done <-chan struct{}) {
 	t.Helper()
-	cmd := exec.Command(faultBinary(t), args...)
+	cmd = exec.Command(faultBinary(t), args...)
 	var stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stderr, &stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	ended := make(chan struct{})
+	go func() {
+		defer close(ended)
+		cmd.Wait()
+	}()
 	t.Cleanup(func() {
 		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		cmd.Wait()
+		<-ended
 	})
-	return cmd, &stderr
+	return cmd, &stderr, ended
 }
 
 // signalBin sends sig: SIGTERM to backupctl alone (it must stop its
@@ -201,40 +203,59 @@ func TestBackupFaultSignals(t *testing.T) {
 	e := newFaultEnv(t, t.TempDir())
 	tmp := filepath.Join(e.target, "testpi", backupset.TmpDir)
 
+	// The source is read through a gate: at the write point the test holds
+	// the backup's next read of the source once payload data has reached
+	// tmp, so the signal always lands mid-write, however fast the machine.
+	gate := testfs.NewGate(t, d.Path)
+
 	type point struct {
 		name string
 		args []string
-		wait func(t *testing.T, at string)
+		// arm runs before the backup starts; wait after, until the
+		// point is reached or the backup ended (done).
+		arm  func()
+		wait func(t *testing.T, done <-chan struct{}) error
 	}
 	at := t.TempDir()
 	hook := func(flag, name string) []string {
 		return []string{flag, fmt.Sprintf(`sh -c "touch %s/%s; sleep 2"`, at, name)}
 	}
-	reached := func(name string) func(*testing.T, string) {
-		return func(t *testing.T, _ string) {
+	reached := func(name string) func(*testing.T, <-chan struct{}) error {
+		return func(t *testing.T, _ <-chan struct{}) error {
 			faultWait(t, "hook "+name, func() bool { _, err := os.Stat(filepath.Join(at, name)); return err == nil })
+			return nil
 		}
 	}
-	writing := func(t *testing.T, _ string) {
-		// Payload data is flowing: more than 4 MiB besides the boot
-		// image in a set folder of tmp that a killed earlier run did not
-		// leave.
-		old := map[string]bool{}
+	armWriting := func() {
+		// Hold the first read of the source after the payload appeared in
+		// a set folder of tmp that a killed earlier run did not leave:
+		// from then on the backup is writing its payload and cannot
+		// finish. (A size threshold would race: tar and the compressors
+		// buffer, and may have read all of the small fixture before 1 MiB
+		// of output exists.) Leftovers are marked, not remembered by
+		// name: the new run removes them and may take the same name
+		// within the second.
+		const oldMark = ".fault-test-leftover"
 		es, _ := os.ReadDir(tmp)
 		for _, e := range es {
-			old[e.Name()] = true
+			os.WriteFile(filepath.Join(tmp, e.Name(), oldMark), nil, 0o644)
 		}
-		faultWait(t, "payload data in tmp", func() bool {
+		gate.Hold(func() bool {
 			es, _ := os.ReadDir(tmp)
 			for _, e := range es {
-				// The boot image comes first; wait for the payload.
 				set := filepath.Join(tmp, e.Name())
-				if !old[e.Name()] && dirBytes(set)-fileSize(filepath.Join(set, "testpi-backup.img")) > 4<<20 {
+				if _, err := os.Stat(filepath.Join(set, oldMark)); err == nil {
+					continue
+				}
+				if payloadStarted(set, "testpi") {
 					return true
 				}
 			}
 			return false
 		})
+	}
+	writing := func(t *testing.T, done <-chan struct{}) error {
+		return gate.WaitHeld(done, 2*time.Minute)
 	}
 	type tc struct {
 		typ []string
@@ -242,17 +263,15 @@ func TestBackupFaultSignals(t *testing.T) {
 		sig syscall.Signal
 	}
 	var cases []tc
-	// dd types read every block (--full-read): a used-blocks image of the
-	// fixture is done before the test can catch it writing.
-	for _, typ := range [][]string{{"-t", "dd", "--full-read"}, {"-t", "ddz", "--full-read"}, {"-t", "ddz", "-z", "zstd", "--full-read"}, {"-t", "tar"}, {"-t", "tgz"}, {"-t", "tar", "-z", "zstd"}, {"-t", "rsync"}} {
+	for _, typ := range [][]string{{"-t", "dd"}, {"-t", "dd", "--full-read"}, {"-t", "ddz", "--full-read"}, {"-t", "ddz", "-z", "zstd", "--full-read"}, {"-t", "tar"}, {"-t", "tgz"}, {"-t", "tar", "-z", "zstd"}, {"-t", "rsync"}} {
 		for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGKILL} {
-			cases = append(cases, tc{typ, point{"write", nil, writing}, sig})
+			cases = append(cases, tc{typ, point{"write", nil, armWriting, writing}, sig})
 		}
 	}
 	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGKILL} {
 		cases = append(cases,
-			tc{[]string{"-t", "tgz"}, point{"ready", hook("--hook-ready", "ready"), reached("ready")}, sig},
-			tc{[]string{"-t", "tgz"}, point{"post", hook("--hook-post-backup", "post"), reached("post")}, sig})
+			tc{[]string{"-t", "tgz"}, point{"ready", hook("--hook-ready", "ready"), nil, reached("ready")}, sig},
+			tc{[]string{"-t", "tgz"}, point{"post", hook("--hook-post-backup", "post"), nil, reached("post")}, sig})
 	}
 
 	for _, c := range cases {
@@ -261,12 +280,22 @@ func TestBackupFaultSignals(t *testing.T) {
 			os.RemoveAll(at)
 			os.Mkdir(at, 0o755)
 			before := setDirs(t, e.target)
-			args := append([]string{"backup", "--source-disk", d.Path}, c.typ...)
+			args := append([]string{"backup", "--source-disk", gate.Path}, c.typ...)
 			args = append(append(append(args, e.serviceArgs()...), c.pt.args...), e.target)
-			cmd, out := startBin(t, args...)
-			c.pt.wait(t, c.pt.name)
+			if c.pt.arm != nil {
+				c.pt.arm()
+			}
+			cmd, out, done := startBin(t, args...)
+			if err := c.pt.wait(t, done); err != nil {
+				gate.Release()
+				<-done
+				t.Fatalf("%s point not reached: %v\nbackupctl said: %s", c.pt.name, err, out)
+			}
 			signalBin(cmd, c.sig)
-			cmd.Wait()
+			// A reader held by the gate sleeps in the kernel; let it go
+			// so the signal can take effect.
+			gate.Release()
+			<-done
 			code := cmd.ProcessState.ExitCode()
 			t.Logf("exit %d (%v): %s", code, cmd.ProcessState, strings.TrimSpace(out.String()))
 
@@ -380,13 +409,31 @@ func TestBackupFaultReadOnlyTarget(t *testing.T) {
 			tmp := filepath.Join(target, "testpi", backupset.TmpDir)
 
 			before := setDirs(t, target)
-			args := append(append(append([]string{"backup", "--source-disk", d.Path}, typ...), e.serviceArgs()...), target)
-			cmd, out := startBin(t, args...)
-			faultWait(t, "payload data in tmp", func() bool { return dirBytes(tmp) > 4<<20 })
+			// Hold the backup's reads of the source once the payload is
+			// being written in tmp, so the error lands mid-write on any
+			// machine.
+			gate := testfs.NewGate(t, d.Path)
+			gate.Hold(func() bool {
+				es, _ := os.ReadDir(tmp)
+				for _, e := range es {
+					if payloadStarted(filepath.Join(tmp, e.Name()), "testpi") {
+						return true
+					}
+				}
+				return false
+			})
+			args := append(append(append([]string{"backup", "--source-disk", gate.Path}, typ...), e.serviceArgs()...), target)
+			cmd, out, done := startBin(t, args...)
+			if err := gate.WaitHeld(done, 2*time.Minute); err != nil {
+				gate.Release()
+				<-done
+				t.Fatalf("payload data never reached tmp while the source was read: %v\nbackupctl said: %s", err, out)
+			}
 			if err := os.WriteFile(trigger, []byte("1\n"), 0); err != nil {
 				t.Fatalf("trigger fs error: %v", err)
 			}
-			cmd.Wait()
+			gate.Release()
+			<-done
 			code := cmd.ProcessState.ExitCode()
 			msg := strings.TrimSpace(out.String())
 			t.Logf("read-only target: exit %d: %s", code, msg)
@@ -433,30 +480,36 @@ func isReadOnly(dir string) bool {
 	return errors.Is(err, unix.EROFS)
 }
 
-// TestBackupFaultConcurrent starts two backups of the same host onto the
-// same target at the same moment: exactly one writes a set, the other is
-// refused with exit 5 before it writes anything, and the set verifies.
+// TestBackupFaultConcurrent starts a second backup of the same host onto
+// the same target while the first one holds the host's lock (it waits in
+// its ready hook, which runs under the lock): the second is refused with
+// exit 5 before it writes anything, the first writes a set that verifies.
 func TestBackupFaultConcurrent(t *testing.T) {
 	d := fixture(t)
 	faultBinary(t)
 	target := t.TempDir()
-	var cmds [2]*exec.Cmd
-	var outs [2]*bytes.Buffer
-	for i := range cmds {
-		cmds[i], outs[i] = startBin(t, "backup", "-t", "tgz", "--source-disk", d.Path, target)
+	at := t.TempDir()
+	inHook, goOn := filepath.Join(at, "in-hook"), filepath.Join(at, "go-on")
+	// The hook itself waits for the test's go-ahead, so the first run
+	// holds the lock for as long as the test needs, on any machine.
+	hook := fmt.Sprintf(`sh -c "touch %s; while [ ! -e %s ]; do sleep 0.05; done"`, inHook, goOn)
+	first, firstOut, firstDone := startBin(t, "backup", "-t", "tgz", "--source-disk", d.Path, "--hook-ready", hook, target)
+	faultWait(t, "the first run's ready hook", func() bool { _, err := os.Stat(inHook); return err == nil })
+
+	second, secondOut, secondDone := startBin(t, "backup", "-t", "tgz", "--source-disk", d.Path, target)
+	<-secondDone
+	code := second.ProcessState.ExitCode()
+	t.Logf("second run: exit %d: %s", code, strings.TrimSpace(secondOut.String()))
+	if code != exitLocked || !strings.Contains(secondOut.String(), "lock") {
+		t.Errorf("second run while the first holds the lock: exit %d, %q; want %d and a line naming the lock", code, secondOut, exitLocked)
 	}
-	codes := map[int]int{}
-	for i, c := range cmds {
-		c.Wait()
-		code := c.ProcessState.ExitCode()
-		codes[code]++
-		t.Logf("run %d: exit %d: %s", i, code, strings.TrimSpace(outs[i].String()))
-		if code == exitLocked && !strings.Contains(outs[i].String(), "lock") {
-			t.Errorf("locked run does not say so: %s", outs[i])
-		}
+
+	if err := os.WriteFile(goOn, nil, 0o644); err != nil {
+		t.Fatal(err)
 	}
-	if codes[exitOK] != 1 || codes[exitLocked] != 1 {
-		t.Errorf("exit codes %v; want one %d and one %d", codes, exitOK, exitLocked)
+	<-firstDone
+	if code := first.ProcessState.ExitCode(); code != exitOK {
+		t.Errorf("first run: exit %d; want %d: %s", code, exitOK, firstOut)
 	}
 	sets := setDirs(t, target)
 	if len(sets) != 1 {
