@@ -166,12 +166,24 @@ func (p *prehasher) hash(rel string, buf []byte) bool {
 	if rel == "" || strings.HasSuffix(rel, "/") || !filepath.IsLocal(rel) {
 		return true // a folder, or not a name in the tree
 	}
-	f, err := os.OpenFile(filepath.Join(p.root, rel), os.O_RDONLY|unix.O_NOFOLLOW|unix.O_NOATIME|unix.O_NONBLOCK, 0)
+	path := filepath.Join(p.root, rel)
+	// Only a regular file is opened. rsync names device nodes, FIFOs and
+	// sockets too, and opening the copy of a device node opens the device
+	// itself: a copied /dev/watchdog would arm this machine's watchdog, a
+	// console node would become our controlling terminal.
+	var st unix.Stat_t
+	if err := unix.Lstat(path, &st); err != nil {
+		return !errors.Is(err, unix.ENOENT)
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		return true // the listing sees to it
+	}
+	f, err := os.OpenFile(path, os.O_RDONLY|unix.O_NOFOLLOW|unix.O_NOATIME|unix.O_NOCTTY|unix.O_NONBLOCK, 0)
 	if errors.Is(err, fs.ErrNotExist) {
 		return false
 	}
 	if err != nil {
-		return true // a symlink, or unreadable: the listing sees to it
+		return true // unreadable: the listing sees to it
 	}
 	defer f.Close()
 	var before, after unix.Stat_t

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/pibackup/pibackup/internal/progress"
 	"github.com/pibackup/pibackup/internal/treelist"
 )
@@ -177,5 +179,42 @@ func TestPrehashNil(t *testing.T) {
 	p.copied("x")
 	if p.finish(slog.New(slog.NewTextHandler(io.Discard, nil))) != nil {
 		t.Error("a nil prehasher has hashes")
+	}
+}
+
+// TestPrehashNeverOpensSpecialFiles gives the prehasher the names of a
+// device node and a FIFO, as rsync's --out-format does: neither may be
+// opened (a copied /dev/watchdog would arm the machine's watchdog). An
+// inotify watch on each sees any open.
+func TestPrehashNeverOpensSpecialFiles(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("mknod of a device node needs root")
+	}
+	root := t.TempDir()
+	nodes := map[string]uint32{"null": unix.S_IFCHR, "ctl.fifo": unix.S_IFIFO}
+	fd, err := unix.InotifyInit1(unix.IN_NONBLOCK | unix.IN_CLOEXEC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	for name, typ := range nodes {
+		p := filepath.Join(root, name)
+		if err := unix.Mknod(p, typ|0o666, int(unix.Mkdev(1, 3))); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := unix.InotifyAddWatch(fd, p, unix.IN_OPEN); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p := startPrehash(root)
+	for name := range nodes {
+		p.copied(name)
+	}
+	p.finish(slog.New(slog.NewTextHandler(io.Discard, nil)))
+	buf := make([]byte, 4096)
+	if n, err := unix.Read(fd, buf); n > 0 {
+		t.Errorf("the prehasher opened a device node or FIFO of the tree (%d bytes of inotify IN_OPEN events)", n)
+	} else if err != unix.EAGAIN {
+		t.Fatalf("read inotify events: %v", err)
 	}
 }
