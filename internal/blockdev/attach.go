@@ -46,7 +46,7 @@ func AttachPartition(ctx context.Context, disk string, partNum int, start, size 
 	if err != nil {
 		return nil, fmt.Errorf("attach bytes %d+%d of %s to a loop device: %w", start, size, disk, err)
 	}
-	return &Attached{Path: dev, detach: func() error { return detachLoop(dev) }}, nil
+	return &Attached{Path: dev, detach: func() error { return detachLoop(dev, disk) }}, nil
 }
 
 // LosetupArgs builds losetup's argv for a partition of disk.

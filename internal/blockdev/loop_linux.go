@@ -4,6 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
+	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -59,15 +62,47 @@ func attachLoop(file string, offset, size int64, readOnly bool) (string, error) 
 	return "", errors.New("every free loop device was taken by another process")
 }
 
-// detachLoop releases a loop device set up by attachLoop.
-func detachLoop(dev string) error {
+// detachLoop releases a loop device set up by attachLoop over file. When
+// another process has the device open at that moment (a disk scanner, a
+// udev probe, blkid), the kernel only marks it for autoclear and detaches
+// it when that process closes it; detachLoop waits for that, so a caller
+// that returns has left nothing attached.
+func detachLoop(dev, file string) error {
 	f, err := os.OpenFile(dev, os.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return fmt.Errorf("detach %s: %w", dev, err)
 	}
-	defer f.Close()
-	if err := unix.IoctlSetInt(int(f.Fd()), unix.LOOP_CLR_FD, 0); err != nil {
+	err = unix.IoctlSetInt(int(f.Fd()), unix.LOOP_CLR_FD, 0)
+	f.Close()
+	if err != nil {
 		return fmt.Errorf("detach %s: %w", dev, err)
 	}
-	return nil
+	// sysfs shows the backing file's absolute path with links resolved.
+	if abs, err := filepath.Abs(file); err == nil {
+		file = abs
+	}
+	if real, err := filepath.EvalSymlinks(file); err == nil {
+		file = real
+	}
+	return waitDetached(dev, file, "/sys", 10*time.Second)
+}
+
+// waitDetached waits until the loop device dev no longer reads file
+// (sysfs names its backing file while it is bound). The kernel offers no
+// event for it, so it looks every 10 ms; the bound is only for a holder
+// that never lets go.
+func waitDetached(dev, file, sysfs string, bound time.Duration) error {
+	backing := filepath.Join(sysfs, "block", filepath.Base(dev), "loop", "backing_file")
+	deadline := time.Now().Add(bound)
+	for {
+		b, err := os.ReadFile(backing)
+		// Unbound, or bound again by someone else to another file.
+		if err != nil || strings.TrimSpace(string(b)) != file {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("detach %s: another process still has it open after %v; the kernel detaches it when that process closes it", dev, bound)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
