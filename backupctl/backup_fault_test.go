@@ -206,7 +206,8 @@ func TestBackupFaultSignals(t *testing.T) {
 	// The source is read through a gate: at the write point the test holds
 	// the backup's next read of the source once payload data has reached
 	// tmp, so the signal always lands mid-write, however fast the machine.
-	gate := testfs.NewGate(t, d.Path)
+	gate := testfs.NewGate(t, t.TempDir(), d.Path)
+	var pids []int // of the runs this test started
 
 	type point struct {
 		name string
@@ -240,7 +241,7 @@ func TestBackupFaultSignals(t *testing.T) {
 		for _, e := range es {
 			os.WriteFile(filepath.Join(tmp, e.Name(), oldMark), nil, 0o644)
 		}
-		gate.Hold(func() bool {
+		gate.Hold(func(string) bool {
 			es, _ := os.ReadDir(tmp)
 			for _, e := range es {
 				set := filepath.Join(tmp, e.Name())
@@ -280,12 +281,13 @@ func TestBackupFaultSignals(t *testing.T) {
 			os.RemoveAll(at)
 			os.Mkdir(at, 0o755)
 			before := setDirs(t, e.target)
-			args := append([]string{"backup", "--source-disk", gate.Path}, c.typ...)
+			args := append([]string{"backup", "--source-disk", gate.Path(d.Path)}, c.typ...)
 			args = append(append(append(args, e.serviceArgs()...), c.pt.args...), e.target)
 			if c.pt.arm != nil {
 				c.pt.arm()
 			}
 			cmd, out, done := startBin(t, args...)
+			pids = append(pids, cmd.Process.Pid)
 			if err := c.pt.wait(t, done); err != nil {
 				gate.Release()
 				<-done
@@ -361,11 +363,18 @@ func TestBackupFaultSignals(t *testing.T) {
 	if es, _ := os.ReadDir(tmp); len(es) > 0 {
 		t.Errorf("tmp is not empty after a good run: %v", es)
 	}
-	if out := runTool(t, "cat", "/proc/self/mountinfo"); strings.Contains(out, "backupctl-src-") {
-		t.Errorf("a source mount is left:\n%s", out)
+	// Only this test's runs count: other packages' tests may be backing
+	// up at the same moment.
+	mi := runTool(t, "cat", "/proc/self/mountinfo")
+	for _, pid := range append(pids, os.Getpid()) {
+		if strings.Contains(mi, fmt.Sprintf("backupctl-src-%d-", pid)) {
+			t.Errorf("a source mount of run %d is left:\n%s", pid, mi)
+		}
 	}
-	if out := strings.TrimSpace(runTool(t, "losetup", "-j", d.Path)); out != "" {
-		t.Errorf("loop devices of the source are left: %s", out)
+	for _, src := range []string{d.Path, gate.Path(d.Path)} {
+		if out := strings.TrimSpace(runTool(t, "losetup", "-j", src)); out != "" {
+			t.Errorf("loop devices of the source are left: %s", out)
+		}
 	}
 	readManifest(t, e.older)
 }
@@ -412,8 +421,8 @@ func TestBackupFaultReadOnlyTarget(t *testing.T) {
 			// Hold the backup's reads of the source once the payload is
 			// being written in tmp, so the error lands mid-write on any
 			// machine.
-			gate := testfs.NewGate(t, d.Path)
-			gate.Hold(func() bool {
+			gate := testfs.NewGate(t, t.TempDir(), d.Path)
+			gate.Hold(func(string) bool {
 				es, _ := os.ReadDir(tmp)
 				for _, e := range es {
 					if payloadStarted(filepath.Join(tmp, e.Name()), "testpi") {
@@ -422,7 +431,7 @@ func TestBackupFaultReadOnlyTarget(t *testing.T) {
 				}
 				return false
 			})
-			args := append(append(append([]string{"backup", "--source-disk", gate.Path}, typ...), e.serviceArgs()...), target)
+			args := append(append(append([]string{"backup", "--source-disk", gate.Path(d.Path)}, typ...), e.serviceArgs()...), target)
 			cmd, out, done := startBin(t, args...)
 			if err := gate.WaitHeld(done, 2*time.Minute); err != nil {
 				gate.Release()

@@ -10,8 +10,10 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/pibackup/pibackup/internal/backupset"
 	"github.com/pibackup/pibackup/internal/disklayout"
@@ -36,11 +38,13 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// startRestoreBin starts `backupctl restore` in its own process group and
-// collects its stderr, where the phases appear as "<phase>..." lines.
-func startRestoreBin(t *testing.T, args ...string) (*exec.Cmd, *syncBuffer, <-chan struct{}) {
+// startRestoreBin starts `backupctl restore` in its own process group,
+// with env added to the test's environment, and collects its stderr, where
+// the phases appear as "<phase>..." lines.
+func startRestoreBin(t *testing.T, env []string, args ...string) (*exec.Cmd, *syncBuffer, <-chan struct{}) {
 	t.Helper()
 	cmd := exec.Command(faultBinary(t), args...)
+	cmd.Env = append(os.Environ(), env...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Stdout = io.Discard
 	pr, err := cmd.StderrPipe()
@@ -66,6 +70,55 @@ func startRestoreBin(t *testing.T, args ...string) (*exec.Cmd, *syncBuffer, <-ch
 	})
 	return cmd, out, done
 }
+
+// heldE2fsck is a folder with an e2fsck that, once armed, says it has
+// started and then waits for the test's go-ahead before it runs the real
+// one: the root filesystem check of a restore reads nothing a gate could
+// hold.
+type heldE2fsck struct {
+	bin, started, goOn string
+}
+
+func e2fsckShim(t *testing.T) *heldE2fsck {
+	t.Helper()
+	real, err := exec.LookPath("e2fsck")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	h := &heldE2fsck{bin: filepath.Join(dir, "bin"), started: filepath.Join(dir, "started"), goOn: filepath.Join(dir, "go-on")}
+	if err := os.Mkdir(h.bin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	script := fmt.Sprintf("#!/bin/sh\n: > %s\nwhile [ ! -e %s ]; do sleep 0.05; done\nexec %s \"$@\"\n", h.started, h.goOn, real)
+	if err := os.WriteFile(filepath.Join(h.bin, "e2fsck"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+// arm resets the shim and returns the environment that puts it first.
+func (h *heldE2fsck) arm(t *testing.T) []string {
+	os.Remove(h.started)
+	os.Remove(h.goOn)
+	return []string{"PATH=" + h.bin + ":" + os.Getenv("PATH")}
+}
+
+// waitStarted waits until the shim runs, or the restore ended first.
+func (h *heldE2fsck) waitStarted(done <-chan struct{}) error {
+	for {
+		if _, err := os.Stat(h.started); err == nil {
+			return nil
+		}
+		select {
+		case <-done:
+			return fmt.Errorf("the restore ended before it ran e2fsck")
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+}
+
+func (h *heldE2fsck) release() { os.WriteFile(h.goOn, nil, 0o644) }
 
 // noTable fails unless the target has no partition table (an interrupted
 // restore must not leave a disk that looks restored).
@@ -136,15 +189,65 @@ func TestRestoreFaultSignals(t *testing.T) {
 		}
 		cases = append(cases, tc{dd, "write image", sig})
 	}
+	// The signal must land in the phase, on any machine: the sets are
+	// read through gates that hold the first read after the phase began
+	// (boot image, archive, image), and the root filesystem check, which
+	// reads no set, runs an e2fsck that waits until the test lets it go.
+	gated := t.TempDir()
+	gates := map[string]*testfs.Gate{}
+	for _, set := range []string{tgz, dd} {
+		es, err := os.ReadDir(set)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var files []string
+		for _, e := range es {
+			files = append(files, filepath.Join(set, e.Name()))
+		}
+		gates[set] = testfs.NewGate(t, filepath.Join(gated, "testpi", filepath.Base(set)), files...)
+	}
+	shim := e2fsckShim(t)
+
 	for _, c := range cases {
 		t.Run(fmt.Sprintf("%s/%s/%s", backupsetType(c.set), strings.ReplaceAll(c.phase, " ", "-"), c.sig), func(t *testing.T) {
 			// A good restore first, so the target has a table to lose.
 			if code, out, errOut := cli(context.Background(), "restore", "--yes", tgz, "--to", dev); code != 0 {
 				t.Fatalf("restore: exit %d\n%s\n%s", code, out, errOut)
 			}
-			cmd, out, done := startRestoreBin(t, "restore", "--yes", c.set, "--to", dev)
-			faultWait(t, "phase "+c.phase, func() bool { return strings.Contains("\n"+out.String(), "\n"+c.phase+"...\n") })
+			gate := gates[c.set]
+			var env []string
+			// The gate asks from its own goroutines, maybe before
+			// startRestoreBin has returned the output.
+			var outp atomic.Pointer[syncBuffer]
+			inPhase := func() bool {
+				out := outp.Load()
+				return out != nil && strings.Contains("\n"+out.String(), "\n"+c.phase+"...\n")
+			}
+			if c.phase == "check root filesystem" {
+				env = shim.arm(t)
+			} else {
+				gate.Hold(func(string) bool { return inPhase() })
+			}
+			cmd, out, done := startRestoreBin(t, env, "restore", "--yes", gate.Dir, "--to", dev)
+			outp.Store(out)
+			var err error
+			if env != nil {
+				err = shim.waitStarted(done)
+			} else {
+				err = gate.WaitHeld(done, 2*time.Minute)
+			}
+			if err != nil || !inPhase() {
+				gate.Release()
+				shim.release()
+				<-done
+				cmd.Wait()
+				t.Fatalf("phase %q not held (%v):\n%s", c.phase, err, out)
+			}
 			signalBin(cmd, c.sig)
+			// Held readers sleep in the kernel, the held e2fsck in its
+			// loop; let them go so the signal can take effect.
+			gate.Release()
+			shim.release()
 			<-done
 			cmd.Wait()
 			code := cmd.ProcessState.ExitCode()

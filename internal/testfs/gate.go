@@ -14,50 +14,55 @@ import (
 	"github.com/hanwen/go-fuse/v2/fuse"
 )
 
-// Gate serves a disk image read-only through FUSE so that a test can hold
-// the reader still at a point it chooses. Fault tests need a backup that
-// is known to be in the middle of writing its payload when the signal
-// arrives; with a small fixture a backup finishes in a fraction of a
-// second, so watching its output and hoping to be quick enough fails on a
-// fast idle machine. A held read is an event instead: once a read is held,
-// the backup cannot finish until the test releases it.
+// Gate serves files read-only through FUSE so that a test can hold their
+// readers still at a point it chooses. Fault tests need a backup or a
+// restore that is known to be in the middle of its work when the signal
+// arrives; with a small fixture a run finishes in a fraction of a second,
+// so watching its output and hoping to be quick enough fails on a fast
+// idle machine. A held read is an event instead: once a read is held, the
+// run cannot finish until the test releases it.
 //
-// Every process reads through the gate, the loop devices a backup attaches
-// to the image included (the loop driver reads the FUSE file like any
-// other).
+// Every process reads through the gate, the loop devices a backup
+// attaches to an image included (the loop driver reads the FUSE file like
+// any other).
 type Gate struct {
-	// Path is the gated copy of the image; give it to the program in
-	// place of the image.
-	Path string
+	// Dir is the mount point; each file is served under its base name.
+	Dir string
 
-	src  *os.File
-	size int64
+	files map[string]*os.File
 
 	mu      sync.Mutex
-	hold    func() bool   // when it returns true, the next read is held
-	held    chan struct{} // closed when a read is held
-	release chan struct{} // closed to let held reads go on
-	reads   int64         // reads served, for failure messages
+	hold    func(name string) bool // when it returns true, the read is held
+	held    chan struct{}          // closed when a read is held
+	release chan struct{}          // closed to let held reads go on
+	reads   int64                  // reads served, for failure messages
 }
 
-// NewGate serves image read-only at a new mount point and unmounts it at
-// the end of the test. Reads pass until Hold arms the gate.
-func NewGate(t *testing.T, image string) *Gate {
+// NewGate serves files read-only at the mount point dir (made if missing;
+// a set folder can be served under its own name) and unmounts it at the
+// end of the test. Reads pass until Hold arms the gate.
+func NewGate(t *testing.T, dir string, files ...string) *Gate {
 	t.Helper()
 	Require(t, "fuse")
-	src, err := os.Open(image)
-	if err != nil {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { src.Close() })
-	fi, err := src.Stat()
-	if err != nil {
-		t.Fatal(err)
+	g := &Gate{Dir: dir, files: map[string]*os.File{}}
+	sizes := map[string]int64{}
+	for _, p := range files {
+		f, err := os.Open(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { f.Close() })
+		fi, err := f.Stat()
+		if err != nil {
+			t.Fatal(err)
+		}
+		g.files[filepath.Base(p)], sizes[filepath.Base(p)] = f, fi.Size()
 	}
-	mnt := t.TempDir()
-	g := &Gate{Path: filepath.Join(mnt, filepath.Base(image)), src: src, size: fi.Size()}
 	root := &fs.Inode{}
-	server, err := fs.Mount(mnt, root, &fs.Options{
+	server, err := fs.Mount(dir, root, &fs.Options{
 		MountOptions: fuse.MountOptions{
 			// As root, mount(2) directly: no fusermount needed.
 			DirectMountStrict: true,
@@ -70,29 +75,37 @@ func NewGate(t *testing.T, image string) *Gate {
 			Options:    []string{"ro"},
 		},
 		OnAdd: func(ctx context.Context) {
-			f := root.NewPersistentInode(ctx, &gateFile{g: g}, fs.StableAttr{Mode: syscall.S_IFREG, Ino: 2})
-			root.AddChild(filepath.Base(image), f, true)
+			ino := uint64(2)
+			for name, size := range sizes {
+				f := root.NewPersistentInode(ctx, &gateFile{g: g, name: name, size: size}, fs.StableAttr{Mode: syscall.S_IFREG, Ino: ino})
+				root.AddChild(name, f, true)
+				ino++
+			}
 		},
 	})
 	if err != nil {
-		t.Fatalf("mount the FUSE gate over %s: %v", image, err)
+		t.Fatalf("mount the FUSE gate on %s: %v", dir, err)
 	}
 	t.Cleanup(func() {
 		g.Release()
-		// A loop device still attached to the gated file keeps the mount
+		// A loop device still attached to a gated file keeps the mount
 		// busy; lazy unmount lets the test end and the kernel finish
 		// once the last user is gone.
 		if err := server.Unmount(); err != nil {
-			syscall.Unmount(mnt, syscall.MNT_DETACH)
+			syscall.Unmount(dir, syscall.MNT_DETACH)
 		}
 	})
 	return g
 }
 
-// Hold arms the gate: from now on each read first asks cond, and the
-// first read for which it returns true is held (with every read after it)
-// until Release. cond runs on the FUSE server's goroutines.
-func (g *Gate) Hold(cond func() bool) {
+// Path is where the gate serves the file that was at p.
+func (g *Gate) Path(p string) string { return filepath.Join(g.Dir, filepath.Base(p)) }
+
+// Hold arms the gate: from now on each read first asks cond with the
+// name of the file read, and the first read for which it returns true is
+// held (with every read after it) until Release. cond runs on the FUSE
+// server's goroutines.
+func (g *Gate) Hold(cond func(name string) bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.hold = cond
@@ -136,8 +149,8 @@ func (g *Gate) Release() {
 	}
 }
 
-// wait holds the calling read while the gate says so.
-func (g *Gate) wait(ctx context.Context) {
+// wait holds the calling read of the file name while the gate says so.
+func (g *Gate) wait(ctx context.Context, name string) {
 	g.mu.Lock()
 	g.reads++
 	hold, held, release := g.hold, g.held, g.release
@@ -145,7 +158,7 @@ func (g *Gate) wait(ctx context.Context) {
 		select {
 		case <-held:
 		default:
-			if !hold() {
+			if !hold(name) {
 				g.mu.Unlock()
 				return
 			}
@@ -164,7 +177,9 @@ func (g *Gate) wait(ctx context.Context) {
 
 type gateFile struct {
 	fs.Inode
-	g *Gate
+	g    *Gate
+	name string
+	size int64
 }
 
 var (
@@ -184,15 +199,15 @@ func (f *gateFile) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint3
 
 func (f *gateFile) Getattr(ctx context.Context, fh fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
 	out.Mode = syscall.S_IFREG | 0o444
-	out.Size = uint64(f.g.size)
-	out.Blocks = (uint64(f.g.size) + 511) / 512
+	out.Size = uint64(f.size)
+	out.Blocks = (uint64(f.size) + 511) / 512
 	return 0
 }
 
 func (f *gateFile) Read(ctx context.Context, fh fs.FileHandle, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
-	f.g.wait(ctx)
-	n, err := f.g.src.ReadAt(dest, off)
-	if n == 0 && err != nil && off < f.g.size {
+	f.g.wait(ctx, f.name)
+	n, err := f.g.files[f.name].ReadAt(dest, off)
+	if n == 0 && err != nil && off < f.size {
 		return nil, fs.ToErrno(fmt.Errorf("gate read at %d: %w", off, err))
 	}
 	return fuse.ReadResultData(dest[:n]), 0
