@@ -123,6 +123,35 @@ func lockFree(t *testing.T, target string) bool {
 	return true
 }
 
+// holdMidWrite arms gate to hold the first read of the source after the
+// payload appeared in a set folder of tmp (<target>/<host>/tmp) that a
+// killed earlier run did not leave: from then on the backup is writing
+// its payload and cannot finish until the gate is released. (A size
+// threshold would race: tar and the compressors buffer, and may have read
+// all of the small fixture before 1 MiB of output exists.) Leftovers are
+// marked, not remembered by name: the new run removes them and may take
+// the same name within the second.
+func holdMidWrite(gate *testfs.Gate, tmp, host string) {
+	const oldMark = ".fault-test-leftover"
+	es, _ := os.ReadDir(tmp)
+	for _, e := range es {
+		os.WriteFile(filepath.Join(tmp, e.Name(), oldMark), nil, 0o644)
+	}
+	gate.Hold(func(string) bool {
+		es, _ := os.ReadDir(tmp)
+		for _, e := range es {
+			set := filepath.Join(tmp, e.Name())
+			if _, err := os.Stat(filepath.Join(set, oldMark)); err == nil {
+				continue
+			}
+			if payloadStarted(set, host) {
+				return true
+			}
+		}
+		return false
+	})
+}
+
 // payloadStarted reports whether set holds a payload entry: an image or
 // archive, or a folder of an rsync tree; not the boot image, the partition
 // metadata (all named <host>-backup.*) or backupctl's own files.
@@ -227,34 +256,7 @@ func TestBackupFaultSignals(t *testing.T) {
 			return nil
 		}
 	}
-	armWriting := func() {
-		// Hold the first read of the source after the payload appeared in
-		// a set folder of tmp that a killed earlier run did not leave:
-		// from then on the backup is writing its payload and cannot
-		// finish. (A size threshold would race: tar and the compressors
-		// buffer, and may have read all of the small fixture before 1 MiB
-		// of output exists.) Leftovers are marked, not remembered by
-		// name: the new run removes them and may take the same name
-		// within the second.
-		const oldMark = ".fault-test-leftover"
-		es, _ := os.ReadDir(tmp)
-		for _, e := range es {
-			os.WriteFile(filepath.Join(tmp, e.Name(), oldMark), nil, 0o644)
-		}
-		gate.Hold(func(string) bool {
-			es, _ := os.ReadDir(tmp)
-			for _, e := range es {
-				set := filepath.Join(tmp, e.Name())
-				if _, err := os.Stat(filepath.Join(set, oldMark)); err == nil {
-					continue
-				}
-				if payloadStarted(set, "testpi") {
-					return true
-				}
-			}
-			return false
-		})
-	}
+	armWriting := func() { holdMidWrite(gate, tmp, "testpi") }
 	writing := func(t *testing.T, done <-chan struct{}) error {
 		return gate.WaitHeld(done, 2*time.Minute)
 	}

@@ -638,10 +638,25 @@ func TestBackupCancel(t *testing.T) {
 	target := t.TempDir()
 	older := backupOK(t, target, "-t", "tar", "-z", "zstd", "--source-disk", d.Path)
 
+	// The source is read through a gate that holds the backup once it
+	// writes its payload, so the cancel and the signals land mid-write
+	// on any machine.
+	gate := testfs.NewGate(t, t.TempDir(), d.Path)
+	tmp := filepath.Join(target, "testpi", backupset.TmpDir)
+
 	t.Run("context", func(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
-		time.AfterFunc(300*time.Millisecond, cancel)
-		code, _, errOut := cli(ctx, "backup", "-t", "ddz", "--source-disk", d.Path, target)
+		holdMidWrite(gate, tmp, "testpi")
+		done := make(chan struct{})
+		go func() {
+			if err := gate.WaitHeld(done, 2*time.Minute); err != nil {
+				t.Errorf("the backup was never held mid-write: %v", err)
+			}
+			cancel()
+			gate.Release()
+		}()
+		code, _, errOut := cli(ctx, "backup", "-t", "ddz", "--source-disk", gate.Path(d.Path), target)
+		close(done)
 		if code != exitCancelled {
 			t.Fatalf("cancelled backup = exit %d (%s); want %d", code, errOut, exitCancelled)
 		}
@@ -651,27 +666,38 @@ func TestBackupCancel(t *testing.T) {
 	bin := builtBinary(t)
 	// startMidWrite starts the real binary and returns once its set folder
 	// exists in tmp, i.e. while it writes.
+	// The caller signals it, then releases the gate and waits.
 	startMidWrite := func(t *testing.T, args ...string) (*exec.Cmd, *bytes.Buffer) {
-		cmd := exec.Command(bin, append(append([]string{"backup"}, args...), "--source-disk", d.Path, target)...)
+		holdMidWrite(gate, tmp, "testpi")
+		cmd := exec.Command(bin, append(append([]string{"backup"}, args...), "--source-disk", gate.Path(d.Path), target)...)
 		var stderr bytes.Buffer
 		cmd.Stderr = &stderr
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		deadline := time.Now().Add(20 * time.Second)
-		for time.Now().Before(deadline) {
-			if es, _ := os.ReadDir(filepath.Join(target, "testpi", "tmp")); len(es) > 0 {
-				break
+		exited := make(chan struct{})
+		go func() {
+			defer close(exited)
+			// Wait for the end without reaping, so cmd.Wait still works.
+			for {
+				var info unix.Siginfo
+				if err := unix.Waitid(unix.P_PID, cmd.Process.Pid, &info, unix.WEXITED|unix.WNOWAIT, nil); err != unix.EINTR {
+					return
+				}
 			}
-			time.Sleep(5 * time.Millisecond)
+		}()
+		if err := gate.WaitHeld(exited, 2*time.Minute); err != nil {
+			gate.Release()
+			cmd.Wait()
+			t.Fatalf("the backup was never held mid-write: %v\n%s", err, stderr.String())
 		}
-		time.Sleep(100 * time.Millisecond)
 		return cmd, &stderr
 	}
 
 	t.Run("sigterm", func(t *testing.T) {
 		cmd, stderr := startMidWrite(t, "-t", "ddz")
 		cmd.Process.Signal(syscall.SIGTERM)
+		gate.Release()
 		err := cmd.Wait()
 		if code := cmd.ProcessState.ExitCode(); code != exitCancelled {
 			t.Errorf("SIGTERM: exit %d (%v) %s; want %d", code, err, stderr, exitCancelled)
@@ -683,6 +709,7 @@ func TestBackupCancel(t *testing.T) {
 	t.Run("sigkill", func(t *testing.T) {
 		cmd, stderr := startMidWrite(t, "-t", "rsync")
 		cmd.Process.Signal(syscall.SIGKILL)
+		gate.Release()
 		err := cmd.Wait()
 		t.Logf("killed backupctl: %v %s", err, stderr.String())
 		if es, _ := os.ReadDir(filepath.Join(target, "testpi", "tmp")); len(es) == 0 {

@@ -313,19 +313,27 @@ func TestBackupServicesAndHooks(t *testing.T) {
 		checkNoPartialSet(t, target)
 	})
 
-	// A cancelled and a killed run write ddz images into their own folder:
-	// long enough to be interrupted mid-write.
+	// A cancelled and a killed run write ddz images into their own folder,
+	// reading the source through a gate that holds them mid-write, so the
+	// cancel and the kill land there on any machine.
 	bigTarget := t.TempDir()
+	gate := testfs.NewGate(t, t.TempDir(), d.Path)
+	bigTmp := filepath.Join(bigTarget, "testpi", backupset.TmpDir)
 	t.Run("cancel", func(t *testing.T) {
 		e.reset(t)
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
+		holdMidWrite(gate, bigTmp, "testpi")
+		done := make(chan struct{})
 		go func() {
-			waitFor(t, filepath.Join(e.out, "ready.service"), 30*time.Second)
-			time.Sleep(200 * time.Millisecond)
+			if err := gate.WaitHeld(done, 2*time.Minute); err != nil {
+				t.Errorf("the backup was never held mid-write: %v", err)
+			}
 			cancel()
+			gate.Release()
 		}()
-		code, _, errOut := cli(ctx, "backup", "-f", e.config, "--run-dir", runDir, "-t", "ddz", "--source-disk", d.Path, bigTarget)
+		code, _, errOut := cli(ctx, "backup", "-f", e.config, "--run-dir", runDir, "-t", "ddz", "--source-disk", gate.Path(d.Path), bigTarget)
+		close(done)
 		if code != exitCancelled {
 			t.Fatalf("cancelled backup = exit %d (%s); want %d", code, errOut, exitCancelled)
 		}
@@ -343,16 +351,26 @@ func TestBackupServicesAndHooks(t *testing.T) {
 
 	t.Run("sigkill", func(t *testing.T) {
 		e.reset(t)
-		cmd := exec.Command(builtBinary(t), "backup", "-f", e.config, "--run-dir", runDir, "-t", "ddz", "--source-disk", d.Path, bigTarget)
+		holdMidWrite(gate, bigTmp, "testpi")
+		cmd := exec.Command(builtBinary(t), "backup", "-f", e.config, "--run-dir", runDir, "-t", "ddz", "--source-disk", gate.Path(d.Path), bigTarget)
 		var stderr bytes.Buffer
 		cmd.Stderr = &stderr
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, filepath.Join(e.out, "ready.service"), 30*time.Second)
-		time.Sleep(200 * time.Millisecond)
+		exited := make(chan struct{})
+		go func() {
+			defer close(exited)
+			cmd.Wait()
+		}()
+		if err := gate.WaitHeld(exited, 2*time.Minute); err != nil {
+			gate.Release()
+			<-exited
+			t.Fatalf("the backup was never held mid-write: %v\n%s", err, stderr.String())
+		}
 		cmd.Process.Signal(syscall.SIGKILL)
-		cmd.Wait()
+		gate.Release()
+		<-exited
 		if e.svc.running() != 0 {
 			t.Fatalf("service running after SIGKILL mid-backup; the test did not kill it in time (%s)", stderr.String())
 		}
@@ -402,17 +420,6 @@ func builtBinary(t *testing.T) string {
 		t.Fatal(binaryErr)
 	}
 	return binaryPath
-}
-
-func waitFor(t *testing.T, p string, max time.Duration) {
-	deadline := time.Now().Add(max)
-	for time.Now().Before(deadline) {
-		if _, err := os.Stat(p); err == nil {
-			return
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	t.Errorf("%s did not appear within %v", p, max)
 }
 
 // TestBackupPreBackupHookAborts: a failing pre-backup hook stops the run
