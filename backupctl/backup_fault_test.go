@@ -152,6 +152,21 @@ func holdMidWrite(gate *testfs.Gate, tmp, host string) {
 	})
 }
 
+// cancelMidWrite arms gate with holdMidWrite and calls cancel once a read
+// is held, then releases it. Call stop when the backup has returned.
+func cancelMidWrite(t *testing.T, gate *testfs.Gate, tmp string, cancel func()) (stop func()) {
+	holdMidWrite(gate, tmp, "testpi")
+	done := make(chan struct{})
+	go func() {
+		if err := gate.WaitHeld(done, 2*time.Minute); err != nil {
+			t.Errorf("the backup was never held mid-write: %v", err)
+		}
+		cancel()
+		gate.Release()
+	}()
+	return func() { close(done) }
+}
+
 // payloadStarted reports whether set holds a payload entry: an image or
 // archive, or a folder of an rsync tree; not the boot image, the partition
 // metadata (all named <host>-backup.*) or backupctl's own files.

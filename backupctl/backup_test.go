@@ -646,17 +646,9 @@ func TestBackupCancel(t *testing.T) {
 
 	t.Run("context", func(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
-		holdMidWrite(gate, tmp, "testpi")
-		done := make(chan struct{})
-		go func() {
-			if err := gate.WaitHeld(done, 2*time.Minute); err != nil {
-				t.Errorf("the backup was never held mid-write: %v", err)
-			}
-			cancel()
-			gate.Release()
-		}()
+		stop := cancelMidWrite(t, gate, tmp, cancel)
 		code, _, errOut := cli(ctx, "backup", "-t", "ddz", "--source-disk", gate.Path(d.Path), target)
-		close(done)
+		stop()
 		if code != exitCancelled {
 			t.Fatalf("cancelled backup = exit %d (%s); want %d", code, errOut, exitCancelled)
 		}

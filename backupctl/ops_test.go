@@ -323,17 +323,9 @@ func TestBackupServicesAndHooks(t *testing.T) {
 		e.reset(t)
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
-		holdMidWrite(gate, bigTmp, "testpi")
-		done := make(chan struct{})
-		go func() {
-			if err := gate.WaitHeld(done, 2*time.Minute); err != nil {
-				t.Errorf("the backup was never held mid-write: %v", err)
-			}
-			cancel()
-			gate.Release()
-		}()
+		stop := cancelMidWrite(t, gate, bigTmp, cancel)
 		code, _, errOut := cli(ctx, "backup", "-f", e.config, "--run-dir", runDir, "-t", "ddz", "--source-disk", gate.Path(d.Path), bigTarget)
-		close(done)
+		stop()
 		if code != exitCancelled {
 			t.Fatalf("cancelled backup = exit %d (%s); want %d", code, errOut, exitCancelled)
 		}
