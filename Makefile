@@ -12,7 +12,7 @@ LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.dat
 
 # Debian packages the tests and the demo use (also installed by .ci/run).
 DEB_PKGS := rsync tar dosfstools mtools fdisk e2fsprogs acl attr util-linux \
-	qemu-system-arm qemu-system-x86 qemu-utils ipxe-qemu cpio xz-utils zstd pigz gzip file \
+	qemu-system-arm qemu-system-x86 qemu-utils ipxe-qemu cpio xz-utils zstd pigz gzip bzip2 lzip lzop lz4 file \
 	openssh-server openssh-client partclone samba smbclient nfs-ganesha nfs-ganesha-vfs rpcbind \
 	binutils ca-certificates
 

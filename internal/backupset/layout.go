@@ -16,6 +16,18 @@ const (
 	CompressZstd Compression = "zstd"
 )
 
+// Compressions of tar payloads that only raspiBackup writes (its
+// --tarCompressionTool): read, listed, verified and restored, never
+// written.
+const (
+	CompressBzip2 Compression = "bzip2"
+	CompressXz    Compression = "xz"
+	CompressLzma  Compression = "lzma"
+	CompressLzip  Compression = "lzip"
+	CompressLzop  Compression = "lzop"
+	CompressLz4   Compression = "lz4"
+)
+
 // ParseCompression checks a compression name.
 func ParseCompression(s string) (Compression, error) {
 	switch Compression(s) {
@@ -99,13 +111,20 @@ func PayloadExt(t Type, c Compression) (string, error) {
 	return "", fmt.Errorf("unknown type %q", t)
 }
 
-// CompressionOf tells the compression of a payload file by its extension.
+// CompressionOf tells the compression of a payload file by its extension
+// (raspiBackup's tar tools' extensions included).
 func CompressionOf(file string) Compression {
-	switch {
-	case strings.HasSuffix(file, ".gz"), strings.HasSuffix(file, ".tgz"):
-		return CompressGzip
-	case strings.HasSuffix(file, ".zst"):
-		return CompressZstd
+	for _, c := range []struct {
+		ext  string
+		comp Compression
+	}{
+		{".gz", CompressGzip}, {".tgz", CompressGzip}, {".zst", CompressZstd},
+		{".bz2", CompressBzip2}, {".xz", CompressXz}, {".lzma", CompressLzma},
+		{".lz", CompressLzip}, {".lzo", CompressLzop}, {".lz4", CompressLz4},
+	} {
+		if strings.HasSuffix(file, c.ext) {
+			return c.comp
+		}
 	}
 	return CompressNone
 }

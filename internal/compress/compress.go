@@ -68,7 +68,7 @@ func NewReader(r io.Reader, c backupset.Compression) (io.ReadCloser, error) {
 		}
 		return zstdCloser{zr}, nil
 	}
-	return nil, fmt.Errorf("unknown compression %q", c)
+	return newLegacyReader(r, c)
 }
 
 type nopCloser struct{ io.Writer }

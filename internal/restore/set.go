@@ -144,10 +144,9 @@ func readSet(fsys fs.FS, dirName string) (*setInfo, error) {
 		}
 	}
 	if s.payload != "" {
+		// Every compression raspiBackup's tar tools make is read (pure
+		// Go, also in the recovery image).
 		s.comp = backupset.CompressionOf(s.payload)
-		if !supportedCompression(s.payload) {
-			return nil, fmt.Errorf("set %s: %s: only gzip and zstd compression are supported: %w", dirName, s.payload, ErrBadSet)
-		}
 		info, err := s.entries[s.payload].Info()
 		if err != nil {
 			return nil, fmt.Errorf("set %s: %w", dirName, err)
@@ -164,15 +163,6 @@ func readSet(fsys fs.FS, dirName string) (*setInfo, error) {
 		return nil, fmt.Errorf("set %s: no partition layout (%s): %w", dirName, backupset.MetaFile(host, backupset.SuffixSfdisk), ErrBadSet)
 	}
 	return s, nil
-}
-
-func supportedCompression(name string) bool {
-	for _, ext := range []string{".bz2", ".xz", ".lz", ".lzma", ".lzo", ".lz4"} {
-		if strings.HasSuffix(name, ext) {
-			return false
-		}
-	}
-	return true
 }
 
 // findPartPayloads maps <dev>pN.tar*/<dev>pN/ entries to partition numbers.

@@ -44,6 +44,9 @@ func capabilities() map[string]capability {
 		"acl":    {tools: []string{"setfacl", "getfacl"}, pkg: "acl"},
 		"attr":   {tools: []string{"setfattr", "getfattr"}, pkg: "attr"},
 		"rsync":  {tools: []string{"rsync"}, pkg: "rsync"},
+		// legacy-compressors: the tools raspiBackup's --tarCompressionTool
+		// runs, to make the sets our pure-Go decoders must read.
+		"legacy-compressors": {tools: []string{"bzip2", "xz", "lzip", "lzop", "lz4"}, pkg: "bzip2 xz-utils lzip lzop lz4"},
 		// fuse: serve files through FUSE as root (Gate); the kernel module
 		// is built in or loaded, no fusermount needed.
 		"fuse": {root: true, files: []string{"/dev/fuse"}},
@@ -59,7 +62,7 @@ func capabilities() map[string]capability {
 
 // Require skips the test unless the capability what is available: "root",
 // "loop", "qemu", "sftp", "nfs", "smb", "mtools", "vfat", "ext4", "sfdisk",
-// "acl", "attr", "rsync", "fuse" or "pidisk" (all that BuildPiDisk needs). The skip
+// "acl", "attr", "rsync", "fuse", "legacy-compressors" or "pidisk" (all that BuildPiDisk needs). The skip
 // message names the Debian package to install.
 //
 // If PIBACKUP_TEST_REQUIRE lists what (or is "all"), a missing capability
