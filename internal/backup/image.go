@@ -3,34 +3,50 @@ package backup
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 
 	"github.com/pibackup/pibackup/internal/backupset"
 	"github.com/pibackup/pibackup/internal/imageio"
+	"github.com/pibackup/pibackup/internal/usedblocks"
 )
 
 // An image (the dd payload, or the boot partition image of a tar or rsync
 // set) is written like dd would write it, except that the blocks the
 // filesystems do not use are not read: they read as zeros in the image,
 // as holes in a raw .img and as runs of zeros, which compress to almost
-// nothing, in a .img.gz/.img.zst. Anything usedblocks cannot map (an
-// unknown filesystem, a mounted or dirty ext4) is read whole, and
-// --full-read reads every byte as before.
+// nothing, in a .img.gz/.img.zst. A filesystem mounted read-write on this
+// machine (the running root and boot partitions) is mapped while it is
+// copied, group by group just before each group is read (usedblocks.Live),
+// so a block the system allocates during the backup is not lost. Anything
+// usedblocks cannot map (an unknown filesystem, a dirty ext4 that is not
+// mounted here) is read whole, and --full-read reads every byte as before.
 
 // imagePlan is what to read for one image file: [start, start+size) of
 // the source disk.
 type imagePlan struct {
 	start, size int64
-	extents     []imageio.Extent // disk-relative, clipped to the image
+	extents     []imageio.Extent // disk-relative, clipped to the image, live regions left out
+	live        []imageio.LiveRegion
+	liveRead    int64 // what the live regions' maps said when planned
 	parts       []imageio.PartPlan
+	closers     []io.Closer // the partition devices the live maps read
 }
 
-// read is the number of bytes the plan reads.
-func (p *imagePlan) read() int64 { return imageio.Total(p.extents) }
+// read is the number of bytes the plan reads (live regions as mapped at
+// planning time: an estimate for the progress bar).
+func (p *imagePlan) read() int64 { return imageio.Total(p.extents) + p.liveRead }
+
+func (p *imagePlan) close() {
+	for _, c := range p.closers {
+		c.Close()
+	}
+}
 
 // planImage decides what to read of [start, start+size) of the source
 // disk. parts are the partitions whose allocation maps are used; a byte
@@ -57,21 +73,105 @@ func (r *runner) planImage(start, size int64, parts []backupset.Partition) (*ima
 	if err != nil {
 		return nil, fmt.Errorf("plan the image of %s: %w", r.src.path, err)
 	}
+	ip := &imagePlan{start: start, size: size, parts: pl.Parts}
 	for _, name := range r.mountedRW() {
 		for i := range pl.Parts {
 			pp := &pl.Parts[i]
-			if pp.Known && r.src.partName(pp.Number) == name {
-				// Its allocation map can change between reading it and
-				// reading the data; blocks allocated in between would
-				// be zeros in the image.
-				pp.Known = false
-				pp.Reason = "mounted read-write"
+			if r.src.partName(pp.Number) != name || r.opts.FullRead {
+				continue
+			}
+			// Its allocation map changes while it is copied: it is mapped
+			// group by group just before each group is read (see
+			// usedblocks.Live), through the partition's own device, whose
+			// page cache holds the map the kernel is changing.
+			region, used, err := r.liveMap(pp, name)
+			if err != nil || region == nil {
+				reason := "mounted read-write, allocation map not readable live"
+				if err != nil {
+					reason += ": " + err.Error()
+				}
+				pp.Known, pp.Reason = false, reason
 				pp.Read = min(pp.Size, d.Size-pp.Start)
 				pl.Extents = append(pl.Extents, imageio.Extent{Off: pp.Start, Len: pp.Read})
+				continue
+			}
+			pp.Known, pp.Reason, pp.Read = true, "", used
+			pl.Extents = cutOut(pl.Extents, pp.Start, pp.Start+pp.Size)
+			ip.closers = append(ip.closers, region.dev)
+			if region.Start >= start && region.Start+region.Size <= start+size {
+				ip.live = append(ip.live, region.LiveRegion)
+				ip.liveRead += used
 			}
 		}
 	}
-	return &imagePlan{start: start, size: size, extents: clip(pl.Extents, start, start+size), parts: pl.Parts}, nil
+	ip.extents = clip(pl.Extents, start, start+size)
+	return ip, nil
+}
+
+// liveMap is a mounted partition mapped while it is copied, with the
+// device its map is read from.
+type liveMap struct {
+	imageio.LiveRegion
+	dev *os.File
+}
+
+// liveMap opens the mounted partition name for a live map.
+func (r *runner) liveMap(pp *imageio.PartPlan, name string) (*liveMap, int64, error) {
+	node := filepath.Join(cmp.Or(r.deps.Sys.Dev, "/dev"), name)
+	f, err := os.Open(node) // buffered: the page cache is the point
+	if err != nil {
+		return nil, 0, err
+	}
+	live, known, reason, err := usedblocks.OpenLive(f, pp.Size, pp.FSType)
+	if err != nil || !known {
+		f.Close()
+		if err == nil {
+			err = errors.New(reason)
+		}
+		return nil, 0, err
+	}
+	start := pp.Start
+	ext, known, err := live.Extents(0, pp.Size)
+	if err != nil || !known {
+		f.Close()
+		return nil, 0, cmp.Or(err, errors.New("allocation map not trusted"))
+	}
+	region := &liveMap{dev: f, LiveRegion: imageio.LiveRegion{
+		Start: start, Size: pp.Size, Window: live.Window(),
+		Map: func(from, to int64) ([]imageio.Extent, bool, error) {
+			ext, known, err := live.Extents(from-start, to-start)
+			for i := range ext {
+				ext[i].Off += start
+			}
+			return ext, known, err
+		},
+		OnMap: func(from, to, used int64, err error) {
+			if err != nil {
+				r.log.Warn("live map of a piece failed; reading it whole", "partition", name, "from", from-start, "to", to-start, "err", err)
+			}
+		},
+	}}
+	r.log.Info("image: mounted read-write, mapped group by group while copied", "partition", name,
+		"fstype", pp.FSType, "used now", human(usedblocks.Total(ext)), "size", human(pp.Size))
+	return region, usedblocks.Total(ext), nil
+}
+
+// cutOut removes [from, to) from sorted extents.
+func cutOut(ext []imageio.Extent, from, to int64) []imageio.Extent {
+	var out []imageio.Extent
+	for _, e := range ext {
+		if e.End() <= from || e.Off >= to {
+			out = append(out, e)
+			continue
+		}
+		if e.Off < from {
+			out = append(out, imageio.Extent{Off: e.Off, Len: from - e.Off})
+		}
+		if e.End() > to {
+			out = append(out, imageio.Extent{Off: to, Len: e.End() - to})
+		}
+	}
+	return out
 }
 
 func isExtended(p backupset.Partition) bool {
@@ -164,6 +264,7 @@ func (r *runner) writePlannedImage(ctx context.Context, rel string, comp backups
 	if err != nil {
 		return backupset.File{}, err
 	}
+	defer pl.close()
 	pl.log(r, rel)
 	for _, n := range pl.notes(r) {
 		if !slices.Contains(r.man.Notes, n) {
@@ -181,7 +282,7 @@ func (r *runner) writePlannedImage(ctx context.Context, rel string, comp backups
 	defer src.Close()
 	in := r.cleanMountedFATs(src)
 	r.rep.Phase(phase, pl.read())
-	opts := imageio.CopyOptions{Progress: r.rep}
+	opts := imageio.CopyOptions{Progress: r.rep, Live: pl.live}
 	if comp != backupset.CompressNone && comp != "" {
 		if start != 0 {
 			return backupset.File{}, fmt.Errorf("BUG: compressed image of %s starts at %d", r.src.path, start)

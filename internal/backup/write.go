@@ -141,6 +141,7 @@ func (r *runner) makePlan() error {
 		if err != nil {
 			return fmt.Errorf("%w: %w", ErrPreflight, err)
 		}
+		pl.close()
 		p.Notes = append(p.Notes, pl.notes(r)...)
 		if !r.opts.FullRead {
 			from += fmt.Sprintf(", reading %s of it (the blocks in use)", human(pl.read()))
@@ -187,6 +188,7 @@ func (r *runner) makePlan() error {
 			if err != nil {
 				return fmt.Errorf("%w: %w", ErrPreflight, err)
 			}
+			pl.close()
 			p.Notes = append(p.Notes, pl.notes(r)...)
 			from := "image of the boot partition " + s.partName(bootPart.Number)
 			if !r.opts.FullRead {

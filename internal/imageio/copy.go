@@ -2,10 +2,12 @@ package imageio
 
 import (
 	"bytes"
+	"cmp"
 	"fmt"
 	"io"
 	"iter"
 	"os"
+	"slices"
 
 	"github.com/pibackup/pibackup/internal/progress"
 )
@@ -37,6 +39,70 @@ type CopyOptions struct {
 	// SkipZeros (CopySparse) leaves 4 KiB blocks that are all zeros
 	// unwritten even inside extents, so they become holes too.
 	SkipZeros bool
+	// Live are regions of the disk (mounted filesystems) whose extents
+	// are decided only when the copy reaches them; the extents given to
+	// the copy functions must leave them out.
+	Live []LiveRegion
+}
+
+// LiveRegion is a filesystem that changes while it is copied: Map is
+// asked for the used ranges of each Window-sized piece of [Start,
+// Start+Size) just before that piece is read (disk-relative offsets).
+// When Map cannot tell (known false, or an error), the piece is read
+// whole: a wrong "free" would lose data, a wrong "used" only costs time.
+type LiveRegion struct {
+	Start, Size, Window int64
+	Map                 func(from, to int64) (ext []Extent, known bool, err error)
+	// OnMap, if set, hears what each piece was mapped to, for the log.
+	OnMap func(from, to, used int64, err error)
+}
+
+// withLive yields extents and the live regions' extents, each region
+// mapped piece by piece as the reader reaches it, in disk order and never
+// overlapping.
+func withLive(extents []Extent, live []LiveRegion) iter.Seq[Extent] {
+	return func(yield func(Extent) bool) {
+		var last int64 // end of what was yielded: nothing before it again
+		emit := func(e Extent) bool {
+			if s := max(e.Off, last); e.End() > s {
+				last = e.End()
+				return yield(Extent{Off: s, Len: e.End() - s})
+			}
+			return true
+		}
+		regions := slices.Clone(live)
+		slices.SortFunc(regions, func(a, b LiveRegion) int { return cmp.Compare(a.Start, b.Start) })
+		i := 0
+		for _, r := range regions {
+			for ; i < len(extents) && extents[i].Off < r.Start; i++ {
+				if !emit(extents[i]) {
+					return
+				}
+			}
+			end := r.Start + r.Size
+			for from := r.Start; from < end; {
+				to := min(end, from+max(r.Window, BlockSize))
+				ext, known, err := r.Map(from, to)
+				if !known || err != nil {
+					ext = []Extent{{Off: from, Len: to - from}}
+				}
+				if r.OnMap != nil {
+					r.OnMap(from, to, Total(ext), err)
+				}
+				for _, e := range ext {
+					if !emit(e) {
+						return
+					}
+				}
+				from = to
+			}
+		}
+		for ; i < len(extents); i++ {
+			if !emit(extents[i]) {
+				return
+			}
+		}
+	}
 }
 
 // CopySparse copies the extents of src to the same offsets of dst, which
@@ -44,7 +110,7 @@ type CopyOptions struct {
 // outside the extents is written. It returns the bytes written.
 func CopySparse(dst io.WriterAt, src io.ReaderAt, extents []Extent, opts CopyOptions) (int64, error) {
 	var written int64
-	err := readExtents(src, extents, opts, func(c *chunk) error {
+	err := readExtents(src, withLive(extents, opts.Live), opts, func(c *chunk) error {
 		for _, e := range c.parts {
 			b := c.buf[e.Off-c.off : e.End()-c.off]
 			if !opts.SkipZeros {
@@ -89,6 +155,11 @@ func WriteStream(w io.Writer, src io.ReaderAt, size int64, extents []Extent, opt
 	if n := len(extents); n > 0 && extents[n-1].End() > size {
 		return fmt.Errorf("extents end at %d, past the %d-byte image", extents[n-1].End(), size)
 	}
+	for _, r := range opts.Live {
+		if r.Start+r.Size > size {
+			return fmt.Errorf("live region ends at %d, past the %d-byte image", r.Start+r.Size, size)
+		}
+	}
 	var pos int64
 	zeros := make([]byte, 1<<20)
 	writeZeros := func(n int64) error {
@@ -102,7 +173,7 @@ func WriteStream(w io.Writer, src io.ReaderAt, size int64, extents []Extent, opt
 		}
 		return nil
 	}
-	err := readExtents(src, extents, opts, func(c *chunk) error {
+	err := readExtents(src, withLive(extents, opts.Live), opts, func(c *chunk) error {
 		// The chunk's gaps were zeroed by the reader, so it is written
 		// whole.
 		if err := writeZeros(c.off - pos); err != nil {
@@ -169,7 +240,7 @@ type chunk struct {
 // goroutine and hands them, in order, to consume in the calling one, so
 // reading the disk and writing (or compressing) overlap. consume must not
 // keep c.buf.
-func readExtents(src io.ReaderAt, extents []Extent, opts CopyOptions, consume func(c *chunk) error) error {
+func readExtents(src io.ReaderAt, extents iter.Seq[Extent], opts CopyOptions, consume func(c *chunk) error) error {
 	rep := progress.OrNop(opts.Progress)
 	free := make(chan []byte, buffers)
 	for range buffers {
@@ -245,10 +316,10 @@ func (c *chunk) zeroGaps() {
 // read together, and no read crosses a BlockSize boundary, so every read
 // but the edges of a run is BlockSize long and aligned. It yields them one
 // by one so a fragmented map does not turn into a second, bigger list.
-func chunks(extents []Extent) iter.Seq[*chunk] {
+func chunks(extents iter.Seq[Extent]) iter.Seq[*chunk] {
 	return func(yield func(*chunk) bool) {
 		var cur *chunk
-		for _, e := range extents {
+		for e := range extents {
 			for off := e.Off; off < e.End(); {
 				end := min(e.End(), (off/BlockSize+1)*BlockSize)
 				if cur != nil && off/BlockSize == cur.off/BlockSize && off-cur.parts[len(cur.parts)-1].End() < readGap {

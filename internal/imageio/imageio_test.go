@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -282,7 +283,7 @@ func TestChunks(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			var got []string
-			for c := range chunks(tc.ext) {
+			for c := range chunks(slices.Values(tc.ext)) {
 				var parts []string
 				for _, p := range c.parts {
 					parts = append(parts, fmt.Sprintf("%d+%d", p.Off, p.Len))

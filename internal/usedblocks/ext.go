@@ -88,10 +88,20 @@ func le32(b []byte) uint64 { return uint64(binary.LittleEndian.Uint32(b)) }
 // extExtents adds the allocated blocks of an ext2/3/4 filesystem to b and
 // returns the block size.
 func extExtents(d *dev, b *builder) (int64, error) {
-	fs, err := readExtSuper(d)
+	fs, err := readExtSuper(d, false)
 	if err != nil {
 		return 0, err
 	}
+	return int64(fs.bs), fs.groupExtents(0, fs.groups, b)
+}
+
+// groupExtents adds to b the metadata of every group (superblock copies,
+// descriptor tables, bitmaps, inode tables: wherever flex_bg put them,
+// which may be in another group) and the allocated blocks of groups
+// [from, to), from their descriptors and bitmaps as they read now. Block
+// 0 is always added.
+func (fs *extFS) groupExtents(from, to uint64, b *builder) error {
+	d := fs.d
 	bs := int64(fs.bs)
 	addBlocks := func(start, n uint64) { b.add(int64(start)*bs, int64(n)*bs) }
 
@@ -109,13 +119,13 @@ func extExtents(d *dev, b *builder) (int64, error) {
 		if i != descBlockNo {
 			loc := fs.descBlockLoc(i)
 			if loc >= fs.blocks {
-				return 0, unsupported("corrupt: descriptor block %d at block %d beyond the filesystem", i, loc)
+				return unsupported("corrupt: descriptor block %d at block %d beyond the filesystem", i, loc)
 			}
 			if descBlock == nil {
 				descBlock = make([]byte, fs.bs)
 			}
 			if err := d.readAt(descBlock, int64(loc)*bs); err != nil {
-				return 0, err
+				return err
 			}
 			descBlockNo = i
 		}
@@ -134,9 +144,12 @@ func extExtents(d *dev, b *builder) (int64, error) {
 		bbm, ibm, it := fs.descLocs(desc)
 		for _, m := range [][2]uint64{{bbm, 1}, {ibm, 1}, {it, fs.itBlocks}} {
 			if m[0] < fs.firstData || m[0] >= fs.blocks || m[1] > fs.blocks-m[0] {
-				return 0, unsupported("corrupt: group %d metadata at block %d beyond the filesystem", g, m[0])
+				return unsupported("corrupt: group %d metadata at block %d beyond the filesystem", g, m[0])
 			}
 			addBlocks(m[0], m[1])
+		}
+		if g < from || g >= to {
+			continue
 		}
 
 		flags := le16(desc[0x12:])
@@ -150,11 +163,11 @@ func extExtents(d *dev, b *builder) (int64, error) {
 			continue
 		}
 		if err := d.readAt(bitmap, int64(bbm)*bs); err != nil {
-			return 0, err
+			return err
 		}
 		addBitmap(bitmap, gStart, gLen, addBlocks)
 	}
-	return bs, nil
+	return nil
 }
 
 // addBitmap reports the runs of set bits among the first n bits of bm as
@@ -217,7 +230,11 @@ func addBitmap(bm []byte, base, n uint64, add func(start, n uint64)) {
 	flush()
 }
 
-func readExtSuper(d *dev) (*extFS, error) {
+// readExtSuper reads the superblock. live is for a filesystem mounted on
+// this machine and read through its block device's page cache (see
+// Live): its journal always "needs recovery", but the bitmaps the kernel
+// keeps in that cache are current, so the flag does not make them stale.
+func readExtSuper(d *dev, live bool) (*extFS, error) {
 	sb := make([]byte, 1024)
 	if err := d.readAt(sb, extSuperOff); err != nil {
 		return nil, err
@@ -257,7 +274,7 @@ func readExtSuper(d *dev) (*extFS, error) {
 		return nil, unsupported("ext4 bigalloc is not supported")
 	case fs.incompat&incompatJournalDev != 0:
 		return nil, unsupported("external journal device, not a filesystem")
-	case fs.incompat&incompatRecover != 0:
+	case fs.incompat&incompatRecover != 0 && !live:
 		// Blocks allocated by transactions still in the journal are free
 		// in the on-disk bitmaps until replay; skipping them would lose
 		// their data. A mounted filesystem always has this flag.
@@ -267,7 +284,7 @@ func readExtSuper(d *dev) (*extFS, error) {
 	if state&extStateErrors != 0 {
 		return nil, unsupported("filesystem has errors; run e2fsck")
 	}
-	if fs.compat&compatHasJournal == 0 && state&extStateValid == 0 {
+	if fs.compat&compatHasJournal == 0 && state&extStateValid == 0 && !live {
 		return nil, unsupported("filesystem without journal not cleanly unmounted (or mounted); run e2fsck")
 	}
 
