@@ -344,6 +344,13 @@ func (p *Prepared) Write(ctx context.Context) (res *Result, err error) {
 		}
 	}()
 	r.log.Info("backing up", "set", r.name.String(), "source", r.src.path)
+	if r.src.running {
+		// The services are stopped now: what they wrote last reaches the
+		// disk (and the journal) before anything is read, so an image of
+		// the running system holds their files as they were at the stop.
+		r.log.Debug("sync before reading the running system")
+		syncAll()
+	}
 	if err := r.writeSet(ctx); err != nil {
 		return p.res, err
 	}

@@ -228,3 +228,6 @@ func setTimesLike(dst, src string) error {
 	}
 	return unix.UtimesNanoAt(unix.AT_FDCWD, dst, []unix.Timespec{st.Atim, st.Mtim}, unix.AT_SYMLINK_NOFOLLOW)
 }
+
+// syncAll writes every filesystem's dirty data and metadata (sync(2)).
+func syncAll() { unix.Sync() }
