@@ -10,9 +10,13 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/pibackup/pibackup/internal/backupset"
+	"github.com/pibackup/pibackup/internal/disklayout"
+	"github.com/pibackup/pibackup/internal/imageio"
 	"github.com/pibackup/pibackup/internal/testfs"
 )
 
@@ -148,6 +152,9 @@ func liveCase(t *testing.T, a *artifacts, tools, typ string) {
 		t.Fatalf("want one %s set on the backup disk, found %v", typ, sets)
 	}
 	run(t, a.backupctl, "verify", sets[0])
+	if typ == "dd" {
+		liveImageRead(t, fx, sets[0])
+	}
 	target := filepath.Join(work, "target.img")
 	fi, _ := os.Stat(fx.Path)
 	mkImage(t, target, fi.Size()*3/2)
@@ -156,12 +163,55 @@ func liveCase(t *testing.T, a *artifacts, tools, typ string) {
 	bootRestored(t, a, work, target)
 }
 
-// liveTypes are the types TestLiveBackup runs: file-level ones, whose
-// sets are consistent on a running system (a dd image of a mounted root
-// is not). PIBACKUP_LIVE_TYPES narrows them when debugging.
+// liveTypes are the types TestLiveBackup runs: the file-level ones, and
+// dd, whose image of the mounted read-write root and boot partitions is
+// mapped group by group while it is copied (usedblocks.Live).
+// PIBACKUP_LIVE_TYPES narrows them when debugging.
 func liveTypes() []string {
 	if s := os.Getenv("PIBACKUP_LIVE_TYPES"); s != "" {
 		return strings.Split(s, ",")
 	}
-	return []string{"tgz", "rsync"}
+	return []string{"tgz", "rsync", "dd"}
+}
+
+// liveImageRead checks that a live dd read only the blocks in use: the
+// sparse image holds data only where the copy read (and found no zeros),
+// so its allocated size may not pass 1.2 times what the fixture's
+// filesystems use plus what lies outside them; and no partition may have
+// been read in full.
+func liveImageRead(t *testing.T, fx *testfs.PiDisk, set string) {
+	t.Helper()
+	imgs, _ := filepath.Glob(filepath.Join(set, filepath.Base(set)+".img"))
+	if len(imgs) != 1 {
+		t.Fatalf("no image in %s", set)
+	}
+	var st syscall.Stat_t
+	if err := syscall.Stat(imgs[0], &st); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(fx.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	d, err := disklayout.ReadFile(fx.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pl, err := imageio.PlanDisk(f, d, imageio.PlanOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	written, used := st.Blocks*512, pl.Read()
+	t.Logf("live dd: image holds %d MiB of data; the fixture uses %d MiB (%.2f×) of %d MiB", written>>20, used>>20, float64(written)/float64(used), d.Size>>20)
+	if float64(written) > 1.2*float64(used) {
+		t.Errorf("the live dd image holds %d bytes of data, more than 1.2 × the %d bytes in use: free space was read", written, used)
+	}
+	man, err := os.ReadFile(filepath.Join(set, backupset.ManifestFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(man), "read in full") {
+		t.Errorf("a partition was read in full:\n%s", man)
+	}
 }

@@ -17,12 +17,20 @@ import (
 func live(typ string) {
 	// The console node may not exist on the root: mount /dev first.
 	_ = unix.Mount("devtmpfs", "/dev", "devtmpfs", 0, "")
+	// The kernel mounted the root read-only (no "rw" on the command
+	// line); a Pi's systemd remounts it read-write from fstab, and a live
+	// backup must cope with a root that changes under it.
+	rootErr := unix.Mount("", "/", "", unix.MS_REMOUNT, "")
 	console, err := os.OpenFile("/dev/console", os.O_WRONLY, 0)
 	if err != nil {
 		console = os.Stdout
 	}
 	defer console.Close()
 	say := func(format string, a ...any) { fmt.Fprintf(console, format+"\n", a...) }
+	if rootErr != nil {
+		say("PIBACKUP-LIVE-RESULT rc=-1 remount / read-write: %v", rootErr)
+		return
+	}
 	mounts := []struct{ src, dir, fs, data string }{
 		{"sysfs", "/sys", "sysfs", ""},
 		{"tmpfs", "/run", "tmpfs", "mode=0755"},
