@@ -106,6 +106,11 @@ func liveCase(t *testing.T, a *artifacts, tools, typ string) {
 	os.Mkdir(mnt, 0o755)
 	run(t, "mount", dev, mnt)
 	run(t, "cp", "-a", "--no-preserve=timestamps", tools+"/.", mnt+"/")
+	// Stale data in free space, as on a card in use: a dd that read free
+	// blocks would carry it (liveImageRead tells).
+	run(t, "dd", "if=/dev/urandom", "of="+filepath.Join(mnt, "stale.bin"), "bs=1M", "count=64", "status=none")
+	run(t, "sync")
+	run(t, "rm", filepath.Join(mnt, "stale.bin"))
 	run(t, "umount", mnt)
 	if err := fx.Fsck(); err != nil {
 		t.Fatal(err)

@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 
 	"github.com/pibackup/pibackup/internal/backupset"
 	"github.com/pibackup/pibackup/internal/imageio"
@@ -193,7 +192,7 @@ func (r *runner) mountedRW() []string {
 	var out []string
 	for _, p := range r.src.disk.Partitions {
 		name := r.src.partName(p.Number)
-		if m, ok := mounted[name]; ok && !slices.Contains(strings.Split(m.Options, ","), "ro") {
+		if m, ok := mounted[name]; ok && m.Writable() {
 			out = append(out, name)
 		}
 	}

@@ -150,3 +150,30 @@ func TestAttachAndCheckTarget(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// TestMountedPartsBindMount: backupctl reads the running root through a
+// read-only bind mount of /, a second mount of the same device. The
+// root must still count as mounted at / and read-write (the live dd of
+// the root was read in full, its map refused, because the bind mount's
+// "ro" hid the real mount).
+func TestMountedPartsBindMount(t *testing.T) {
+	s := fakeSys(t, piMountInfo+"57 22 179:2 / /tmp/backupctl-root-1 ro,relatime - ext4 /dev/mmcblk0p2 rw\n")
+	mounted, err := s.MountedParts()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := mounted["mmcblk0p2"]
+	if m.MountPoint != "/" || !m.Writable() {
+		t.Errorf("root = %+v (writable %v); want the mount at / and writable", m, m.Writable())
+	}
+	mounts, _ := s.Mounts()
+	for _, m := range mounts {
+		if m.MountPoint == "/tmp/backupctl-root-1" && !m.Writable() {
+			t.Errorf("a read-only bind mount of a read-write filesystem is not writable: %+v", m)
+		}
+	}
+	ro := fakeSys(t, "22 1 179:2 / / ro,relatime - ext4 /dev/mmcblk0p2 ro\n")
+	if mounted, _ := ro.MountedParts(); mounted["mmcblk0p2"].Writable() {
+		t.Errorf("a read-only root is writable: %+v", mounted["mmcblk0p2"])
+	}
+}

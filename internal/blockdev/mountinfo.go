@@ -9,6 +9,7 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -19,9 +20,21 @@ type Mount struct {
 	Major, Minor int
 	Root         string // path inside the filesystem that is mounted
 	MountPoint   string
-	Options      string
+	Options      string // of this mount: a read-only bind mount says "ro"
 	FSType       string
 	Source       string // e.g. /dev/mmcblk0p2
+	SuperOptions string // of the filesystem, shared by all its mounts
+}
+
+// Writable reports whether the filesystem is mounted read-write, through
+// this mount or another: a read-only bind mount of a read-write root
+// still sees it change.
+func (m Mount) Writable() bool {
+	opts := m.SuperOptions
+	if opts == "" {
+		opts = m.Options
+	}
+	return !slices.Contains(strings.Split(opts, ","), "ro")
 }
 
 // ParseMountInfo parses the mountinfo format (proc(5)).
@@ -69,6 +82,9 @@ func ParseMountInfo(r io.Reader) ([]Mount, error) {
 		m.Options = f[5]
 		m.FSType = f[sep+1]
 		m.Source = unescape(f[sep+2])
+		if len(f) > sep+3 {
+			m.SuperOptions = f[sep+3]
+		}
 		out = append(out, m)
 	}
 	if err := sc.Err(); err != nil {

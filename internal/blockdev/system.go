@@ -57,7 +57,8 @@ func (s Sys) FindSystem() (*System, error) {
 	return sys, nil
 }
 
-// MountedParts returns the kernel names of every mounted block device.
+// MountedParts returns the kernel names of every mounted block device,
+// each with its first mount.
 func (s Sys) MountedParts() (map[string]Mount, error) {
 	mounts, err := s.Mounts()
 	if err != nil {
@@ -66,7 +67,12 @@ func (s Sys) MountedParts() (map[string]Mount, error) {
 	out := map[string]Mount{}
 	for _, m := range mounts {
 		if p, err := s.ByDevNum(m.Major, m.Minor); err == nil {
-			out[p.Name] = m
+			// The first mount of a device is where it was mounted;
+			// later ones are bind mounts (backupctl's own read-only view
+			// of the running root among them).
+			if _, seen := out[p.Name]; !seen {
+				out[p.Name] = m
+			}
 		}
 	}
 	return out, nil
