@@ -100,7 +100,7 @@ func treePrint(t *testing.T, dir string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := os.ReadFile(filepath.Join(dir, backupset.ManifestFile))
+	m, err := os.ReadFile(testfs.ManifestPath(t, dir))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -23,7 +23,6 @@ import (
 
 	"github.com/pibackup/pibackup/internal/backupset"
 	"github.com/pibackup/pibackup/internal/compress"
-	"github.com/pibackup/pibackup/internal/runlog"
 	"github.com/pibackup/pibackup/internal/testfs"
 	"github.com/pibackup/pibackup/internal/treelist"
 )
@@ -164,7 +163,7 @@ func setDirs(t *testing.T, target string) []string {
 // sha256 against the bytes on disk.
 func readManifest(t *testing.T, set string) *backupset.Manifest {
 	t.Helper()
-	f, err := os.Open(filepath.Join(set, backupset.ManifestFile))
+	f, err := os.Open(testfs.ManifestPath(t, set))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -309,7 +308,7 @@ func TestBackupNormalModeTypes(t *testing.T) {
 					compareTrees(t, src, extractTar(t, payload))
 				}
 			} else {
-				compareTrees(t, src, set, host+"-backup.*", "pibackup-*", runlog.FileName)
+				compareTrees(t, src, set, host+"-backup.*")
 				checkListing(t, set, host)
 			}
 		})
@@ -365,7 +364,7 @@ func fileSHA(t *testing.T, p string, c backupset.Compression) string {
 // the stored one.
 func checkListing(t *testing.T, set, host string) {
 	t.Helper()
-	stored, err := os.ReadFile(filepath.Join(set, "pibackup-tree.list"))
+	stored, err := os.ReadFile(filepath.Join(set, backupset.TreeListingName(host, "")))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -383,7 +382,7 @@ func treeExcludeForTest(host string) func(string) bool {
 		if strings.Contains(rel, "/") {
 			return false
 		}
-		return strings.HasPrefix(rel, host+"-backup.") || strings.HasPrefix(rel, "pibackup-") || rel == runlog.FileName
+		return strings.HasPrefix(rel, host+"-backup.")
 	}
 }
 
@@ -410,7 +409,7 @@ func TestBackupRsyncIncremental(t *testing.T) {
 			return err
 		}
 		rel, _ := filepath.Rel(second, p)
-		if !strings.Contains(rel, "/") && (strings.HasPrefix(rel, "testpi-backup.") || strings.HasPrefix(rel, "pibackup-") || rel == runlog.FileName) {
+		if !strings.Contains(rel, "/") && strings.HasPrefix(rel, "testpi-backup.") {
 			return nil
 		}
 		regular++
@@ -445,7 +444,7 @@ func TestBackupRsyncIncremental(t *testing.T) {
 	}
 	out := runTool(t, "du", "-s", "--block-size=1K", first, second)
 	t.Logf("du (KiB) of first and second set, second counts only new blocks:\n%s", out)
-	compareTrees(t, mountRoot(t, d, false), second, "testpi-backup.*", "pibackup-*", runlog.FileName)
+	compareTrees(t, mountRoot(t, d, false), second, "testpi-backup.*")
 	checkListing(t, second, "testpi")
 }
 
@@ -709,7 +708,7 @@ func TestBackupCancel(t *testing.T) {
 		}
 		for _, s := range setDirs(t, target) {
 			if s != older {
-				m, err := os.Stat(filepath.Join(s, backupset.ManifestFile))
+				m, err := os.Stat(testfs.ManifestPath(t, s))
 				t.Errorf("a set appeared outside tmp after SIGKILL: %s (%v %v)", s, m, err)
 			}
 		}
@@ -776,7 +775,7 @@ func TestBackupExcludes(t *testing.T) {
 			t.Errorf("tar set lost %s: %v", kept, err)
 		}
 	}
-	diffs, err := testfs.Compare(tree, rsyncSet, testfs.CompareOptions{Ignore: []string{"lost+found", "testpi-backup.*", "pibackup-*", runlog.FileName}})
+	diffs, err := testfs.Compare(tree, rsyncSet, testfs.CompareOptions{Ignore: []string{"lost+found", "testpi-backup.*"}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -142,8 +142,8 @@ stop → ready hooks → the set is written under <host>/tmp/, verified
 against its manifest and moved into place → post-backup hooks (they see
 BACKUP_RC) → services start again, always, also after an error or
 cancellation → retention (only after a complete, verified set; named
-snapshots are never deleted) → notifications. The run log backupctl.log
-is inside the set; a failed run's log is kept as <host>/` + failedLogName + `.
+snapshots are never deleted) → notifications. The run log
+<host>-backup.backupctl.log is inside the set; a failed run's log is kept as <host>/` + failedLogName + `.
 If backupctl itself is killed, ` + "`backupctl recover-services`" + ` starts
 what it stopped (the systemd unit runs it as ExecStopPost).
 
@@ -273,7 +273,7 @@ func (a *app) runBackup(ctx context.Context, br backupRun) error {
 	}
 	var rl *runlog.Log
 	if err == nil {
-		rl, err = runlog.Open(runlog.Options{Dir: p.TmpDir(), Console: consoleOnly{a.log.Handler()},
+		rl, err = runlog.Open(runlog.Options{Path: filepath.Join(p.TmpDir(), backupset.RunLogName(p.Name().Host)), Console: consoleOnly{a.log.Handler()},
 			JSON: br.cfg.LogJSON, Secrets: br.cfg.Secrets()})
 	}
 	if err != nil {
@@ -332,7 +332,7 @@ func (a *app) runBackup(ctx context.Context, br backupRun) error {
 			return err
 		}
 		out.res, out.setDir = res, res.SetDir
-		vars.LogFile = filepath.Join(res.SetDir, runlog.FileName)
+		vars.LogFile = filepath.Join(res.SetDir, backupset.RunLogName(out.host))
 		vars.TargetFile = p.Payload()
 		return nil
 	})

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"io/fs"
@@ -133,17 +132,15 @@ func (a *app) runList(dir string, asJSON bool) error {
 // the sum of the sizes of its files.
 func setSize(fsys fs.FS, s backupset.Set) int64 {
 	if s.HasManifest {
-		if b, err := fs.ReadFile(fsys, path.Join(s.Dir, backupset.ManifestFile)); err == nil {
-			if m, err := backupset.ReadManifest(bytes.NewReader(b)); err == nil {
-				var n int64
-				for _, f := range m.Files {
-					n += f.Size
-				}
-				for _, t := range m.Trees {
-					n += t.Bytes
-				}
-				return n
+		if m, _, err := backupset.ReadManifestIn(fsys, s.Dir, s.Name.Host); err == nil {
+			var n int64
+			for _, f := range m.Files {
+				n += f.Size
 			}
+			for _, t := range m.Trees {
+				n += t.Bytes
+			}
+			return n
 		}
 	}
 	var n int64

@@ -92,8 +92,7 @@ func asRaspiBackupSet(t *testing.T, set, backups string) string {
 	}
 	for _, e := range es {
 		n := e.Name()
-		if n == backupset.ManifestFile || strings.HasPrefix(n, "pibackup-") || strings.HasPrefix(n, "backupctl") ||
-			(strings.HasPrefix(n, "testpi-backup.") && !raspiBackupMeta(n)) {
+		if backupset.IsOwnFile("testpi", n) && !raspiBackupMeta(n) {
 			os.Remove(filepath.Join(dst, n))
 		}
 	}

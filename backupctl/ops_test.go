@@ -25,7 +25,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/pibackup/pibackup/internal/backupset"
-	"github.com/pibackup/pibackup/internal/runlog"
 	"github.com/pibackup/pibackup/internal/testfs"
 )
 
@@ -241,7 +240,7 @@ func TestBackupServicesAndHooks(t *testing.T) {
 			t.Errorf("service after the backup: pid %d (before %d); want a new running one", pid, before)
 		}
 		name := filepath.Base(first)
-		logFile := filepath.Join(first, runlog.FileName)
+		logFile := filepath.Join(first, backupset.RunLogName("testpi"))
 		for event, want := range map[string]map[string]string{
 			"pre-backup":  {"BACKUP_EVENT": "pre-backup", "BACKUP_TARGETDIR": first, "BACKUP_TYPE": "tgz", "BACKUP_HOSTNAME": "testpi"},
 			"ready":       {"BACKUP_EVENT": "ready", "BACKUP_TARGETDIR": first, "BACKUP_TYPE": "tgz"},
@@ -270,7 +269,7 @@ func TestBackupServicesAndHooks(t *testing.T) {
 		}
 		m := readManifest(t, first)
 		for _, f := range m.Files {
-			if f.Path == runlog.FileName {
+			if f.Path == backupset.RunLogName("testpi") {
 				t.Error("the manifest lists the run log")
 			}
 		}

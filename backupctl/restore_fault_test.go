@@ -349,7 +349,7 @@ func TestRestoreFaultCorrupt(t *testing.T) {
 		{"tar-truncated", "-t tar", func(t *testing.T, s string) { truncateHalf(t, payloadOf(s)) }},
 		{"image-flipped", "-t dd", func(t *testing.T, s string) { flipMiddle(t, payloadOf(s)) }},
 		{"gzip-image-truncated", "-t ddz", func(t *testing.T, s string) { truncateHalf(t, payloadOf(s)) }},
-		{"manifest-truncated", "-t tgz", func(t *testing.T, s string) { truncateHalf(t, filepath.Join(s, backupset.ManifestFile)) }},
+		{"manifest-truncated", "-t tgz", func(t *testing.T, s string) { truncateHalf(t, testfs.ManifestPath(t, s)) }},
 		{"listed-file-missing", "-t tgz", func(t *testing.T, s string) {
 			if err := os.Remove(filepath.Join(s, "testpi-backup.img")); err != nil {
 				t.Fatal(err)
@@ -393,7 +393,7 @@ func TestRestoreFaultCorrupt(t *testing.T) {
 // readManifestOnly reads a set's manifest without checking the files.
 func readManifestOnly(t *testing.T, set string) *backupset.Manifest {
 	t.Helper()
-	f, err := os.Open(filepath.Join(set, backupset.ManifestFile))
+	f, err := os.Open(testfs.ManifestPath(t, set))
 	if err != nil {
 		t.Fatal(err)
 	}

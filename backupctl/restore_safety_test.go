@@ -188,7 +188,7 @@ func rewriteTarSet(t *testing.T, set string, edit func(tw *tar.Writer, h *tar.He
 		t.Fatal(err)
 	}
 	// Update the manifest for the new payload.
-	mp := filepath.Join(dst, backupset.ManifestFile)
+	mp := testfs.ManifestPath(t, dst)
 	f, err := os.Open(mp)
 	if err != nil {
 		t.Fatal(err)

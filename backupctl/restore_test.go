@@ -334,7 +334,7 @@ func TestRestoreRaspiBackupDamaged(t *testing.T) {
 		os.MkdirAll(dir, 0o755)
 		dst := filepath.Join(dir, filepath.Base(set))
 		runTool(t, "cp", "-a", "--sparse=always", set, dst)
-		os.Remove(filepath.Join(dst, "pibackup-manifest.json"))
+		os.Remove(testfs.ManifestPath(t, dst))
 		return dst
 	}
 	t.Run("ddz-truncated", func(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +16,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/pibackup/pibackup/internal/backupset"
 )
 
 type config struct {
@@ -266,7 +269,15 @@ func verifySeconds(hostDir string) (float64, bool) {
 	if set == "" {
 		return 0, false
 	}
-	b, err := os.ReadFile(filepath.Join(set, "backupctl.log"))
+	// The host folder is named for the host, as is the run log in the set
+	// (the legacy name is for a backupctl built before that).
+	var b []byte
+	err := fs.ErrNotExist
+	for _, name := range backupset.RunLogNames(filepath.Base(hostDir)) {
+		if b, err = os.ReadFile(filepath.Join(set, name)); err == nil {
+			break
+		}
+	}
 	if err != nil {
 		return 0, false
 	}

@@ -146,14 +146,31 @@ func TestParsePartitions(t *testing.T) {
 	}
 }
 
+// TestTreeExclude checks the set's own files, current and legacy names,
+// are left out of the listing, and that the rsync patterns the backup
+// excludes (backupset.OwnFilePatterns, matched by Match as rsync does)
+// say the same for top-level names.
 func TestTreeExclude(t *testing.T) {
 	ex := TreeExclude("pi")
 	for rel, want := range map[string]bool{
-		"pi-backup.img": true, "pi-backup.sfdisk": true, "pibackup-manifest.json": true, "pibackup-tree.list": true,
+		"pi-backup.img": true, "pi-backup.sfdisk": true, "pi-backup.manifest.json": true, "pi-backup.tree.list": true,
+		"pi-backup.extras.list": true, "pi-backup.backupctl.log": true,
+		"pibackup-manifest.json": true, "pibackup-tree.list": true, "pibackup-extras.list": true, "backupctl.log": true,
 		"raspiBackup.log": true, "etc": false, "etc/pi-backup.img": false, "home/pibackup-x": false, "other-backup.img": false,
+		"pi-backup": false, "backupctl.log.1": false,
 	} {
 		if got := ex(rel); got != want {
 			t.Errorf("TreeExclude(pi)(%q) = %v; want %v", rel, got, want)
+		}
+		if strings.Contains(rel, "/") {
+			continue
+		}
+		matched := false
+		for _, p := range backupset.OwnFilePatterns("pi") {
+			matched = matched || Match(p, rel)
+		}
+		if matched != want {
+			t.Errorf("OwnFilePatterns(pi) match %q = %v; want %v", rel, matched, want)
 		}
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -511,12 +512,12 @@ func (r *runner) findPrevious() error {
 			continue
 		}
 		p := &previous{name: s.String(), dir: filepath.Join(r.hostDir, filepath.FromSlash(s.Dir))}
-		if f, err := os.Open(filepath.Join(p.dir, backupset.ManifestFile)); err == nil {
-			p.manifest, err = backupset.ReadManifest(f)
-			f.Close()
-			if err != nil {
-				r.log.Warn("previous set has an unreadable manifest; not reusing its hashes", "set", p.name, "err", err)
-			}
+		// A set made before backupctl named its files <host>-backup.* has
+		// its manifest under the legacy name; FindManifest tries both.
+		if m, _, err := backupset.ReadManifestIn(os.DirFS(p.dir), ".", s.Name.Host); err == nil {
+			p.manifest = m
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			r.log.Warn("previous set has an unreadable manifest; not reusing its hashes", "set", p.name, "err", err)
 		}
 		r.prev = p
 		return nil
@@ -575,7 +576,7 @@ func (r *runner) cleanStaleSets() {
 // check the set (Deps.BeforeCommit) and moves it into place.
 func (r *runner) finish(ctx context.Context) error {
 	r.man.Finished = r.deps.Now()
-	out, err := createOut(r.tmpDir, backupset.ManifestFile, 0o644, false)
+	out, err := createOut(r.tmpDir, backupset.ManifestName(r.host), 0o644, false)
 	if err != nil {
 		return err
 	}

@@ -2,14 +2,7 @@ package backup
 
 import (
 	"errors"
-
-	"github.com/pibackup/pibackup/internal/runlog"
 )
-
-// RunLogFile is backupctl's run log inside a set. It is written until the
-// run ends, so it is not in the manifest; an rsync set treats it like
-// raspiBackup.log (not part of the tree, never restored).
-const RunLogFile = runlog.FileName
 
 // Errors callers branch on (backupctl maps them to exit codes).
 var (

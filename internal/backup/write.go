@@ -24,55 +24,13 @@ import (
 	"github.com/pibackup/pibackup/internal/treelist"
 )
 
-// TreeListing is the name of the listing of an rsync set's tree; in
-// partition-oriented mode each partition's tree has
-// pibackup-tree.<part>.list.
-const TreeListing = "pibackup-tree.list"
-
-func treeListingOf(part string) string {
-	if part == "" {
-		return TreeListing
-	}
-	return "pibackup-tree." + part + ".list"
-}
-
-// TreeExtras is the name of the extras file of an rsync set's tree
-// (symlink targets and xattr values, see treelist/extras.go); in
-// partition-oriented mode each partition's tree has
-// pibackup-extras.<part>.list. With it, the restore needs only the
-// content of regular files from wherever the set is served.
-const TreeExtras = "pibackup-extras.list"
-
-func treeExtrasOf(part string) string {
-	if part == "" {
-		return TreeExtras
-	}
-	return "pibackup-extras." + part + ".list"
-}
-
-// setMetaPatterns are the top-level names of an rsync set that are not
-// part of the backed-up tree: rsync must neither copy a source file of
-// that name over them nor delete them, and listings leave them out.
-func setMetaPatterns(host string) []string {
-	return []string{"/" + host + "-backup.*", "/pibackup-*", "/" + backupset.LogFile, "/" + backupset.MsgFile, "/" + RunLogFile}
-}
-
 // TreeExclude is the exclude function for treelist.Write that lists the
 // tree of a normal-mode rsync set of host without the set's own files
 // (manifest, listing, boot image, partition table). backupctl verify
 // uses it to regenerate a set's listing.
 func TreeExclude(host string) func(rel string) bool {
-	pats := setMetaPatterns(host)
 	return func(rel string) bool {
-		if strings.Contains(rel, "/") {
-			return false
-		}
-		for _, p := range pats {
-			if Match(p, rel) {
-				return true
-			}
-		}
-		return false
+		return !strings.Contains(rel, "/") && backupset.IsOwnFile(host, rel)
 	}
 }
 
@@ -654,7 +612,7 @@ func (r *runner) writeTree(ctx context.Context, dir, dst, part string, excludes 
 		}
 	}
 	if part == "" {
-		excludes = append(slices.Clone(excludes), setMetaPatterns(r.host)...)
+		excludes = append(slices.Clone(excludes), backupset.OwnFilePatterns(r.host)...)
 	}
 	args := RsyncArgs(dir, dst, linkDest, excludes, true)
 	var pre *prehasher
@@ -669,6 +627,19 @@ func (r *runner) writeTree(ctx context.Context, dir, dst, part string, excludes 
 		return err
 	}
 	return r.writeListing(ctx, dst, dir, part, linkDestOrEmpty(linkDest), reuse)
+}
+
+// listingOf is the file name of the listing of the tree part ("" for the
+// root tree) in the set with manifest m, as m names it: a set made before
+// backupctl named its files <host>-backup.* has pibackup-tree.list.
+func listingOf(m *backupset.Manifest, part string) string {
+	root := cmpOr(part, ".")
+	for _, t := range m.Trees {
+		if t.Root == root {
+			return t.Listing
+		}
+	}
+	return backupset.TreeListingName(m.Host, part)
 }
 
 func linkDestOrEmpty(s string) *string {
@@ -692,7 +663,7 @@ func cmpOr(a, b string) string {
 // reused for files that are hardlinks of it; without one, hashed, if
 // set, has the hashes of files taken while rsync ran (prehash.go).
 func (r *runner) writeListing(ctx context.Context, dst, srcDir, part string, prevTree *string, hashed *treelist.Reuse) error {
-	rel, xrel := treeListingOf(part), treeExtrasOf(part)
+	rel, xrel := backupset.TreeListingName(r.host, part), backupset.TreeExtrasName(r.host, part)
 	out, err := createOut(r.tmpDir, rel, 0o600, false)
 	if err != nil {
 		return err
@@ -716,7 +687,7 @@ func (r *runner) writeListing(ctx context.Context, dst, srcDir, part string, pre
 		opts.Exclude = TreeExclude(r.host)
 	}
 	if prevTree != nil && r.prev.manifest != nil {
-		if f, err := os.Open(filepath.Join(r.prev.dir, rel)); err == nil {
+		if f, err := os.Open(filepath.Join(r.prev.dir, listingOf(r.prev.manifest, part))); err == nil {
 			reuse, err := treelist.NewReuse(*prevTree, f)
 			f.Close()
 			if err == nil {

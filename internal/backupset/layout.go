@@ -49,10 +49,6 @@ const (
 	SuffixFdisk     = "-backup.fdisk"  // fdisk -l
 )
 
-// ManifestFile is the name of our manifest inside every set we write.
-// raspiBackup ignores it; its own sets have none.
-const ManifestFile = "pibackup-manifest.json"
-
 // Log files raspiBackup keeps inside a set; they are not payload.
 const (
 	LogFile = "raspiBackup.log"

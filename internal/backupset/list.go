@@ -151,7 +151,7 @@ func inspect(fsys fs.FS, dir string, n Name, inProgress bool) (Set, error) {
 	setName := path.Base(dir)
 	for _, e := range entries {
 		switch name := e.Name(); {
-		case name == ManifestFile:
+		case IsManifestName(n.Host, name):
 			s.HasManifest = true
 		case name == MetaFile(n.Host, SuffixBlkid):
 			s.PartitionMode = true

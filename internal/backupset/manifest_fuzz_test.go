@@ -18,7 +18,7 @@ func manifestSeed(f *testing.F) []byte {
 		Disk: Disk{Device: "/dev/mmcblk0", Size: 32 << 30, SectorSize: 512, Table: "dos", DiskID: "0x1234abcd",
 			Partitions: []Partition{{Number: 1, Start: 4 << 20, Size: 512 << 20, Type: "c", PartUUID: "1234abcd-01", FSType: "vfat"}}},
 		Files: []File{{Path: "pi@debian12-tgz-backup-20240416-094106.tgz", Size: 42, SHA256: strings.Repeat("ab", 32)}},
-		Trees: []Tree{{Root: ".", Listing: "pibackup-tree.list", Entries: 3, Bytes: 9}},
+		Trees: []Tree{{Root: ".", Listing: "pi-backup.tree.list", Entries: 3, Bytes: 9}},
 	}
 	var b bytes.Buffer
 	if err := WriteManifest(&b, m); err != nil {

@@ -104,7 +104,7 @@ func TestPayloadExt(t *testing.T) {
 func TestList(t *testing.T) {
 	fsys := fstest.MapFS{
 		"pi/pi@debian12-rsync-backup-20240416-094106/etc/fstab":                                {},
-		"pi/pi@debian12-rsync-backup-20240416-094106/" + ManifestFile:                          {},
+		"pi/pi@debian12-rsync-backup-20240416-094106/" + LegacyManifestFile:                    {},
 		"pi/pi@debian12-tgz-backup-20240417-094106/pi@debian12-tgz-backup-20240417-094106.tgz": {},
 		"pi/pi@debian12-tgz-backup-20240417-094106/pi-backup.img":                              {},
 		"pi/pi-dd-backup-20230101-000000/pi-dd-backup-20230101-000000.img":                     {},
@@ -113,6 +113,7 @@ func TestList(t *testing.T) {
 		"pi/tmp/pi@debian12-rsync-backup-20240420-000000/etc/x":                                {},
 		"pi/pi-weird-backup-x/a": {},
 		"other/other@debian11-ddz-backup-20240419-000000/other@debian11-ddz-backup-20240419-000000.img.zst": {},
+		"other/other@debian11-ddz-backup-20240419-000000/other-backup.manifest.json":                        {},
 		"lost+found/x": {},
 	}
 	l, err := List(fsys, ".")
@@ -142,7 +143,8 @@ func TestList(t *testing.T) {
 	if !l.Sets[0].InProgress || l.Sets[1].InProgress {
 		t.Errorf("InProgress wrong: %+v", l.Sets[:2])
 	}
-	if !l.Sets[2].PartitionMode || !l.Sets[4].HasManifest || l.Sets[3].HasManifest {
+	// Sets[4] has the legacy manifest name, Sets[1] the current one.
+	if !l.Sets[2].PartitionMode || !l.Sets[4].HasManifest || l.Sets[3].HasManifest || !l.Sets[1].HasManifest {
 		t.Errorf("flags wrong: %+v", l.Sets)
 	}
 	if len(l.Sets[3].Payload) != 1 || l.Sets[3].Payload[0] != "pi@debian12-tgz-backup-20240417-094106.tgz" {

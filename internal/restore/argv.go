@@ -55,16 +55,13 @@ func tarExtractArgs(dir string) []string {
 // onto the new root (dst), leaving out the set's own metadata files.
 // -x is not used: the set folder is one tree by construction.
 func rsyncRestoreArgs(src, dst, host string) []string {
-	return []string{
-		"-aHAX", "--numeric-ids", "--sparse",
-		"--exclude=/" + host + "-backup.*",
-		"--exclude=/pibackup-*",
-		"--exclude=/" + backupset.LogFile,
-		"--exclude=/" + backupset.MsgFile,
-		"--exclude=/backupctl.log",               // our run log inside the set (docs/FORMAT.md)
-		"--exclude=/*.logr", "--exclude=/*.msgr", // raspiBackup restore logs
-		withSlash(src), withSlash(dst),
+	args := []string{"-aHAX", "--numeric-ids", "--sparse"}
+	for _, p := range backupset.OwnFilePatterns(host) {
+		args = append(args, "--exclude="+p)
 	}
+	return append(args,
+		"--exclude=/*.logr", "--exclude=/*.msgr", // raspiBackup restore logs
+		withSlash(src), withSlash(dst))
 }
 
 // cloneRsyncArgs syncs a live root (src) onto the clone (dst): -x stays on

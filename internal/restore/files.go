@@ -207,10 +207,7 @@ func (p *Plan) estimateRootData(ctx context.Context, measure bool) error {
 		// gives no block counts anyway: the listing has the sizes.
 		p.rootData = p.tree.usage
 	case s.kind == kindRsync:
-		skip := func(name string) bool {
-			return strings.HasPrefix(name, s.name.Host+"-backup.") || strings.HasPrefix(name, "pibackup-") ||
-				name == backupset.LogFile || name == backupset.MsgFile
-		}
+		skip := func(name string) bool { return backupset.IsOwnFile(s.name.Host, name) }
 		n, _, err := treeUsage(ctx, s.fsys, skip)
 		if err != nil {
 			return fmt.Errorf("set %s: %w", s.dirName, err)

@@ -161,6 +161,20 @@ func buildFixture() (*fixture, error) {
 		}
 		f.sets[c.label] = res.SetDir
 	}
+	// The rsync set as a backupctl made it before its own files were
+	// named <host>-backup.* (pibackup-manifest.json, pibackup-tree.list,
+	// ...): such sets must keep restoring.
+	legacy := filepath.Join(base, "legacy", fxHost, filepath.Base(f.sets["b-rsync"]))
+	if err := os.MkdirAll(filepath.Dir(legacy), 0o755); err != nil {
+		return nil, err
+	}
+	if err := sh("cp", "-a", "--sparse=always", f.sets["b-rsync"], legacy); err != nil {
+		return nil, err
+	}
+	if err := testfs.MakeLegacySet(legacy); err != nil {
+		return nil, err
+	}
+	f.sets["b-rsync-legacy"] = legacy
 	return f, nil
 }
 

@@ -112,7 +112,7 @@ func TestArgv(t *testing.T) {
 		{mkfsExt4Args("/dev/loop3", "", "", 200<<20), []string{"-F", "-q", "-T", "default", "-I", "256", "/dev/loop3"}},
 		{tarExtractArgs("/mnt/x"), []string{"--extract", "--numeric-owner", "--xattrs", "--xattrs-include=*", "--acls", "--same-permissions", "--same-owner", "--file=-", "--directory=/mnt/x"}},
 		{rsyncRestoreArgs("/b/pi/set", "/mnt/x/", "pi"), []string{"-aHAX", "--numeric-ids", "--sparse", "--exclude=/pi-backup.*", "--exclude=/pibackup-*",
-			"--exclude=/raspiBackup.log", "--exclude=/raspiBackup.msg", "--exclude=/backupctl.log", "--exclude=/*.logr", "--exclude=/*.msgr", "/b/pi/set/", "/mnt/x/"}},
+			"--exclude=/backupctl.log", "--exclude=/raspiBackup.log", "--exclude=/raspiBackup.msg", "--exclude=/*.logr", "--exclude=/*.msgr", "/b/pi/set/", "/mnt/x/"}},
 		{cloneRsyncArgs("/", "/mnt/c", []string{"/proc/*"}), []string{"-aHAXx", "--numeric-ids", "--sparse", "--delete", "--force", "--stats", "--exclude=/" + cloneMarker, "--exclude=/etc/fstab", "--exclude=/proc/*", "/", "/mnt/c/"}},
 		{e2fsckArgs("/dev/loop1", true), []string{"-f", "-y", "/dev/loop1"}},
 		{e2fsckArgs("/dev/loop1", false), []string{"-f", "-n", "/dev/loop1"}},

@@ -63,14 +63,15 @@ func restoreInto(t *testing.T, fx *fixture, kind, target string, size int64, kee
 }
 
 // TestRestoreFileSets restores tar, tgz and rsync sets made the way
-// raspiBackup makes them into blank images of the source's size, 50%
-// larger, and just large enough; one too small is refused naming the
-// bytes needed.
+// raspiBackup makes them, backupctl's (b-*), and b-rsync-legacy, an rsync
+// set with the file names backupctl used before <host>-backup.*, into
+// blank images of the source's size, 50% larger, and just large enough;
+// one too small is refused naming the bytes needed.
 func TestRestoreFileSets(t *testing.T) {
 	fx := getFixture(t)
 	src := fx.disk
 	size := src.BootStart + src.BootSize + src.RootSize
-	for _, kind := range []string{"tar", "tgz", "rsync", "b-tgz", "b-tarzst", "b-rsync"} {
+	for _, kind := range []string{"tar", "tgz", "rsync", "b-tgz", "b-tarzst", "b-rsync", "b-rsync-legacy"} {
 		t.Run(kind, func(t *testing.T) {
 			dir := t.TempDir()
 			t.Run("same size", func(t *testing.T) {

@@ -77,16 +77,22 @@ func readSet(fsys fs.FS, dirName string) (*setInfo, error) {
 	for _, e := range ents {
 		s.entries[e.Name()] = e
 	}
-	if _, ok := s.entries[backupset.ManifestFile]; ok {
-		f, err := fsys.Open(backupset.ManifestFile)
+	// The current manifest name first, then the one of sets made before
+	// backupctl named its files <host>-backup.*.
+	for _, mn := range backupset.ManifestNames(n.Host) {
+		if _, ok := s.entries[mn]; !ok {
+			continue
+		}
+		f, err := fsys.Open(mn)
 		if err != nil {
 			return nil, fmt.Errorf("set %s: %w", dirName, err)
 		}
 		s.manifest, err = backupset.ReadManifest(f)
 		f.Close()
 		if err != nil {
-			return nil, fmt.Errorf("set %s: %w", dirName, err)
+			return nil, fmt.Errorf("set %s: %s: %w", dirName, mn, err)
 		}
+		break
 	}
 	if err := s.checkListedFiles(); err != nil {
 		return nil, err

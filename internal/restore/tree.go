@@ -25,7 +25,8 @@ import (
 
 // An rsync set made by backupctl is rebuilt by the Go tree restorer
 // below, not by rsync, wherever it is read from. The set's listing
-// (pibackup-tree.list) and extras file (pibackup-extras.list) hold every
+// (<host>-backup.tree.list) and extras file (<host>-backup.extras.list;
+// pibackup-tree.list and pibackup-extras.list in sets made before) hold every
 // entry's type, owner, mode, nanosecond mtime, device numbers, symlink
 // target, xattrs (ACLs and file capabilities included) and hardlinks; only
 // the content of regular files is read from the set. So:
@@ -557,7 +558,7 @@ func (w *sparseWriter) finish() error { return w.f.Truncate(w.off) }
 // extras file (raspiBackup's, or an older backupctl's) on a source that
 // is not a local folder: only rsync can restore such a set, from a folder
 // that kept every owner, mode and xattr.
-var ErrNeedsLocal = errors.New("an rsync set without pibackup-extras.list can only be restored from a local folder")
+var ErrNeedsLocal = errors.New("an rsync set without an extras file (<host>-backup.extras.list) can only be restored from a local folder")
 
 const needsLocalAdvice = "raspiBackup or an older backupctl made it, and rsync, which restores such a set, " +
 	"takes owners, modes, xattrs and ACLs from the folder it copies; an SFTP or SMB server does not keep them. " +
@@ -577,7 +578,7 @@ func (p *Plan) planTree(root string) (*goTree, error) {
 		return nil, fmt.Errorf("set %s: %w: %s", s.dirName, ErrNeedsLocal, needsLocalAdvice)
 	}
 	if fsKind := networkFS(p.o.LocalDir); fsKind != "" {
-		note := fmt.Sprintf("the set is read over %s and has no pibackup-extras.list, so rsync copies what the share gives: "+
+		note := fmt.Sprintf("the set is read over %s and has no extras file (<host>-backup.extras.list), so rsync copies what the share gives: "+
 			"NFSv3 and most SMB and FUSE mounts carry no xattrs, so ACLs and file capabilities (ping's cap_net_raw) may be missing after the restore; "+
 			"to keep them, restore from a copy made on the server with rsync -aHAX onto a USB disk", fsKind)
 		if !slices.Contains(p.notes, note) {

@@ -63,35 +63,35 @@ func TestRestoreTreeDamaged(t *testing.T) {
 		{
 			name: "dot-dot path in the listing",
 			damage: func(t *testing.T, set string) {
-				editListing(t, set, "pibackup-tree.list", " etc/hostname\n", " etc/../../escape\n")
+				editListing(t, set, backupset.TreeListingName(fxHost, ""), " etc/hostname\n", " etc/../../escape\n")
 			},
 			atPlan: true, wantErr: ErrBadSet, wantMsg: []string{`"etc/../../escape": not a clean path inside the tree`},
 		},
 		{
 			name: "absolute path in the listing",
 			damage: func(t *testing.T, set string) {
-				editListing(t, set, "pibackup-tree.list", " etc/hostname\n", " /etc/hostname\n")
+				editListing(t, set, backupset.TreeListingName(fxHost, ""), " etc/hostname\n", " /etc/hostname\n")
 			},
 			atPlan: true, wantErr: ErrBadSet, wantMsg: []string{`"/etc/hostname": not a clean path`},
 		},
 		{
 			name: "hardlink to a later path",
 			damage: func(t *testing.T, set string) {
-				editListing(t, set, "pibackup-tree.list", " - etc/hostname\n", " home/pi/notes.txt etc/hostname\n")
+				editListing(t, set, backupset.TreeListingName(fxHost, ""), " - etc/hostname\n", " home/pi/notes.txt etc/hostname\n")
 			},
 			atPlan: true, wantErr: ErrBadSet, wantMsg: []string{`hardlink to "home/pi/notes.txt"`},
 		},
 		{
 			name: "symlink target changed in the extras file",
 			damage: func(t *testing.T, set string) {
-				editListing(t, set, "pibackup-extras.list", `l home/pi/hostname-link /etc/hostname`, `l home/pi/hostname-link /etc/shadow`)
+				editListing(t, set, backupset.TreeExtrasName(fxHost, ""), `l home/pi/hostname-link /etc/hostname`, `l home/pi/hostname-link /etc/shadow`)
 			},
 			atPlan: true, wantErr: ErrBadSet, wantMsg: []string{"home/pi/hostname-link", "does not match the listing's hash"},
 		},
 		{
 			name: "extras file changed behind the manifest",
 			damage: func(t *testing.T, set string) {
-				p := filepath.Join(set, "pibackup-extras.list")
+				p := filepath.Join(set, backupset.TreeExtrasName(fxHost, ""))
 				b, err := os.ReadFile(p)
 				if err != nil {
 					t.Fatal(err)
@@ -102,7 +102,7 @@ func TestRestoreTreeDamaged(t *testing.T) {
 					t.Fatal(err)
 				}
 			},
-			atPlan: true, wantErr: ErrBadSet, wantMsg: []string{"pibackup-extras.list", "SHA-256"},
+			atPlan: true, wantErr: ErrBadSet, wantMsg: []string{backupset.TreeExtrasName(fxHost, ""), "SHA-256"},
 		},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -223,7 +223,7 @@ func editListing(t *testing.T, set, name, old, new string) {
 	if err := os.WriteFile(p, b, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	mp := filepath.Join(set, backupset.ManifestFile)
+	mp := testfs.ManifestPath(t, set)
 	mf, err := os.Open(mp)
 	if err != nil {
 		t.Fatal(err)

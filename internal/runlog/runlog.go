@@ -1,5 +1,6 @@
 // Package runlog writes the log of one backup or restore run into a file
-// inside the set (backupctl.log, next to raspiBackup's own raspiBackup.log),
+// inside the set (<host>-backup.backupctl.log, backupset.RunLogName, next
+// to raspiBackup's own raspiBackup.log),
 // tees it to the console handler, ends it with one summary record, and
 // masks secrets in every record on the way out.
 //
@@ -14,17 +15,14 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"time"
 )
 
-// FileName is the run log's name inside a set.
-const FileName = "backupctl.log"
-
 // Options configure Open.
 type Options struct {
-	// Dir is the folder the log file is created in, normally the set folder.
-	Dir string
+	// Path is the log file, normally backupset.RunLogName(host) in the
+	// set folder (the set's format names it, not this package).
+	Path string
 	// Console, if not nil, receives every record too (e.g. the stderr
 	// handler the CLI already has). Its level filters what it shows; the
 	// file gets Level.
@@ -50,17 +48,17 @@ type Log struct {
 	now    func() time.Time
 }
 
-// Open creates (or appends to) Dir/backupctl.log with mode 0600: a log can
+// Open creates (or appends to) the file Path with mode 0600: a log can
 // name hosts, users and paths that other users of the Pi need not see.
 func Open(opts Options) (*Log, error) {
-	if opts.Dir == "" {
-		return nil, errors.New("run log: no folder given")
+	if opts.Path == "" {
+		return nil, errors.New("run log: no file given")
 	}
 	now := opts.Now
 	if now == nil {
 		now = time.Now
 	}
-	p := filepath.Join(opts.Dir, FileName)
+	p := opts.Path
 	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("open run log: %w", err)

@@ -36,13 +36,17 @@ func TestSecretNeverPrints(t *testing.T) {
 	}
 }
 
+// logName is the run log's name in a set of host pi (the name itself is
+// backupset's business).
+const logName = "pi-backup.backupctl.log"
+
 func TestOpenTeeMaskSummary(t *testing.T) {
 	dir := t.TempDir()
 	var console bytes.Buffer
 	now := time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC)
 	clock := now
 	l, err := Open(Options{
-		Dir:     dir,
+		Path:    filepath.Join(dir, logName),
 		Console: slog.NewTextHandler(&console, &slog.HandlerOptions{Level: slog.LevelWarn}),
 		JSON:    true,
 		Secrets: []string{pw},
@@ -59,11 +63,11 @@ func TestOpenTeeMaskSummary(t *testing.T) {
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
 	}
-	b, err := os.ReadFile(filepath.Join(dir, FileName))
+	b, err := os.ReadFile(filepath.Join(dir, logName))
 	if err != nil {
 		t.Fatal(err)
 	}
-	fi, _ := os.Stat(filepath.Join(dir, FileName))
+	fi, _ := os.Stat(filepath.Join(dir, logName))
 	if fi.Mode().Perm() != 0o600 {
 		t.Errorf("log mode %o", fi.Mode().Perm())
 	}
@@ -99,7 +103,7 @@ func TestLogSurvivesSetRename(t *testing.T) {
 	if err := os.MkdirAll(tmp, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	l, err := Open(Options{Dir: tmp})
+	l, err := Open(Options{Path: filepath.Join(tmp, logName)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,7 +116,7 @@ func TestLogSurvivesSetRename(t *testing.T) {
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
 	}
-	b, _ := os.ReadFile(filepath.Join(final, FileName))
+	b, _ := os.ReadFile(filepath.Join(final, logName))
 	if !strings.Contains(string(b), "before move") || !strings.Contains(string(b), "after move") {
 		t.Errorf("log after rename:\n%s", b)
 	}

@@ -10,7 +10,7 @@ import (
 	"strings"
 )
 
-// The extras file (pibackup-extras.list) carries, next to the listing,
+// The extras file (<host>-backup.extras.list) carries, next to the listing,
 // what the listing only holds as hashes: every symlink's target and every
 // xattr with its raw value. A file server that keeps only the content of
 // regular files (SFTP, SMB without unix extensions, NFSv3 without xattrs)

@@ -4,7 +4,7 @@
 // content or link target, device numbers, a hash of all xattrs including
 // ACLs and capabilities, and which paths are hardlinks of each other).
 //
-// An rsync set carries the listing of its tree (pibackup-tree.list); the
+// An rsync set carries the listing of its tree (<host>-backup.tree.list); the
 // verifier regenerates it from the set and compares the two, so a set can
 // be checked file by file without the source. The format is documented in
 // docs/FORMAT.md; a summary:

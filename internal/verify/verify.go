@@ -95,18 +95,29 @@ func Set(ctx context.Context, fsys fs.FS, setName string, o Options) (*Report, e
 	}
 	v.name = n
 	v.r.Type = n.Type
-	if b, err := fs.ReadFile(fsys, backupset.ManifestFile); err == nil {
+	// The manifest has the current name, or in a set made before backupctl
+	// named its files <host>-backup.*, the legacy one.
+	v.manifest = backupset.ManifestName(n.Host)
+	mn, err := backupset.FindManifest(fsys, ".", n.Host)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		v.withoutManifest()
+	case err != nil:
+		v.r.fail(v.manifest, "%v", err)
+	default:
+		v.manifest = mn
+		b, err := fs.ReadFile(fsys, mn)
+		if err != nil {
+			v.r.fail(mn, "%v", err)
+			break
+		}
 		m, err := backupset.ReadManifest(bytes.NewReader(b))
 		if err != nil {
-			v.r.fail(backupset.ManifestFile, "%v", err)
-		} else {
-			v.r.Manifest = true
-			v.withManifest(m)
+			v.r.fail(mn, "%v", err)
+			break
 		}
-	} else if errors.Is(err, fs.ErrNotExist) {
-		v.withoutManifest()
-	} else {
-		v.r.fail(backupset.ManifestFile, "%v", err)
+		v.r.Manifest = true
+		v.withManifest(m)
 	}
 	if err := ctx.Err(); err != nil {
 		return v.r, err
@@ -124,14 +135,16 @@ type verifier struct {
 	rep  progress.Reporter
 	r    *Report
 	name backupset.Name
+	// manifest is the manifest's file name, for messages.
+	manifest string
 }
 
 func (v *verifier) withManifest(m *backupset.Manifest) {
 	if m.Host != v.name.Host || m.Type != v.name.Type {
-		v.r.fail(backupset.ManifestFile, "manifest is for %s/%s, the folder name says %s/%s", m.Host, m.Type, v.name.Host, v.name.Type)
+		v.r.fail(v.manifest, "manifest is for %s/%s, the folder name says %s/%s", m.Host, m.Type, v.name.Host, v.name.Type)
 	}
 	if len(m.Files) == 0 {
-		v.r.fail(backupset.ManifestFile, "manifest lists no files")
+		v.r.fail(v.manifest, "manifest lists no files")
 	}
 	listed := map[string]bool{}
 	for _, f := range m.Files {

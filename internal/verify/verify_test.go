@@ -150,7 +150,7 @@ func TestVerifyCatchesFlippedByte(t *testing.T) {
 // size and SHA-256 in the manifest; the returned function undoes both.
 func rewriteRecorded(t *testing.T, dir, name string, edit func([]byte) []byte) func() {
 	t.Helper()
-	p, mp := filepath.Join(dir, name), filepath.Join(dir, backupset.ManifestFile)
+	p, mp := filepath.Join(dir, name), testfs.ManifestPath(t, dir)
 	old, err := os.ReadFile(p)
 	if err != nil {
 		t.Fatal(err)
@@ -188,7 +188,7 @@ func rewriteRecorded(t *testing.T, dir, name string, edit func([]byte) []byte) f
 
 func readManifest(t *testing.T, dir string) *backupset.Manifest {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(dir, backupset.ManifestFile))
+	b, err := os.ReadFile(testfs.ManifestPath(t, dir))
 	if err != nil {
 		t.Fatal(err)
 	}

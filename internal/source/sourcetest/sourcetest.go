@@ -45,14 +45,14 @@ func files(size int) map[string][]byte {
 		big[i] = byte(rng.Uint32())
 	}
 	return map[string][]byte{
-		Host + "/" + NewestSet + "/" + NewestSet + ".tgz":        big,
-		Host + "/" + NewestSet + "/" + Host + "-backup.sfdisk":   []byte("label: dos\n"),
-		Host + "/" + NewestSet + "/" + backupset.ManifestFile:    []byte(`{"format_version":1,"type":"tgz","files":[]}`),
-		Host + "/" + OlderSet + "/" + OlderSet + ".img":          bytes.Repeat([]byte{1}, 4096),
-		Host + "/" + backupset.TmpDir + "/" + TmpSet + "/" + "x": []byte("partial"),
-		Host + "/" + OlderSet + "/" + "raspiBackup.log":          []byte("log\n"),
-		"README with spaces & ünïcödé.txt":                       []byte("names survive\n"),
-		Host + "/" + NewestSet + "/empty":                        {},
+		Host + "/" + NewestSet + "/" + NewestSet + ".tgz":           big,
+		Host + "/" + NewestSet + "/" + Host + "-backup.sfdisk":      []byte("label: dos\n"),
+		Host + "/" + NewestSet + "/" + backupset.ManifestName(Host): []byte(`{"format_version":1,"type":"tgz","files":[]}`),
+		Host + "/" + OlderSet + "/" + OlderSet + ".img":             bytes.Repeat([]byte{1}, 4096),
+		Host + "/" + backupset.TmpDir + "/" + TmpSet + "/" + "x":    []byte("partial"),
+		Host + "/" + OlderSet + "/" + "raspiBackup.log":             []byte("log\n"),
+		"README with spaces & ünïcödé.txt":                          []byte("names survive\n"),
+		Host + "/" + NewestSet + "/empty":                           {},
 	}
 }
 
@@ -160,7 +160,7 @@ func Run(t *testing.T, open Open) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if b, err := fs.ReadFile(sub, backupset.ManifestFile); err != nil || !bytes.Equal(b, want[path.Dir(p)+"/"+backupset.ManifestFile]) {
+		if b, err := fs.ReadFile(sub, backupset.ManifestName(Host)); err != nil || !bytes.Equal(b, want[path.Dir(p)+"/"+backupset.ManifestName(Host)]) {
 			t.Errorf("fs.Sub(set).ReadFile(manifest) = %q, %v", b, err)
 		}
 	})

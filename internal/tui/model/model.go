@@ -426,10 +426,9 @@ func describeSet(fsys fs.FS, s backupset.Set) SetInfo {
 		return si
 	}
 	if s.HasManifest {
-		f, err := fsys.Open(path.Join(s.Dir, backupset.ManifestFile))
-		if err == nil {
-			man, err := backupset.ReadManifest(f)
-			f.Close()
+		// ReadManifestIn tries the current name, then the legacy one.
+		man, _, err := backupset.ReadManifestIn(fsys, s.Dir, s.Name.Host)
+		if !errors.Is(err, fs.ErrNotExist) {
 			if err == nil {
 				si.Size = 0
 				for _, file := range man.Files {

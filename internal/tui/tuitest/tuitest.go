@@ -33,7 +33,7 @@ type SetSpec struct {
 	Type     backupset.Type
 	Time     time.Time
 	Files    map[string][]byte // payload and metadata files, by name in the set folder
-	Manifest bool              // write pibackup-manifest.json over Files
+	Manifest bool              // write <host>-backup.manifest.json over Files
 	Tmp      bool              // put it under <host>/tmp/ (in progress)
 }
 
@@ -61,7 +61,7 @@ func WriteSet(backupDir string, s SetSpec) (string, error) {
 		man.Files = append(man.Files, backupset.File{Path: name, Size: int64(len(data)), SHA256: hex.EncodeToString(sum[:])})
 	}
 	if s.Manifest {
-		f, err := os.Create(filepath.Join(dir, backupset.ManifestFile))
+		f, err := os.Create(filepath.Join(dir, backupset.ManifestName(s.Host)))
 		if err != nil {
 			return "", err
 		}
@@ -228,12 +228,7 @@ func (e *Engine) Plan(_ context.Context, r model.Request) (model.PlanText, error
 
 func payload(fsys fs.FS, s backupset.Set) ([]backupset.File, error) {
 	if s.HasManifest {
-		f, err := fsys.Open(path.Join(s.Dir, backupset.ManifestFile))
-		if err != nil {
-			return nil, fmt.Errorf("set %s: %w", s, err)
-		}
-		defer f.Close()
-		m, err := backupset.ReadManifest(f)
+		m, _, err := backupset.ReadManifestIn(fsys, s.Dir, s.Name.Host)
 		if err != nil {
 			return nil, fmt.Errorf("set %s: %w", s, err)
 		}

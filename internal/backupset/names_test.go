@@ -1,0 +1,84 @@
+package backupset
+
+import (
+	"errors"
+	"io/fs"
+	"strings"
+	"testing"
+	"testing/fstest"
+)
+
+func TestOwnFileNames(t *testing.T) {
+	for _, tt := range []struct{ got, want string }{
+		{ManifestName("pi"), "pi-backup.manifest.json"},
+		{RunLogName("pi"), "pi-backup.backupctl.log"},
+		{TreeListingName("pi", ""), "pi-backup.tree.list"},
+		{TreeListingName("pi", "mmcblk0p2"), "pi-backup.tree.mmcblk0p2.list"},
+		{TreeExtrasName("pi", ""), "pi-backup.extras.list"},
+		{TreeExtrasName("my-pi", "sda1"), "my-pi-backup.extras.sda1.list"},
+	} {
+		if tt.got != tt.want {
+			t.Errorf("name = %q; want %q", tt.got, tt.want)
+		}
+	}
+	// raspiBackup's rsync restore skips exactly /<host>-backup.*: every
+	// name we write must start so, and none may be a name raspiBackup
+	// itself looks up.
+	raspiBackups := []string{SuffixBootImage, SuffixBootTar, SuffixSfdisk, SuffixMBR, SuffixBlkid, SuffixParted, SuffixFdisk}
+	for _, n := range []string{ManifestName("pi"), RunLogName("pi"), TreeListingName("pi", ""), TreeExtrasName("pi", ""),
+		TreeListingName("pi", "mmcblk0p2"), TreeExtrasName("pi", "mmcblk0p2")} {
+		if !strings.HasPrefix(n, "pi-backup.") || !IsOwnFile("pi", n) {
+			t.Errorf("%q is not named <host>-backup.* or not an own file", n)
+		}
+		for _, suf := range raspiBackups {
+			if n == "pi"+suf {
+				t.Errorf("%q is one of raspiBackup's own files", n)
+			}
+		}
+	}
+}
+
+func TestIsOwnFile(t *testing.T) {
+	for name, want := range map[string]bool{
+		"pi-backup.manifest.json": true, "pi-backup.img": true, "pi-backup.backupctl.log": true,
+		"pibackup-manifest.json": true, "pibackup-tree.mmcblk0p2.list": true, "backupctl.log": true,
+		"raspiBackup.log": true, "raspiBackup.msg": true,
+		"etc": false, "other-backup.manifest.json": false, "pi-backup": false, "backupctl.log.old": false,
+	} {
+		if got := IsOwnFile("pi", name); got != want {
+			t.Errorf("IsOwnFile(pi, %q) = %v; want %v", name, got, want)
+		}
+	}
+}
+
+func TestFindManifest(t *testing.T) {
+	const m = `{"format_version":1,"type":"rsync","host":"pi","files":[]}`
+	fsys := fstest.MapFS{
+		"new/pi-backup.manifest.json":      {Data: []byte(m)},
+		"old/pibackup-manifest.json":       {Data: []byte(m)},
+		"both/pi-backup.manifest.json":     {Data: []byte(m)},
+		"both/pibackup-manifest.json":      {Data: []byte("not json")},
+		"none/pi-backup.img":               {},
+		"otherhost/x-backup.manifest.json": {Data: []byte(m)},
+	}
+	for dir, want := range map[string]string{
+		"new": "pi-backup.manifest.json", "old": "pibackup-manifest.json", "both": "pi-backup.manifest.json",
+	} {
+		got, err := FindManifest(fsys, dir, "pi")
+		if err != nil || got != want {
+			t.Errorf("FindManifest(%s) = %q, %v; want %q", dir, got, err, want)
+		}
+		if _, name, err := ReadManifestIn(fsys, dir, "pi"); err != nil || name != want {
+			t.Errorf("ReadManifestIn(%s) = %q, %v; want %q", dir, name, err, want)
+		}
+	}
+	for _, dir := range []string{"none", "otherhost", "missing"} {
+		if got, err := FindManifest(fsys, dir, "pi"); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("FindManifest(%s) = %q, %v; want fs.ErrNotExist", dir, got, err)
+		}
+	}
+	fsys["bad/pibackup-manifest.json"] = &fstest.MapFile{Data: []byte("{")}
+	if _, _, err := ReadManifestIn(fsys, "bad", "pi"); err == nil || !strings.Contains(err.Error(), "pibackup-manifest.json") {
+		t.Errorf("ReadManifestIn(bad) = %v; want an error naming the file", err)
+	}
+}
