@@ -483,6 +483,10 @@ func (a *app) finishBackup(ctx context.Context, br backupRun, out backupOutcome,
 	}
 	if result != "" {
 		fmt.Fprintln(a.stdout, result)
+		m := out.res.Manifest
+		if why := backupset.RaspiBackupProblem(m.Type, backupset.Compression(m.Compression)); why != "" {
+			fmt.Fprintln(a.stdout, br.msg.Sprintf(i18n.BackupNoRaspiBackup, why))
+		}
 		if out.retErr == nil {
 			if len(out.removed) > 0 {
 				fmt.Fprintln(a.stdout, br.msg.Sprintf(i18n.RetentionDeleted, len(out.removed), out.kept))

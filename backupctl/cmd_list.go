@@ -30,6 +30,9 @@ type listEntry struct {
 	Verifiable    string    `json:"verifiable"` // "checksums", "structure" or "no"
 	PartitionMode bool      `json:"partition_mode,omitempty"`
 	Incomplete    bool      `json:"incomplete,omitempty"`
+	// NotRaspiBackup says why raspiBackup's restore cannot restore the
+	// set (backupset.RaspiBackupProblem); absent when it can.
+	NotRaspiBackup string `json:"not_raspibackup,omitempty"`
 }
 
 func (a *app) newListCmd() *cobra.Command {
@@ -41,7 +44,8 @@ func (a *app) newListCmd() *cobra.Command {
 folders, a host folder, or one set): host, set, type, date, size and how
 completely it can be verified ("checksums" for sets with a manifest,
 "structure" for raspiBackup sets). Sets still in <host>/tmp/ are shown as
-incomplete. --json prints a JSON array instead of the table.
+incomplete; a set raspiBackup's restore cannot restore (a ddz image with
+zstd) is marked "not for raspiBackup", with the reason in --json. --json prints a JSON array instead of the table.
 
 Examples:
   backupctl list /backup
@@ -82,6 +86,7 @@ func (a *app) runList(dir string, asJSON bool) error {
 			Host: s.Name.Host, Set: s.String(), Path: filepath.Join(root, filepath.FromSlash(s.Dir)),
 			Type: string(s.Name.Type), OSRelease: s.Name.OSRelease, Date: s.Name.Time, Snapshot: s.Name.Snapshot,
 			Manifest: s.HasManifest, PartitionMode: s.PartitionMode, Incomplete: s.InProgress,
+			NotRaspiBackup: s.RaspiBackupProblem(),
 		}
 		e.Size = setSize(fsys, s)
 		switch {
@@ -111,6 +116,10 @@ func (a *app) runList(dir string, asJSON bool) error {
 		}
 		if e.PartitionMode {
 			state += ", per partition"
+		}
+		if e.NotRaspiBackup != "" {
+			// The reason is in --json; the table stays one line a set.
+			state += ", not for raspiBackup"
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.Host, e.Set, e.Type, e.Date.Format("2006-01-02 15:04:05"),
 			disklayout.HumanBytes(e.Size), e.Verifiable, state)

@@ -84,6 +84,11 @@ func (r *runner) makePlan() error {
 		}, link)
 	}
 
+	if why := backupset.RaspiBackupProblem(r.typ, r.comp); why != "" {
+		// Said before anything is written: the user may want a set that
+		// raspiBackup restores too.
+		p.Notes = append(p.Notes, "raspiBackup cannot restore this set: "+why)
+	}
 	switch {
 	case r.typ == backupset.TypeDD || r.typ == backupset.TypeDDZ:
 		end := s.disk.Size

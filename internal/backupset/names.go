@@ -125,3 +125,27 @@ func IsOwnFile(host, name string) bool {
 	return strings.HasPrefix(name, host+"-backup.") || strings.HasPrefix(name, legacyPrefix) ||
 		name == LegacyRunLogFile || name == LogFile || name == MsgFile
 }
+
+// RaspiBackupProblem says why raspiBackup's restore (0.7.x) cannot restore
+// a set of type t whose payload is compressed with c, or "" when it can.
+// It restores every other set backupctl writes: dd, ddz with gzip, tar
+// (also with zstd: it runs tar -I zstd), tgz and rsync, in normal and
+// partition-oriented mode.
+func RaspiBackupProblem(t Type, c Compression) string {
+	if t == TypeDDZ && c == CompressZstd {
+		// Its ddz restore is gunzip -c IMAGE | dd, whatever the extension.
+		return "raspiBackup restores a ddz image with gunzip and this one is zstd; -z gzip makes a ddz set it restores"
+	}
+	return ""
+}
+
+// RaspiBackupProblem is RaspiBackupProblem for a listed set, judged by its
+// payload files.
+func (s Set) RaspiBackupProblem() string {
+	for _, p := range s.Payload {
+		if why := RaspiBackupProblem(s.Name.Type, CompressionOf(p)); why != "" {
+			return why
+		}
+	}
+	return ""
+}

@@ -82,3 +82,23 @@ func TestFindManifest(t *testing.T) {
 		t.Errorf("ReadManifestIn(bad) = %v; want an error naming the file", err)
 	}
 }
+
+func TestRaspiBackupProblem(t *testing.T) {
+	for _, tt := range []struct {
+		t    Type
+		c    Compression
+		fail bool
+	}{
+		{TypeDD, CompressNone, false}, {TypeDDZ, CompressGzip, false}, {TypeDDZ, CompressZstd, true},
+		{TypeTar, CompressNone, false}, {TypeTar, CompressZstd, false}, {TypeTGZ, CompressGzip, false}, {TypeRsync, CompressNone, false},
+	} {
+		if got := RaspiBackupProblem(tt.t, tt.c); (got != "") != tt.fail {
+			t.Errorf("RaspiBackupProblem(%s, %s) = %q; want a problem: %v", tt.t, tt.c, got, tt.fail)
+		}
+	}
+	zst := Set{Name: Name{Host: "pi", Type: TypeDDZ}, Payload: []string{"x.img.zst"}}
+	gz := Set{Name: Name{Host: "pi", Type: TypeDDZ}, Payload: []string{"x.img.gz"}}
+	if zst.RaspiBackupProblem() == "" || gz.RaspiBackupProblem() != "" {
+		t.Errorf("Set.RaspiBackupProblem: zstd %q, gzip %q", zst.RaspiBackupProblem(), gz.RaspiBackupProblem())
+	}
+}

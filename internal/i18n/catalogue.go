@@ -14,6 +14,7 @@ const (
 	BackupHookAborted   ID = "backup.hook-aborted"
 	BackupServicesDown  ID = "backup.services-down"
 	BackupFailedLog     ID = "backup.failed-log"
+	BackupNoRaspiBackup ID = "backup.no-raspibackup"
 	RetentionDeleted    ID = "retention.deleted"
 	RetentionNothing    ID = "retention.nothing"
 	RetentionFailed     ID = "retention.failed"
@@ -44,6 +45,10 @@ var catalogue = map[ID]map[Lang]string{
 	BackupComplete: {
 		English: "backup complete: %s (%d files, %s in payload and metadata files)",
 		German:  "Sicherung fertig: %s (%d Dateien, %s in Nutz- und Metadaten)",
+	},
+	BackupNoRaspiBackup: {
+		English: "note: raspiBackup cannot restore this set (%s); backupctl and the recovery image can",
+		German:  "Hinweis: raspiBackup kann diesen Satz nicht zurückspielen (%s); backupctl und das Recovery-Image können das",
 	},
 	BackupCancelled: {
 		English: "backup cancelled; the partial set was removed: %v",
