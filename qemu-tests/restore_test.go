@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pibackup/pibackup/internal/backupset"
 	"github.com/pibackup/pibackup/internal/disklayout"
 	"github.com/pibackup/pibackup/internal/testfs"
 	"github.com/pibackup/pibackup/internal/testsrv"
@@ -168,6 +169,28 @@ func restoreCase(t *testing.T, a *artifacts, src source, typ string) {
 	}
 	judge(t, c.fx, c.target)
 	bootRestored(t, a, c.work, c.target)
+}
+
+// TestRestoreLegacyNames restores, from USB in the guest, an rsync set
+// with the file names backupctl used before it named them all
+// <host>-backup.* (pibackup-manifest.json, pibackup-tree.list,
+// pibackup-extras.list, backupctl.log): sets on users' disks keep those.
+func TestRestoreLegacyNames(t *testing.T) {
+	a := requireArtifacts(t)
+	c := stageCase(t, a, usbSource(t), "rsync", func(t *testing.T, backupDir string) {
+		l, err := backupset.List(os.DirFS(backupDir), ".")
+		if err != nil || len(l.Sets) != 1 {
+			t.Fatalf("sets in %s: %+v, %v; want one", backupDir, l, err)
+		}
+		if err := testfs.MakeLegacySet(filepath.Join(backupDir, filepath.FromSlash(l.Sets[0].Dir))); err != nil {
+			t.Fatal(err)
+		}
+	})
+	res := bootRecovery(t, a, c.work, c.rec, c.target, c.drives, c.unattended()...)
+	if res.Error != "" || !res.Verified {
+		t.Fatalf("restore in the guest: %+v", res)
+	}
+	judge(t, c.fx, c.target)
 }
 
 // stagedCase is a case ready to boot: the fixture, backed up by backupctl
