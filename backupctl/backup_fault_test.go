@@ -173,11 +173,7 @@ func cancelMidWrite(t *testing.T, gate *testfs.Gate, tmp string, cancel func()) 
 func payloadStarted(set, host string) bool {
 	es, _ := os.ReadDir(set)
 	for _, e := range es {
-		n := e.Name()
-		switch {
-		case strings.HasPrefix(n, host+"-backup."), strings.HasPrefix(n, "pibackup-"), strings.HasPrefix(n, "."),
-			n == "backupctl.log", n == backupset.LogFile, n == backupset.MsgFile:
-		default:
+		if n := e.Name(); !backupset.IsOwnFile(host, n) && !strings.HasPrefix(n, ".") {
 			return true
 		}
 	}
