@@ -273,8 +273,8 @@ func (a *app) runBackup(ctx context.Context, br backupRun) error {
 	}
 	var rl *runlog.Log
 	if err == nil {
-		rl, err = runlog.Open(runlog.Options{Path: filepath.Join(p.TmpDir(), backupset.RunLogName(p.Name().Host)), Console: consoleOnly{a.log.Handler()},
-			JSON: br.cfg.LogJSON, Secrets: br.cfg.Secrets()})
+		rl, err = runlog.Open(runlog.Options{Path: filepath.Join(p.TmpDir(), backupset.RunLogName(p.Name().Host)),
+			Console: consoleOnly{a.log.Handler()}, JSON: br.cfg.LogJSON, Secrets: br.cfg.Secrets()})
 	}
 	if err != nil {
 		out.err = err

@@ -45,7 +45,8 @@ folders, a host folder, or one set): host, set, type, date, size and how
 completely it can be verified ("checksums" for sets with a manifest,
 "structure" for raspiBackup sets). Sets still in <host>/tmp/ are shown as
 incomplete; a set raspiBackup's restore cannot restore (a ddz image with
-zstd) is marked "not for raspiBackup", with the reason in --json. --json prints a JSON array instead of the table.
+zstd) is marked "not for raspiBackup". --json prints a JSON array instead
+of the table, with the reason in not_raspibackup.
 
 Examples:
   backupctl list /backup
