@@ -212,7 +212,7 @@ func liveImageRead(t *testing.T, fx *testfs.PiDisk, set string) {
 	if float64(written) > 1.2*float64(used) {
 		t.Errorf("the live dd image holds %d bytes of data, more than 1.2 × the %d bytes in use: free space was read", written, used)
 	}
-	man, err := os.ReadFile(filepath.Join(set, backupset.ManifestFile))
+	man, err := os.ReadFile(filepath.Join(set, backupset.ManifestName("pi-under-test")))
 	if err != nil {
 		t.Fatal(err)
 	}
