@@ -8,7 +8,9 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/pibackup/pibackup/internal/config"
 	"github.com/pibackup/pibackup/internal/disklayout"
+	"github.com/pibackup/pibackup/internal/hooks"
 	"github.com/pibackup/pibackup/internal/restore"
 )
 
@@ -19,6 +21,7 @@ type cloneOptions struct {
 	size   string
 	yes    bool
 	dryRun bool
+	cfg    *config.Flags // -f and the restore hook options
 }
 
 func (a *app) newCloneCmd() *cobra.Command {
@@ -42,7 +45,7 @@ Examples:
   backupctl clone --to /dev/sda --yes
   backupctl clone --source-disk /dev/mmcblk0 --to /dev/sda
   backupctl clone --source-disk pi.img --to standby.img --size 16G --yes
-` + exitStatusHelp,
+` + restoreHooksHelp + exitStatusHelp,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return a.runClone(cmd.Context(), o)
@@ -54,6 +57,7 @@ Examples:
 	f.StringVar(&o.size, "size", "", "size of an image file that does not exist yet (e.g. 16G)")
 	f.BoolVar(&o.yes, "yes", false, "no interactive confirmation (needed when not run from a terminal)")
 	f.BoolVarP(&o.dryRun, "dry-run", "F", false, "print the plan; write nothing")
+	o.cfg = addRestoreHookFlags(f)
 	return cmd
 }
 
@@ -64,6 +68,10 @@ func (a *app) runClone(ctx context.Context, o cloneOptions) error {
 	size, err := parseSize(o.size)
 	if err != nil {
 		return withCode(exitUsage, fmt.Errorf("clone: --size: %w", err))
+	}
+	hk, err := a.newRestoreHooks(o.cfg)
+	if err != nil {
+		return err
 	}
 	rep := newTextProgress(a.stderr)
 	plan, err := restore.NewClonePlan(ctx, restore.CloneOptions{Source: o.source, Target: o.to, Size: size, Log: a.log, Progress: rep})
@@ -76,10 +84,18 @@ func (a *app) runClone(ctx context.Context, o cloneOptions) error {
 	if proceed, err := a.showPlanAndConfirm("clone", plan.String(), plan.Target, o.dryRun, o.yes); !proceed {
 		return err
 	}
-	res, err := plan.Execute(ctx)
-	rep.done()
+	var res *restore.CloneResult
+	err = a.withRestoreHooks(ctx, hk, "clone", hooks.Vars{Type: "clone", RestoreDev: plan.Target.Path}, func() error {
+		var err error
+		res, err = plan.Execute(ctx)
+		rep.done()
+		if err != nil {
+			return fmt.Errorf("clone: %w", err)
+		}
+		return nil
+	})
 	if err != nil {
-		return fmt.Errorf("clone: %w", err)
+		return err
 	}
 	what := "Cloned"
 	if res.Sync {

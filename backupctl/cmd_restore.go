@@ -15,7 +15,10 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/pibackup/pibackup/internal/backupset"
+	"github.com/pibackup/pibackup/internal/config"
 	"github.com/pibackup/pibackup/internal/disklayout"
+	"github.com/pibackup/pibackup/internal/hooks"
 	"github.com/pibackup/pibackup/internal/restore"
 )
 
@@ -27,6 +30,7 @@ type restoreOptions struct {
 	dryRun     bool
 	keepIDs    bool
 	partitions string
+	cfg        *config.Flags // -f and the restore hook options
 }
 
 func (o *restoreOptions) addFlags(cmd *cobra.Command) {
@@ -37,6 +41,7 @@ func (o *restoreOptions) addFlags(cmd *cobra.Command) {
 	f.BoolVarP(&o.dryRun, "dry-run", "F", false, "print the plan; write nothing")
 	f.BoolVar(&o.keepIDs, "keep-ids", false, "keep the source's disk id, PARTUUIDs and filesystem UUIDs")
 	f.StringVar(&o.partitions, "partitions", "", `partition-oriented sets: which partitions ("1,2" or "*")`)
+	o.cfg = addRestoreHookFlags(f)
 }
 
 func (a *app) newRestoreCmd() *cobra.Command {
@@ -70,7 +75,8 @@ Examples:
   backupctl restore /backup/pi/pi@debian12-tgz-backup-20240416-094106 --to /dev/sdb
   backupctl restore -F /backup/pi/pi@debian12-rsync-backup-20240416-094106 --to /dev/sdb
   backupctl restore /backup/pi/pi@debian12-dd-backup-20240416-094106 --to /tmp/pi.img --size 16G --yes
-` + exitStatusHelp,
+  backupctl restore --hook-pre-restore "/usr/local/bin/notify restore" SETDIR --to /dev/sdb
+` + restoreHooksHelp + exitStatusHelp,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return a.runRestore(cmd.Context(), o, args[0])
@@ -99,6 +105,10 @@ func (a *app) runRestore(ctx context.Context, o restoreOptions, setDir string) e
 	if fi, err := os.Stat(abs); err != nil || !fi.IsDir() {
 		return withCode(exitPreflight, fmt.Errorf("restore: %s is not a backup set folder", setDir))
 	}
+	hk, err := a.newRestoreHooks(o.cfg)
+	if err != nil {
+		return err
+	}
 	rep := newTextProgress(a.stderr)
 	plan, err := restore.NewPlan(ctx, restore.Options{
 		Set:        os.DirFS(abs),
@@ -124,16 +134,28 @@ func (a *app) runRestore(ctx context.Context, o restoreOptions, setDir string) e
 	if proceed, err := a.showPlanAndConfirm("restore", plan.String(), plan.Target, o.dryRun, o.yes); !proceed {
 		return err
 	}
-	res, err := plan.Execute(ctx)
-	if err == nil {
-		// backupctl status reminds to test restores; this was one.
-		if rerr := recordRestoreTest(abs, "backupctl restore", time.Now()); rerr != nil {
-			a.log.Warn("record restore test", "error", rerr)
-		}
+	vars := hooks.Vars{TargetDir: abs, RestoreDev: plan.Target.Path}
+	if n, err := backupset.Parse(filepath.Base(abs)); err == nil {
+		vars.Type, vars.Host = string(n.Type), n.Host
 	}
-	rep.done()
+	var res *restore.Result
+	err = a.withRestoreHooks(ctx, hk, "restore", vars, func() error {
+		var err error
+		res, err = plan.Execute(ctx)
+		if err == nil {
+			// backupctl status reminds to test restores; this was one.
+			if rerr := recordRestoreTest(abs, "backupctl restore", time.Now()); rerr != nil {
+				a.log.Warn("record restore test", "error", rerr)
+			}
+		}
+		rep.done()
+		if err != nil {
+			return fmt.Errorf("restore: %w", err)
+		}
+		return nil
+	})
 	if err != nil {
-		return fmt.Errorf("restore: %w", err)
+		return err
 	}
 	verified := "checked"
 	if !res.Verified {

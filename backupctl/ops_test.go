@@ -163,7 +163,14 @@ hooks.dir = %q
 // env reads what the hook of event saw; nil if it did not run.
 func (e *opsEnv) env(t *testing.T, event string) map[string]string {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(e.out, event+".env"))
+	return readHookEnv(t, e.out, event)
+}
+
+// readHookEnv reads the KEY=value lines a recording hook of event wrote
+// to dir/<event>.env; nil if it did not run.
+func readHookEnv(t *testing.T, dir, event string) map[string]string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, event+".env"))
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
 	}

@@ -45,8 +45,10 @@ type Event string
 //	             make is worse than a clear error
 //	post-backup  after the set was moved into place, or after the run
 //	             failed, before services start; BACKUP_RC tells which
-//	pre-restore  before the target disk is touched; a failure aborts
-//	post-restore after the restore, with BACKUP_RC
+//	pre-restore  before the target disk is touched (backupctl restore and
+//	             clone); a failure aborts
+//	post-restore after the restore or clone, also a failed one, with
+//	             BACKUP_RC
 const (
 	PreBackup   Event = "pre-backup"
 	Ready       Event = "ready"
