@@ -50,6 +50,9 @@ func capabilities() map[string]capability {
 		// fuse: serve files through FUSE as root (Gate); the kernel module
 		// is built in or loaded, no fusermount needed.
 		"fuse": {root: true, files: []string{"/dev/fuse"}},
+		// python3's tarfile writes archives GNU tar did not: tests rewrite
+		// sets with it to check that readers agree with GNU tar.
+		"python3": {tools: []string{"python3"}, pkg: "python3"},
 		// pidisk: everything BuildPiDisk needs.
 		"pidisk": {
 			root:  true,
@@ -62,7 +65,7 @@ func capabilities() map[string]capability {
 
 // Require skips the test unless the capability what is available: "root",
 // "loop", "qemu", "sftp", "nfs", "smb", "mtools", "vfat", "ext4", "sfdisk",
-// "acl", "attr", "rsync", "fuse", "legacy-compressors" or "pidisk" (all that BuildPiDisk needs). The skip
+// "acl", "attr", "rsync", "fuse", "legacy-compressors", "python3" or "pidisk" (all that BuildPiDisk needs). The skip
 // message names the Debian package to install.
 //
 // If PIBACKUP_TEST_REQUIRE lists what (or is "all"), a missing capability

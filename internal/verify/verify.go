@@ -12,7 +12,6 @@
 package verify
 
 import (
-	"archive/tar"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -362,31 +361,24 @@ func checkContent(kind fileKind, name string, r io.Reader) error {
 	return nil
 }
 
-// checkTar reads a tar stream to its end (archive/tar validates header
-// checksums and sizes); the data of members is read, so compressed
-// streams are decompressed and checked to their end too.
+// checkTar reads a tar stream to its end as GNU tar, which extracts it,
+// does (walkTar): every header and every byte of member data, so
+// compressed streams are decompressed and checked to their end too.
 func checkTar(r io.Reader) error {
-	tr := tar.NewReader(r)
-	members := 0
-	for {
-		_, err := tr.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return fmt.Errorf("tar archive broken after %d members: %w", members, err)
-		}
-		if _, err := io.Copy(io.Discard, tr); err != nil {
-			return fmt.Errorf("tar archive broken in member %d: %w", members+1, err)
-		}
-		members++
+	w, err := walkTar(r)
+	if err != nil {
+		return fmt.Errorf("tar archive: %w", err)
 	}
-	if members == 0 {
+	if w.members == 0 {
 		return errors.New("empty tar archive")
 	}
 	// Drain the rest so a compressed stream's trailer (CRC, size) is read.
 	if _, err := io.Copy(io.Discard, r); err != nil {
 		return fmt.Errorf("after the tar archive: %w", err)
+	}
+	if len(w.broken) > 0 {
+		return fmt.Errorf("tar archive: %d of its %d members cannot be extracted (GNU tar fails on them too): %s",
+			len(w.broken), w.members, strings.Join(w.broken, "; "))
 	}
 	return nil
 }
