@@ -71,10 +71,27 @@ func fatName(name string) string {
 	return p
 }
 
+// outsideName says why the tar member name would lead outside the
+// folder it is extracted into ("" if it does not): an absolute name, or a
+// ".." element. fatName would keep such a name inside the filesystem by
+// cleaning it, but into a place the archive did not name.
+func outsideName(name string) string {
+	if strings.HasPrefix(name, "/") {
+		return "is an absolute path"
+	}
+	for el := range strings.SplitSeq(name, "/") {
+		if el == ".." {
+			return `leads out of the partition (a ".." element)`
+		}
+	}
+	return ""
+}
+
 // fillFATFromTar writes the folders and files of a tar stream into fsys.
 // FAT has no owners, modes or links: those are dropped, symlinks and
-// device nodes skipped with a log line. It returns the bytes of file
-// data written.
+// device nodes skipped with a log line. A member named by an absolute
+// path or with a ".." element fails it (wrapping ErrBadSet). It returns
+// the bytes of file data written.
 func fillFATFromTar(ctx context.Context, fsys filesystem.FileSystem, r io.Reader, log *slog.Logger) (int64, error) {
 	tr := tar.NewReader(r)
 	var total int64
@@ -88,6 +105,12 @@ func fillFATFromTar(ctx context.Context, fsys filesystem.FileSystem, r io.Reader
 		}
 		if err != nil {
 			return total, fmt.Errorf("tar archive: %w", err)
+		}
+		if why := outsideName(h.Name); why != "" {
+			// GNU tar refuses such a member too; a boot tar made by
+			// raspiBackup or backupctl (tar -C /boot .) never has one, so
+			// the set was made to attack the restore.
+			return total, fmt.Errorf("tar member %q %s: %w", h.Name, why, ErrBadSet)
 		}
 		name := fatName(h.Name)
 		if name == "" {

@@ -4,12 +4,15 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -34,6 +37,48 @@ func TestFATName(t *testing.T) {
 		if got := fatName(in); got != want {
 			t.Errorf("fatName(%q) = %q; want %q", in, got, want)
 		}
+	}
+}
+
+// TestFillFATRefusesNamesOutside: a boot tar (.tmg) whose member names
+// lead outside the partition, as a set made to attack the restore has
+// them, fails the fill with an error naming the member, before the member
+// is written anywhere (fatName would have cleaned "../config.txt" into
+// "/config.txt" and overwritten the real one).
+func TestFillFATRefusesNamesOutside(t *testing.T) {
+	for _, name := range []string{"../config.txt", "./overlays/../../config.txt", "/config.txt"} {
+		t.Run(name, func(t *testing.T) {
+			var tb bytes.Buffer
+			tw := tar.NewWriter(&tb)
+			for _, m := range []struct{ name, body string }{{"./config.txt", "good\n"}, {name, "evil\n"}} {
+				tw.WriteHeader(&tar.Header{Name: m.name, Typeflag: tar.TypeReg, Mode: 0o644, Size: int64(len(m.body))})
+				io.WriteString(tw, m.body)
+			}
+			tw.Close()
+			const size = 64 << 20
+			f, err := os.Create(filepath.Join(t.TempDir(), "part.img"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			f.Truncate(size)
+			fsys, err := fat32.Create(file.New(f, false), size, 0, 512, "bootfs", false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = fillFATFromTar(context.Background(), fsys, bytes.NewReader(tb.Bytes()), slog.New(slog.DiscardHandler))
+			t.Logf("error: %v", err)
+			if !errors.Is(err, ErrBadSet) || !strings.Contains(err.Error(), fmt.Sprintf("tar member %q", name)) {
+				t.Errorf("fillFATFromTar = %v; want ErrBadSet naming %q", err, name)
+			}
+			r, err := fsys.OpenFile("/config.txt", os.O_RDONLY)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if b, _ := io.ReadAll(r); string(b) != "good\n" {
+				t.Errorf("/config.txt holds %q after the refused member; want the first member's", b)
+			}
+		})
 	}
 }
 
