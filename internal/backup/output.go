@@ -29,8 +29,15 @@ type outFile struct {
 // sparseBlock is the unit in which all-zero data becomes a hole.
 const sparseBlock = 64 << 10
 
-// createOut creates setDir/rel, which must not exist.
+// createOut creates setDir/rel, which must not exist. rel must be a
+// file name in setDir, as every file of a set is: names are made from
+// the host name and partition device names, and none of them may lead a
+// write out of the set (readers refuse such manifests, see
+// backupset.ValidName).
 func createOut(setDir, rel string, mode os.FileMode, sparse bool) (*outFile, error) {
+	if !backupset.ValidName(rel) {
+		return nil, fmt.Errorf("create %q: not a file name in the set folder; refused, it would be written outside the set", rel)
+	}
 	p := filepath.Join(setDir, filepath.FromSlash(rel))
 	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 )
 
@@ -118,8 +119,8 @@ func ReadManifest(r io.Reader) (*Manifest, error) {
 		return nil, fmt.Errorf("manifest: %w", err)
 	}
 	for _, f := range m.Files {
-		if !ValidRelPath(f.Path) {
-			return nil, fmt.Errorf("manifest: file path %q escapes the set", f.Path)
+		if !ValidName(f.Path) {
+			return nil, fmt.Errorf("manifest: file path %q is not a file name in the set folder (payloads are never in a subfolder or outside)", f.Path)
 		}
 		if len(f.SHA256) != 64 {
 			return nil, fmt.Errorf("manifest: file %q: bad sha256 %q", f.Path, f.SHA256)
@@ -127,11 +128,19 @@ func ReadManifest(r io.Reader) (*Manifest, error) {
 	}
 	for _, t := range m.Trees {
 		// The restore reads these names and builds the tree below Root.
-		if (t.Root != "." && !ValidRelPath(t.Root)) || !ValidRelPath(t.Listing) || (t.Extras != "" && !ValidRelPath(t.Extras)) {
-			return nil, fmt.Errorf("manifest: tree %q (listing %q, extras %q) escapes the set", t.Root, t.Listing, t.Extras)
+		if (t.Root != "." && !ValidName(t.Root)) || !ValidName(t.Listing) || (t.Extras != "" && !ValidName(t.Extras)) {
+			return nil, fmt.Errorf("manifest: tree %q (listing %q, extras %q) is not named by file names in the set folder", t.Root, t.Listing, t.Extras)
 		}
 	}
 	return &m, nil
+}
+
+// ValidName reports whether p names an entry of the set folder itself:
+// a ValidRelPath without "/". Every payload, listing and partition tree
+// of a set lies directly in its folder, so a manifest naming "etc/shadow"
+// (inside an rsync tree) or "a/../b" was not written by backupctl.
+func ValidName(p string) bool {
+	return ValidRelPath(p) && !strings.Contains(p, "/")
 }
 
 // ValidRelPath reports whether p is a clean relative path inside a set.

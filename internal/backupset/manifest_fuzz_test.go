@@ -48,7 +48,7 @@ func FuzzReadManifest(f *testing.F) {
 			return
 		}
 		for _, fl := range m.Files {
-			if !ValidRelPath(fl.Path) {
+			if !ValidName(fl.Path) {
 				t.Fatalf("accepted file path %q", fl.Path)
 			}
 		}

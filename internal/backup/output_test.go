@@ -1,0 +1,41 @@
+package backup
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// TestCreateOutRefusesNamesOutside: the writer of set files takes only
+// file names in the set folder, the names readers accept in a manifest;
+// a name with "..", "/" or an absolute path creates nothing anywhere.
+func TestCreateOutRefusesNamesOutside(t *testing.T) {
+	base := t.TempDir()
+	set := filepath.Join(base, "set")
+	if err := os.Mkdir(set, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, rel := range []string{"../escaped", "sub/../../escaped", filepath.Join(base, "escaped"), "sub/file", "", "."} {
+		o, err := createOut(set, rel, 0o600, false)
+		if err == nil {
+			o.Abort()
+			t.Errorf("createOut(%q) succeeded", rel)
+		}
+	}
+	for _, dir := range []string{base, set} {
+		es, err := os.ReadDir(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range es {
+			if e.Name() != "set" {
+				t.Errorf("%s holds %s after the refused names", dir, e.Name())
+			}
+		}
+	}
+	o, err := createOut(set, "pi-backup.img", 0o600, false)
+	if err != nil {
+		t.Fatalf("createOut of a set file name: %v", err)
+	}
+	o.Abort()
+}
