@@ -319,7 +319,14 @@ func (b *builder) openBeneath(rel string, flags int, mode uint32) (int, error) {
 		if errors.Is(err, unix.ENOSYS) {
 			return -1, fmt.Errorf("openat2 (Linux 5.6 or later) is needed to build the restored tree safely: %w", err)
 		}
-		if err != nil {
+		switch {
+		case errors.Is(err, unix.EXDEV):
+			// The plan's Checker refuses such listings; this is the
+			// restorer's own guard, so the message says what was refused.
+			return -1, fmt.Errorf("%q leads out of the target (\"..\" or an absolute path); refused: %w", rel, ErrBadSet)
+		case errors.Is(err, unix.ELOOP):
+			return -1, fmt.Errorf("%q is a symlink or lies below one; refused, nothing is created through a symlink: %w", rel, ErrBadSet)
+		case err != nil:
 			return -1, &os.PathError{Op: "open", Path: rel, Err: err}
 		}
 		return fd, nil

@@ -13,7 +13,9 @@ import (
 
 	"github.com/pibackup/pibackup/internal/backup"
 	"github.com/pibackup/pibackup/internal/backupset"
+	"github.com/pibackup/pibackup/internal/progress"
 	"github.com/pibackup/pibackup/internal/testfs"
+	"github.com/pibackup/pibackup/internal/treelist"
 )
 
 // TestRestoreTreeDamaged damages copies of the fixture's backupctl rsync
@@ -73,6 +75,30 @@ func TestRestoreTreeDamaged(t *testing.T) {
 				editListing(t, set, backupset.TreeListingName(fxHost, ""), " etc/hostname\n", " /etc/hostname\n")
 			},
 			atPlan: true, wantErr: ErrBadSet, wantMsg: []string{`"/etc/hostname": not a clean path`},
+		},
+		{
+			name: "dot-dot path in the extras file",
+			damage: func(t *testing.T, set string) {
+				editListing(t, set, "pibackup-extras.list", "x home/pi user.", "x home/../../escape user.")
+			},
+			atPlan: true, wantErr: ErrBadSet, wantMsg: []string{"pibackup-extras.list", `"home/../../escape": not a clean path inside the tree`},
+		},
+		{
+			name: "absolute path in the extras file",
+			damage: func(t *testing.T, set string) {
+				editListing(t, set, "pibackup-extras.list", "x home/pi user.", "x /home/pi user.")
+			},
+			atPlan: true, wantErr: ErrBadSet, wantMsg: []string{"pibackup-extras.list", `"/home/pi": not a clean path inside the tree`},
+		},
+		{
+			// A symlink to a host folder, then a file below it: built in
+			// order, the file would be created in the host folder.
+			name: "file below a symlink in the listing",
+			damage: func(t *testing.T, set string) {
+				editListing(t, set, "pibackup-tree.list", " "+testfs.PathSymlink+"\n",
+					" "+testfs.PathSymlink+"\nf 0644 0 0 1710425366000000000 0 "+emptySHA256+" - - - "+testfs.PathSymlink+"/pwned\n")
+			},
+			atPlan: true, wantErr: ErrBadSet, wantMsg: []string{testfs.PathSymlink + `/pwned": its parent is not a folder listed before it`},
 		},
 		{
 			name: "hardlink to a later path",
@@ -276,5 +302,74 @@ func TestRestoreRsyncPartitionModeNotLocal(t *testing.T) {
 	}
 	if !rep.OK() {
 		t.Errorf("restored disk differs from the source:\n%s", rep)
+	}
+}
+
+// TestRestoreTreeStaysInside builds trees straight from listings the
+// plan's Checker would refuse (as if it had a bug), to show that the
+// tree restorer itself never creates anything outside the target: every
+// entry is made through a descriptor resolved beneath the target's root
+// with no symlink on the way. A canary folder next to the target, which
+// the hostile entries name, must stay empty.
+func TestRestoreTreeStaysInside(t *testing.T) {
+	testfs.Require(t, "root")
+	base := t.TempDir()
+	canary := filepath.Join(base, "canary")
+	if err := os.Mkdir(canary, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	root := treelist.Entry{Type: 'd', Mode: 0o755, Hash: treelist.None, Rdev: treelist.None, XattrHash: treelist.None, Link: treelist.None, Path: "."}
+	file := func(p string) treelist.Entry {
+		return treelist.Entry{Type: 'f', Mode: 0o644, Hash: emptySHA256, Rdev: treelist.None, XattrHash: treelist.None, Link: treelist.None, Path: p}
+	}
+	dir := func(p string) treelist.Entry {
+		e := root
+		e.Path = p
+		return e
+	}
+	symlink := treelist.Entry{Type: 'l', Mode: 0o777, Size: int64(len(canary)), Hash: treelist.None, Rdev: treelist.None,
+		XattrHash: treelist.None, Link: treelist.None, Path: "esc"}
+	link := func(p, to string) treelist.Entry {
+		e := file(p)
+		e.Link = to
+		return e
+	}
+	for _, c := range []struct {
+		name    string
+		entries []treelist.Entry
+	}{
+		{"dot-dot file", []treelist.Entry{root, file("../canary/pwned")}},
+		{"dot-dot folder", []treelist.Entry{root, dir("sub"), dir("sub/../../canary/pwned")}},
+		{"absolute file", []treelist.Entry{root, file(filepath.Join(canary, "pwned"))}},
+		{"file below a symlink", []treelist.Entry{root, symlink, file("esc/pwned")}},
+		{"folder below a symlink", []treelist.Entry{root, symlink, dir("esc/pwned")}},
+		{"hardlink via dot-dot", []treelist.Entry{root, link("hl", "../canary/victim")}},
+		{"absolute hardlink", []treelist.Entry{root, link("hl", filepath.Join(canary, "victim"))}},
+		{"hardlink below a symlink", []treelist.Entry{root, symlink, link("hl", "esc/victim")}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if err := os.WriteFile(filepath.Join(canary, "victim"), []byte("host file\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			dst := filepath.Join(t.TempDir(), "target")
+			if err := os.Mkdir(dst, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			g := &goTree{root: ".", listing: "pibackup-tree.list", entries: c.entries,
+				xtra: map[string]treelist.Extra{"esc": {Path: "esc", Target: canary}}}
+			g.content = treelist.NewContent(os.DirFS(t.TempDir()), g.entries, nil)
+			_, err := restoreTree(context.Background(), g, dst, progress.OrNop(nil))
+			t.Logf("error: %v", err)
+			if !errors.Is(err, ErrBadSet) || !strings.Contains(err.Error(), "refused") {
+				t.Errorf("restoreTree = %v; want ErrBadSet saying what it refused", err)
+			}
+			es, _ := os.ReadDir(canary)
+			if len(es) != 1 || es[0].Name() != "victim" {
+				t.Errorf("canary folder holds %v; want only victim", es)
+			}
+			if b, _ := os.ReadFile(filepath.Join(canary, "victim")); string(b) != "host file\n" {
+				t.Errorf("host file changed: %q", b)
+			}
+		})
 	}
 }

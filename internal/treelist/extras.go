@@ -162,8 +162,9 @@ func parseExtrasLine(s string) (*extrasLine, error) {
 }
 
 // Next returns the extras of the next path, or io.EOF after the last. It
-// checks the file's own order: paths in walk order, each once, its l line
-// first, xattr names sorted and unique.
+// checks the file's own order and paths: clean paths inside the tree
+// (ValidPath) in walk order, each once, its l line first, xattr names
+// sorted and unique.
 func (r *ExtrasReader) Next() (Extra, error) {
 	first := r.pending
 	r.pending = nil
@@ -172,6 +173,11 @@ func (r *ExtrasReader) Next() (Extra, error) {
 		if first, err = r.readLine(); err != nil {
 			return Extra{}, err
 		}
+	}
+	// Checked here too, not only by matching the listing: a hostile path
+	// is then named as such, and no caller can take one from us.
+	if first.path != "." && !ValidPath(first.path) {
+		return Extra{}, fmt.Errorf("extras line %d: %q: not a clean path inside the tree", first.line, first.path)
 	}
 	if r.started && comparePaths(r.prev, first.path) >= 0 {
 		return Extra{}, fmt.Errorf("extras line %d: path %q out of order (after %q)", first.line, first.path, r.prev)

@@ -98,6 +98,10 @@ func TestCheckExtrasDamage(t *testing.T) {
 		{"xattrs out of order", "x a u.y -\nx a u.x -\n", `xattr "u.x" out of order`},
 		{"target after xattrs", "x a u.x -\nl a t\n", "a second symlink target, or one after its xattrs"},
 		{"nul in a name", "x a u\\x00x -\n", "malformed"},
+		{"dot-dot path", "l ../escape t\n", `"../escape": not a clean path inside the tree`},
+		{"inner dot-dot path", "x a/../../escape u.x -\n", `"a/../../escape": not a clean path inside the tree`},
+		{"absolute path", "l /etc/passwd t\n", `"/etc/passwd": not a clean path inside the tree`},
+		{"empty component", "l a//b t\n", `"a//b": not a clean path inside the tree`},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			r := NewExtrasReader(strings.NewReader(ExtrasHeader + "\n" + c.extras))
