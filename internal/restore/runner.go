@@ -60,9 +60,16 @@ func (e *ToolError) Unwrap() error { return e.Err }
 // run runs name with args, feeding stdin, and returns stdout. okCodes are
 // exit codes besides 0 that mean success (e2fsck's 1: "errors fixed").
 func (r runner) run(ctx context.Context, stdin io.Reader, name string, args []string, okCodes ...int) ([]byte, error) {
+	out, _, err := r.runWarn(ctx, stdin, name, args, okCodes...)
+	return out, err
+}
+
+// runWarn is run that also returns the last 8 KiB of stderr of a tool
+// that succeeded, for callers that act on its warnings.
+func (r runner) runWarn(ctx context.Context, stdin io.Reader, name string, args []string, okCodes ...int) ([]byte, string, error) {
 	p, err := lookTool(name)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	cmd := exec.CommandContext(ctx, p, args...)
 	cmd.Stdin = stdin
@@ -82,17 +89,17 @@ func (r runner) run(ctx context.Context, stdin io.Reader, name string, args []st
 			for _, c := range okCodes {
 				if ee.ExitCode() == c {
 					r.log.Info("tool reported fixes", "cmd", line, "code", c, "stderr", stderr.String())
-					return stdout.Bytes(), nil
+					return stdout.Bytes(), stderr.String(), nil
 				}
 			}
 			if ctx.Err() != nil {
-				return nil, fmt.Errorf("%s: %w", line, ctx.Err())
+				return nil, "", fmt.Errorf("%s: %w", line, ctx.Err())
 			}
-			return nil, &ToolError{Cmd: line, Code: ee.ExitCode(), Stderr: strings.TrimSpace(stderr.String()), Err: err}
+			return nil, "", &ToolError{Cmd: line, Code: ee.ExitCode(), Stderr: strings.TrimSpace(stderr.String()), Err: err}
 		}
-		return nil, &ToolError{Cmd: line, Code: -1, Err: err}
+		return nil, "", &ToolError{Cmd: line, Code: -1, Err: err}
 	}
-	return stdout.Bytes(), nil
+	return stdout.Bytes(), stderr.String(), nil
 }
 
 // tailBuffer keeps the last max bytes written to it: enough of a tool's

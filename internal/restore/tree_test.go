@@ -245,8 +245,14 @@ func editListing(t *testing.T, set, name, old, new string) {
 	if !bytes.Contains(b, []byte(old)) {
 		t.Fatalf("%s does not hold %q", name, old)
 	}
-	b = bytes.Replace(b, []byte(old), []byte(new), 1)
-	if err := os.WriteFile(p, b, 0o600); err != nil {
+	resign(t, set, name, bytes.Replace(b, []byte(old), []byte(new), 1))
+}
+
+// resign writes b as the file name of set and records its size and
+// SHA-256 in the manifest, as someone who changed a set on a share would.
+func resign(t *testing.T, set, name string, b []byte) {
+	t.Helper()
+	if err := os.WriteFile(filepath.Join(set, name), b, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	mp := testfs.ManifestPath(t, set)
