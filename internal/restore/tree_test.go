@@ -79,23 +79,23 @@ func TestRestoreTreeDamaged(t *testing.T) {
 		{
 			name: "dot-dot path in the extras file",
 			damage: func(t *testing.T, set string) {
-				editListing(t, set, "pibackup-extras.list", "x home/pi user.", "x home/../../escape user.")
+				editListing(t, set, backupset.TreeExtrasName(fxHost, ""), "x home/pi user.", "x home/../../escape user.")
 			},
-			atPlan: true, wantErr: ErrBadSet, wantMsg: []string{"pibackup-extras.list", `"home/../../escape": not a clean path inside the tree`},
+			atPlan: true, wantErr: ErrBadSet, wantMsg: []string{backupset.TreeExtrasName(fxHost, ""), `"home/../../escape": not a clean path inside the tree`},
 		},
 		{
 			name: "absolute path in the extras file",
 			damage: func(t *testing.T, set string) {
-				editListing(t, set, "pibackup-extras.list", "x home/pi user.", "x /home/pi user.")
+				editListing(t, set, backupset.TreeExtrasName(fxHost, ""), "x home/pi user.", "x /home/pi user.")
 			},
-			atPlan: true, wantErr: ErrBadSet, wantMsg: []string{"pibackup-extras.list", `"/home/pi": not a clean path inside the tree`},
+			atPlan: true, wantErr: ErrBadSet, wantMsg: []string{backupset.TreeExtrasName(fxHost, ""), `"/home/pi": not a clean path inside the tree`},
 		},
 		{
 			// A symlink to a host folder, then a file below it: built in
 			// order, the file would be created in the host folder.
 			name: "file below a symlink in the listing",
 			damage: func(t *testing.T, set string) {
-				editListing(t, set, "pibackup-tree.list", " "+testfs.PathSymlink+"\n",
+				editListing(t, set, backupset.TreeListingName(fxHost, ""), " "+testfs.PathSymlink+"\n",
 					" "+testfs.PathSymlink+"\nf 0644 0 0 1710425366000000000 0 "+emptySHA256+" - - - "+testfs.PathSymlink+"/pwned\n")
 			},
 			atPlan: true, wantErr: ErrBadSet, wantMsg: []string{testfs.PathSymlink + `/pwned": its parent is not a folder listed before it`},
