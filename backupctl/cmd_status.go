@@ -49,6 +49,11 @@ type restoreRecord struct {
 	Time time.Time `json:"time"`
 	Set  string    `json:"set"`
 	How  string    `json:"how"`
+	// Passed is set by `backupctl restore-test`: false when a check
+	// failed, with the failed checks in Problems.
+	Passed   *bool    `json:"passed,omitempty"`
+	Problems []string `json:"problems,omitempty"`
+	Seconds  float64  `json:"seconds,omitempty"`
 }
 
 func readHostState(hostDir string) (hostState, error) {
@@ -238,6 +243,8 @@ func printHostStatus(w io.Writer, h *hostStatus, remindMonths int, msg *i18n.Pri
 	fmt.Fprintln(w, msg.Sprintf(i18n.StatusSets, setsPerType(h.sets)))
 	rt := h.state.LastRestoreTest
 	switch {
+	case rt != nil && rt.Passed != nil && !*rt.Passed:
+		fmt.Fprintln(w, msg.Sprintf(i18n.StatusRestoreFailed, rt.Time.Local().Format(time.DateTime)+" ("+rt.Set+")", strings.Join(rt.Problems, "; ")))
 	case rt != nil && (remindMonths <= 0 || rt.Time.AddDate(0, remindMonths, 0).After(now)):
 		fmt.Fprintln(w, msg.Sprintf(i18n.StatusRestoreOK, rt.Time.Local().Format(time.DateOnly)+" ("+rt.Set+")"))
 	case rt != nil:

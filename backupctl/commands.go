@@ -8,6 +8,7 @@ func (a *app) commands() []*cobra.Command {
 		a.newBackupCmd(),
 		a.newRestoreCmd(),
 		a.newVerifyCmd(),
+		a.newRestoreTestCmd(),
 		a.newListCmd(),
 		a.newCloneCmd(),
 		a.newConfigCmd(),

@@ -3,7 +3,6 @@ package backup
 import (
 	"archive/tar"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -13,10 +12,9 @@ import (
 	"time"
 
 	"github.com/diskfs/go-diskfs/backend/file"
-	"github.com/diskfs/go-diskfs/filesystem/fat16"
-	"github.com/diskfs/go-diskfs/filesystem/fat32"
 
 	"github.com/pibackup/pibackup/internal/backupset"
+	"github.com/pibackup/pibackup/internal/disklayout"
 	"github.com/pibackup/pibackup/internal/progress"
 )
 
@@ -36,15 +34,12 @@ func openFAT(diskPath string, p *backupset.Partition) (fsys fs.FS, closeFn func(
 	if err != nil {
 		return nil, nil, fmt.Errorf("open %s: %w", diskPath, err)
 	}
-	be := file.New(f, true)
-	if fs32, err32 := fat32.Read(be, p.Size, p.Start, 512); err32 == nil {
-		return fs32, f.Close, nil
-	} else if fs16, err16 := fat16.Read(be, p.Size, p.Start, 512); err16 == nil {
-		return fs16, f.Close, nil
-	} else {
+	fsys, err = disklayout.OpenFAT(file.New(f, true), p.Start, p.Size)
+	if err != nil {
 		f.Close()
-		return nil, nil, fmt.Errorf("read FAT filesystem of partition %d of %s: %w", p.Number, diskPath, errors.Join(err32, err16))
+		return nil, nil, fmt.Errorf("read FAT filesystem of partition %d of %s: %w", p.Number, diskPath, err)
 	}
+	return fsys, f.Close, nil
 }
 
 // fatWalk visits every entry of fsys below "." in walk order, skipping

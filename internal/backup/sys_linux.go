@@ -231,3 +231,8 @@ func setTimesLike(dst, src string) error {
 
 // syncAll writes every filesystem's dirty data and metadata (sync(2)).
 func syncAll() { unix.Sync() }
+
+// LockHost takes the host folder's lock as a backup run does, for other
+// commands that must never run at the same time as a backup of that host
+// (a restore test). The error wraps ErrLocked when it is held.
+func LockHost(hostDir string) (unlock func(), err error) { return lockHost(hostDir) }

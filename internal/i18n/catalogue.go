@@ -35,6 +35,7 @@ const (
 	StatusRestoreNever  ID = "status.restore-never"
 	StatusRestoreOK     ID = "status.restore-ok"
 	StatusRestoreMarked ID = "status.restore-marked"
+	StatusRestoreFailed ID = "status.restore-failed"
 	ScheduleInstalled   ID = "schedule.installed"
 	ScheduleRemoved     ID = "schedule.removed"
 )
@@ -165,6 +166,10 @@ var catalogue = map[ID]map[Lang]string{
 	StatusRestoreOK: {
 		English: "  last test restore: %s",
 		German:  "  letzte Probe-Wiederherstellung: %s",
+	},
+	StatusRestoreFailed: {
+		English: "  LAST TEST RESTORE FAILED: %s: %s; run `backupctl restore-test` on it to see the details",
+		German:  "  LETZTE PROBE-WIEDERHERSTELLUNG FEHLGESCHLAGEN: %s: %s; `backupctl restore-test` darauf zeigt die Einzelheiten",
 	},
 	StatusRestoreMarked: {
 		English: "recorded a test restore of %s at %s",

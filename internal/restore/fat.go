@@ -2,17 +2,12 @@ package restore
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
 
-	"github.com/diskfs/go-diskfs/backend"
 	"github.com/diskfs/go-diskfs/backend/file"
-	"github.com/diskfs/go-diskfs/filesystem"
-	"github.com/diskfs/go-diskfs/filesystem/fat16"
-	"github.com/diskfs/go-diskfs/filesystem/fat32"
 
 	"github.com/pibackup/pibackup/internal/disklayout"
 )
@@ -22,23 +17,10 @@ import (
 // command line on the boot partition.
 var cmdlinePaths = []string{"/cmdline.txt", "/current/cmdline.txt"}
 
-// openFAT opens the FAT filesystem in [start, start+size) of st.
-func openFAT(st backend.Storage, start, size int64) (filesystem.FileSystem, error) {
-	fs32, err32 := fat32.Read(st, size, start, 512)
-	if err32 == nil {
-		return fs32, nil
-	}
-	fs16, err16 := fat16.Read(st, size, start, 512)
-	if err16 == nil {
-		return fs16, nil
-	}
-	return nil, fmt.Errorf("no FAT filesystem: %w", errors.Join(err32, err16))
-}
-
 // readCmdlines reads every cmdline.txt of the FAT filesystem at
 // [start, start+size) of r (read-only), keyed by path.
 func readCmdlines(r fs.File, start, size int64) (map[string]string, error) {
-	fsys, err := openFAT(file.New(r, true), start, size)
+	fsys, err := disklayout.OpenFAT(file.New(r, true), start, size)
 	if err != nil {
 		return nil, err
 	}
@@ -57,7 +39,7 @@ func readCmdlines(r fs.File, start, size int64) (map[string]string, error) {
 // filesystem at [start, start+size) of f, in place, with go-diskfs (the
 // host may not be able to mount vfat). It returns the changes made.
 func rewriteCmdlines(f *os.File, start, size int64, m *ids) ([]change, error) {
-	fsys, err := openFAT(file.New(f, false), start, size)
+	fsys, err := disklayout.OpenFAT(file.New(f, false), start, size)
 	if err != nil {
 		return nil, fmt.Errorf("boot partition: %w", err)
 	}

@@ -24,6 +24,11 @@ var ErrNotRegular = errors.New("not a regular file")
 
 const inRootResolve = unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS | unix.RESOLVE_NO_XDEV
 
+// OpenInRoot opens the regular file name (relative, slash-separated)
+// below root for reading, resolved as the restored system would resolve
+// it (see openInRoot): a restore test reads a restored tree with it.
+func OpenInRoot(root, name string) (*os.File, error) { return openInRoot(root, name, os.O_RDONLY) }
+
 // openInRoot opens name (relative, slash-separated) below the folder
 // root with flags (O_RDONLY or O_WRONLY|O_TRUNC, never O_CREAT). It
 // refuses anything but a regular file before opening it for I/O, so no

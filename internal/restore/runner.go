@@ -119,6 +119,12 @@ func (t *tailBuffer) Write(p []byte) (int, error) {
 
 func (t *tailBuffer) String() string { return string(t.b) }
 
+// MountExt4 mounts the ext4 on dev (nodev, nosuid) at a new temporary
+// folder and returns it and a function that unmounts and removes it.
+func MountExt4(dev string, readOnly bool) (string, func() error, error) {
+	return mountExt4(dev, readOnly)
+}
+
 // mountExt4 mounts dev at a new temporary directory and returns it and a
 // function that unmounts and removes it.
 func mountExt4(dev string, readOnly bool) (string, func() error, error) {

@@ -1,0 +1,197 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/pibackup/pibackup/internal/backup"
+	"github.com/pibackup/pibackup/internal/backupset"
+	"github.com/pibackup/pibackup/internal/config"
+	"github.com/pibackup/pibackup/internal/restoretest"
+)
+
+type restoreTestOptions struct {
+	cfg      *config.Flags
+	workDir  string
+	sample   int
+	maxSpace string
+	jsonOut  bool
+}
+
+func (a *app) newRestoreTestCmd() *cobra.Command {
+	var o restoreTestOptions
+	cmd := &cobra.Command{
+		Use:   "restore-test [SET|HOSTDIR|BACKUPDIR]",
+		Short: "Restore a set into a scratch image and prove the result would start",
+		Long: `Restore a backup set into a sparse image file in a work folder, then check
+it as the test suite checks a restore, and remove the image:
+
+  - the restore itself (the set's checksums are checked while it is read);
+  - the partition table: a FAT boot and an ext2/3/4 root partition;
+  - e2fsck -fn on every ext filesystem, fsck.vfat -n on every FAT one;
+  - every PARTUUID=, UUID= and LABEL= that cmdline.txt and /etc/fstab name
+    exists on the restored disk (the ids are kept as in the set);
+  - a random sample of files (--sample, always /etc/fstab) against the
+    hashes of the set's listing (rsync sets; tar and dd payloads are
+    checked whole while they are restored).
+
+Without an argument the newest set of this host in backup-path is tested;
+with a host folder or a backup folder, its newest set (of this host, when
+the folder holds several). The work image needs about the used space of
+the backed-up filesystems; it is checked first, and an image a killed run
+left is removed by the next run. A restore test never runs while a backup
+of the host runs (it takes the same lock).
+
+The result is recorded in the host folder: ` + "`backupctl status`" + ` shows it.
+
+Examples:
+  backupctl restore-test
+  backupctl restore-test /mnt/usb-backup/pi
+  backupctl restore-test --work-dir /mnt/usb-backup/scratch /mnt/usb-backup/pi/pi@debian12-rsync-backup-20261125-031500
+` + exitStatusHelp,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			arg := ""
+			if len(args) == 1 {
+				arg = args[0]
+			} else {
+				l, err := a.loadConfig(o.cfg)
+				if err != nil {
+					return err
+				}
+				if l.Origins["backup-path"] == config.OriginDefault {
+					return withCode(exitUsage, errors.New("restore-test: give SET, HOSTDIR or BACKUPDIR, or set backup-path in the configuration"))
+				}
+				arg = l.Config.BackupPath
+			}
+			return a.runRestoreTest(cmd.Context(), arg, o)
+		},
+	}
+	f := cmd.Flags()
+	o.cfg = config.AddFlags(f, "backup-path")
+	f.StringVar(&o.workDir, "work-dir", "/var/tmp", "folder for the scratch image (it needs about the used space of the backed-up filesystems)")
+	f.IntVar(&o.sample, "sample", 200, "number of files compared with the set's hashes")
+	f.StringVar(&o.maxSpace, "max-space", "", "refuse to start when the image would need more than this (e.g. 8G)")
+	f.BoolVar(&o.jsonOut, "json", false, "print the result as JSON")
+	return cmd
+}
+
+func (a *app) runRestoreTest(ctx context.Context, arg string, o restoreTestOptions) error {
+	maxBytes, err := parseSize(o.maxSpace)
+	if err != nil {
+		return withCode(exitUsage, fmt.Errorf("restore-test: --max-space: %w", err))
+	}
+	setDir, err := pickSet(arg)
+	if err != nil {
+		return withCode(exitUsage, fmt.Errorf("restore-test: %w", err))
+	}
+	hostDir := filepath.Dir(setDir)
+	unlock, err := backup.LockHost(hostDir)
+	if err != nil {
+		if errors.Is(err, backup.ErrLocked) {
+			return withCode(exitLocked, fmt.Errorf("restore-test: %w; try again when it has finished", err))
+		}
+		return withCode(exitPreflight, fmt.Errorf("restore-test: %w", err))
+	}
+	defer unlock()
+	fmt.Fprintf(a.stderr, "restore test of %s in %s\n", filepath.Base(setDir), o.workDir)
+	rep := newTextProgress(a.stderr)
+	res, err := restoretest.Run(ctx, restoretest.Options{SetDir: setDir, WorkDir: o.workDir, Sample: o.sample,
+		MaxBytes: maxBytes, Log: a.log, Progress: rep})
+	rep.done()
+	if err != nil {
+		if errors.Is(err, restoretest.ErrNoSpace) {
+			return withCode(exitPreflight, fmt.Errorf("restore-test: %w", err))
+		}
+		return fmt.Errorf("restore-test: %w", err)
+	}
+	passed := res.OK()
+	var problems []string
+	for _, c := range res.Failed() {
+		problems = append(problems, c.Name+": "+c.Detail)
+	}
+	if err := updateHostState(hostDir, func(s *hostState) {
+		s.LastRestoreTest = &restoreRecord{Time: time.Now(), Set: res.Set, How: "backupctl restore-test",
+			Passed: &passed, Problems: problems, Seconds: res.Duration.Seconds()}
+	}); err != nil {
+		a.log.Warn("record the restore test", "error", err)
+	}
+	if o.jsonOut {
+		enc := json.NewEncoder(a.stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(struct {
+			*restoretest.Result
+			Passed bool `json:"passed"`
+		}{res, passed}); err != nil {
+			return err
+		}
+	} else {
+		for _, c := range res.Checks {
+			mark := "ok    "
+			if !c.OK {
+				mark = "FAILED"
+			}
+			fmt.Fprintf(a.stdout, "  %s %s: %s\n", mark, c.Name, c.Detail)
+		}
+	}
+	if !passed {
+		return withCode(exitVerify, fmt.Errorf("restore test of %s FAILED: %s", res.Set, strings.Join(problems, "; ")))
+	}
+	fmt.Fprintf(a.stdout, "restore test of %s passed in %s (%d checks)\n", res.Set, res.Duration.Round(100*time.Millisecond), len(res.Checks))
+	return nil
+}
+
+// pickSet returns the set folder arg names: the set itself, or the newest
+// complete set under a host or backup folder (of this host when the
+// folder holds several hosts).
+func pickSet(arg string) (string, error) {
+	abs, err := filepath.Abs(arg)
+	if err != nil {
+		return "", err
+	}
+	fi, err := os.Stat(abs)
+	if err != nil || !fi.IsDir() {
+		return "", fmt.Errorf("%s is not a folder", arg)
+	}
+	if _, err := backupset.Parse(filepath.Base(abs)); err == nil {
+		return abs, nil
+	}
+	l, err := backupset.List(os.DirFS(abs), ".")
+	if err != nil {
+		return "", err
+	}
+	var sets []backupset.Set
+	hosts := map[string]bool{}
+	for _, s := range l.Sets {
+		if !s.InProgress {
+			sets = append(sets, s)
+			hosts[s.Name.Host] = true
+		}
+	}
+	if len(hosts) > 1 {
+		me, _ := os.Hostname()
+		sets = slices.DeleteFunc(sets, func(s backupset.Set) bool { return s.Name.Host != me })
+		if len(sets) == 0 {
+			var names []string
+			for h := range hosts {
+				names = append(names, h)
+			}
+			slices.Sort(names)
+			return "", fmt.Errorf("%s holds sets of %s but not of this host (%s): give the host's folder", arg, strings.Join(names, ", "), me)
+		}
+	}
+	if len(sets) == 0 {
+		return "", fmt.Errorf("no complete backup set in %s", arg)
+	}
+	newest := slices.MaxFunc(sets, func(a, b backupset.Set) int { return a.Name.Time.Compare(b.Name.Time) })
+	return filepath.Join(abs, filepath.FromSlash(newest.Dir)), nil
+}
