@@ -9,6 +9,7 @@ func (a *app) commands() []*cobra.Command {
 		a.newRestoreCmd(),
 		a.newVerifyCmd(),
 		a.newRestoreTestCmd(),
+		a.newExtractCmd(),
 		a.newListCmd(),
 		a.newCloneCmd(),
 		a.newConfigCmd(),
