@@ -16,6 +16,8 @@ import (
 	"github.com/pibackup/pibackup/internal/backup"
 	"github.com/pibackup/pibackup/internal/backupset"
 	"github.com/pibackup/pibackup/internal/config"
+	"github.com/pibackup/pibackup/internal/i18n"
+	"github.com/pibackup/pibackup/internal/notify"
 	"github.com/pibackup/pibackup/internal/restoretest"
 )
 
@@ -25,6 +27,7 @@ type restoreTestOptions struct {
 	sample   int
 	maxSpace string
 	jsonOut  bool
+	lang     string
 }
 
 func (a *app) newRestoreTestCmd() *cobra.Command {
@@ -51,7 +54,9 @@ the backed-up filesystems; it is checked first, and an image a killed run
 left is removed by the next run. A restore test never runs while a backup
 of the host runs (it takes the same lock).
 
-The result is recorded in the host folder: ` + "`backupctl status`" + ` shows it.
+The result is recorded in the host folder (` + "`backupctl status`" + ` shows it)
+and sent by the e-mail and webhook settings of the configuration, as a
+backup's result is: a failure is an error notice.
 
 Examples:
   backupctl restore-test
@@ -60,20 +65,30 @@ Examples:
 ` + exitStatusHelp,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			l, err := a.loadConfig(o.cfg)
+			if err != nil {
+				return err
+			}
 			arg := ""
 			if len(args) == 1 {
 				arg = args[0]
 			} else {
-				l, err := a.loadConfig(o.cfg)
-				if err != nil {
-					return err
-				}
 				if l.Origins["backup-path"] == config.OriginDefault {
 					return withCode(exitUsage, errors.New("restore-test: give SET, HOSTDIR or BACKUPDIR, or set backup-path in the configuration"))
 				}
 				arg = l.Config.BackupPath
 			}
-			return a.runRestoreTest(cmd.Context(), arg, o)
+			lang, err := i18n.Pick(o.lang, os.Getenv)
+			if err != nil {
+				return withCode(exitUsage, err)
+			}
+			// The backup's e-mail and webhook settings report the result;
+			// a failure is an error notice.
+			notifiers, err := l.Config.Notifiers()
+			if err != nil {
+				return withCode(exitUsage, fmt.Errorf("restore-test: notifications: %w", err))
+			}
+			return a.runRestoreTest(cmd.Context(), arg, o, notifiers, i18n.New(lang))
 		},
 	}
 	f := cmd.Flags()
@@ -82,10 +97,11 @@ Examples:
 	f.IntVar(&o.sample, "sample", 200, "number of files compared with the set's hashes")
 	f.StringVar(&o.maxSpace, "max-space", "", "refuse to start when the image would need more than this (e.g. 8G)")
 	f.BoolVar(&o.jsonOut, "json", false, "print the result as JSON")
+	f.StringVar(&o.lang, "lang", "", "language of the notification: en or de (default: from LANG)")
 	return cmd
 }
 
-func (a *app) runRestoreTest(ctx context.Context, arg string, o restoreTestOptions) error {
+func (a *app) runRestoreTest(ctx context.Context, arg string, o restoreTestOptions, notifiers []notify.Notifier, msg *i18n.Printer) error {
 	maxBytes, err := parseSize(o.maxSpace)
 	if err != nil {
 		return withCode(exitUsage, fmt.Errorf("restore-test: --max-space: %w", err))
@@ -143,10 +159,20 @@ func (a *app) runRestoreTest(ctx context.Context, arg string, o restoreTestOptio
 			fmt.Fprintf(a.stdout, "  %s %s: %s\n", mark, c.Name, c.Detail)
 		}
 	}
+	host := filepath.Base(hostDir)
+	m := notify.Message{Host: host, OK: passed, Subject: msg.Sprintf(i18n.SubjectTestOK, host),
+		Body: fmt.Sprintf("restore test of %s passed in %s (%d checks)\n", res.Set, res.Duration.Round(100*time.Millisecond), len(res.Checks))}
+	if !passed {
+		m.Subject = msg.Sprintf(i18n.SubjectTestFailed, host)
+		m.Body = fmt.Sprintf("restore test of %s FAILED:\n  %s\n", res.Set, strings.Join(problems, "\n  "))
+	}
+	if nerr := notify.Send(context.WithoutCancel(ctx), a.log, notifiers, m); nerr != nil {
+		fmt.Fprintln(a.stderr, "backupctl: "+msg.Sprintf(i18n.NotifyFailed, nerr))
+	}
 	if !passed {
 		return withCode(exitVerify, fmt.Errorf("restore test of %s FAILED: %s", res.Set, strings.Join(problems, "; ")))
 	}
-	fmt.Fprintf(a.stdout, "restore test of %s passed in %s (%d checks)\n", res.Set, res.Duration.Round(100*time.Millisecond), len(res.Checks))
+	fmt.Fprint(a.stdout, m.Body)
 	return nil
 }
 

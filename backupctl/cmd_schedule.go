@@ -18,10 +18,49 @@ import (
 )
 
 const (
-	serviceUnit = "backupctl.service"
-	timerUnit   = "backupctl.timer"
-	unitDir     = "etc/systemd/system"
+	serviceUnit     = "backupctl.service"
+	timerUnit       = "backupctl.timer"
+	testServiceUnit = "backupctl-restore-test.service"
+	testTimerUnit   = "backupctl-restore-test.timer"
+	unitDir         = "etc/systemd/system"
 )
+
+// The restore test's units (schedule install --restore-test): its own
+// service and timer, so a failed test shows as a failed unit and the
+// backup's timer stays as it is. The test takes the backup's lock, so the
+// two never run at once (the later one fails with exit 5 and the unit
+// says so).
+const testServiceTemplate = `# Written by ` + "`backupctl schedule install --restore-test`" + `; ` + "`backupctl schedule remove`" + ` deletes it.
+# Restores the newest set of this host into a scratch image in /var/tmp and
+# checks that it would start (see ` + "`backupctl help restore-test`" + `).
+[Unit]
+Description=Test that the newest backupctl backup restores
+Wants=network-online.target
+After=network-online.target local-fs.target remote-fs.target
+
+[Service]
+Type=oneshot
+ExecStart={{.ExecStart}}
+Nice=15
+IOSchedulingClass=idle
+CPUSchedulingPolicy=batch
+SyslogIdentifier=backupctl-restore-test
+`
+
+const testTimerTemplate = `# Written by ` + "`backupctl schedule install --restore-test`" + `; ` + "`backupctl schedule remove`" + ` deletes it.
+[Unit]
+Description=Scheduled backupctl restore test
+
+[Timer]
+OnCalendar={{.OnCalendar}}
+Persistent=true
+RandomizedDelaySec=1h
+FixedRandomDelay=true
+AccuracySec=1min
+
+[Install]
+WantedBy=timers.target
+`
 
 // The unit templates follow packaging/systemd/ (a test checks that every
 // directive there is here too); they are copies because go:embed cannot
@@ -81,10 +120,11 @@ WantedBy=timers.target
 const defaultOnCalendar = "*-*-* 03:00:00"
 
 type scheduleOptions struct {
-	root       string
-	onCalendar string
-	binary     string
-	lang       string
+	root        string
+	onCalendar  string
+	restoreTest string
+	binary      string
+	lang        string
 }
 
 func (a *app) newScheduleCmd() *cobra.Command {
@@ -106,7 +146,12 @@ systemd-analyze when that is installed.
 Examples:
   backupctl schedule install -- -t rsync -k 5 /mnt/backup
   backupctl schedule install --on-calendar "Sun *-*-* 05:00" -- -f /etc/backupctl/nas.conf
+  backupctl schedule install --restore-test weekly -- /mnt/backup
   backupctl schedule remove
+
+--restore-test adds backupctl-restore-test.service and .timer, which run
+` + "`backupctl restore-test`" + ` on the newest set (of the backup folder given
+after --, else of backup-path) on their own calendar.
 ` + exitStatusHelp,
 		Args: func(cmd *cobra.Command, args []string) error {
 			dash := cmd.ArgsLenAtDash()
@@ -140,6 +185,7 @@ Examples:
 	}
 	cmd.Flags().StringVar(&o.root, "root", "/", "write the units under this folder instead of / (then systemctl is not run)")
 	cmd.Flags().StringVar(&o.onCalendar, "on-calendar", defaultOnCalendar, "when to back up, as a systemd calendar expression")
+	cmd.Flags().StringVar(&o.restoreTest, "restore-test", "", "also run `backupctl restore-test` on this calendar (daily, weekly, monthly or a systemd calendar expression) from its own timer")
 	cmd.Flags().StringVar(&o.binary, "binary", "", "backupctl binary the service runs (default: this one)")
 	cmd.Flags().StringVar(&o.lang, "lang", "", "language of the result line: en or de")
 	return cmd
@@ -148,6 +194,27 @@ Examples:
 // unitValues are what the templates are filled with.
 type unitValues struct {
 	ExecStart, ExecStopPost, OnCalendar string
+}
+
+// renderTestUnits renders the restore test's service and timer. The
+// backup's BACKUPDIR, when its arguments end in one, is the test's too.
+func renderTestUnits(binary string, backupArgs []string, onCalendar string) (service, timer string, err error) {
+	if strings.ContainsAny(onCalendar, "\n\r") || strings.TrimSpace(onCalendar) == "" {
+		return "", "", fmt.Errorf("--restore-test %q: want one calendar expression", onCalendar)
+	}
+	exec := []string{systemdQuote(binary), "restore-test"}
+	if n := len(backupArgs); n > 0 && filepath.IsAbs(backupArgs[n-1]) && (n == 1 || !strings.HasPrefix(backupArgs[n-2], "-") || strings.Contains(backupArgs[n-2], "=")) {
+		exec = append(exec, systemdQuote(backupArgs[n-1]))
+	}
+	v := unitValues{ExecStart: strings.Join(exec, " "), OnCalendar: strings.ReplaceAll(onCalendar, "%", "%%")}
+	var sb, tb strings.Builder
+	if err := template.Must(template.New("service").Parse(testServiceTemplate)).Execute(&sb, v); err != nil {
+		return "", "", err
+	}
+	if err := template.Must(template.New("timer").Parse(testTimerTemplate)).Execute(&tb, v); err != nil {
+		return "", "", err
+	}
+	return sb.String(), tb.String(), nil
 }
 
 // renderUnits renders the service and the timer. Pure, for tests.
@@ -239,8 +306,27 @@ func (a *app) scheduleInstall(ctx context.Context, o scheduleOptions, backupArgs
 	if err := writeFileAtomic(tp, []byte(timer), 0o644); err != nil {
 		return fmt.Errorf("schedule: %w", err)
 	}
+	enable := [][]string{{"daemon-reload"}, {"enable", "--now", timerUnit}}
+	if o.restoreTest != "" {
+		if err := checkCalendar(ctx, o.restoreTest); err != nil {
+			return withCode(exitUsage, fmt.Errorf("--restore-test: %w", err))
+		}
+		ts, tt, err := renderTestUnits(bin, backupArgs, o.restoreTest)
+		if err != nil {
+			return withCode(exitUsage, fmt.Errorf("schedule: %w", err))
+		}
+		tsp, ttp := filepath.Join(dir, testServiceUnit), filepath.Join(dir, testTimerUnit)
+		if err := writeFileAtomic(tsp, []byte(ts), 0o644); err != nil {
+			return fmt.Errorf("schedule: %w", err)
+		}
+		if err := writeFileAtomic(ttp, []byte(tt), 0o644); err != nil {
+			return fmt.Errorf("schedule: %w", err)
+		}
+		enable = append(enable, []string{"enable", "--now", testTimerUnit})
+		fmt.Fprintln(a.stdout, msg.Sprintf(i18n.ScheduleInstalled, tsp, ttp, o.restoreTest))
+	}
 	if isRealRoot(o.root) {
-		for _, argv := range [][]string{{"daemon-reload"}, {"enable", "--now", timerUnit}} {
+		for _, argv := range enable {
 			if err := systemctl(ctx, argv...); err != nil {
 				return fmt.Errorf("schedule: units written, but %w", err)
 			}
@@ -253,12 +339,16 @@ func (a *app) scheduleInstall(ctx context.Context, o scheduleOptions, backupArgs
 func (a *app) scheduleRemove(ctx context.Context, o scheduleOptions, msg *i18n.Printer) error {
 	dir := filepath.Join(o.root, unitDir)
 	sp, tp := filepath.Join(dir, serviceUnit), filepath.Join(dir, timerUnit)
+	tsp, ttp := filepath.Join(dir, testServiceUnit), filepath.Join(dir, testTimerUnit)
 	if isRealRoot(o.root) {
 		// A timer that is not enabled is fine: remove is idempotent.
 		_ = systemctl(ctx, "disable", "--now", timerUnit)
+		if _, err := os.Stat(ttp); err == nil {
+			_ = systemctl(ctx, "disable", "--now", testTimerUnit)
+		}
 	}
 	var errs []error
-	for _, p := range []string{tp, sp} {
+	for _, p := range []string{tp, sp, ttp, tsp} {
 		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
 			errs = append(errs, err)
 		}

@@ -720,7 +720,7 @@ func TestScheduleInstallRemove(t *testing.T) {
 		t.Fatal(err)
 	}
 	code, out, errOut := cliCmd(context.Background(), (*app).newScheduleCmd, "install", "--root", root, "--binary", bin,
-		"--on-calendar", "Sun *-*-* 05:00", "--", "-t", "tgz", "-M", "weekly run", "-k", "4", "/mnt/backup")
+		"--on-calendar", "Sun *-*-* 05:00", "--restore-test", "weekly", "--", "-t", "tgz", "-M", "weekly run", "-k", "4", "/mnt/backup")
 	if code != 0 {
 		t.Fatalf("schedule install = exit %d: %s", code, errOut)
 	}
@@ -745,8 +745,20 @@ func TestScheduleInstallRemove(t *testing.T) {
 	if !strings.Contains(string(timer), "\nOnCalendar=Sun *-*-* 05:00\n") {
 		t.Errorf("timer:\n%s", timer)
 	}
+	testService, err := os.ReadFile(filepath.Join(dir, testServiceUnit))
+	if err != nil {
+		t.Fatal(err)
+	}
+	testTimer, err := os.ReadFile(filepath.Join(dir, testTimerUnit))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(testService), "\nExecStart="+bin+" restore-test /mnt/backup\n") || !strings.Contains(string(testTimer), "\nOnCalendar=weekly\n") {
+		t.Errorf("restore-test units:\n%s\n%s", testService, testTimer)
+	}
 	if _, err := exec.LookPath("systemd-analyze"); err == nil {
-		out, err := exec.Command("systemd-analyze", "verify", filepath.Join(dir, serviceUnit), filepath.Join(dir, timerUnit)).CombinedOutput()
+		out, err := exec.Command("systemd-analyze", "verify", filepath.Join(dir, serviceUnit), filepath.Join(dir, timerUnit),
+			filepath.Join(dir, testServiceUnit), filepath.Join(dir, testTimerUnit)).CombinedOutput()
 		if err != nil || len(bytes.TrimSpace(out)) > 0 {
 			t.Errorf("systemd-analyze verify: %v\n%s", err, out)
 		}
@@ -770,7 +782,7 @@ func TestScheduleInstallRemove(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("schedule remove = exit %d: %s", code, errOut)
 	}
-	for _, u := range []string{serviceUnit, timerUnit} {
+	for _, u := range []string{serviceUnit, timerUnit, testServiceUnit, testTimerUnit} {
 		if _, err := os.Stat(filepath.Join(dir, u)); !os.IsNotExist(err) {
 			t.Errorf("%s still there after remove: %v", u, err)
 		}

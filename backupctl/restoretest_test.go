@@ -2,6 +2,10 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,6 +14,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/pibackup/pibackup/internal/notify"
 )
 
 // TestRestoreTest runs `backupctl restore-test` on a set of every type
@@ -74,10 +80,30 @@ func TestRestoreTestFails(t *testing.T) {
 		f.ReadAt(b, fi.Size()/2)
 		f.WriteAt([]byte{b[0] ^ 0x01}, fi.Size()/2)
 		f.Close()
-		code, out, errOut := cli(context.Background(), "restore-test", "--work-dir", work, set)
+		// The failure is an error notice through the configured webhook.
+		notices := make(chan notify.Payload, 4)
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			var p notify.Payload
+			json.NewDecoder(r.Body).Decode(&p)
+			notices <- p
+		}))
+		defer srv.Close()
+		conf := filepath.Join(t.TempDir(), "backupctl.conf")
+		if err := os.WriteFile(conf, []byte(fmt.Sprintf("[webhook]\nurl = %q\n", srv.URL)), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		code, out, errOut := cli(context.Background(), "restore-test", "-f", conf, "--work-dir", work, set)
 		t.Logf("exit %d:\n%s%s", code, out, errOut)
 		if code != exitVerify || !strings.Contains(out, "FAILED restore") || !strings.Contains(out+errOut, filepath.Base(payload)) {
 			t.Errorf("flipped byte: exit %d; want %d, a failed restore check naming %s", code, exitVerify, filepath.Base(payload))
+		}
+		select {
+		case p := <-notices:
+			if p.OK || !strings.Contains(p.Title, "restore test") || !strings.Contains(p.Title, "FAILED") || !strings.Contains(p.Message, filepath.Base(payload)) {
+				t.Errorf("notice: %+v; want a failed restore test naming %s", p, filepath.Base(payload))
+			}
+		default:
+			t.Errorf("no notice reached the webhook")
 		}
 		_, status, _ := cli(context.Background(), "status", backups)
 		if !strings.Contains(status, "LAST TEST RESTORE FAILED") {

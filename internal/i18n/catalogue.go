@@ -21,6 +21,8 @@ const (
 	NotifyFailed        ID = "notify.failed"
 	SubjectOK           ID = "notify.subject-ok"
 	SubjectFailed       ID = "notify.subject-failed"
+	SubjectTestOK       ID = "notify.subject-test-ok"
+	SubjectTestFailed   ID = "notify.subject-test-failed"
 	ServicesRecovered   ID = "services.recovered"
 	ServicesNothing     ID = "services.nothing"
 	StatusHost          ID = "status.host"
@@ -114,6 +116,14 @@ var catalogue = map[ID]map[Lang]string{
 	SubjectFailed: {
 		English: "backupctl: backup of %s FAILED",
 		German:  "backupctl: Sicherung von %s FEHLGESCHLAGEN",
+	},
+	SubjectTestOK: {
+		English: "backupctl: restore test of %s passed",
+		German:  "backupctl: Probe-Wiederherstellung von %s erfolgreich",
+	},
+	SubjectTestFailed: {
+		English: "backupctl: restore test of %s FAILED",
+		German:  "backupctl: Probe-Wiederherstellung von %s FEHLGESCHLAGEN",
 	},
 	ServicesRecovered: {
 		English: "started %d services that a killed backup (PID %d) had stopped",
