@@ -10,6 +10,7 @@ func (a *app) commands() []*cobra.Command {
 		a.newVerifyCmd(),
 		a.newRestoreTestCmd(),
 		a.newExtractCmd(),
+		a.newDiffCmd(),
 		a.newListCmd(),
 		a.newCloneCmd(),
 		a.newConfigCmd(),

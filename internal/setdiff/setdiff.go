@@ -1,0 +1,291 @@
+// Package setdiff tells what changed between two backup sets: which files
+// of the backed-up root were added, removed or changed (type, mode, owner,
+// size, content). Each set is read into an index of its root tree: an
+// rsync set from its listing (with every file's SHA-256, so content
+// changes are exact) or, for sets without one, by listing the tree; a tar
+// set from its archive's headers (content compared by size and mtime); an
+// uncompressed dd set by listing its root filesystem, mounted read-only.
+package setdiff
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/pibackup/pibackup/internal/backupset"
+	"github.com/pibackup/pibackup/internal/blockdev"
+	"github.com/pibackup/pibackup/internal/compress"
+	"github.com/pibackup/pibackup/internal/disklayout"
+	"github.com/pibackup/pibackup/internal/restore"
+	"github.com/pibackup/pibackup/internal/treelist"
+)
+
+// ErrUnsupported means a set's payload cannot be indexed file by file.
+var ErrUnsupported = errors.New("this set cannot be compared file by file")
+
+// Change is one difference. Kind is '+' (only in the second set), '-'
+// (only in the first) or 'M' (in both, changed as What says).
+type Change struct {
+	Kind byte   `json:"kind"`
+	Path string `json:"path"` // absolute in the backed-up system: /etc/fstab
+	What string `json:"what,omitempty"`
+}
+
+func (c Change) String() string {
+	if c.What == "" {
+		return fmt.Sprintf("%c %s", c.Kind, c.Path)
+	}
+	return fmt.Sprintf("%c %s (%s)", c.Kind, c.Path, c.What)
+}
+
+// Index is a set's root tree: entries by relative path ("." the root).
+type Index map[string]treelist.Entry
+
+// Sets compares the sets in the folders a and b.
+func Sets(ctx context.Context, a, b string) ([]Change, error) {
+	ia, err := Read(ctx, a)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", filepath.Base(a), err)
+	}
+	ib, err := Read(ctx, b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", filepath.Base(b), err)
+	}
+	return Compare(ia, ib), nil
+}
+
+// Compare lists what changed from a to b, in walk order.
+func Compare(a, b Index) []Change {
+	paths := make([]string, 0, len(a)+len(b))
+	for p := range a {
+		paths = append(paths, p)
+	}
+	for p := range b {
+		if _, ok := a[p]; !ok {
+			paths = append(paths, p)
+		}
+	}
+	slices.SortFunc(paths, func(x, y string) int {
+		switch {
+		case x == y:
+			return 0
+		case treelist.Less(x, y):
+			return -1
+		}
+		return 1
+	})
+	var out []Change
+	for _, p := range paths {
+		ea, inA := a[p]
+		eb, inB := b[p]
+		abs := path.Clean("/" + p)
+		switch {
+		case !inB:
+			out = append(out, Change{Kind: '-', Path: abs})
+		case !inA:
+			out = append(out, Change{Kind: '+', Path: abs})
+		default:
+			if what := changed(ea, eb); what != "" {
+				out = append(out, Change{Kind: 'M', Path: abs, What: what})
+			}
+		}
+	}
+	return out
+}
+
+// changed describes how e became f, "" when it did not.
+func changed(e, f treelist.Entry) string {
+	if e.Type != f.Type {
+		return fmt.Sprintf("type %c → %c", e.Type, f.Type)
+	}
+	var what []string
+	if e.Mode != f.Mode {
+		what = append(what, fmt.Sprintf("mode %04o → %04o", e.Mode, f.Mode))
+	}
+	if e.UID != f.UID || e.GID != f.GID {
+		what = append(what, fmt.Sprintf("owner %d:%d → %d:%d", e.UID, e.GID, f.UID, f.GID))
+	}
+	if e.Type == 'f' || e.Type == 'l' {
+		switch {
+		case e.Size != f.Size:
+			what = append(what, fmt.Sprintf("size %d → %d", e.Size, f.Size))
+		case e.Hash != treelist.None && f.Hash != treelist.None:
+			if e.Hash != f.Hash {
+				what = append(what, "content")
+			}
+		case e.MtimeNS != f.MtimeNS:
+			// Without hashes (tar), a new mtime at the same size is the
+			// best sign of new content.
+			what = append(what, "modified")
+		}
+	}
+	if e.Rdev != f.Rdev {
+		what = append(what, "device "+e.Rdev+" → "+f.Rdev)
+	}
+	return strings.Join(what, ", ")
+}
+
+// Read indexes the root tree of the set in setDir.
+func Read(ctx context.Context, setDir string) (Index, error) {
+	name, err := backupset.Parse(filepath.Base(setDir))
+	if err != nil {
+		return nil, fmt.Errorf("not a backup set folder: %w", err)
+	}
+	base := filepath.Base(setDir)
+	switch name.Type {
+	case backupset.TypeRsync:
+		m, _, err := backupset.ReadManifestIn(os.DirFS(setDir), ".", name.Host)
+		if err == nil {
+			for _, t := range m.Trees {
+				if t.Root == "." && t.Listing != "" {
+					return readListing(filepath.Join(setDir, t.Listing))
+				}
+			}
+		}
+		// raspiBackup's rsync sets carry no listing: list the tree.
+		return listTree(ctx, setDir, func(rel string) bool {
+			return !strings.Contains(rel, "/") && backupset.IsOwnFile(name.Host, rel)
+		})
+	case backupset.TypeTar, backupset.TypeTGZ:
+		entries, err := os.ReadDir(setDir)
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range entries {
+			if b, _, ok := backupset.TarPayloadBase(e.Name()); ok && b == base {
+				return readTar(filepath.Join(setDir, e.Name()))
+			}
+		}
+		return nil, fmt.Errorf("%w: no %s.tar* payload", ErrUnsupported, base)
+	case backupset.TypeDD, backupset.TypeDDZ:
+		img := filepath.Join(setDir, base+".img")
+		if _, err := os.Stat(img); err != nil {
+			return nil, fmt.Errorf("%w: the image is compressed", ErrUnsupported)
+		}
+		return readImage(ctx, img)
+	}
+	return nil, fmt.Errorf("%w: type %s", ErrUnsupported, name.Type)
+}
+
+func readListing(p string) (Index, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return fromListing(f)
+}
+
+func fromListing(r io.Reader) (Index, error) {
+	idx := Index{}
+	lr := treelist.NewReader(r)
+	for {
+		e, err := lr.Next()
+		if err == io.EOF {
+			return idx, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		idx[e.Path] = e
+	}
+}
+
+// listTree lists a tree as a backup's listing does (hashing every file).
+func listTree(ctx context.Context, root string, exclude func(rel string) bool) (Index, error) {
+	var buf bytes.Buffer
+	if _, err := treelist.WriteOptions(ctx, &buf, root, treelist.Options{Exclude: exclude}); err != nil {
+		return nil, err
+	}
+	return fromListing(&buf)
+}
+
+// readTar indexes an archive's headers; its data is read past, not kept.
+func readTar(payload string) (Index, error) {
+	f, err := os.Open(payload)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	zr, err := compress.NewReader(f, backupset.CompressionOf(payload))
+	if err != nil {
+		return nil, err
+	}
+	defer zr.Close()
+	idx := Index{}
+	tr := tar.NewReader(zr)
+	for n := 1; ; n++ {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return idx, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("archive member %d: %w", n, err)
+		}
+		rel := strings.TrimSuffix(strings.TrimPrefix(path.Clean("/"+h.Name), "/"), "/")
+		if rel == "" {
+			rel = "."
+		}
+		e := treelist.Entry{Mode: uint32(h.Mode) & 0o7777, UID: uint32(h.Uid), GID: uint32(h.Gid),
+			MtimeNS: h.ModTime.UnixNano(), Hash: treelist.None, Rdev: treelist.None, XattrHash: treelist.None,
+			Link: treelist.None, Path: rel}
+		switch h.Typeflag {
+		case tar.TypeDir:
+			e.Type = 'd'
+		case tar.TypeSymlink:
+			e.Type, e.Size = 'l', int64(len(h.Linkname))
+		case tar.TypeLink:
+			// A hardlink is the same file as its target.
+			if t, ok := idx[strings.TrimPrefix(path.Clean("/"+h.Linkname), "/")]; ok {
+				e.Type, e.Size, e.Mode, e.UID, e.GID, e.MtimeNS = t.Type, t.Size, t.Mode, t.UID, t.GID, t.MtimeNS
+			} else {
+				e.Type = 'f'
+			}
+		case tar.TypeChar, tar.TypeBlock:
+			e.Type = 'c'
+			if h.Typeflag == tar.TypeBlock {
+				e.Type = 'b'
+			}
+			e.Rdev = fmt.Sprintf("%d:%d", h.Devmajor, h.Devminor)
+		case tar.TypeFifo:
+			e.Type = 'p'
+		default:
+			e.Type, e.Size = 'f', h.Size
+		}
+		idx[rel] = e
+	}
+}
+
+// readImage lists the root filesystem of a raw disk image.
+func readImage(ctx context.Context, img string) (Index, error) {
+	d, err := disklayout.ReadFile(img)
+	if err != nil {
+		return nil, err
+	}
+	for i := range d.Partitions {
+		p := &d.Partitions[i]
+		if !strings.HasPrefix(p.FSType, "ext") {
+			continue
+		}
+		a, err := blockdev.AttachPartition(ctx, img, 0, p.Start, p.Size, true)
+		if err != nil {
+			return nil, err
+		}
+		defer a.Detach()
+		mnt, unmount, err := restore.MountExt4(a.Path, true)
+		if err != nil {
+			return nil, err
+		}
+		defer unmount()
+		return listTree(ctx, mnt, func(rel string) bool { return rel == "lost+found" })
+	}
+	return nil, fmt.Errorf("%w: no ext2/3/4 root filesystem in the image", ErrUnsupported)
+}
