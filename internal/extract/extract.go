@@ -9,6 +9,7 @@
 package extract
 
 import (
+	"archive/tar"
 	"bytes"
 	"context"
 	"errors"
@@ -19,12 +20,11 @@ import (
 	"os/exec"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/pibackup/pibackup/internal/backupset"
-	"github.com/pibackup/pibackup/internal/blockdev"
 	"github.com/pibackup/pibackup/internal/compress"
-	"github.com/pibackup/pibackup/internal/disklayout"
 	"github.com/pibackup/pibackup/internal/restore"
 )
 
@@ -114,6 +114,20 @@ func rsyncRelative(ctx context.Context, root string, rels []string, dest string)
 
 // fromTar extracts the members from a tar payload with GNU tar.
 func fromTar(ctx context.Context, payload string, rels []string, dest string) error {
+	// A hardlink inside the selection whose first name is outside it has
+	// no data of its own in the archive: GNU tar would fail "Cannot hard
+	// link". Its first name is extracted too, then removed again (the
+	// selected name keeps the data).
+	extra, err := linkTargets(payload, rels)
+	if err != nil {
+		return err
+	}
+	var remove []string
+	for _, x := range extra {
+		if _, err := os.Lstat(filepath.Join(dest, x)); errors.Is(err, fs.ErrNotExist) {
+			remove = append(remove, x)
+		}
+	}
 	f, err := os.Open(payload)
 	if err != nil {
 		return err
@@ -127,42 +141,78 @@ func fromTar(ctx context.Context, payload string, rels []string, dest string) er
 	// Members are named ./path, as raspiBackup's and ours are.
 	args := []string{"--extract", "--numeric-owner", "--xattrs", "--xattrs-include=*", "--acls",
 		"--same-permissions", "--same-owner", "--file=-", "--directory=" + dest, "--"}
-	for _, rel := range rels {
+	for _, rel := range append(slices.Clone(rels), extra...) {
 		args = append(args, "./"+rel)
 	}
 	err = run(ctx, zr, "tar", args...)
 	if err != nil && strings.Contains(err.Error(), "Not found in archive") {
 		return fmt.Errorf("%w: %w", ErrNotFound, err)
 	}
-	return err
-}
-
-// fromImage mounts the root filesystem of a raw disk image read-only and
-// copies from it.
-func fromImage(ctx context.Context, img string, rels []string, dest string) error {
-	d, err := disklayout.ReadFile(img)
 	if err != nil {
 		return err
 	}
-	var root *backupset.Partition
-	for i := range d.Partitions {
-		if p := &d.Partitions[i]; strings.HasPrefix(p.FSType, "ext") && root == nil {
-			root = p
+	for _, x := range remove {
+		if err := os.Remove(filepath.Join(dest, x)); err != nil {
+			return fmt.Errorf("remove the hardlink helper %s: %w", x, err)
+		}
+		// Folders made only for it go too.
+		for d := path.Dir(x); d != "."; d = path.Dir(d) {
+			if os.Remove(filepath.Join(dest, d)) != nil {
+				break
+			}
 		}
 	}
-	if root == nil {
-		return fmt.Errorf("%w: no ext2/3/4 root filesystem in the image", ErrUnsupported)
-	}
-	a, err := blockdev.AttachPartition(ctx, img, 0, root.Start, root.Size, true)
+	return nil
+}
+
+// linkTargets returns the first names, outside rels, of hardlinks inside
+// rels. It reads the archive's headers once.
+func linkTargets(payload string, rels []string) ([]string, error) {
+	f, err := os.Open(payload)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer a.Detach()
-	mnt, unmount, err := restore.MountExt4(a.Path, true)
+	defer f.Close()
+	zr, err := compress.NewReader(f, backupset.CompressionOf(payload))
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer unmount()
+	defer zr.Close()
+	inside := func(name string) bool {
+		for _, r := range rels {
+			if name == r || strings.HasPrefix(name, r+"/") {
+				return true
+			}
+		}
+		return false
+	}
+	clean := func(n string) string { return strings.TrimPrefix(path.Clean("/"+n), "/") }
+	var out []string
+	tr := tar.NewReader(zr)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return out, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read %s: %w", filepath.Base(payload), err)
+		}
+		if h.Typeflag == tar.TypeLink && inside(clean(h.Name)) {
+			if t := clean(h.Linkname); !inside(t) && !slices.Contains(out, t) {
+				out = append(out, t)
+			}
+		}
+	}
+}
+
+// fromImage copies from the root filesystem of a raw disk image, mounted
+// read-only.
+func fromImage(ctx context.Context, img string, rels []string, dest string) error {
+	mnt, release, err := restore.MountImageRoot(ctx, img)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrUnsupported, err)
+	}
+	defer release()
 	return fromTree(ctx, mnt, rels, dest)
 }
 

@@ -14,6 +14,9 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/pibackup/pibackup/internal/blockdev"
+	"github.com/pibackup/pibackup/internal/disklayout"
 )
 
 // toolDirs are searched after $PATH: a minimal $PATH (sudo, the recovery
@@ -159,4 +162,31 @@ func mountExt4(dev string, readOnly bool) (string, func() error, error) {
 		return os.Remove(dir)
 	}
 	return dir, unmount, nil
+}
+
+// MountImageRoot mounts the first ext2/3/4 filesystem of the raw disk
+// image img read-only (a loop device over its partition) and returns the
+// folder and a function that unmounts and detaches it. extract and diff
+// read a dd set's root through it.
+func MountImageRoot(ctx context.Context, img string) (string, func(), error) {
+	d, err := disklayout.ReadFile(img)
+	if err != nil {
+		return "", nil, err
+	}
+	for _, p := range d.Partitions {
+		if !strings.HasPrefix(p.FSType, "ext") {
+			continue
+		}
+		a, err := blockdev.AttachPartition(ctx, img, 0, p.Start, p.Size, true)
+		if err != nil {
+			return "", nil, err
+		}
+		mnt, unmount, err := mountExt4(a.Path, true)
+		if err != nil {
+			a.Detach()
+			return "", nil, err
+		}
+		return mnt, func() { unmount(); a.Detach() }, nil
+	}
+	return "", nil, errors.New("no ext2/3/4 root filesystem in the image")
 }

@@ -21,9 +21,7 @@ import (
 	"strings"
 
 	"github.com/pibackup/pibackup/internal/backupset"
-	"github.com/pibackup/pibackup/internal/blockdev"
 	"github.com/pibackup/pibackup/internal/compress"
-	"github.com/pibackup/pibackup/internal/disklayout"
 	"github.com/pibackup/pibackup/internal/restore"
 	"github.com/pibackup/pibackup/internal/treelist"
 )
@@ -266,26 +264,10 @@ func readTar(payload string) (Index, error) {
 
 // readImage lists the root filesystem of a raw disk image.
 func readImage(ctx context.Context, img string) (Index, error) {
-	d, err := disklayout.ReadFile(img)
+	mnt, release, err := restore.MountImageRoot(ctx, img)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w: %w", ErrUnsupported, err)
 	}
-	for i := range d.Partitions {
-		p := &d.Partitions[i]
-		if !strings.HasPrefix(p.FSType, "ext") {
-			continue
-		}
-		a, err := blockdev.AttachPartition(ctx, img, 0, p.Start, p.Size, true)
-		if err != nil {
-			return nil, err
-		}
-		defer a.Detach()
-		mnt, unmount, err := restore.MountExt4(a.Path, true)
-		if err != nil {
-			return nil, err
-		}
-		defer unmount()
-		return listTree(ctx, mnt, func(rel string) bool { return rel == "lost+found" })
-	}
-	return nil, fmt.Errorf("%w: no ext2/3/4 root filesystem in the image", ErrUnsupported)
+	defer release()
+	return listTree(ctx, mnt, func(rel string) bool { return rel == "lost+found" })
 }
