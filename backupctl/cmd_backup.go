@@ -289,6 +289,15 @@ func (a *app) runBackup(ctx context.Context, br backupRun) error {
 		fmt.Fprintf(a.stderr, "backupctl: warning: %s\n", w)
 		log.Warn(w)
 	}
+	if br.cfg.NotifyStart {
+		// Sent once the run is prepared (lock held, source and target
+		// checked): a start notice is a promise of an outcome notice.
+		m := notify.Message{Host: out.host, OK: true, Subject: br.msg.Sprintf(i18n.SubjectStarted, out.host),
+			Body: br.msg.Sprintf(i18n.BackupStartedBody, out.set, br.opts.Target) + "\n"}
+		if nerr := notify.Send(context.WithoutCancel(ctx), log, notifiers, m); nerr != nil {
+			fmt.Fprintln(a.stderr, "backupctl: "+br.msg.Sprintf(i18n.NotifyFailed, nerr))
+		}
+	}
 	ho.Log = log
 	hk := hooks.New(ho)
 	vars := hooks.Vars{TargetDir: p.FinalDir(), Type: string(p.Name().Type), Host: out.host, LogFile: rl.Path()}
@@ -511,6 +520,15 @@ func (a *app) finishBackup(ctx context.Context, br backupRun, out backupOutcome,
 		m.Body = result + "\n"
 		if len(out.removed) > 0 {
 			m.Body += br.msg.Sprintf(i18n.RetentionDeleted, len(out.removed), out.kept) + "\n"
+		}
+	}
+	// The reminder status shows, in the notice too: most people read
+	// the mail, few run status.
+	if out.hostDir != "" {
+		if st, err := readHostState(out.hostDir); err == nil {
+			if line := restoreReminder(st.LastRestoreTest, defaultRemindMonths, time.Now(), br.msg); line != "" {
+				m.Body += strings.TrimSpace(line) + "\n"
+			}
 		}
 	}
 	if nerr := notify.Send(context.WithoutCancel(ctx), a.log, notifiers, m); nerr != nil {

@@ -135,7 +135,7 @@ Examples:
 			return a.runStatus(cmd.Context(), args[0], o, i18n.New(lang), time.Now())
 		},
 	}
-	cmd.Flags().IntVar(&o.remindMonths, "remind-months", 6, "remind when the last test restore is older than this many months; 0 never reminds")
+	cmd.Flags().IntVar(&o.remindMonths, "remind-months", defaultRemindMonths, "remind when the last test restore is older than this many months; 0 never reminds")
 	cmd.Flags().StringVar(&o.record, "record-restore-test", "", "record that this set folder was restored as a test, now")
 	cmd.Flags().StringVar(&o.lang, "lang", "", "language: en or de (default: from LC_ALL, LC_MESSAGES or LANG)")
 	cmd.Flags().StringVar(&o.systemctl, "systemctl", "systemctl", "systemctl binary for the next timer run")
@@ -242,16 +242,34 @@ func printHostStatus(w io.Writer, h *hostStatus, remindMonths int, msg *i18n.Pri
 	}
 	fmt.Fprintln(w, msg.Sprintf(i18n.StatusSets, setsPerType(h.sets)))
 	rt := h.state.LastRestoreTest
+	if rt != nil && (rt.Passed == nil || *rt.Passed) && (remindMonths <= 0 || rt.Time.AddDate(0, remindMonths, 0).After(now)) {
+		fmt.Fprintln(w, msg.Sprintf(i18n.StatusRestoreOK, rt.Time.Local().Format(time.DateOnly)+" ("+rt.Set+")"))
+		return
+	}
+	if line := restoreReminder(rt, remindMonths, now, msg); line != "" {
+		fmt.Fprintln(w, line)
+	}
+}
+
+// defaultRemindMonths is how old the last test restore may get before
+// status and the backup's notice remind of it.
+const defaultRemindMonths = 6
+
+// restoreReminder is the line that asks for a test restore: the last one
+// failed, is older than remindMonths, or there is none. "" when none is
+// due.
+func restoreReminder(rt *restoreRecord, remindMonths int, now time.Time, msg *i18n.Printer) string {
 	switch {
 	case rt != nil && rt.Passed != nil && !*rt.Passed:
-		fmt.Fprintln(w, msg.Sprintf(i18n.StatusRestoreFailed, rt.Time.Local().Format(time.DateTime)+" ("+rt.Set+")", strings.Join(rt.Problems, "; ")))
+		return msg.Sprintf(i18n.StatusRestoreFailed, rt.Time.Local().Format(time.DateTime)+" ("+rt.Set+")", strings.Join(rt.Problems, "; "))
 	case rt != nil && (remindMonths <= 0 || rt.Time.AddDate(0, remindMonths, 0).After(now)):
-		fmt.Fprintln(w, msg.Sprintf(i18n.StatusRestoreOK, rt.Time.Local().Format(time.DateOnly)+" ("+rt.Set+")"))
+		return ""
 	case rt != nil:
-		fmt.Fprintln(w, msg.Sprintf(i18n.StatusRestoreDue, rt.Time.Local().Format(time.DateOnly), remindMonths))
+		return msg.Sprintf(i18n.StatusRestoreDue, rt.Time.Local().Format(time.DateOnly), remindMonths)
 	case remindMonths > 0:
-		fmt.Fprintln(w, msg.Sprintf(i18n.StatusRestoreNever))
+		return msg.Sprintf(i18n.StatusRestoreNever)
 	}
+	return ""
 }
 
 // setsPerType renders "rsync 3 (newest 2025-01-02 03:00), tgz 1"; named

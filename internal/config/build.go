@@ -115,7 +115,9 @@ func (c *Config) HookOptions() (hooks.Options, error) {
 }
 
 // Notifiers builds the configured notifiers: e-mail when email.to is set,
-// a webhook when webhook.url is set.
+// a webhook when webhook.url is set, and each of Telegram, Pushover,
+// Discord, Slack and ntfy whose settings are given (a service with only
+// some of its required settings is an error naming the missing one).
 func (c *Config) Notifiers() ([]notify.Notifier, error) {
 	var out []notify.Notifier
 	if len(c.EmailTo) > 0 {
@@ -136,6 +138,29 @@ func (c *Config) Notifiers() ([]notify.Notifier, error) {
 			return nil, fmt.Errorf("webhook: %w", err)
 		}
 		out = append(out, w)
+	}
+	for _, s := range []struct {
+		set  bool
+		make func(notify.ServiceOptions) (notify.Notifier, error)
+		opts notify.ServiceOptions
+	}{
+		{c.TelegramToken.IsSet() || c.TelegramChatID != "", notify.NewTelegram,
+			notify.ServiceOptions{Token: c.TelegramToken, User: c.TelegramChatID, URL: c.TelegramAPIURL, OnFailureOnly: c.TelegramOnErrorOnly}},
+		{c.PushoverToken.IsSet() || c.PushoverUser != "", notify.NewPushover,
+			notify.ServiceOptions{Token: c.PushoverToken, User: c.PushoverUser, URL: c.PushoverAPIURL, OnFailureOnly: c.PushoverOnErrorOnly}},
+		{c.DiscordURL.IsSet(), notify.NewDiscord, notify.ServiceOptions{URL: c.DiscordURL, OnFailureOnly: c.DiscordOnErrorOnly}},
+		{c.SlackURL.IsSet(), notify.NewSlack, notify.ServiceOptions{URL: c.SlackURL, OnFailureOnly: c.SlackOnErrorOnly}},
+		{c.NtfyTopic != "" || c.NtfyToken.IsSet(), notify.NewNtfy,
+			notify.ServiceOptions{URL: c.NtfyURL, Topic: c.NtfyTopic, Token: c.NtfyToken, OnFailureOnly: c.NtfyOnErrorOnly}},
+	} {
+		if !s.set {
+			continue
+		}
+		n, err := s.make(s.opts)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, n)
 	}
 	return out, nil
 }

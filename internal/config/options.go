@@ -87,6 +87,24 @@ type Config struct {
 	WebhookTopic       string
 	WebhookOnErrorOnly bool
 
+	TelegramToken       runlog.Secret
+	TelegramChatID      string
+	TelegramAPIURL      runlog.Secret
+	TelegramOnErrorOnly bool
+	PushoverToken       runlog.Secret
+	PushoverUser        string
+	PushoverAPIURL      runlog.Secret
+	PushoverOnErrorOnly bool
+	DiscordURL          runlog.Secret
+	DiscordOnErrorOnly  bool
+	SlackURL            runlog.Secret
+	SlackOnErrorOnly    bool
+	NtfyURL             runlog.Secret
+	NtfyTopic           string
+	NtfyToken           runlog.Secret
+	NtfyOnErrorOnly     bool
+	NotifyStart         bool
+
 	LogJSON bool
 }
 
@@ -175,6 +193,23 @@ var table = []option{
 	{key: "webhook.token", help: "sent as Authorization: Bearer; secret", field: func(c *Config) any { return &c.WebhookToken }},
 	{key: "webhook.topic", help: "ntfy topic, added to the JSON", field: func(c *Config) any { return &c.WebhookTopic }},
 	{key: "webhook.on-error-only", help: "notify the webhook only when the run failed", field: func(c *Config) any { return &c.WebhookOnErrorOnly }},
+	{key: "telegram.token", help: "Telegram bot token (from @BotFather); with telegram.chat-id; secret", field: func(c *Config) any { return &c.TelegramToken }},
+	{key: "telegram.chat-id", help: "Telegram chat id (a number, or @channel) the bot writes to", field: func(c *Config) any { return &c.TelegramChatID }},
+	{key: "telegram.api-url", help: "Telegram Bot API base (default https://api.telegram.org; a self-hosted Bot API server); secret", field: func(c *Config) any { return &c.TelegramAPIURL }},
+	{key: "telegram.on-error-only", help: "notify Telegram only when the run failed", field: func(c *Config) any { return &c.TelegramOnErrorOnly }},
+	{key: "pushover.token", help: "Pushover application API token; with pushover.user; secret", field: func(c *Config) any { return &c.PushoverToken }},
+	{key: "pushover.user", help: "Pushover user or group key", field: func(c *Config) any { return &c.PushoverUser }},
+	{key: "pushover.api-url", help: "Pushover API base (default https://api.pushover.net); secret", field: func(c *Config) any { return &c.PushoverAPIURL }},
+	{key: "pushover.on-error-only", help: "notify Pushover only when the run failed", field: func(c *Config) any { return &c.PushoverOnErrorOnly }},
+	{key: "discord.webhook-url", help: "Discord channel webhook URL; secret", field: func(c *Config) any { return &c.DiscordURL }},
+	{key: "discord.on-error-only", help: "notify Discord only when the run failed", field: func(c *Config) any { return &c.DiscordOnErrorOnly }},
+	{key: "slack.webhook-url", help: "Slack incoming webhook URL; secret", field: func(c *Config) any { return &c.SlackURL }},
+	{key: "slack.on-error-only", help: "notify Slack only when the run failed", field: func(c *Config) any { return &c.SlackOnErrorOnly }},
+	{key: "ntfy.url", help: "ntfy server (default https://ntfy.sh); secret", field: func(c *Config) any { return &c.NtfyURL }},
+	{key: "ntfy.topic", help: "ntfy topic to publish to", field: func(c *Config) any { return &c.NtfyTopic }},
+	{key: "ntfy.token", help: "ntfy access token; secret", field: func(c *Config) any { return &c.NtfyToken }},
+	{key: "ntfy.on-error-only", help: "notify ntfy only when the run failed", field: func(c *Config) any { return &c.NtfyOnErrorOnly }},
+	{key: "notify-start", help: "also notify when a backup starts (notifiers set to on-error-only stay quiet)", field: func(c *Config) any { return &c.NotifyStart }},
 	{key: "log.json", help: "write the run log as JSON lines instead of text", field: func(c *Config) any { return &c.LogJSON }},
 }
 

@@ -22,6 +22,8 @@ const (
 	SubjectOK           ID = "notify.subject-ok"
 	SubjectFailed       ID = "notify.subject-failed"
 	SubjectTestOK       ID = "notify.subject-test-ok"
+	SubjectStarted      ID = "notify.subject-started"
+	BackupStartedBody   ID = "notify.started-body"
 	SubjectTestFailed   ID = "notify.subject-test-failed"
 	ServicesRecovered   ID = "services.recovered"
 	ServicesNothing     ID = "services.nothing"
@@ -117,6 +119,14 @@ var catalogue = map[ID]map[Lang]string{
 		English: "backupctl: backup of %s FAILED",
 		German:  "backupctl: Sicherung von %s FEHLGESCHLAGEN",
 	},
+	SubjectStarted: {
+		English: "backupctl: backup of %s started",
+		German:  "backupctl: Sicherung von %s gestartet",
+	},
+	BackupStartedBody: {
+		English: "writing %s into %s",
+		German:  "schreibe %s nach %s",
+	},
 	SubjectTestOK: {
 		English: "backupctl: restore test of %s passed",
 		German:  "backupctl: Probe-Wiederherstellung von %s erfolgreich",
@@ -166,12 +176,12 @@ var catalogue = map[ID]map[Lang]string{
 		German:  "nächster Lauf:  keiner (kein backupctl.timer aktiv)",
 	},
 	StatusRestoreDue: {
-		English: "  REMINDER: the last test restore was %s, more than %d months ago; run `backupctl restore` onto a spare card",
-		German:  "  ERINNERUNG: die letzte Probe-Wiederherstellung war am %s, vor mehr als %d Monaten; `backupctl restore` auf eine Ersatzkarte ausführen",
+		English: "  REMINDER: the last test restore was %s, more than %d months ago; run `backupctl restore-test` (or restore onto a spare card)",
+		German:  "  ERINNERUNG: die letzte Probe-Wiederherstellung war am %s, vor mehr als %d Monaten; `backupctl restore-test` ausführen (oder auf eine Ersatzkarte wiederherstellen)",
 	},
 	StatusRestoreNever: {
-		English: "  REMINDER: no test restore recorded; a backup is only as good as its restore: run `backupctl restore` onto a spare card",
-		German:  "  ERINNERUNG: keine Probe-Wiederherstellung aufgezeichnet; eine Sicherung ist nur so gut wie ihre Wiederherstellung: `backupctl restore` auf eine Ersatzkarte ausführen",
+		English: "  REMINDER: no test restore recorded; a backup is only as good as its restore: run `backupctl restore-test` (or restore onto a spare card)",
+		German:  "  ERINNERUNG: keine Probe-Wiederherstellung aufgezeichnet; eine Sicherung ist nur so gut wie ihre Wiederherstellung: `backupctl restore-test` ausführen (oder auf eine Ersatzkarte wiederherstellen)",
 	},
 	StatusRestoreOK: {
 		English: "  last test restore: %s",

@@ -4,12 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
-	"strings"
 	"time"
 
 	"github.com/pibackup/pibackup/internal/runlog"
@@ -135,27 +132,11 @@ func (w *Webhook) Notify(ctx context.Context, m Message) error {
 		return fmt.Errorf("webhook %s: %w", w.Redacted(), w.masker.MaskError(err))
 	}
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("User-Agent", "backupctl")
 	if w.opts.Token.IsSet() {
 		req.Header.Set("Authorization", "Bearer "+w.opts.Token.Reveal())
 	}
 	for k, v := range w.opts.Headers {
 		req.Header.Set(k, v)
 	}
-	resp, err := w.opts.Client.Do(req)
-	if err != nil {
-		// *url.Error quotes the full URL; keep only its cause.
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err
-		}
-		return fmt.Errorf("webhook %s: %w", w.Redacted(), w.masker.MaskError(err))
-	}
-	defer resp.Body.Close()
-	snippet, _ := io.ReadAll(io.LimitReader(resp.Body, 300))
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return fmt.Errorf("webhook %s: HTTP %s: %s", w.Redacted(), resp.Status,
-			w.masker.Mask(strings.TrimSpace(string(snippet))))
-	}
-	return nil
+	return send(w.opts.Client, req, "webhook "+w.Redacted(), w.masker)
 }
