@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -27,7 +29,7 @@ type listEntry struct {
 	Snapshot      string    `json:"snapshot,omitempty"`
 	Size          int64     `json:"size"`
 	Manifest      bool      `json:"manifest"`
-	Verifiable    string    `json:"verifiable"` // "checksums", "structure" or "no"
+	Verifiable    string    `json:"verifiable"` // "checksums", "structure" or "no" (in progress, or a manifest that cannot be decoded)
 	PartitionMode bool      `json:"partition_mode,omitempty"`
 	Incomplete    bool      `json:"incomplete,omitempty"`
 	// NotRaspiBackup says why raspiBackup's restore cannot restore the
@@ -43,7 +45,8 @@ func (a *app) newListCmd() *cobra.Command {
 		Long: `List the backup sets under BACKUPDIR (a backup folder holding host
 folders, a host folder, or one set): host, set, type, date, size and how
 completely it can be verified ("checksums" for sets with a manifest,
-"structure" for raspiBackup sets). Sets still in <host>/tmp/ are shown as
+"structure" for raspiBackup sets, "no" for sets still being written or
+whose manifest cannot be read). Sets still in <host>/tmp/ are shown as
 incomplete; a set raspiBackup's restore cannot restore (a ddz image with
 zstd) is marked "not for raspiBackup". --json prints a JSON array instead
 of the table, with the reason in not_raspibackup.
@@ -92,6 +95,9 @@ func (a *app) runList(dir string, asJSON bool) error {
 		e.Size = setSize(fsys, s)
 		switch {
 		case s.InProgress:
+			e.Verifiable = "no"
+		case s.HasManifest && !manifestDecodes(fsys, s):
+			// Its checksums cannot be read: verify and restore refuse it.
 			e.Verifiable = "no"
 		case s.HasManifest:
 			e.Verifiable = "checksums"
@@ -166,4 +172,21 @@ func setSize(fsys fs.FS, s backupset.Set) int64 {
 		return nil
 	})
 	return n
+}
+
+// manifestDecodes reports whether a set's manifest (under its current
+// or its old name) can be read as one.
+func manifestDecodes(fsys fs.FS, s backupset.Set) bool {
+	for _, name := range backupset.ManifestNames(s.Name.Host) {
+		b, err := fs.ReadFile(fsys, path.Join(s.Dir, name))
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return false
+		}
+		_, err = backupset.ReadManifest(bytes.NewReader(b))
+		return err == nil
+	}
+	return false
 }

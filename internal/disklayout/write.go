@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -204,6 +205,9 @@ func Validate(d *backupset.Disk) error {
 		switch {
 		case p.Number < 1 || (d.Table == "dos" && p.Number > 4) || p.Number > 128:
 			return fmt.Errorf("partition %d: number out of range for a %s table (logical partitions are not supported)", p.Number, d.Table)
+		case p.Start < 0 || p.Size > math.MaxInt64-p.Start:
+			// Start+Size below would wrap around and pass every check.
+			return fmt.Errorf("partition %d: start %d and size %d lie beyond the end of any disk", p.Number, p.Start, p.Size)
 		case p.Start%SectorSize != 0 || p.Size%SectorSize != 0 || p.Size <= 0:
 			return fmt.Errorf("partition %d: start %d / size %d not whole sectors", p.Number, p.Start, p.Size)
 		case p.Start < first:

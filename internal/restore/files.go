@@ -559,18 +559,25 @@ func (p *Plan) extractTar(ctx context.Context, run runner, name string, c backup
 	defer r.Close()
 	_, warnings, err := run.runWarn(ctx, r, "tar", tarExtractArgs(mnt))
 	if err != nil {
+		// A hostile or damaged archive makes GNU tar fail; the set's own
+		// check (CheckTar, which verify runs too) names the member, and
+		// GNU tar's words follow.
+		if ferr := r.finish(ctx); ferr != nil && errors.Is(ferr, ErrDamaged) {
+			return 0, fmt.Errorf("%w; GNU tar: %w", ferr, err)
+		}
 		if r.err != nil {
 			// tar only saw its input end; say why it ended.
 			return 0, fmt.Errorf("read %s: %w (the archive is truncated or corrupt): %w", name, r.err, ErrDamaged)
 		}
 		return 0, fmt.Errorf("extract %s: %w", name, err)
 	}
+	// The set's own check first: it names the member as verify does.
+	if err := r.finish(ctx); err != nil {
+		return r.N, err
+	}
 	if w := absoluteNameWarning(warnings); w != "" {
 		return 0, fmt.Errorf("extract %s: GNU tar says %q: the archive names files by absolute paths, which no backup does "+
 			"(tar strips the \"/\" and extracts them inside the target, where the archive did not put them); refused: %w", name, w, ErrBadSet)
-	}
-	if err := r.finish(ctx); err != nil {
-		return r.N, err
 	}
 	return r.N, nil
 }

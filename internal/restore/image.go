@@ -84,6 +84,12 @@ func (p *Plan) planImage(ctx context.Context) error {
 	}
 	if s.comp == backupset.CompressNone {
 		p.imageSize = s.payloadSize
+		if s.manifest != nil && s.manifest.ImageSize > 0 {
+			// Known before a byte is written: refuse now, not after.
+			if err := CheckImageLength(s.payloadSize, s.manifest.ImageSize, nil); err != nil {
+				return fmt.Errorf("set %s: %s: %w: %w", s.dirName, s.payload, err, ErrBadSet)
+			}
+		}
 	} else if s.manifest != nil && s.manifest.ImageSize > 0 {
 		p.imageSize = s.manifest.ImageSize
 	}
@@ -230,19 +236,33 @@ func (p *Plan) executeImage(ctx context.Context, res *Result) (err error) {
 	return p.finish(ctx, f, res)
 }
 
-// checkImageLength checks the uncompressed length of the image: the
-// manifest's image_size when recorded, else (a raspiBackup image) at
-// least the end of its last partition.
-func (p *Plan) checkImageLength(n int64) error {
-	s := p.set
-	if s.manifest != nil && s.manifest.ImageSize > 0 {
-		if n != s.manifest.ImageSize {
-			return fmt.Errorf("image %s: %d bytes, the manifest records %d: %w", s.payload, n, s.manifest.ImageSize, ErrDamaged)
+// CheckImageLength checks the uncompressed length n of a dd image: the
+// manifest's image_size (want) when recorded, else (a raspiBackup image)
+// at least the end of the last partition of its table d. The restore
+// checks it before writing (uncompressed) or before it writes the
+// partition table (compressed); verify after decompressing.
+func CheckImageLength(n, want int64, d *backupset.Disk) error {
+	if want > 0 {
+		if n != want {
+			return fmt.Errorf("the image is %d bytes, the manifest's image_size is %d (truncated or replaced)", n, want)
 		}
 		return nil
 	}
-	if end := disklayout.End(p.Source); n < end {
-		return fmt.Errorf("image %s: %d bytes, but its last partition ends at %d: the image is truncated: %w", s.payload, n, end, ErrDamaged)
+	if end := disklayout.End(d); n < end {
+		return fmt.Errorf("the image is %d bytes, but its last partition ends at %d: the image is truncated", n, end)
+	}
+	return nil
+}
+
+// checkImageLength checks the uncompressed length of the image.
+func (p *Plan) checkImageLength(n int64) error {
+	s := p.set
+	var want int64
+	if s.manifest != nil {
+		want = s.manifest.ImageSize
+	}
+	if err := CheckImageLength(n, want, p.Source); err != nil {
+		return fmt.Errorf("%s: %w: %w", s.payload, err, ErrDamaged)
 	}
 	return nil
 }

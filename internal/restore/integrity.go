@@ -26,6 +26,7 @@ import (
 //     error, and finish reads the stream to its end);
 //   - a tar stream reached its end-of-archive marker (two zero blocks), so
 //     an archive cut at a member boundary is caught too;
+//   - every tar member lies inside the filesystem (TarMembers);
 //   - with a manifest, the file's size and SHA-256 are the recorded ones.
 // raspiBackup sets carry no checksums: only the first two checks apply.
 
@@ -212,10 +213,11 @@ func (t *tarEnd) abort() {
 func checkTarEnd(r io.Reader) error {
 	cr := &tailReader{r: r}
 	tr := tar.NewReader(cr)
+	var names TarMembers
 	members := 0
 	for {
 		before := cr.n
-		_, err := tr.Next()
+		h, err := tr.Next()
 		if err == io.EOF {
 			start := (before + 511) / 512 * 512 // after the last member's padding
 			if cr.n-start < 1024 || !cr.tailZero() {
@@ -225,6 +227,9 @@ func checkTarEnd(r io.Reader) error {
 		}
 		if err != nil {
 			return fmt.Errorf("tar archive broken after %d members: %w", members, err)
+		}
+		if err := names.Check(h); err != nil {
+			return err
 		}
 		if _, err := io.Copy(io.Discard, tr); err != nil {
 			return fmt.Errorf("tar archive broken in member %d: %w", members+1, err)

@@ -133,7 +133,18 @@ func NewPlan(ctx context.Context, o Options) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	switch set.kind {
+	if err := p.decide(ctx); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// decide plans the restore of the set onto p.Target: everything NewPlan
+// checks about the set happens here or in readSet, so CheckSet runs the
+// same checks.
+func (p *Plan) decide(ctx context.Context) error {
+	var err error
+	switch p.set.kind {
 	case kindImage:
 		err = p.planImage(ctx)
 	case kindTar, kindRsync:
@@ -142,12 +153,50 @@ func NewPlan(ctx context.Context, o Options) (*Plan, error) {
 		err = p.planPartitions(ctx)
 	}
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if err := disklayout.Validate(p.Layout); err != nil {
-		return nil, fmt.Errorf("planned layout: %w", err)
+		return fmt.Errorf("planned layout: %w", err)
 	}
-	return p, nil
+	return nil
+}
+
+// checkTargetSize is the size of the image file CheckSet plans for:
+// larger than any Pi's disk, within what a DOS table addresses.
+const checkTargetSize = 1 << 40
+
+// CheckSet runs every check a restore of the set runs before it writes
+// (NewPlan's, on a new image file large enough for the set; o.Target and
+// o.Size are ignored) and writes nothing. verify calls it, so a set that
+// verifies is one a restore attempts, and a set a restore refuses fails
+// verify with the restore's words. Checks of content that a restore
+// makes while it streams (checksums, compressed streams, tar members)
+// verify makes on its own read, with the same functions.
+func CheckSet(ctx context.Context, o Options) error {
+	if o.Set == nil || o.SetName == "" {
+		return errors.New("restore: BUG: Options.Set and SetName are required")
+	}
+	size := int64(checkTargetSize)
+	for attempt := 0; ; attempt++ {
+		p := &Plan{o: o, log: o.Log, rep: progress.Nop{}}
+		if p.log == nil {
+			p.log = slog.New(slog.NewTextHandler(io.Discard, nil))
+		}
+		set, err := readSet(o.Set, o.SetName)
+		if err != nil {
+			return err
+		}
+		p.set = set
+		p.Target = &Target{Path: "(verify)", IsFile: true, Size: size}
+		err = p.decide(ctx)
+		var ts *disklayout.TooSmallError
+		if errors.As(err, &ts) && ts.Need > size && attempt == 0 {
+			// A set larger than the disk planned for: plan for its size.
+			size = ts.Need
+			continue
+		}
+		return err
+	}
 }
 
 // bootRoot picks the boot and root partition numbers: the manifest's,

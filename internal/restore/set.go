@@ -37,7 +37,10 @@ type setInfo struct {
 	dirName  string
 	name     backupset.Name
 	manifest *backupset.Manifest
-	kind     setKind
+	// manifestName is the manifest's file name (sets made before the
+	// <host>-backup.* names have the old one), for messages.
+	manifestName string
+	kind         setKind
 
 	payload     string // dd image or root tar, "" for rsync
 	payloadSize int64  // bytes of the payload file as stored
@@ -92,10 +95,17 @@ func readSet(fsys fs.FS, dirName string) (*setInfo, error) {
 		if err != nil {
 			return nil, fmt.Errorf("set %s: %s: %w", dirName, mn, err)
 		}
+		s.manifestName = mn
 		break
 	}
 	if err := s.checkListedFiles(); err != nil {
 		return nil, err
+	}
+	if m := s.manifest; m != nil && (m.Host != n.Host || m.Type != n.Type) {
+		// A set restores by its folder name's type; a manifest written
+		// for another set describes other files.
+		return nil, fmt.Errorf("set %s: %s: manifest is for %s/%s, the folder name says %s/%s: %w",
+			dirName, s.manifestName, m.Host, m.Type, n.Host, n.Type, ErrBadSet)
 	}
 	host := n.Host
 	if _, ok := s.entries[backupset.MetaFile(host, backupset.SuffixBootImage)]; ok {
@@ -104,13 +114,11 @@ func readSet(fsys fs.FS, dirName string) (*setInfo, error) {
 	if _, ok := s.entries[backupset.MetaFile(host, backupset.SuffixBootTar)]; ok {
 		s.bootTar = backupset.MetaFile(host, backupset.SuffixBootTar)
 	}
-	if b, err := fs.ReadFile(fsys, backupset.MetaFile(host, backupset.SuffixMBR)); err == nil && len(b) >= 512 {
-		s.mbr = b[:512]
+	if err := s.readMBR(); err != nil {
+		return nil, err
 	}
-	if b, err := fs.ReadFile(fsys, backupset.MetaFile(host, backupset.SuffixSfdisk)); err == nil {
-		if s.sfdisk, err = disklayout.ParseSfdisk(bytes.NewReader(b)); err != nil {
-			return nil, fmt.Errorf("set %s: %s: %w", dirName, backupset.MetaFile(host, backupset.SuffixSfdisk), err)
-		}
+	if err := s.readSfdisk(); err != nil {
+		return nil, err
 	}
 	_, partMode := s.entries[backupset.MetaFile(host, backupset.SuffixBlkid)]
 	if s.manifest != nil && s.manifest.PartitionMode {
@@ -169,6 +177,108 @@ func readSet(fsys fs.FS, dirName string) (*setInfo, error) {
 		return nil, fmt.Errorf("set %s: no partition layout (%s): %w", dirName, backupset.MetaFile(host, backupset.SuffixSfdisk), ErrBadSet)
 	}
 	return s, nil
+}
+
+// readMBR reads <host>-backup.mbr, if the set has one. Its first 440
+// bytes go in front of the new partition table, so a file that is not
+// an MBR is refused rather than copied onto the target.
+func (s *setInfo) readMBR() error {
+	name := backupset.MetaFile(s.name.Host, backupset.SuffixMBR)
+	if _, ok := s.entries[name]; !ok {
+		return nil
+	}
+	b, err := fs.ReadFile(s.fsys, name)
+	if err != nil {
+		return fmt.Errorf("set %s: %w", s.dirName, err)
+	}
+	if err := CheckMBR(b); err != nil {
+		return fmt.Errorf("set %s: %s: %w: %w", s.dirName, name, err, ErrBadSet)
+	}
+	s.mbr = b[:512]
+	return nil
+}
+
+// CheckMBR checks the content of a <host>-backup.mbr: the first sector
+// of a disk with a DOS partition table (or a GPT's protective MBR).
+func CheckMBR(b []byte) error {
+	if len(b) < 512 {
+		return fmt.Errorf("%d bytes, shorter than the 512-byte sector it must hold", len(b))
+	}
+	if b[510] != 0x55 || b[511] != 0xaa {
+		return errors.New("no MBR signature (55 aa at byte 510): not the first sector of a disk")
+	}
+	return nil
+}
+
+// readSfdisk reads and checks <host>-backup.sfdisk, if the set has one:
+// a layout that no disk can have (overlapping partitions, numbers or
+// sectors a table cannot hold) is refused, and so is one that
+// contradicts the manifest, since a restore would have to pick one.
+func (s *setInfo) readSfdisk() error {
+	name := backupset.MetaFile(s.name.Host, backupset.SuffixSfdisk)
+	if _, ok := s.entries[name]; !ok {
+		return nil
+	}
+	b, err := fs.ReadFile(s.fsys, name)
+	if err != nil {
+		return fmt.Errorf("set %s: %w", s.dirName, err)
+	}
+	d, err := disklayout.ParseSfdisk(bytes.NewReader(b))
+	if err != nil {
+		return fmt.Errorf("set %s: %s: %w", s.dirName, name, err)
+	}
+	if err := checkSourceLayout(d); err != nil {
+		return fmt.Errorf("set %s: %s: %w: %w", s.dirName, name, err, ErrBadSet)
+	}
+	if m := s.manifest; m != nil && len(m.Disk.Partitions) > 0 {
+		if err := checkSourceLayout(&m.Disk); err != nil {
+			return fmt.Errorf("set %s: %s: disk: %w: %w", s.dirName, s.manifestName, err, ErrBadSet)
+		}
+		if err := sameLayout(d, &m.Disk); err != nil {
+			return fmt.Errorf("set %s: %s contradicts the manifest: %w: %w", s.dirName, name, err, ErrBadSet)
+		}
+	}
+	s.sfdisk = d
+	return nil
+}
+
+// checkSourceLayout checks that a recorded layout is one a disk can have,
+// whatever the disk's size: disklayout.Validate on a disk as large as a
+// table may describe.
+func checkSourceLayout(d *backupset.Disk) error {
+	c := *d
+	c.Size = max(c.Size, 1<<62)
+	err := disklayout.Validate(&c)
+	var ts *disklayout.TooSmallError
+	if errors.As(err, &ts) {
+		// Not about a target: the layout reaches beyond what its table
+		// can address (2 TiB for DOS).
+		return fmt.Errorf("its partitions reach byte %d, beyond what a %s partition table can address", ts.Need, d.Table)
+	}
+	return err
+}
+
+// sameLayout compares the partitions of the sfdisk dump with the
+// manifest's record of the same disk.
+func sameLayout(sf, m *backupset.Disk) error {
+	if sf.Table != m.Table {
+		return fmt.Errorf("table %s, the manifest records %s", sf.Table, m.Table)
+	}
+	if len(sf.Partitions) != len(m.Partitions) {
+		return fmt.Errorf("%d partitions, the manifest records %d", len(sf.Partitions), len(m.Partitions))
+	}
+	for _, p := range sf.Partitions {
+		q, ok := disklayout.PartitionByNumber(m, p.Number)
+		switch {
+		case !ok:
+			return fmt.Errorf("partition %d is not in the manifest", p.Number)
+		case p.Start != q.Start || p.Size != q.Size:
+			return fmt.Errorf("partition %d at %d, %d bytes; the manifest records %d, %d bytes", p.Number, p.Start, p.Size, q.Start, q.Size)
+		case !strings.EqualFold(p.Type, q.Type):
+			return fmt.Errorf("partition %d has type %s, the manifest records %s", p.Number, p.Type, q.Type)
+		}
+	}
+	return nil
 }
 
 // findPartPayloads maps <dev>pN.tar*/<dev>pN/ entries to partition numbers.

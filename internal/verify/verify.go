@@ -32,6 +32,7 @@ import (
 	"github.com/pibackup/pibackup/internal/compress"
 	"github.com/pibackup/pibackup/internal/disklayout"
 	"github.com/pibackup/pibackup/internal/progress"
+	"github.com/pibackup/pibackup/internal/restore"
 	"github.com/pibackup/pibackup/internal/treelist"
 )
 
@@ -118,6 +119,12 @@ func Set(ctx context.Context, fsys fs.FS, setName string, o Options) (*Report, e
 		v.r.Manifest = true
 		v.withManifest(m)
 	}
+	// The checks a restore runs before it writes, by the restore's own
+	// code: a set that verifies is one a restore attempts, and a refusal
+	// reads the same here as there.
+	if err := restore.CheckSet(ctx, restore.Options{Set: fsys, SetName: setName, LocalDir: o.LocalDir, Log: v.o.Log}); err != nil && ctx.Err() == nil {
+		v.r.fail("", "%v", err)
+	}
 	if err := ctx.Err(); err != nil {
 		return v.r, err
 	}
@@ -136,12 +143,13 @@ type verifier struct {
 	name backupset.Name
 	// manifest is the manifest's file name, for messages.
 	manifest string
+	// imageSize is the manifest's image_size (dd sets; 0: not recorded).
+	imageSize int64
 }
 
 func (v *verifier) withManifest(m *backupset.Manifest) {
-	if m.Host != v.name.Host || m.Type != v.name.Type {
-		v.r.fail(v.manifest, "manifest is for %s/%s, the folder name says %s/%s", m.Host, m.Type, v.name.Host, v.name.Type)
-	}
+	// A manifest for another host or type is refused by restore.CheckSet.
+	v.imageSize = m.ImageSize
 	if len(m.Files) == 0 {
 		v.r.fail(v.manifest, "manifest lists no files")
 	}
@@ -297,7 +305,7 @@ func (v *verifier) checkFile(name string, want *backupset.File) {
 	v.rep.Phase("verify "+name, size)
 	tee := io.TeeReader(cr, h)
 	kind := kindOf(v.name, v.dirName(), name)
-	contentErr := checkContent(kind, name, tee)
+	contentErr := checkContent(kind, name, tee, v.imageSize)
 	// Read what the content check left (trailing padding, or all of a
 	// file without a content check), so the hash covers the whole file.
 	if _, err := io.Copy(io.Discard, tee); err != nil && contentErr == nil {
@@ -323,7 +331,8 @@ func (v *verifier) checkFile(name string, want *backupset.File) {
 }
 
 // checkContent checks a file's content by kind, reading from r.
-func checkContent(kind fileKind, name string, r io.Reader) error {
+// imageSize is the manifest's image_size of a dd image (0: none).
+func checkContent(kind fileKind, name string, r io.Reader, imageSize int64) error {
 	switch kind {
 	case kindDiskImage, kindTar:
 		zr, err := compress.NewReader(r, backupset.CompressionOf(name))
@@ -334,7 +343,11 @@ func checkContent(kind fileKind, name string, r io.Reader) error {
 		if kind == kindTar {
 			return checkTar(zr)
 		}
-		return checkDiskImage(zr)
+		if backupset.CompressionOf(name) == backupset.CompressNone {
+			// restore.CheckSet compares its file size before writing.
+			imageSize = 0
+		}
+		return checkDiskImage(zr, imageSize)
 	case kindBootImage:
 		bs := make([]byte, 4096)
 		n, err := io.ReadFull(r, bs)
@@ -345,19 +358,9 @@ func checkContent(kind fileKind, name string, r io.Reader) error {
 		if id.Type != "vfat" {
 			return errors.New("no FAT boot sector: not a boot partition image")
 		}
-	case kindSfdisk:
-		if _, err := disklayout.ParseSfdisk(r); err != nil {
-			return err
-		}
-	case kindMBR:
-		b := make([]byte, 512)
-		if _, err := io.ReadFull(r, b); err != nil {
-			return fmt.Errorf("shorter than a sector: %w", err)
-		}
-		if b[510] != 0x55 || b[511] != 0xaa {
-			return errors.New("no MBR signature (55 aa)")
-		}
 	}
+	// .sfdisk and .mbr are checked by restore.CheckSet, as a restore
+	// reads them.
 	return nil
 }
 
@@ -383,21 +386,25 @@ func checkTar(r io.Reader) error {
 	return nil
 }
 
-// checkDiskImage checks that an image starts with a partition table and
-// reads it (decompressing) to the end.
-func checkDiskImage(r io.Reader) error {
+// checkDiskImage checks that an image starts with a partition table,
+// reads it (decompressing) to the end and checks its length as a
+// restore does: imageSize (the manifest's, 0: not recorded), else the
+// end of its last partition.
+func checkDiskImage(r io.Reader, imageSize int64) error {
 	head := make([]byte, 1<<20)
 	n, err := io.ReadFull(r, head)
 	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) {
 		return fmt.Errorf("read image: %w", err)
 	}
-	if _, err := disklayout.ReadTable(head[:n], 0); err != nil {
+	d, err := disklayout.ReadTable(head[:n], 0)
+	if err != nil {
 		return fmt.Errorf("image has no readable partition table: %w", err)
 	}
-	if _, err := io.Copy(io.Discard, r); err != nil {
+	rest, err := io.Copy(io.Discard, r)
+	if err != nil {
 		return fmt.Errorf("read image: %w", err)
 	}
-	return nil
+	return restore.CheckImageLength(int64(n)+rest, imageSize, d)
 }
 
 // checkTree checks an rsync tree: its listing's structure (every path

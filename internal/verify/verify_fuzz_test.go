@@ -16,6 +16,12 @@ import (
 // fuzzed archive.
 const fuzzSetName = "pi@debian12-tar-backup-20240416-094106"
 
+// fuzzSfdisk is the set's layout: a boot and a root partition, as a
+// restore needs (verify refuses what a restore refuses).
+var fuzzSfdisk = []byte("label: dos\nlabel-id: 0x1234abcd\n\n" +
+	"/dev/mmcblk0p1 : start=8192, size=1048576, type=c\n" +
+	"/dev/mmcblk0p2 : start=1056768, size=2097152, type=83\n")
+
 var fuzzComps = []backupset.Compression{backupset.CompressNone, backupset.CompressGzip, backupset.CompressZstd}
 
 // tarSeed is a small root-like archive as GNU tar would write it, with a
@@ -76,7 +82,7 @@ func FuzzSetTar(f *testing.F) {
 		ext := map[backupset.Compression]string{backupset.CompressNone: ".tar", backupset.CompressGzip: ".tar.gz", backupset.CompressZstd: ".tar.zst"}[c]
 		fsys := fstest.MapFS{
 			fuzzSetName + ext:  {Data: payload},
-			"pi-backup.sfdisk": {Data: []byte("label: dos\nlabel-id: 0x1234abcd\n\n/dev/mmcblk0p1 : start=8192, size=1048576, type=c\n")},
+			"pi-backup.sfdisk": {Data: fuzzSfdisk},
 			"pi-backup.mbr":    {Data: append(make([]byte, 510), 0x55, 0xaa)},
 			"pi-backup.img":    {Data: fatBoot()},
 		}
@@ -111,7 +117,7 @@ func TestFuzzSetTarSeeds(t *testing.T) {
 			w.Close()
 			fsys := fstest.MapFS{
 				fuzzSetName + ext:  {Data: b.Bytes()},
-				"pi-backup.sfdisk": {Data: []byte("label: dos\nlabel-id: 0x1234abcd\n\n/dev/mmcblk0p1 : start=8192, size=1048576, type=c\n")},
+				"pi-backup.sfdisk": {Data: fuzzSfdisk},
 				"pi-backup.mbr":    {Data: append(make([]byte, 510), 0x55, 0xaa)},
 				"pi-backup.img":    {Data: fatBoot()},
 			}
