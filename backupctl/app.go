@@ -34,7 +34,7 @@ const (
 	exitUsage     = 2 // bad command line
 	exitPreflight = 3 // a check before writing failed (space, target, lock); nothing was written
 	exitVerify    = 4 // a set did not verify
-	exitLocked    = 5 // another backupctl run holds the lock
+	exitLocked    = 5 // another backupctl run holds the lock (the host folder's, or a restore or clone target's)
 	exitCancelled = 130
 )
 
@@ -71,7 +71,7 @@ EXIT STATUS
   2    bad command line
   3    a check before writing failed (free space, target, source); nothing was written
   4    a set did not verify
-  5    another backupctl run holds the lock
+  5    another run holds the lock: a backup of this host, or a restore or clone onto this target
   130  cancelled by a signal; partial output was removed
 `
 

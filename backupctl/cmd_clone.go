@@ -41,6 +41,9 @@ the target has the planned partitions and carries the clone marker of
 this source, nothing is formatted; rsync --delete brings the root up to
 date and only changed blocks of the boot partition are written.
 
+A clone holds flock(2) on the target while it runs; a second clone or
+restore onto it is refused at once with exit 5.
+
 Examples:
   backupctl clone --to /dev/sda --yes
   backupctl clone --source-disk /dev/mmcblk0 --to /dev/sda
@@ -79,6 +82,9 @@ func (a *app) runClone(ctx context.Context, o cloneOptions) error {
 		if errors.Is(err, context.Canceled) {
 			return err
 		}
+		if errors.Is(err, restore.ErrTargetBusy) {
+			return withCode(exitLocked, fmt.Errorf("clone: %w", err))
+		}
 		return withCode(exitPreflight, fmt.Errorf("clone: %w", err))
 	}
 	if proceed, err := a.showPlanAndConfirm("clone", plan.String(), plan.Target, o.dryRun, o.yes); !proceed {
@@ -89,6 +95,10 @@ func (a *app) runClone(ctx context.Context, o cloneOptions) error {
 		var err error
 		res, err = plan.Execute(ctx)
 		rep.done()
+		if errors.Is(err, restore.ErrTargetBusy) {
+			// Taken between plan and start: nothing was written.
+			return withCode(exitLocked, fmt.Errorf("clone: %w", err))
+		}
 		if err != nil {
 			return fmt.Errorf("clone: %w", err)
 		}

@@ -67,6 +67,10 @@ the set's manifest, and for raspiBackup sets (no manifest) for a whole
 gzip/zstd stream and a tar end-of-archive marker. A damaged set fails
 with exit 1 and a target without a partition table.
 
+One restore or clone writes a target at a time: each holds flock(2) on
+the image file or disk while it runs, and a second run onto it is
+refused at once with exit 5, before anything is written.
+
 Partition-oriented sets (backup -P) are restored partition by partition
 (--partitions selects some); FAT partitions and .tmg boot tars are made
 in-process, so the host needs no vfat driver.
@@ -129,6 +133,9 @@ func (a *app) runRestore(ctx context.Context, o restoreOptions, setDir string) e
 		if errors.Is(err, context.Canceled) {
 			return err
 		}
+		if errors.Is(err, restore.ErrTargetBusy) {
+			return withCode(exitLocked, fmt.Errorf("restore: %w", err))
+		}
 		return withCode(exitPreflight, fmt.Errorf("restore: %w", err))
 	}
 	if proceed, err := a.showPlanAndConfirm("restore", plan.String(), plan.Target, o.dryRun, o.yes); !proceed {
@@ -149,6 +156,10 @@ func (a *app) runRestore(ctx context.Context, o restoreOptions, setDir string) e
 			}
 		}
 		rep.done()
+		if errors.Is(err, restore.ErrTargetBusy) {
+			// Taken between plan and start: nothing was written.
+			return withCode(exitLocked, fmt.Errorf("restore: %w", err))
+		}
 		if err != nil {
 			return fmt.Errorf("restore: %w", err)
 		}

@@ -25,6 +25,11 @@ content of every payload (compressed streams decompress to the end,
 tar archives parse to the end, images hold a partition table, the boot
 image a FAT boot sector). The first problem is reported with its file.
 
+Every check a restore makes before it writes is made too, by the
+restore's own code (layout files, partition table, image size, tar
+member names): a set that verifies is one a restore attempts, and a set
+a restore refuses fails here with the restore's words.
+
 A raspiBackup set (no manifest) is checked for its structure (the set
 name, the files its type needs) and the integrity of its archives;
 without checksums, a flipped byte in an uncompressed payload cannot be

@@ -262,7 +262,12 @@ func (p *ClonePlan) String() string {
 func (p *ClonePlan) Execute(ctx context.Context) (*CloneResult, error) {
 	start := time.Now()
 	res := &CloneResult{Sync: p.Sync}
-	err := p.execute(ctx, res)
+	release, err := lockTarget(p.Target)
+	if err != nil {
+		return res, err
+	}
+	defer release()
+	err = p.execute(ctx, res)
 	res.Duration = time.Since(start)
 	if err != nil && res.Incomplete {
 		err = fmt.Errorf("%w (%s has no partition table now; run the clone again): %w", ErrIncomplete, p.Target.Path, err)

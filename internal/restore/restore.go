@@ -238,7 +238,11 @@ func isFATType(t string) bool {
 func (p *Plan) Execute(ctx context.Context) (*Result, error) {
 	start := time.Now()
 	res := &Result{}
-	var err error
+	release, err := lockTarget(p.Target)
+	if err != nil {
+		return res, err
+	}
+	defer release()
 	switch p.set.kind {
 	case kindImage:
 		err = p.executeImage(ctx, res)

@@ -116,12 +116,65 @@ func inspectTarget(path string, size int64, protect []string) (*Target, error) {
 			}
 		}
 	}
+	if err := checkTargetFree(t); err != nil {
+		return nil, err
+	}
 	if t.Exists && t.OldSize+t.Size > 0 {
 		if d, err := disklayout.ReadFile(path); err == nil {
 			t.Current = d
 		}
 	}
 	return t, nil
+}
+
+// ErrTargetBusy is wrapped when another restore, clone or test restore
+// (in this process or another) holds the target's lock.
+var ErrTargetBusy = errors.New("another restore or clone is writing this target")
+
+// lockTarget takes the target's lock: flock(2) LOCK_EX on the image file
+// or the disk, on a descriptor of its own so it lasts until release
+// whatever the restore opens and closes meanwhile. Two restores onto
+// one target would each wipe and write the other's partition table;
+// the second is refused at once instead of waiting. An image file that
+// does not exist yet is created here (the restore creates it anyway) so
+// that there is something to lock. The kernel drops the lock when the
+// process dies, so a crashed run never leaves a stale one; systemd-udevd
+// also leaves a disk alone while it is held.
+func lockTarget(t *Target) (release func(), err error) {
+	flags := os.O_RDONLY
+	if t.IsFile {
+		flags = os.O_RDWR | os.O_CREATE
+	}
+	f, err := os.OpenFile(t.Path, flags, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("lock target %s: %w", t.Path, err)
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, unix.EWOULDBLOCK) {
+			return nil, fmt.Errorf("%s: %w; wait until it has finished", t.Path, ErrTargetBusy)
+		}
+		return nil, fmt.Errorf("lock target %s: %w", t.Path, err)
+	}
+	return func() { f.Close() }, nil
+}
+
+// checkTargetFree refuses, while planning, a target whose lock is held,
+// so a second run stops before it shows a plan and asks to confirm. It
+// only looks (a shared lock, dropped at once); Execute takes the lock.
+func checkTargetFree(t *Target) error {
+	if !t.Exists {
+		return nil
+	}
+	f, err := os.Open(t.Path)
+	if err != nil {
+		return nil // inspectTarget has read it; Execute reports what changed
+	}
+	defer f.Close()
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_SH|unix.LOCK_NB); errors.Is(err, unix.EWOULDBLOCK) {
+		return fmt.Errorf("%s: %w; wait until it has finished", t.Path, ErrTargetBusy)
+	}
+	return nil
 }
 
 // openTarget opens (creating or resizing an image file) the target for
