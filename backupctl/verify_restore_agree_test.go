@@ -233,6 +233,22 @@ func TestVerifyAgreesWithRestore(t *testing.T) {
 			rehash(t, s, mbrName)
 			return s
 		}, "100 bytes"},
+		{"boot-image-not-fat", func(t *testing.T) string {
+			s := copySet(t, tgz)
+			name := backupset.MetaFile("testpi", backupset.SuffixBootImage)
+			f, err := os.OpenFile(filepath.Join(s, name), os.O_WRONLY, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Its boot sector zeroed: the restore would copy a partition
+			// no firmware can read.
+			if _, err := f.WriteAt(make([]byte, 4096), 0); err != nil {
+				t.Fatal(err)
+			}
+			f.Close()
+			rehash(t, s, name)
+			return s
+		}, "no FAT boot sector"},
 		{"sfdisk-contradicts-manifest", func(t *testing.T) string {
 			s := copySet(t, tgz)
 			editSfdisk(t, s, func(head, parts []string) []string {

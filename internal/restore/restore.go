@@ -114,6 +114,25 @@ type Plan struct {
 // restore will do. It writes nothing. A target too small for the data is
 // refused here with a *disklayout.TooSmallError naming the bytes needed.
 func NewPlan(ctx context.Context, o Options) (*Plan, error) {
+	p, err := readPlan(o)
+	if err != nil {
+		return nil, err
+	}
+	if len(o.Partitions) > 0 && p.set.kind != kindPartition {
+		return nil, fmt.Errorf("--partitions is only for partition-oriented sets; %s is a %s set", o.SetName, p.set.name.Type)
+	}
+	p.Target, err = inspectTarget(o.Target, o.Size, []string{o.LocalDir})
+	if err != nil {
+		return nil, err
+	}
+	if err := p.decide(ctx); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// readPlan starts a plan: the options checked and the set read.
+func readPlan(o Options) (*Plan, error) {
 	if o.Set == nil || o.SetName == "" {
 		return nil, errors.New("restore: BUG: Options.Set and SetName are required")
 	}
@@ -126,16 +145,6 @@ func NewPlan(ctx context.Context, o Options) (*Plan, error) {
 		return nil, err
 	}
 	p.set = set
-	if len(o.Partitions) > 0 && set.kind != kindPartition {
-		return nil, fmt.Errorf("--partitions is only for partition-oriented sets; %s is a %s set", o.SetName, set.name.Type)
-	}
-	p.Target, err = inspectTarget(o.Target, o.Size, []string{o.LocalDir})
-	if err != nil {
-		return nil, err
-	}
-	if err := p.decide(ctx); err != nil {
-		return nil, err
-	}
 	return p, nil
 }
 
@@ -173,20 +182,13 @@ const checkTargetSize = 1 << 40
 // makes while it streams (checksums, compressed streams, tar members)
 // verify makes on its own read, with the same functions.
 func CheckSet(ctx context.Context, o Options) error {
-	if o.Set == nil || o.SetName == "" {
-		return errors.New("restore: BUG: Options.Set and SetName are required")
-	}
+	o.Progress = nil // planning reports nothing worth showing
 	size := int64(checkTargetSize)
 	for attempt := 0; ; attempt++ {
-		p := &Plan{o: o, log: o.Log, rep: progress.Nop{}}
-		if p.log == nil {
-			p.log = slog.New(slog.NewTextHandler(io.Discard, nil))
-		}
-		set, err := readSet(o.Set, o.SetName)
+		p, err := readPlan(o)
 		if err != nil {
 			return err
 		}
-		p.set = set
 		p.Target = &Target{Path: "(verify)", IsFile: true, Size: size}
 		err = p.decide(ctx)
 		var ts *disklayout.TooSmallError

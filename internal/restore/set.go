@@ -114,6 +114,9 @@ func readSet(fsys fs.FS, dirName string) (*setInfo, error) {
 	if _, ok := s.entries[backupset.MetaFile(host, backupset.SuffixBootTar)]; ok {
 		s.bootTar = backupset.MetaFile(host, backupset.SuffixBootTar)
 	}
+	if err := s.checkBootImage(); err != nil {
+		return nil, err
+	}
 	if err := s.readMBR(); err != nil {
 		return nil, err
 	}
@@ -177,6 +180,37 @@ func readSet(fsys fs.FS, dirName string) (*setInfo, error) {
 		return nil, fmt.Errorf("set %s: no partition layout (%s): %w", dirName, backupset.MetaFile(host, backupset.SuffixSfdisk), ErrBadSet)
 	}
 	return s, nil
+}
+
+// checkBootImage refuses a <host>-backup.img that is not a FAT boot
+// partition: the restore copies it into the boot partition as it is.
+func (s *setInfo) checkBootImage() error {
+	if s.bootImg == "" {
+		return nil
+	}
+	f, err := s.fsys.Open(s.bootImg)
+	if err != nil {
+		return fmt.Errorf("set %s: %w", s.dirName, err)
+	}
+	defer f.Close()
+	if err := CheckBootImage(f); err != nil {
+		return fmt.Errorf("set %s: %s: %w: %w", s.dirName, s.bootImg, err, ErrBadSet)
+	}
+	return nil
+}
+
+// CheckBootImage checks the start of a boot partition image for a FAT
+// boot sector.
+func CheckBootImage(r io.Reader) error {
+	bs := make([]byte, 4096)
+	n, err := io.ReadFull(r, bs)
+	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) {
+		return fmt.Errorf("read boot sector: %w", err)
+	}
+	if id, _ := disklayout.Identify(bytes.NewReader(bs[:n])); id.Type != "vfat" {
+		return errors.New("no FAT boot sector: not a boot partition image")
+	}
+	return nil
 }
 
 // readMBR reads <host>-backup.mbr, if the set has one. Its first 440

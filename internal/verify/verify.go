@@ -348,19 +348,9 @@ func checkContent(kind fileKind, name string, r io.Reader, imageSize int64) erro
 			imageSize = 0
 		}
 		return checkDiskImage(zr, imageSize)
-	case kindBootImage:
-		bs := make([]byte, 4096)
-		n, err := io.ReadFull(r, bs)
-		if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) {
-			return fmt.Errorf("read boot sector: %w", err)
-		}
-		id, _ := disklayout.Identify(bytes.NewReader(bs[:n]))
-		if id.Type != "vfat" {
-			return errors.New("no FAT boot sector: not a boot partition image")
-		}
 	}
-	// .sfdisk and .mbr are checked by restore.CheckSet, as a restore
-	// reads them.
+	// The boot image's boot sector, .sfdisk and .mbr are checked by
+	// restore.CheckSet, as a restore reads them.
 	return nil
 }
 
