@@ -1,7 +1,6 @@
 package restore
 
 import (
-	"archive/tar"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -185,7 +184,7 @@ func newTarEnd() *tarEnd {
 	pr, pw := io.Pipe()
 	t := &tarEnd{pw: pw, done: make(chan error, 1)}
 	go func() {
-		err := checkTarEnd(pr)
+		err := CheckTar(pr)
 		// Keep the writer unblocked whatever the checker found.
 		_, _ = io.Copy(io.Discard, pr)
 		t.done <- err
@@ -205,59 +204,6 @@ func (t *tarEnd) abort() {
 	t.pw.CloseWithError(errors.New("aborted"))
 	<-t.done
 }
-
-// checkTarEnd reads a tar stream to its end-of-archive marker. archive/tar
-// returns io.EOF both at the marker and when the stream just stops after
-// a member, so the bytes read after the last member are looked at: the
-// marker is two zero blocks.
-func checkTarEnd(r io.Reader) error {
-	cr := &tailReader{r: r}
-	tr := tar.NewReader(cr)
-	var names TarMembers
-	members := 0
-	for {
-		before := cr.n
-		h, err := tr.Next()
-		if err == io.EOF {
-			start := (before + 511) / 512 * 512 // after the last member's padding
-			if cr.n-start < 1024 || !cr.tailZero() {
-				return fmt.Errorf("the tar archive stops after %d members without its end-of-archive marker: it is truncated", members)
-			}
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("tar archive broken after %d members: %w", members, err)
-		}
-		if err := names.Check(h); err != nil {
-			return err
-		}
-		if _, err := io.Copy(io.Discard, tr); err != nil {
-			return fmt.Errorf("tar archive broken in member %d: %w", members+1, err)
-		}
-		members++
-	}
-}
-
-// tailReader counts bytes and keeps the last 1024.
-type tailReader struct {
-	r    io.Reader
-	n    int64
-	tail [1024]byte
-}
-
-func (t *tailReader) Read(b []byte) (int, error) {
-	n, err := t.r.Read(b)
-	if n >= len(t.tail) {
-		copy(t.tail[:], b[n-len(t.tail):n])
-	} else if n > 0 {
-		copy(t.tail[:], t.tail[n:])
-		copy(t.tail[len(t.tail)-n:], b[:n])
-	}
-	t.n += int64(n)
-	return n, err
-}
-
-func (t *tailReader) tailZero() bool { return isZero(t.tail[:]) }
 
 // checkListedFiles checks, before anything is written, that every file
 // the manifest lists is there with its recorded size, and hashes the

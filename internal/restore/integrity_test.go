@@ -35,7 +35,7 @@ func tarBytes(t *testing.T, end bool, members ...[2]string) []byte {
 	return b.Bytes()
 }
 
-func TestCheckTarEnd(t *testing.T) {
+func TestCheckTar(t *testing.T) {
 	zeros := string(make([]byte, 3000))
 	whole := tarBytes(t, true, [2]string{"./a", "hello"}, [2]string{"./b", "world"})
 	tests := []struct {
@@ -46,17 +46,20 @@ func TestCheckTarEnd(t *testing.T) {
 		{"whole", whole, true},
 		{"whole plus record padding", append(append([]byte(nil), whole...), make([]byte, 8192)...), true},
 		{"no marker", tarBytes(t, false, [2]string{"./a", "hello"}), false},
-		{"one zero block", append(tarBytes(t, false, [2]string{"./a", "hello"}), make([]byte, 512)...), false},
+		// GNU tar ends at a lone zero block ("A lone zero block", exit 0).
+		{"one zero block", append(tarBytes(t, false, [2]string{"./a", "hello"}), make([]byte, 512)...), true},
+		{"dot-dot member", tarBytes(t, true, [2]string{"./../a", "hello"}), false},
 		// A member full of zeros must not pass for the marker.
 		{"zero member, no marker", tarBytes(t, false, [2]string{"./z", zeros}), false},
 		{"zero member, marker", tarBytes(t, true, [2]string{"./z", zeros}), true},
 		{"cut inside a member", whole[:700], false},
 		{"empty", nil, false},
+		{"marker only", make([]byte, 1024), false},
 	}
 	for _, tt := range tests {
-		err := checkTarEnd(bytes.NewReader(tt.in))
+		err := CheckTar(bytes.NewReader(tt.in))
 		if (err == nil) != tt.ok {
-			t.Errorf("checkTarEnd(%s) = %v; want ok %v", tt.name, err, tt.ok)
+			t.Errorf("CheckTar(%s) = %v; want ok %v", tt.name, err, tt.ok)
 		}
 	}
 }

@@ -1,6 +1,7 @@
-package verify
+package restore
 
 import (
+	"archive/tar"
 	"bytes"
 	"errors"
 	"fmt"
@@ -9,8 +10,10 @@ import (
 	"strings"
 )
 
-// The restore extracts tar payloads with GNU tar, so verify must judge an
-// archive as GNU tar reads it, not as Go's archive/tar does. The two part
+// The restore extracts tar payloads with GNU tar, so the restore's check
+// on the side of the extraction (CheckTar) and verify, which calls it,
+// must judge an archive as GNU tar reads it, not as Go's archive/tar
+// does. The two part
 // ways on archives GNU tar reads to the end:
 //
 //   - a member that declares a PAX sparse map (GNU.sparse.major=1) but
@@ -41,7 +44,12 @@ const maxTarMeta = 16 << 20
 type tarWalk struct {
 	members int      // file members (PAX and long-name headers not counted)
 	broken  []string // members GNU tar would report and skip
+	end     bool     // the archive ended at a zero block, not just stopped
 }
+
+// nameError is a member whose name points outside the filesystem
+// (TarMembers); it is the archive's content, not its structure.
+type nameError struct{ error }
 
 // walkTar reads a tar stream to its end-of-archive marker (or to the end
 // of the stream at a header boundary). Members GNU tar skips with an
@@ -51,11 +59,14 @@ func walkTar(r io.Reader) (*tarWalk, error) {
 	w := &tarWalk{}
 	var blk [tarBlock]byte
 	var pax map[string]string // the extended header for the next member
-	var longName string
+	var longName, longLink string
+	var names TarMembers
 	for {
 		n, err := io.ReadFull(r, blk[:])
 		if err == io.EOF {
-			return w, nil // no marker: GNU tar accepts it silently too
+			// No zero block: GNU tar accepts it silently, CheckTar does
+			// not (an archive cut right after a member looks like this).
+			return w, nil
 		}
 		if err != nil {
 			return w, fmt.Errorf("the archive ends inside a header after %d members (%d of %d bytes): it is truncated", w.members, n, tarBlock)
@@ -63,6 +74,7 @@ func walkTar(r io.Reader) (*tarWalk, error) {
 		if isZeroBlock(blk[:]) {
 			// GNU tar ends at the first zero block; what follows (a second
 			// zero block, or anything with a warning) is not read as members.
+			w.end = true
 			return w, nil
 		}
 		if err := checkHeaderSum(blk[:]); err != nil {
@@ -89,6 +101,8 @@ func walkTar(r io.Reader) (*tarWalk, error) {
 				}
 			case 'L':
 				longName = cstring(data)
+			case 'K':
+				longLink = cstring(data)
 			}
 			continue
 		}
@@ -98,6 +112,16 @@ func walkTar(r io.Reader) (*tarWalk, error) {
 		}
 		if p, ok := pax["path"]; ok {
 			name = p
+		}
+		link := cstring(blk[157:257])
+		if longLink != "" {
+			link = longLink
+		}
+		if p, ok := pax["linkpath"]; ok {
+			link = p
+		}
+		if err := names.Check(&tar.Header{Name: name, Typeflag: typ, Linkname: link}); err != nil {
+			return w, nameError{err}
 		}
 		if s, ok := pax["size"]; ok {
 			if size, err = strconv.ParseInt(s, 10, 64); err != nil || size < 0 {
@@ -127,8 +151,35 @@ func walkTar(r io.Reader) (*tarWalk, error) {
 		} else if _, err := readPadded(r, size); err != nil {
 			return w, fmt.Errorf("member %q: %w", name, err)
 		}
-		pax, longName = nil, ""
+		pax, longName, longLink = nil, "", ""
 	}
+}
+
+// CheckTar reads a tar stream as GNU tar, which extracts it, reads it
+// (walkTar), and refuses it unless every member can be extracted and
+// lies inside the filesystem (TarMembers), and the archive ends at a
+// zero block: a stream cut right after a member has none, and GNU tar
+// would extract it without a word. An archive without members is
+// refused too: even an empty filesystem's archive holds its root "./".
+// The restore runs it on the side of every tar extraction, verify on
+// every tar payload, so both refuse a set in the same words.
+func CheckTar(r io.Reader) error {
+	w, err := walkTar(r)
+	var ne nameError
+	switch {
+	case errors.As(err, &ne):
+		return ne.error
+	case err != nil:
+		return fmt.Errorf("tar archive: %w", err)
+	case len(w.broken) > 0:
+		return fmt.Errorf("tar archive: %d of its %d members cannot be extracted (GNU tar fails on them too): %s",
+			len(w.broken), w.members, strings.Join(w.broken, "; "))
+	case !w.end:
+		return fmt.Errorf("the tar archive stops after %d members without its end-of-archive marker: it is truncated", w.members)
+	case w.members == 0:
+		return errors.New("empty tar archive (no members, not even ./)")
+	}
+	return nil
 }
 
 // headerOnly reports whether a member of type typ has no data whatever
