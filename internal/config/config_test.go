@@ -434,3 +434,44 @@ func TestBuilders(t *testing.T) {
 		}
 	}
 }
+
+// TestImportRaspiBackupNotifications: raspiBackup's Telegram, Pushover and
+// Slack settings become backupctl's native ones (S/F notifications to
+// on-error-only), DEFAULT_NOTIFY_START to notify-start; what has no
+// equivalent is reported with why. The result validates.
+func TestImportRaspiBackupNotifications(t *testing.T) {
+	imp, err := ImportRaspiBackup(`DEFAULT_BACKUPPATH="/backup"
+DEFAULT_TELEGRAM_TOKEN="123456:AAbbCC"
+DEFAULT_TELEGRAM_CHATID="-100987"
+DEFAULT_TELEGRAM_NOTIFICATIONS="F"
+DEFAULT_TELEGRAM_THREADID="7"
+DEFAULT_PUSHOVER_TOKEN="azGDORePK8gMaC0QOYAMyEEuzJnyUi"
+DEFAULT_PUSHOVER_USER="uQiRzpo4DXghDmr9QzzfQu27cmVRsG"
+DEFAULT_PUSHOVER_NOTIFICATIONS="SF"
+DEFAULT_PUSHOVER_SOUND_SUCCESS="bike"
+DEFAULT_SLACK_WEBHOOK_URL="https://hooks.slack.com/services/T0/B0/XYZ"
+DEFAULT_SLACK_NOTIFICATIONS="F"
+DEFAULT_NOTIFY_START=1
+`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := imp.Config
+	if c.TelegramToken.Reveal() != "123456:AAbbCC" || c.TelegramChatID != "-100987" || !c.TelegramOnErrorOnly ||
+		c.PushoverToken.Reveal() != "azGDORePK8gMaC0QOYAMyEEuzJnyUi" || c.PushoverUser != "uQiRzpo4DXghDmr9QzzfQu27cmVRsG" || c.PushoverOnErrorOnly ||
+		c.SlackURL.Reveal() != "https://hooks.slack.com/services/T0/B0/XYZ" || !c.SlackOnErrorOnly || !c.NotifyStart {
+		t.Errorf("imported: %+v", c)
+	}
+	skipped := strings.Join(imp.Skipped, "\n")
+	for _, want := range []string{"DEFAULT_TELEGRAM_THREADID", "DEFAULT_PUSHOVER_SOUND_SUCCESS"} {
+		if !strings.Contains(skipped, want) {
+			t.Errorf("skipped lacks %s:\n%s", want, skipped)
+		}
+	}
+	if err := c.Validate(); err != nil {
+		t.Errorf("imported config does not validate: %v", err)
+	}
+	if n, err := c.Notifiers(); err != nil || len(n) != 3 {
+		t.Errorf("notifiers %v, %v; want Telegram, Pushover and Slack", n, err)
+	}
+}

@@ -91,8 +91,8 @@ var ignoredKeys = map[string]string{
 	"DEFAULT_RESTORE_EXTENSIONS":   "port restore extensions to /etc/backupctl/hooks.d/pre-restore and post-restore",
 	"DEFAULT_SEND_STATS":           "backupctl sends no usage statistics",
 	"DEFAULT_DEPLOYMENT_HOSTS":     "backupctl does not deploy itself",
-	"DEFAULT_TELEGRAM_TOKEN":       "use webhook.url with a Telegram bridge, or ntfy",
-	"DEFAULT_PUSHOVER_TOKEN":       "use webhook.url with a Pushover bridge, or ntfy",
+	"DEFAULT_TELEGRAM_THREADID":    "backupctl posts to the chat, not to a topic thread",
+	"DEFAULT_PUSHOVER_DEVICE":      "backupctl notifies all of the user's devices",
 	"DEFAULT_BEFORE_STOPSERVICES":  "use a pre-backup hook",
 	"DEFAULT_AFTER_STARTSERVICES":  "use a post-backup hook (it runs before services start) or a script in stop/start commands",
 	"DEFAULT_FINAL_COMMAND":        "use a post-backup hook",
@@ -134,7 +134,11 @@ func (imp *Import) translate(key, val string, set map[string]bool) error {
 		"DEFAULT_SMTP_USERNAME":     "smtp.user",
 		"DEFAULT_SMTP_PASSWORD":     "smtp.password",
 		"DEFAULT_SMTP_SENDER":       "email.from",
-		"DEFAULT_SLACK_WEBHOOK_URL": "webhook.url",
+		"DEFAULT_SLACK_WEBHOOK_URL": "slack.webhook-url",
+		"DEFAULT_TELEGRAM_TOKEN":    "telegram.token",
+		"DEFAULT_TELEGRAM_CHATID":   "telegram.chat-id",
+		"DEFAULT_PUSHOVER_TOKEN":    "pushover.token",
+		"DEFAULT_PUSHOVER_USER":     "pushover.user",
 	}
 	bools := map[string]string{
 		"DEFAULT_ZIP_BACKUP":                          "compress",
@@ -143,6 +147,7 @@ func (imp *Import) translate(key, val string, set map[string]bool) error {
 		"DEFAULT_LINK_BOOTPARTITIONFILES":             "link-boot-files",
 		"DEFAULT_TAR_BOOT_PARTITION_ENABLED":          "boot-tar",
 		"DEFAULT_DD_BACKUP_SAVE_USED_PARTITIONS_ONLY": "used-partitions-only",
+		"DEFAULT_NOTIFY_START":                        "notify-start",
 	}
 	ints := map[string]string{
 		"DEFAULT_KEEPBACKUPS":       "keep",
@@ -220,10 +225,11 @@ func (imp *Import) translate(key, val string, set map[string]bool) error {
 		imp.startServices = val
 		imp.haveStart = true
 		return imp.services(set)
-	case "DEFAULT_SLACK_NOTIFICATIONS":
-		// S = success, F = failure, M/m = messages.
+	case "DEFAULT_SLACK_NOTIFICATIONS", "DEFAULT_TELEGRAM_NOTIFICATIONS", "DEFAULT_PUSHOVER_NOTIFICATIONS":
+		// S = success, F = failure, M/m = the messages file or text.
+		svc := strings.ToLower(strings.TrimSuffix(strings.TrimPrefix(key, "DEFAULT_"), "_NOTIFICATIONS"))
 		if strings.Contains(val, "F") && !strings.Contains(val, "S") {
-			return imp.setKey(set, "webhook.on-error-only", true)
+			return imp.setKey(set, svc+".on-error-only", true)
 		}
 		return nil
 	}
@@ -240,8 +246,8 @@ func (imp *Import) translate(key, val string, set map[string]bool) error {
 	if why, ok := ignoredKeys[key]; ok {
 		return errors.New("not imported: " + why)
 	}
-	if strings.HasPrefix(key, "DEFAULT_TELEGRAM_") || strings.HasPrefix(key, "DEFAULT_PUSHOVER_") {
-		return errors.New("not imported: " + ignoredKeys["DEFAULT_TELEGRAM_TOKEN"])
+	if strings.HasPrefix(key, "DEFAULT_PUSHOVER_") {
+		return errors.New("not imported: backupctl sends Pushover's default sound and priority 0, 1 for a failure")
 	}
 	return errors.New("not imported: no backupctl setting (yet)")
 }
