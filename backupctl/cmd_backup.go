@@ -27,6 +27,7 @@ import (
 	"github.com/pibackup/pibackup/internal/retention"
 	"github.com/pibackup/pibackup/internal/runlog"
 	"github.com/pibackup/pibackup/internal/services"
+	"github.com/pibackup/pibackup/internal/size"
 	"github.com/pibackup/pibackup/internal/verify"
 )
 
@@ -472,7 +473,7 @@ func (a *app) finishBackup(ctx context.Context, br backupRun, out backupOutcome,
 		for _, f := range out.res.Manifest.Files {
 			bytes += f.Size
 		}
-		result = br.msg.Sprintf(i18n.BackupComplete, out.setDir, len(out.res.Manifest.Files), backupHumanBytes(bytes))
+		result = br.msg.Sprintf(i18n.BackupComplete, out.setDir, len(out.res.Manifest.Files), size.Format(bytes))
 	}
 	if rl != nil {
 		rl.Summary(context.WithoutCancel(ctx), runlog.Summary{Operation: "backup", Set: out.set, Type: out.typ,
@@ -811,24 +812,11 @@ func backupBarLine(phase string, done, total int64, inPhase, overall time.Durati
 		n := int(frac * 20)
 		fmt.Fprintf(&b, "[%s%s] %3.0f%% ", strings.Repeat("#", n), strings.Repeat(".", 20-n), frac*100)
 	}
-	fmt.Fprintf(&b, "%s %s/s", backupHumanBytes(done), backupHumanBytes(int64(rate)))
+	fmt.Fprintf(&b, "%s %s/s", size.Format(done), size.Format(int64(rate)))
 	if total > done && rate > 0 {
 		eta := time.Duration(float64(total-done)/rate) * time.Second
 		fmt.Fprintf(&b, " ETA %s", eta.Round(time.Second))
 	}
 	fmt.Fprintf(&b, " (%s)", overall.Round(time.Second))
 	return b.String()
-}
-
-func backupHumanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }

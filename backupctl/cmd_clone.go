@@ -9,9 +9,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/pibackup/pibackup/internal/config"
-	"github.com/pibackup/pibackup/internal/disklayout"
 	"github.com/pibackup/pibackup/internal/hooks"
 	"github.com/pibackup/pibackup/internal/restore"
+	"github.com/pibackup/pibackup/internal/size"
 )
 
 // cloneOptions are the flags of `backupctl clone`.
@@ -68,7 +68,7 @@ func (a *app) runClone(ctx context.Context, o cloneOptions) error {
 	if o.to == "" {
 		return withCode(exitUsage, errors.New("clone: --to DEV|IMAGEFILE is required"))
 	}
-	size, err := parseSize(o.size)
+	targetSize, err := size.Parse(o.size)
 	if err != nil {
 		return withCode(exitUsage, fmt.Errorf("clone: --size: %w", err))
 	}
@@ -77,7 +77,7 @@ func (a *app) runClone(ctx context.Context, o cloneOptions) error {
 		return err
 	}
 	rep := newTextProgress(a.stderr)
-	plan, err := restore.NewClonePlan(ctx, restore.CloneOptions{Source: o.source, Target: o.to, Size: size, Log: a.log, Progress: rep})
+	plan, err := restore.NewClonePlan(ctx, restore.CloneOptions{Source: o.source, Target: o.to, Size: targetSize, Log: a.log, Progress: rep})
 	if err != nil {
 		if errors.Is(err, context.Canceled) {
 			return err
@@ -112,7 +112,7 @@ func (a *app) runClone(ctx context.Context, o cloneOptions) error {
 		what = "Synced"
 	}
 	fmt.Fprintf(a.stdout, "\n%s onto %s in %s: root %s in %d changed files, boot partition %s written.\n", what, plan.Target.Path,
-		res.Duration.Round(100*time.Millisecond), disklayout.HumanBytes(res.RootTransferred), res.FilesChanged, disklayout.HumanBytes(res.BootWritten))
+		res.Duration.Round(100*time.Millisecond), size.Format(res.RootTransferred), res.FilesChanged, size.Format(res.BootWritten))
 	for _, c := range res.Changes {
 		fmt.Fprintf(a.stdout, "  %s\n", c)
 	}

@@ -15,7 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/pibackup/pibackup/internal/backupset"
-	"github.com/pibackup/pibackup/internal/disklayout"
+	"github.com/pibackup/pibackup/internal/size"
 )
 
 // listEntry is one set in `backupctl list --json`.
@@ -129,7 +129,7 @@ func (a *app) runList(dir string, asJSON bool) error {
 			state += ", not for raspiBackup"
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.Host, e.Set, e.Type, e.Date.Format("2006-01-02 15:04:05"),
-			disklayout.HumanBytes(e.Size), e.Verifiable, state)
+			size.Format(e.Size), e.Verifiable, state)
 	}
 	for _, s := range l.Strays {
 		fmt.Fprintf(tw, "?\t%s\t-\t-\t-\t-\tnot a set: %s\n", path.Base(s.Dir), s.Reason)

@@ -20,6 +20,7 @@ import (
 	"github.com/pibackup/pibackup/internal/disklayout"
 	"github.com/pibackup/pibackup/internal/hooks"
 	"github.com/pibackup/pibackup/internal/restore"
+	"github.com/pibackup/pibackup/internal/size"
 )
 
 // restoreOptions are the flags of `backupctl restore`.
@@ -94,7 +95,7 @@ func (a *app) runRestore(ctx context.Context, o restoreOptions, setDir string) e
 	if o.to == "" {
 		return withCode(exitUsage, errors.New("restore: --to DEV|IMAGEFILE is required"))
 	}
-	size, err := parseSize(o.size)
+	targetSize, err := size.Parse(o.size)
 	if err != nil {
 		return withCode(exitUsage, fmt.Errorf("restore: --size: %w", err))
 	}
@@ -119,7 +120,7 @@ func (a *app) runRestore(ctx context.Context, o restoreOptions, setDir string) e
 		SetName:    filepath.Base(abs),
 		LocalDir:   abs,
 		Target:     o.to,
-		Size:       size,
+		Size:       targetSize,
 		KeepIDs:    o.keepIDs,
 		Partitions: parts,
 		Log:        a.log,
@@ -173,7 +174,7 @@ func (a *app) runRestore(ctx context.Context, o restoreOptions, setDir string) e
 		verified = "NOT verified (see the log)"
 	}
 	fmt.Fprintf(a.stdout, "\nRestored %s onto %s in %s (%s written), %s.\n", filepath.Base(abs), plan.Target.Path,
-		res.Duration.Round(100*time.Millisecond), disklayout.HumanBytes(res.Bytes), verified)
+		res.Duration.Round(100*time.Millisecond), size.Format(res.Bytes), verified)
 	for _, c := range res.Changes {
 		fmt.Fprintf(a.stdout, "  %s\n", c)
 	}
@@ -198,46 +199,6 @@ func confirmTarget(in io.Reader, out io.Writer, t *restore.Target) error {
 		return fmt.Errorf("not confirmed (typed %q, want %q)", line, name)
 	}
 	return nil
-}
-
-// parseSize parses "7948206080", "8G", "512M", "1.5GiB", "64k" (binary
-// units). "" is 0.
-func parseSize(s string) (int64, error) {
-	s = strings.TrimSpace(s)
-	if s == "" {
-		return 0, nil
-	}
-	u := strings.ToUpper(s)
-	u = strings.TrimSuffix(u, "IB")
-	u = strings.TrimSuffix(u, "B")
-	mult := int64(1)
-	if n := len(u); n > 0 {
-		switch u[n-1] {
-		case 'K':
-			mult = 1 << 10
-		case 'M':
-			mult = 1 << 20
-		case 'G':
-			mult = 1 << 30
-		case 'T':
-			mult = 1 << 40
-		}
-		if mult > 1 {
-			u = u[:n-1]
-		}
-	}
-	if i, err := strconv.ParseInt(u, 10, 64); err == nil && i > 0 {
-		if i > (1<<62)/mult {
-			return 0, fmt.Errorf("%q is too large", s)
-		}
-		return i * mult, nil
-	}
-	f, err := strconv.ParseFloat(u, 64)
-	if err != nil || f <= 0 || f*float64(mult) > 1<<62 {
-		return 0, fmt.Errorf("%q is not a size (use bytes or a K, M, G, T suffix)", s)
-	}
-	// Fractions round down to whole 512-byte sectors.
-	return int64(f*float64(mult)) / 512 * 512, nil
 }
 
 // parsePartitions parses "1,2", "1 2" or "*" (nil: all).
@@ -288,9 +249,9 @@ func (p *textProgress) Add(n int64) {
 	}
 	p.last = time.Now()
 	if p.total > 0 {
-		fmt.Fprintf(p.w, "  %s: %d%% (%s of %s)\n", p.phase, p.n*100/p.total, disklayout.HumanBytes(p.n), disklayout.HumanBytes(p.total))
+		fmt.Fprintf(p.w, "  %s: %d%% (%s of %s)\n", p.phase, p.n*100/p.total, size.Format(p.n), size.Format(p.total))
 	} else {
-		fmt.Fprintf(p.w, "  %s: %s\n", p.phase, disklayout.HumanBytes(p.n))
+		fmt.Fprintf(p.w, "  %s: %s\n", p.phase, size.Format(p.n))
 	}
 }
 

@@ -19,6 +19,7 @@ import (
 	"github.com/pibackup/pibackup/internal/i18n"
 	"github.com/pibackup/pibackup/internal/notify"
 	"github.com/pibackup/pibackup/internal/restoretest"
+	"github.com/pibackup/pibackup/internal/size"
 )
 
 type restoreTestOptions struct {
@@ -102,7 +103,7 @@ Examples:
 }
 
 func (a *app) runRestoreTest(ctx context.Context, arg string, o restoreTestOptions, notifiers []notify.Notifier, msg *i18n.Printer) error {
-	maxBytes, err := parseSize(o.maxSpace)
+	maxBytes, err := size.Parse(o.maxSpace)
 	if err != nil {
 		return withCode(exitUsage, fmt.Errorf("restore-test: --max-space: %w", err))
 	}

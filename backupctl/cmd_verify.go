@@ -8,7 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/pibackup/pibackup/internal/disklayout"
+	"github.com/pibackup/pibackup/internal/size"
 	"github.com/pibackup/pibackup/internal/verify"
 )
 
@@ -69,7 +69,7 @@ func (a *app) runVerify(ctx context.Context, dirs []string, list bool) error {
 			}
 		}
 		if rep.OK() {
-			fmt.Fprintf(a.stdout, "OK      %s (%s read; %s)\n", rep.Set, disklayout.HumanBytes(rep.Bytes), how)
+			fmt.Fprintf(a.stdout, "OK      %s (%s read; %s)\n", rep.Set, size.Format(rep.Bytes), how)
 			continue
 		}
 		failed++

@@ -29,31 +29,7 @@ func cliIn(ctx context.Context, stdin string, args ...string) (code int, stdout,
 	return code, o.String(), e.String()
 }
 
-func TestParseSize(t *testing.T) {
-	tests := []struct {
-		in   string
-		want int64
-		err  bool
-	}{
-		{"", 0, false},
-		{"7948206080", 7948206080, false},
-		{"2G", 2 << 30, false},
-		{"512M", 512 << 20, false},
-		{"512MiB", 512 << 20, false},
-		{"64k", 64 << 10, false},
-		{"1.5G", 3 << 29, false},
-		{"1T", 1 << 40, false},
-		{"0", 0, true},
-		{"-1G", 0, true},
-		{"lots", 0, true},
-		{"9999999999T", 0, true},
-	}
-	for _, tt := range tests {
-		got, err := parseSize(tt.in)
-		if (err != nil) != tt.err || got != tt.want {
-			t.Errorf("parseSize(%q) = %d, %v; want %d, err %v", tt.in, got, err, tt.want, tt.err)
-		}
-	}
+func TestParsePartitions(t *testing.T) {
 	parts, err := parsePartitions("1, 2 5")
 	if err != nil || !reflect.DeepEqual(parts, []int{1, 2, 5}) {
 		t.Errorf("parsePartitions = %v, %v", parts, err)

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/pibackup/pibackup/internal/backupset"
+	"github.com/pibackup/pibackup/internal/size"
 )
 
 type config struct {
@@ -35,9 +36,10 @@ type config struct {
 func configFromEnv() (config, error) {
 	cfg := config{dir: "/var/tmp/pibackup-bench", recovery: os.Getenv("BENCH_RECOVERY") != "0"}
 	var err error
-	if cfg.size, err = parseSize(envOr("BENCH_SIZE", "3G")); err != nil {
-		return cfg, fmt.Errorf("BENCH_SIZE: %w", err)
+	if cfg.size, err = size.Parse(envOr("BENCH_SIZE", "3G")); err != nil || cfg.size == 0 {
+		return cfg, fmt.Errorf("BENCH_SIZE %q: want a size such as 3G (%v)", os.Getenv("BENCH_SIZE"), err)
 	}
+	cfg.size = cfg.size / sector * sector
 	if cfg.runs, err = strconv.Atoi(envOr("BENCH_RUNS", "3")); err != nil || cfg.runs < 1 {
 		return cfg, fmt.Errorf("BENCH_RUNS %q: want a number of runs, at least 1", os.Getenv("BENCH_RUNS"))
 	}
@@ -72,32 +74,6 @@ func envOr(k, def string) string {
 		return v
 	}
 	return def
-}
-
-// parseSize reads 3G, 1536M, 2T or plain bytes.
-func parseSize(s string) (int64, error) {
-	if s == "" {
-		return 0, fmt.Errorf("empty size")
-	}
-	mult := int64(1)
-	switch strings.ToUpper(s[len(s)-1:]) {
-	case "K":
-		mult = 1 << 10
-	case "M":
-		mult = 1 << 20
-	case "G":
-		mult = 1 << 30
-	case "T":
-		mult = 1 << 40
-	}
-	if mult > 1 {
-		s = s[:len(s)-1]
-	}
-	n, err := strconv.ParseFloat(s, 64)
-	if err != nil || n <= 0 {
-		return 0, fmt.Errorf("bad size %q", s)
-	}
-	return int64(n*float64(mult)) / sector * sector, nil
 }
 
 // op is one operation the bench times: a command, and what has to happen

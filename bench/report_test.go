@@ -29,19 +29,6 @@ func TestMedian(t *testing.T) {
 	}
 }
 
-func TestParseSize(t *testing.T) {
-	for in, want := range map[string]int64{"3G": 3 << 30, "1536M": 1536 << 20, "1.5G": 3 << 29, "1000": 512} {
-		if got, err := parseSize(in); err != nil || got != want {
-			t.Errorf("parseSize(%q) = %d, %v; want %d", in, got, err, want)
-		}
-	}
-	for _, in := range []string{"", "G", "-1G", "x"} {
-		if _, err := parseSize(in); err == nil {
-			t.Errorf("parseSize(%q): no error", in)
-		}
-	}
-}
-
 // The JSON is the contract: an array with one object per pair
 // holding these fields; a composite classic side adds up.
 func TestWriteJSON(t *testing.T) {

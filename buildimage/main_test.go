@@ -8,23 +8,6 @@ import (
 	"testing"
 )
 
-func TestParseSize(t *testing.T) {
-	for in, want := range map[string]int64{
-		"": 0, "0": 0, "512": 512, "4K": 4 << 10, "512M": 512 << 20, "2G": 2 << 30, "2GiB": 2 << 30, "1gb": -1, "x": -1, "-1M": -1, "1.5G": -1,
-	} {
-		got, err := parseSize(in)
-		if want < 0 {
-			if err == nil {
-				t.Errorf("parseSize(%q) = %d, want an error", in, got)
-			}
-			continue
-		}
-		if err != nil || got != want {
-			t.Errorf("parseSize(%q) = %d, %v; want %d", in, got, err, want)
-		}
-	}
-}
-
 func TestRunUsage(t *testing.T) {
 	for _, args := range [][]string{
 		{},

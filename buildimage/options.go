@@ -9,11 +9,11 @@ import (
 	"log/slog"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/pibackup/pibackup/internal/imagebuild"
+	"github.com/pibackup/pibackup/internal/size"
 )
 
 type options struct {
@@ -67,10 +67,10 @@ func (o *options) spec(ctx context.Context, stderr io.Writer) (imagebuild.Spec, 
 		Log:                  slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})),
 	}
 	var err error
-	if s.BootSize, err = parseSize(o.bootSize); err != nil {
+	if s.BootSize, err = size.Parse(o.bootSize); err != nil {
 		return s, fmt.Errorf("-boot-size: %w", err)
 	}
-	if s.DataSize, err = parseSize(o.dataSize); err != nil {
+	if s.DataSize, err = size.Parse(o.dataSize); err != nil {
 		return s, fmt.Errorf("-data-size: %w", err)
 	}
 	if s.ModuleDir == "" {
@@ -85,23 +85,6 @@ func (o *options) spec(ctx context.Context, stderr io.Writer) (imagebuild.Spec, 
 		s.BoardDir = filepath.Join(s.ModuleDir, "board-configs")
 	}
 	return s, nil
-}
-
-// parseSize reads sizes like 512M, 2G, 1GiB or a byte count. Units are
-// powers of 1024 because partitions are aligned to MiB.
-func parseSize(s string) (int64, error) {
-	s = strings.TrimSpace(s)
-	if s == "" || s == "0" {
-		return 0, nil
-	}
-	num := strings.TrimRight(s, "KMGTiBb")
-	unit := strings.ToUpper(strings.TrimSuffix(strings.TrimSuffix(s[len(num):], "B"), "i"))
-	mult := map[string]int64{"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}[unit]
-	n, err := strconv.ParseInt(num, 10, 64)
-	if err != nil || mult == 0 || n < 0 {
-		return 0, fmt.Errorf("size %q: want e.g. 512M or 2G", s)
-	}
-	return n * mult, nil
 }
 
 func build(ctx context.Context, spec imagebuild.Spec, stdout io.Writer) error {

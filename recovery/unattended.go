@@ -14,8 +14,8 @@ import (
 
 	"github.com/pibackup/pibackup/internal/backupset"
 	"github.com/pibackup/pibackup/internal/bootcmdline"
-	"github.com/pibackup/pibackup/internal/disklayout"
 	"github.com/pibackup/pibackup/internal/progress"
+	"github.com/pibackup/pibackup/internal/size"
 	"github.com/pibackup/pibackup/internal/source"
 	"github.com/pibackup/pibackup/internal/tui/model"
 )
@@ -192,7 +192,7 @@ func printProgress(w io.Writer, c *progress.Counter, every time.Duration) (stop 
 			case <-t.C:
 				phase, n, total, all := c.Snapshot()
 				fmt.Fprintf(w, "RECOVERY-PROGRESS %s %s/%s total %s\n", phase,
-					disklayout.HumanBytes(n), disklayout.HumanBytes(total), disklayout.HumanBytes(all))
+					size.Format(n), size.Format(total), size.Format(all))
 			}
 		}
 	}()

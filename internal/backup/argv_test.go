@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/pibackup/pibackup/internal/backupset"
+	"github.com/pibackup/pibackup/internal/size"
 )
 
 func TestTarArgs(t *testing.T) {
@@ -251,7 +252,7 @@ func TestUsedEnd(t *testing.T) {
 	if got := usedEnd(d); got != d.Size {
 		t.Errorf("usedEnd = %d; want the disk size %d", got, d.Size)
 	}
-	if !strings.HasSuffix(human(3<<30), "GiB") {
-		t.Error(human(3 << 30))
+	if !strings.HasSuffix(size.Format(3<<30), "GiB") {
+		t.Error(size.Format(3 << 30))
 	}
 }

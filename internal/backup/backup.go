@@ -28,6 +28,7 @@ import (
 	"github.com/pibackup/pibackup/internal/blockdev"
 	"github.com/pibackup/pibackup/internal/compress"
 	"github.com/pibackup/pibackup/internal/progress"
+	"github.com/pibackup/pibackup/internal/size"
 )
 
 // Options says what to back up and how; it mirrors `backupctl backup`.
@@ -397,7 +398,7 @@ type previous struct {
 
 func (r *runner) noSpaceError() error {
 	return fmt.Errorf("%w: %w: the set needs about %s, %s has %s free", ErrPreflight, ErrNoSpace,
-		human(r.plan.Needed), r.opts.Target, human(r.plan.Free))
+		size.Format(r.plan.Needed), r.opts.Target, size.Format(r.plan.Free))
 }
 
 // checkOptions validates option combinations before anything is opened.
@@ -612,20 +613,6 @@ func (r *runner) finish(ctx context.Context) error {
 	}
 	os.Remove(filepath.Join(r.hostDir, backupset.TmpDir)) // only if empty
 	return nil
-}
-
-// human formats a byte count.
-func human(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
 
 // compressedWriter opens rel in the set with the run's compression.

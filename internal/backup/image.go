@@ -12,6 +12,7 @@ import (
 
 	"github.com/pibackup/pibackup/internal/backupset"
 	"github.com/pibackup/pibackup/internal/imageio"
+	"github.com/pibackup/pibackup/internal/size"
 	"github.com/pibackup/pibackup/internal/usedblocks"
 )
 
@@ -151,7 +152,7 @@ func (r *runner) liveMap(pp *imageio.PartPlan, name string) (*liveMap, int64, er
 		},
 	}}
 	r.log.Info("image: mounted read-write, mapped group by group while copied", "partition", name,
-		"fstype", pp.FSType, "used now", human(usedblocks.Total(ext)), "size", human(pp.Size))
+		"fstype", pp.FSType, "used now", size.Format(usedblocks.Total(ext)), "size", size.Format(pp.Size))
 	return region, usedblocks.Total(ext), nil
 }
 
@@ -243,13 +244,13 @@ func (p *imagePlan) log(r *runner, rel string) {
 		}
 		if pp.Known {
 			r.log.Info("image: only the used blocks are read", "file", rel, "partition", pp.Number,
-				"fstype", pp.FSType, "read", human(pp.Read), "size", human(pp.Size))
+				"fstype", pp.FSType, "read", size.Format(pp.Read), "size", size.Format(pp.Size))
 		} else {
 			r.log.Info("image: partition read in full", "file", rel, "partition", pp.Number,
-				"fstype", pp.FSType, "size", human(pp.Size), "reason", pp.Reason)
+				"fstype", pp.FSType, "size", size.Format(pp.Size), "reason", pp.Reason)
 		}
 	}
-	r.log.Info("image plan", "file", rel, "read", human(p.read()), "image", human(p.size))
+	r.log.Info("image plan", "file", rel, "read", size.Format(p.read()), "image", size.Format(p.size))
 }
 
 // writePlannedImage plans [start, start+size) of the source again (the

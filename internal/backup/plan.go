@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/pibackup/pibackup/internal/backupset"
+	"github.com/pibackup/pibackup/internal/size"
 )
 
 // Plan is what a run will write; --dry-run prints it and stops.
@@ -54,11 +55,11 @@ func (p *Plan) Print(w io.Writer) {
 	for _, it := range p.Items {
 		est := ""
 		if it.Estimate > 0 {
-			est = " (about " + human(it.Estimate) + ")"
+			est = " (about " + size.Format(it.Estimate) + ")"
 		}
 		fmt.Fprintf(w, "  %-48s from %s%s\n", it.File, it.From, est)
 	}
-	fmt.Fprintf(w, "space:    needs about %s, %s free\n", human(p.Needed), human(p.Free))
+	fmt.Fprintf(w, "space:    needs about %s, %s free\n", size.Format(p.Needed), size.Format(p.Free))
 	for _, n := range p.Notes {
 		fmt.Fprintf(w, "note:     %s\n", n)
 	}

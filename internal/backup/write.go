@@ -21,6 +21,7 @@ import (
 	"github.com/pibackup/pibackup/internal/backupset"
 	"github.com/pibackup/pibackup/internal/disklayout"
 	"github.com/pibackup/pibackup/internal/progress"
+	"github.com/pibackup/pibackup/internal/size"
 	"github.com/pibackup/pibackup/internal/treelist"
 )
 
@@ -97,7 +98,7 @@ func (r *runner) makePlan() error {
 			end = usedEnd(s.disk)
 			from = fmt.Sprintf("%s up to the end of its last partition", s.path)
 			if end < s.disk.Size {
-				p.Notes = append(p.Notes, fmt.Sprintf("image truncated from %s to %s (end of the last partition)", human(s.disk.Size), human(end)))
+				p.Notes = append(p.Notes, fmt.Sprintf("image truncated from %s to %s (end of the last partition)", size.Format(s.disk.Size), size.Format(end)))
 			}
 		}
 		pl, err := r.planImage(0, end, s.disk.Partitions)
@@ -107,7 +108,7 @@ func (r *runner) makePlan() error {
 		pl.close()
 		p.Notes = append(p.Notes, pl.notes(r)...)
 		if !r.opts.FullRead {
-			from += fmt.Sprintf(", reading %s of it (the blocks in use)", human(pl.read()))
+			from += fmt.Sprintf(", reading %s of it (the blocks in use)", size.Format(pl.read()))
 		}
 		est := pl.read() // the rest are holes
 		if r.comp != backupset.CompressNone {
@@ -155,7 +156,7 @@ func (r *runner) makePlan() error {
 			p.Notes = append(p.Notes, pl.notes(r)...)
 			from := "image of the boot partition " + s.partName(bootPart.Number)
 			if !r.opts.FullRead {
-				from += fmt.Sprintf(", reading %s of it (the blocks in use)", human(pl.read()))
+				from += fmt.Sprintf(", reading %s of it (the blocks in use)", size.Format(pl.read()))
 			}
 			p.Items = append(p.Items, PlanItem{File: rel, From: from, Estimate: pl.read(), run: func(ctx context.Context) error {
 				f, err := r.writePlannedImage(ctx, rel, backupset.CompressNone, bootPart.Start, bootPart.Size, parts, "boot partition")

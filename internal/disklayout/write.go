@@ -15,6 +15,7 @@ import (
 	"github.com/diskfs/go-diskfs/partition/mbr"
 
 	"github.com/pibackup/pibackup/internal/backupset"
+	"github.com/pibackup/pibackup/internal/size"
 )
 
 // Alignment is where partitions start and how grown partitions end: 1 MiB,
@@ -39,7 +40,7 @@ type TooSmallError struct {
 }
 
 func (e *TooSmallError) Error() string {
-	return fmt.Sprintf("%s too small: %s needed, %s available (%d bytes needed)", e.What, HumanBytes(e.Need), HumanBytes(e.Have), e.Need)
+	return fmt.Sprintf("%s too small: %s needed, %s available (%d bytes needed)", e.What, size.Format(e.Need), size.Format(e.Have), e.Need)
 }
 
 // ErrTooSmall matches any *TooSmallError with errors.Is.
@@ -47,20 +48,6 @@ var ErrTooSmall = errors.New("target too small")
 
 // Is lets errors.Is(err, ErrTooSmall) match.
 func (e *TooSmallError) Is(target error) bool { return target == ErrTooSmall }
-
-// HumanBytes formats n in binary units with one decimal ("7.4 GiB").
-func HumanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return strconv.FormatInt(n, 10) + " B"
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit && exp < 5; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
-}
 
 // End returns the byte just past the last partition of d: the smallest
 // disk that holds the layout, not counting a GPT's backup header.

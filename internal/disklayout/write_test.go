@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/pibackup/pibackup/internal/backupset"
+	"github.com/pibackup/pibackup/internal/size"
 )
 
 const mib = 1 << 20
@@ -57,7 +58,7 @@ func TestResize(t *testing.T) {
 					t.Fatalf("Resize = %v; want TooSmallError", err)
 				}
 				if ts.Need != tt.need {
-					t.Errorf("Need = %d (%s); want %d (%s)", ts.Need, HumanBytes(ts.Need), tt.need, HumanBytes(tt.need))
+					t.Errorf("Need = %d (%s); want %d (%s)", ts.Need, size.Format(ts.Need), tt.need, size.Format(tt.need))
 				}
 				return
 			}

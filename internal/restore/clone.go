@@ -22,6 +22,7 @@ import (
 	"github.com/pibackup/pibackup/internal/blockdev"
 	"github.com/pibackup/pibackup/internal/disklayout"
 	"github.com/pibackup/pibackup/internal/progress"
+	"github.com/pibackup/pibackup/internal/size"
 )
 
 // cloneMarker is the file at the root of a cloned root filesystem that
@@ -254,7 +255,7 @@ func (p *ClonePlan) String() string {
 		}
 	}
 	b.WriteString("\nBoot configuration: root= in cmdline.txt and the / and /boot entries of /etc/fstab name the clone's ids.\n")
-	fmt.Fprintf(&b, "\nSpace: root data about %s; the target needs at least %s, it has %s.\n", human(p.rootData), human(p.Need), human(p.Target.Size))
+	fmt.Fprintf(&b, "\nSpace: root data about %s; the target needs at least %s, it has %s.\n", size.Format(p.rootData), size.Format(p.Need), size.Format(p.Target.Size))
 	return b.String()
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/pibackup/pibackup/internal/blockdev"
 	"github.com/pibackup/pibackup/internal/compress"
 	"github.com/pibackup/pibackup/internal/disklayout"
+	"github.com/pibackup/pibackup/internal/size"
 )
 
 // blockSize is the unit of image copies and of hole detection.
@@ -141,7 +142,7 @@ func (p *Plan) planImage(ctx context.Context) error {
 	if p.imageSize == 0 {
 		p.notes = append(p.notes, "the image's uncompressed size is not recorded; data after the last partition is not written if the target is smaller")
 	} else if p.imageSize > p.Target.Size {
-		p.notes = append(p.notes, fmt.Sprintf("the last %s of the image lie after the last partition and are left out", human(p.imageSize-p.Target.Size)))
+		p.notes = append(p.notes, fmt.Sprintf("the last %s of the image lie after the last partition and are left out", size.Format(p.imageSize-p.Target.Size)))
 	}
 	p.Layout = layout
 	p.ids, err = newIDs(src, p.Layout, p.boot, p.root, p.o.KeepIDs)

@@ -7,6 +7,7 @@ import (
 
 	"github.com/pibackup/pibackup/internal/backupset"
 	"github.com/pibackup/pibackup/internal/disklayout"
+	"github.com/pibackup/pibackup/internal/size"
 )
 
 // String describes the plan for a person about to confirm it: the set,
@@ -26,7 +27,7 @@ func (p *Plan) String() string {
 	fmt.Fprintf(&b, "Restore %s (%s)\n", p.o.SetName, kind)
 	fmt.Fprintf(&b, "onto    %s\n", p.Target.Describe())
 	if p.Target.IsFile && p.Target.Exists && p.Target.OldSize != p.Target.Size {
-		fmt.Fprintf(&b, "        (resized from %s)\n", human(p.Target.OldSize))
+		fmt.Fprintf(&b, "        (resized from %s)\n", size.Format(p.Target.OldSize))
 	}
 	if c := p.Target.Current; c != nil && len(c.Partitions) > 0 {
 		b.WriteString("\nNow on the target (will be overwritten):\n")
@@ -66,12 +67,12 @@ func (p *Plan) String() string {
 
 	b.WriteString("\nSpace:\n")
 	if p.rootData > 0 {
-		fmt.Fprintf(&b, "  root data about %s\n", human(p.rootData))
+		fmt.Fprintf(&b, "  root data about %s\n", size.Format(p.rootData))
 	}
 	if p.Need > 0 {
-		fmt.Fprintf(&b, "  the target needs at least %s (%d bytes); it has %s\n", human(p.Need), p.Need, human(p.Target.Size))
+		fmt.Fprintf(&b, "  the target needs at least %s (%d bytes); it has %s\n", size.Format(p.Need), p.Need, size.Format(p.Target.Size))
 	} else {
-		fmt.Fprintf(&b, "  the target has %s; the data fits (the source's root partition was no larger)\n", human(p.Target.Size))
+		fmt.Fprintf(&b, "  the target has %s; the data fits (the source's root partition was no larger)\n", size.Format(p.Target.Size))
 	}
 	for _, n := range p.notes {
 		fmt.Fprintf(&b, "  note: %s\n", n)
@@ -107,7 +108,7 @@ func (p *Plan) steps() []string {
 			out = append(out, fmt.Sprintf("write %s onto the whole target (first MiB last)", s.payload))
 		}
 		if p.growRoot {
-			out = append(out, fmt.Sprintf("grow partition %d from %s to %s and its filesystem (resize2fs)", p.root, human(p.resized.OldSize), human(p.resized.NewSize)))
+			out = append(out, fmt.Sprintf("grow partition %d from %s to %s and its filesystem (resize2fs)", p.root, size.Format(p.resized.OldSize), size.Format(p.resized.NewSize)))
 		}
 		if !p.o.KeepIDs {
 			out = append(out, "give the root filesystem a new UUID (tune2fs -U) and the boot filesystem a new serial")
@@ -122,7 +123,7 @@ func (p *Plan) steps() []string {
 		if p.rootLabel != "" {
 			label = " label " + p.rootLabel
 		}
-		out = append(out, fmt.Sprintf("format partition %d ext4 (%s%s)", p.root, human(p.partition(p.root).Size), label))
+		out = append(out, fmt.Sprintf("format partition %d ext4 (%s%s)", p.root, size.Format(p.partition(p.root).Size), label))
 		switch {
 		case s.kind == kindTar:
 			out = append(out, fmt.Sprintf("extract %s into it (GNU tar, numeric owners, xattrs, ACLs)", s.payload))
@@ -199,9 +200,9 @@ func writeTable(b *strings.Builder, d *backupset.Disk, old *backupset.Disk) {
 		b.WriteString("  (none)\n")
 		return
 	}
-	fmt.Fprintf(b, "  %s, %s, disk id %s\n", d.Table, human(d.Size), d.DiskID)
+	fmt.Fprintf(b, "  %s, %s, disk id %s\n", d.Table, size.Format(d.Size), d.DiskID)
 	for _, q := range d.Partitions {
-		fmt.Fprintf(b, "  %2d  start %10s  size %10s  type %-4s", q.Number, human(q.Start), human(q.Size), shortType(q.Type))
+		fmt.Fprintf(b, "  %2d  start %10s  size %10s  type %-4s", q.Number, size.Format(q.Start), size.Format(q.Size), shortType(q.Type))
 		if q.FSType != "" {
 			fmt.Fprintf(b, "  %s", q.FSType)
 		}
@@ -212,12 +213,12 @@ func writeTable(b *strings.Builder, d *backupset.Disk, old *backupset.Disk) {
 			if o, ok := disklayout.PartitionByNumber(old, q.Number); ok {
 				switch {
 				case q.Size > o.Size:
-					fmt.Fprintf(b, "  (grown from %s)", human(o.Size))
+					fmt.Fprintf(b, "  (grown from %s)", size.Format(o.Size))
 				case q.Size < o.Size:
-					fmt.Fprintf(b, "  (shrunk from %s)", human(o.Size))
+					fmt.Fprintf(b, "  (shrunk from %s)", size.Format(o.Size))
 				}
 				if q.Start != o.Start {
-					fmt.Fprintf(b, "  (moved from %s)", human(o.Start))
+					fmt.Fprintf(b, "  (moved from %s)", size.Format(o.Start))
 				}
 			}
 		}
@@ -247,7 +248,7 @@ func treeStep(g *goTree, fat bool) string {
 		where = g.root + "/"
 	}
 	s := fmt.Sprintf("fill it file by file from %s: %d files (%s), each checked against its SHA-256 in %s while it is copied",
-		where, g.files, human(g.bytes), g.listing)
+		where, g.files, size.Format(g.bytes), g.listing)
 	if !fat {
 		s += fmt.Sprintf("; owners, modes, times, xattrs, ACLs, capabilities, symlinks, hardlinks and device nodes from %s and %s", g.listing, g.extras)
 	}

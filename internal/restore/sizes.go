@@ -6,8 +6,6 @@ import (
 	"io"
 	"io/fs"
 	"syscall"
-
-	"github.com/pibackup/pibackup/internal/disklayout"
 )
 
 const mib = 1 << 20
@@ -138,4 +136,3 @@ func countStream(ctx context.Context, r io.Reader) (int64, error) {
 }
 
 // human formats bytes for the plan.
-func human(n int64) string { return disklayout.HumanBytes(n) }

@@ -13,6 +13,7 @@ import (
 	"github.com/pibackup/pibackup/internal/backupset"
 	"github.com/pibackup/pibackup/internal/blockdev"
 	"github.com/pibackup/pibackup/internal/disklayout"
+	"github.com/pibackup/pibackup/internal/size"
 )
 
 // Target describes the disk or image file a restore writes, as the
@@ -38,7 +39,7 @@ func (t *Target) Describe() string {
 			kind = "new image file"
 		}
 	}
-	s := fmt.Sprintf("%s %s, %s", kind, t.Path, human(t.Size))
+	s := fmt.Sprintf("%s %s, %s", kind, t.Path, size.Format(t.Size))
 	if t.Model != "" {
 		s += ", " + t.Model
 	}

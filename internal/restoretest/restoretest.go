@@ -32,6 +32,7 @@ import (
 	"github.com/pibackup/pibackup/internal/disklayout"
 	"github.com/pibackup/pibackup/internal/progress"
 	"github.com/pibackup/pibackup/internal/restore"
+	"github.com/pibackup/pibackup/internal/size"
 	"github.com/pibackup/pibackup/internal/treelist"
 )
 
@@ -131,7 +132,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		o.Log.Warn("manifest unreadable; testing the set as raspiBackup's", "err", merr)
 		man = nil
 	}
-	size, need := imageSize(setDir, man)
+	diskSize, need := imageSize(setDir, man)
 	if err := checkSpace(o.WorkDir, need, o.MaxBytes); err != nil {
 		return nil, err
 	}
@@ -144,7 +145,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 
 	plan, err := restore.NewPlan(ctx, restore.Options{
 		Set: os.DirFS(setDir), SetName: filepath.Base(setDir), LocalDir: setDir,
-		Target: img, Size: size, KeepIDs: true, Log: o.Log, Progress: o.Progress,
+		Target: img, Size: diskSize, KeepIDs: true, Log: o.Log, Progress: o.Progress,
 	})
 	if err != nil {
 		if ctx.Err() != nil {
@@ -161,7 +162,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		res.add("restore", false, "%v", err)
 		return res, nil
 	}
-	res.add("restore", true, "%s written in %s", disklayout.HumanBytes(rr.Bytes), rr.Duration.Round(100*time.Millisecond))
+	res.add("restore", true, "%s written in %s", size.Format(rr.Bytes), rr.Duration.Round(100*time.Millisecond))
 	if !rr.Verified {
 		res.add("restore verified", false, "the restore could not verify what it wrote (see the log)")
 	}
@@ -248,7 +249,7 @@ func sfdiskOf(setDir string) *backupset.Disk {
 func checkSpace(dir string, need, maxBytes int64) error {
 	if maxBytes > 0 && need > maxBytes {
 		return fmt.Errorf("%w: the image needs about %s, more than the %s allowed (--max-space)", ErrNoSpace,
-			disklayout.HumanBytes(need), disklayout.HumanBytes(maxBytes))
+			size.Format(need), size.Format(maxBytes))
 	}
 	free, err := freeBytes(dir)
 	if err != nil {
@@ -256,7 +257,7 @@ func checkSpace(dir string, need, maxBytes int64) error {
 	}
 	if free < need {
 		return fmt.Errorf("%w: %s has %s free, the image needs about %s; give another --work-dir", ErrNoSpace, dir,
-			disklayout.HumanBytes(free), disklayout.HumanBytes(need))
+			size.Format(free), size.Format(need))
 	}
 	return nil
 }

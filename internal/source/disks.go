@@ -14,6 +14,7 @@ import (
 
 	"github.com/pibackup/pibackup/internal/blockdev"
 	"github.com/pibackup/pibackup/internal/disklayout"
+	"github.com/pibackup/pibackup/internal/size"
 )
 
 // Disk is a whole block device: a possible USB source and a possible
@@ -41,7 +42,7 @@ type Partition struct {
 
 // Describe is the one-line description the UI shows for a disk.
 func (d Disk) Describe() string {
-	s := fmt.Sprintf("%s  %s", d.Path, disklayout.HumanBytes(d.Size))
+	s := fmt.Sprintf("%s  %s", d.Path, size.Format(d.Size))
 	if d.Model != "" {
 		s += "  " + d.Model
 	}

@@ -19,7 +19,7 @@ import (
 	"github.com/gdamore/tcell/v2"
 	"github.com/rivo/tview"
 
-	"github.com/pibackup/pibackup/internal/disklayout"
+	"github.com/pibackup/pibackup/internal/size"
 	"github.com/pibackup/pibackup/internal/source"
 	"github.com/pibackup/pibackup/internal/tui/model"
 )
@@ -286,7 +286,7 @@ func (u *UI) sourcePage() tview.Primitive {
 		u.partitions, models = usableParts(disks)
 		u.sourceKey = partitionsKey(u.partitions)
 		for i, p := range u.partitions {
-			main := fmt.Sprintf("%s  %s  %s  %s", p.Path, p.FSType, disklayout.HumanBytes(p.Size), p.Label)
+			main := fmt.Sprintf("%s  %s  %s  %s", p.Path, p.FSType, size.Format(p.Size), p.Label)
 			l.AddItem(main, models[i], 0, func() {
 				sp := source.Spec{Kind: source.KindUSB, Device: p.Path, Path: "."}
 				u.do(func() error { return u.m.Connect(u.ctx, sp) })
@@ -419,15 +419,15 @@ func (u *UI) setsPage(st model.State) tview.Primitive {
 	l := tview.NewList().ShowSecondaryText(false)
 	titled(l.Box, "Backups in "+st.Source)
 	for i, s := range st.Sets {
-		size := "?"
+		sz := "?"
 		if s.Size >= 0 {
-			size = disklayout.HumanBytes(s.Size)
+			sz = size.Format(s.Size)
 		}
 		man := "no manifest"
 		if s.HasManifest {
 			man = "manifest"
 		}
-		text := fmt.Sprintf("%s  %-10s %-6s %9s  %-11s %s", s.Name.Time.Format("2006-01-02 15:04"), s.Name.Host, s.Name.Type, size, man, s.Note)
+		text := fmt.Sprintf("%s  %-10s %-6s %9s  %-11s %s", s.Name.Time.Format("2006-01-02 15:04"), s.Name.Host, s.Name.Type, sz, man, s.Note)
 		if !s.Available {
 			text = "[gray]" + tview.Escape(text) + "[-]"
 		}
@@ -560,33 +560,33 @@ func runningText(st model.State) string {
 		}
 		fmt.Fprintf(&b, "phase  %s\n", tview.Escape(p.Phase))
 		if pct := p.Percent(); pct >= 0 {
-			fmt.Fprintf(&b, "done   %s of %s (%.0f%%)\n", disklayout.HumanBytes(p.Done), disklayout.HumanBytes(p.Total), pct)
+			fmt.Fprintf(&b, "done   %s of %s (%.0f%%)\n", size.Format(p.Done), size.Format(p.Total), pct)
 			fmt.Fprintf(&b, "       %s\n", bar(pct, 50))
 		} else {
-			fmt.Fprintf(&b, "done   %s\n", disklayout.HumanBytes(p.Done))
+			fmt.Fprintf(&b, "done   %s\n", size.Format(p.Done))
 		}
-		fmt.Fprintf(&b, "rate   %s/s\n", disklayout.HumanBytes(int64(p.Rate)))
+		fmt.Fprintf(&b, "rate   %s/s\n", size.Format(int64(p.Rate)))
 		if p.ETA >= 0 {
 			fmt.Fprintf(&b, "ETA    %s\n", p.ETA)
 		}
-		fmt.Fprintf(&b, "total  %s\n", disklayout.HumanBytes(p.All))
+		fmt.Fprintf(&b, "total  %s\n", size.Format(p.All))
 		return b.String()
 	}
 	o := st.Outcome
 	rate := ""
 	if s := o.Duration.Seconds(); s > 0 {
-		rate = fmt.Sprintf(" (%s/s)", disklayout.HumanBytes(int64(float64(o.Bytes)/s)))
+		rate = fmt.Sprintf(" (%s/s)", size.Format(int64(float64(o.Bytes)/s)))
 	}
 	if st.RunErr != nil {
 		fmt.Fprintf(&b, "[red::b]%s FAILED[-::-]\n\n%s\n\n", strings.ToUpper(st.Task.String()[:1])+st.Task.String()[1:], tview.Escape(st.RunErr.Error()))
 		if o.Incomplete {
 			b.WriteString("The target disk is incomplete and will not boot. Fix the cause and restore again.\n")
 		}
-		fmt.Fprintf(&b, "%s written before the failure.\n", disklayout.HumanBytes(o.Bytes))
+		fmt.Fprintf(&b, "%s written before the failure.\n", size.Format(o.Bytes))
 		return b.String()
 	}
 	fmt.Fprintf(&b, "[green::b]%s complete[-::-]\n\n%s in %s%s\n", strings.ToUpper(st.Task.String()[:1])+st.Task.String()[1:],
-		disklayout.HumanBytes(o.Bytes), o.Duration.Round(time.Second/10), rate)
+		size.Format(o.Bytes), o.Duration.Round(time.Second/10), rate)
 	if o.Verified {
 		b.WriteString("verified against the manifest\n")
 	}
