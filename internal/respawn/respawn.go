@@ -180,17 +180,18 @@ func Supervise(ctx context.Context, c Config) error {
 const youngRun = 10 * time.Second
 
 // Backoff is the delay before the next start after fast consecutive runs
-// that lasted less than youngRun: none after a run that lasted, then 1 s,
-// 2 s, 4 s, ... up to 30 s, so a recovery that crashes at every start
-// does not flood the console yet comes back by itself.
+// that lasted less than youngRun: none after a run that lasted nor after
+// the first young one (a crash soon after boot must not keep the UI away),
+// then 1 s, 2 s, 4 s, ... up to 30 s, so a recovery that crashes at every
+// start does not flood the console yet comes back by itself.
 func Backoff(fast int) time.Duration {
-	if fast <= 0 {
+	if fast <= 1 {
 		return 0
 	}
-	if fast > 6 {
+	if fast > 7 {
 		return 30 * time.Second
 	}
-	return min(time.Second<<(fast-1), 30*time.Second)
+	return min(time.Second<<(fast-2), 30*time.Second)
 }
 
 func (c *Config) fill() {

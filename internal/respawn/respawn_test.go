@@ -245,7 +245,7 @@ func TestClassify(t *testing.T) {
 }
 
 func TestBackoff(t *testing.T) {
-	for fast, want := range []time.Duration{0, time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second, 16 * time.Second, 30 * time.Second, 30 * time.Second} {
+	for fast, want := range []time.Duration{0, 0, time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second, 16 * time.Second, 30 * time.Second, 30 * time.Second} {
 		if got := Backoff(fast); got != want {
 			t.Errorf("Backoff(%d) = %s; want %s", fast, got, want)
 		}
