@@ -3,21 +3,22 @@
 // kernel command line and recovery.conf, and then either restores
 // unattended or runs the restore UI on the console.
 //
-// It never exits: whatever happens (success, error, panic), it ends by
-// powering off or rebooting, because an init whose child exits leaves a
-// machine nobody can use.
+// It never exits: it ends by powering off or rebooting, because an init
+// whose child exits leaves a machine nobody can use. The process init
+// starts is only a supervisor (supervise.go, package respawn): the
+// recovery proper runs as its child, and when that dies for any reason (a
+// panic in any goroutine, a signal) the supervisor says so on the console
+// and starts it again.
 package main
 
 import (
 	"context"
-	"fmt"
 	"os"
-	"runtime/debug"
 	"strings"
 
 	"github.com/u-root/u-root/pkg/libinit"
 
-	"github.com/pibackup/pibackup/internal/bootcmdline"
+	"github.com/pibackup/pibackup/internal/respawn"
 )
 
 // version is set by -ldflags for a plain go build; u-root builds the
@@ -38,13 +39,14 @@ func main() {
 		version = strings.TrimSpace(string(b))
 	}
 	sys := newSystem()
-	after := bootcmdline.AfterPowerOff
-	defer func() {
-		if p := recover(); p != nil {
-			sys.announce(fmt.Sprintf("RECOVERY-PANIC %v", p))
-			sys.kmsgWrite([]byte(fmt.Sprintf("recovery: panic: %v\n%s", p, debug.Stack())))
-		}
-		sys.power(after) // does not return
-	}()
-	after = run(context.Background(), sys)
+	restart, supervised := respawn.FromEnv(os.Getenv)
+	if !supervised {
+		supervise(sys) // returns only when no child can be started
+	}
+	// No recover() here: a panic, in this goroutine or any other, ends
+	// the process with Go's report on stderr, which the supervisor keeps
+	// and shows, and then it starts the recovery again. Only a deliberate
+	// end powers off.
+	after := run(context.Background(), sys, restart)
+	sys.power(after) // does not return
 }

@@ -19,13 +19,15 @@ import (
 
 	"github.com/pibackup/pibackup/internal/bootcmdline"
 	"github.com/pibackup/pibackup/internal/netup"
+	"github.com/pibackup/pibackup/internal/respawn"
 	"github.com/pibackup/pibackup/internal/source"
 	"github.com/pibackup/pibackup/internal/tui"
 	"github.com/pibackup/pibackup/internal/tui/model"
 )
 
-// run does the recovery's work and says what to do at the end.
-func run(ctx context.Context, sys *system) bootcmdline.After {
+// run does the recovery's work and says what to do at the end. restart
+// says whether the supervisor started it again after a crash, and why.
+func run(ctx context.Context, sys *system, restart respawn.Run) bootcmdline.After {
 	ring := tui.NewRing(4000)
 	log := slog.New(slog.NewMultiHandler(
 		ring.Handler(slog.LevelDebug),
@@ -34,9 +36,15 @@ func run(ctx context.Context, sys *system) bootcmdline.After {
 	// Also routes the standard log package (u-root's dhclient logs with
 	// it) into the ring: nothing may write onto the console the UI owns.
 	slog.SetDefault(log)
-	log.Info("recovery starting", "version", version, "pid", os.Getpid())
+	log.Info("recovery starting", "version", version, "pid", os.Getpid(), "restarts", restart.N)
+	var restarted error
+	if l := restart.Last; l != nil {
+		restarted = fmt.Errorf("the recovery restarted after it ended (%s); crash report: %s", l.What(), l.Report)
+		log.Warn("restarted", "n", restart.N, "reason", l.Reason, "message", l.Message, "report", l.Report)
+	}
 
 	cmdline := sys.cmdline()
+	armTestPanic(cmdline, log)
 	disks := source.NewSysfs()
 	boot := findBoot(sys, disks, log)
 	var conf io.Reader
@@ -72,7 +80,12 @@ func run(ctx context.Context, sys *system) bootcmdline.After {
 	opener.MountDir = filepath.Join(sys.RunDir, "mnt")
 	opener.Disks = disks
 
-	if cfg.Unattended() || (cfgErr != nil && strings.Contains(cmdline, bootcmdline.Prefix+"target=")) {
+	unattendedAsked := cfg.Unattended() || (cfgErr != nil && strings.Contains(cmdline, bootcmdline.Prefix+"target="))
+	if unattendedAsked && restarted != nil {
+		// The unattended run crashed: do not overwrite the target again
+		// and again in a crash loop; say so and let a person look.
+		sys.announce(result{Target: cfg.Target, Error: "not repeated: " + restarted.Error()}.line())
+	} else if unattendedAsked {
 		res := result{Target: cfg.Target, Error: fmt.Sprint(cfgErr)}
 		if cfgErr == nil {
 			res = unattended(ctx, cfg, identity, unattendedDeps{
@@ -110,7 +123,9 @@ func run(ctx context.Context, sys *system) bootcmdline.After {
 		},
 	})
 	if cfgErr != nil {
-		m.SetError(fmt.Errorf("settings ignored: %w", cfgErr))
+		m.SetError(errors.Join(restarted, fmt.Errorf("settings ignored: %w", cfgErr)))
+	} else if restarted != nil {
+		m.SetError(restarted)
 	}
 	// Headless Pis: the same UI over SSH when recovery.conf asks for it.
 	sshSrv := startSSH(ctx, sys, cfg, sshUI(m, disks, ring, func() string { return *netStatus.Load() }), log)
@@ -216,7 +231,7 @@ func openScreen(name, dev string) (tcell.Screen, string, error) {
 	for _, n := range []string{name, "console", "tty1"} {
 		p := filepath.Join(dev, n)
 		fixWinsize(p)
-		tty, err := tcell.NewDevTtyFromDev(p)
+		tty, err := newConsoleTty(p)
 		if err != nil {
 			errs = append(errs, err)
 			continue
