@@ -32,6 +32,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -49,8 +50,9 @@ const (
 
 // Config says what to run and where to report.
 type Config struct {
-	// Command makes the child for one run. Supervise sets its Stderr and
-	// adds Run.Env to its environment; Stdin and Stdout stay as made.
+	// Command makes the child for one run. Supervise sets its Stderr
+	// (and its Stdout when nil) to a pipe it reads and adds Run.Env to
+	// its environment; Stdin stays as made.
 	Command func(r Run) *exec.Cmd
 	// Console receives the child's stderr as it comes (with \r\n line
 	// ends: the UI may have left the tty raw). May be nil.
@@ -225,6 +227,9 @@ func (c *Config) runOnce(ctx context.Context, r Run) (Exit, error) {
 		return Exit{}, fmt.Errorf("respawn: stderr pipe: %w", err)
 	}
 	cmd.Stderr = pw
+	if cmd.Stdout == nil {
+		cmd.Stdout = pw
+	}
 	start := time.Now()
 	err = cmd.Start()
 	pw.Close()
@@ -260,10 +265,10 @@ func (c *Config) runOnce(ctx context.Context, r Run) (Exit, error) {
 	if werr != nil && !errors.As(werr, &ee) {
 		return Exit{}, fmt.Errorf("respawn: wait for %s: %w", cmd.Path, werr)
 	}
-	out := capt.Bytes()
+	out, dropped := capt.Bytes(), capt.Dropped()
 	exit := Exit{N: r.N + 1, Uptime: uptime}
 	exit.Reason, exit.Message = Classify(cmd.ProcessState.Sys().(syscall.WaitStatus), out)
-	exit.Report, err = c.writeReport(exit, cmd.ProcessState.String(), out, capt.dropped)
+	exit.Report, err = c.writeReport(exit, cmd.ProcessState.String(), out, dropped)
 	if err != nil {
 		c.Log.Warn("respawn: crash report", "err", err)
 	}
@@ -405,6 +410,8 @@ func ParentPID(stat []byte) (int, error) {
 // head) and copies everything to the console.
 type capture struct {
 	console io.Writer
+
+	mu      sync.Mutex // the copy may still run when runOnce reads
 	head    []byte
 	tail    []byte
 	dropped int64
@@ -423,6 +430,8 @@ func (c *capture) Write(p []byte) (int, error) {
 		// where \n only moves down a line.
 		_, _ = c.console.Write(bytes.ReplaceAll(p, []byte("\n"), []byte("\r\n")))
 	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	rest := p
 	if n := min(headMax-len(c.head), len(rest)); n > 0 {
 		c.head = append(c.head, rest[:n]...)
@@ -436,7 +445,16 @@ func (c *capture) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// Dropped is how many bytes were left out between head and tail.
+func (c *capture) Dropped() int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.dropped
+}
+
 // Bytes is what was kept, head then tail.
 func (c *capture) Bytes() []byte {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	return append(append([]byte(nil), c.head...), c.tail...)
 }
