@@ -34,23 +34,7 @@ func TestTUISerial(t *testing.T) {
 		Drives:  append([]Drive{{Path: rec}, {Path: target}}, drives...)}
 	ctx, cancel := context.WithTimeout(context.Background(), uiBootDeadline+restoreDeadline+5*time.Minute)
 	defer cancel()
-	vm, err := Start(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer vm.Kill()
-	s := newScreen(t, "serial console ttyAMA0", 80, 24, consoleInput{vm})
-	s.closed = vm.CopyConsole(s)
-	s.diag = func() string {
-		return "--- serial log, tail, control sequences cut ---\n" + plainTail(vm.Console(), 3000)
-	}
-	boot := time.Now()
-	// The image was built with -version artifactVersion: the recovery
-	// built by u-root reads it from the initramfs.
-	if _, err := vm.Expect(regexp.MustCompile(`RECOVERY-READY `+regexp.QuoteMeta(artifactVersion)), uiBootDeadline); err != nil {
-		t.Fatalf("%v\n%s", err, s.dump())
-	}
-	t.Logf("boot to the UI: %s", time.Since(boot).Round(time.Second))
+	vm, s, boot := bootConsoleUI(ctx, t, cfg)
 
 	restoreThroughUI(t, s, keyTab, "PIBACKUPS", "vdb")
 	if err := vm.Wait(90 * time.Second); err != nil {
@@ -67,6 +51,32 @@ func TestTUISerial(t *testing.T) {
 	judge(t, fx, target)
 	bootRestored(t, a, work, target)
 	t.Logf("total: %s", time.Since(start).Round(time.Second))
+}
+
+// bootConsoleUI boots cfg and waits for the recovery's UI on the serial
+// console: the RECOVERY-READY line of the test image's version. It
+// returns the VM (killed when the test ends), a screen on the console
+// and when QEMU started.
+func bootConsoleUI(ctx context.Context, t *testing.T, cfg VMConfig) (*VM, *screen, time.Time) {
+	t.Helper()
+	vm, err := Start(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(vm.Kill)
+	s := newScreen(t, "serial console ttyAMA0", 80, 24, consoleInput{vm})
+	s.closed = vm.CopyConsole(s)
+	s.diag = func() string {
+		return "--- serial log, tail, control sequences cut ---\n" + plainTail(vm.Console(), 3000)
+	}
+	boot := time.Now()
+	// The image was built with -version artifactVersion: the recovery
+	// built by u-root reads it from the initramfs.
+	if _, err := vm.Expect(regexp.MustCompile(`RECOVERY-READY `+regexp.QuoteMeta(artifactVersion)), uiBootDeadline); err != nil {
+		t.Fatalf("%v\n%s", err, s.dump())
+	}
+	t.Logf("boot to the UI: %s", time.Since(boot).Round(time.Second))
+	return vm, s, boot
 }
 
 // consoleInput types into the VM's serial console.

@@ -170,6 +170,20 @@ func Start(ctx context.Context, c VMConfig) (*VM, error) {
 // Expect waits until the console output matches re, or the deadline
 // passes, or QEMU exits. It returns the first submatch group list.
 func (vm *VM) Expect(re *regexp.Regexp, timeout time.Duration) ([]string, error) {
+	return vm.ExpectAfter(0, re, timeout)
+}
+
+// Len is how many bytes the guest has printed so far: an offset for
+// ExpectAfter.
+func (vm *VM) Len() int {
+	vm.mu.Lock()
+	defer vm.mu.Unlock()
+	return vm.buf.Len()
+}
+
+// ExpectAfter is Expect on the output after the first off bytes, for a
+// line that appears more than once (a prompt, a restart).
+func (vm *VM) ExpectAfter(off int, re *regexp.Regexp, timeout time.Duration) ([]string, error) {
 	timer := time.AfterFunc(timeout, func() {
 		vm.mu.Lock()
 		vm.cond.Broadcast()
@@ -180,7 +194,7 @@ func (vm *VM) Expect(re *regexp.Regexp, timeout time.Duration) ([]string, error)
 	vm.mu.Lock()
 	defer vm.mu.Unlock()
 	for {
-		if m := re.FindStringSubmatch(vm.buf.String()); m != nil {
+		if m := re.FindStringSubmatch(vm.buf.String()[min(off, vm.buf.Len()):]); m != nil {
 			return m, nil
 		}
 		select {
