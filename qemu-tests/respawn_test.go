@@ -116,7 +116,8 @@ func shell(t *testing.T, vm *VM, s *screen) {
 // shellLine types line into the shell, waits until the editor shows it,
 // then presses Enter: an Enter that arrives in one read with the text is
 // taken for part of a paste, and the line is not run. It returns the
-// console offset from before Enter, for ExpectAfter.
+// console offset from before the Enter that ran the line, for
+// ExpectAfter.
 func shellLine(t *testing.T, vm *VM, s *screen, line string) int {
 	t.Helper()
 	off := vm.Len()
@@ -126,7 +127,22 @@ func shellLine(t *testing.T, vm *VM, s *screen, line string) int {
 	if _, err := vm.ExpectAfter(off, regexp.MustCompile(regexp.QuoteMeta(line)), uiStepDeadline); err != nil {
 		t.Fatalf("the shell did not echo %q: %v\n%s", line, err, s.dump())
 	}
-	off = vm.Len()
-	s.press(t, keyEnter)
-	return off
+	// gosh's editor (bubbletea) ends its input program when it takes
+	// the line, and turns mouse reporting off then (\e[?1002l). Now and
+	// then it misses an Enter (seen while it waits for the answer to its
+	// colour query, which the emulator does not give): press again when
+	// it has not taken the line after a while.
+	taken := regexp.MustCompile(`\x1b\[\?1002l`)
+	for try := 1; ; try++ {
+		off = vm.Len()
+		s.press(t, keyEnter)
+		_, err := vm.ExpectAfter(off, taken, 15*time.Second)
+		if err == nil {
+			return off
+		}
+		if try == 3 {
+			t.Fatalf("the shell did not take %q after %d Enters: %v\n%s", line, try, err, s.dump())
+		}
+		t.Logf("the shell did not take %q: Enter again", line)
+	}
 }
