@@ -44,7 +44,7 @@ func run(ctx context.Context, sys *system, restart respawn.Run) bootcmdline.Afte
 	}
 
 	cmdline := sys.cmdline()
-	armTestPanic(cmdline, log)
+	crash := testCrash(cmdline, restart.N, log)
 	disks := source.NewSysfs()
 	boot := findBoot(sys, disks, log)
 	var conf io.Reader
@@ -140,6 +140,7 @@ func run(ctx context.Context, sys *system, restart respawn.Run) bootcmdline.Afte
 		Network: func() string { return *netStatus.Load() + sshSrv.header() },
 		Shell:   shell(ttyPath),
 		OnReady: func() { sys.announce("RECOVERY-READY " + version) },
+		TestKey: crash,
 	})
 	if err := ui.Run(ctx); err != nil {
 		log.Error("ui", "err", err)

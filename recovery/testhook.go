@@ -3,43 +3,47 @@ package main
 import (
 	"log/slog"
 	"os"
-	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/pibackup/pibackup/internal/bootcmdline"
 )
 
-// testPanicFlag, a word on the kernel command line, arms a trigger for
-// tests only (qemu-tests/respawn_test.go): SIGUSR2 then makes the
-// recovery panic in a goroutine of its own, the way a bug in a library
-// goroutine (tcell's input loop) would, which no recover() in main can
-// catch. It is not a recovery.* key on purpose: recovery.conf cannot set
-// it, and no card should carry it.
-const testPanicFlag = "pibackup.test_panic=sigusr2"
+// testCrashPrefix, a word on the kernel command line, arms crashes for
+// tests only (qemu-tests/respawn_test.go):
+// "pibackup.test_crash=kill,panic" makes F12 in the UI crash the
+// recovery, in the Nth run (N = restarts so far) the Nth way of the
+// list: "kill" is a SIGKILL of itself, "panic" a panic in a goroutine of
+// its own, the way a bug in a library goroutine (tcell's input loop)
+// would end it, which no recover() in main can catch. The test drives it
+// with one key on the console, so it needs no shell. It is not a
+// recovery.* key on purpose: recovery.conf cannot set it, and no card
+// should carry it.
+const testCrashPrefix = "pibackup.test_crash="
 
 // testPanicMessage is what the forced panic says.
-const testPanicMessage = "forced test panic (SIGUSR2 with " + testPanicFlag + ")"
+const testPanicMessage = "forced test panic (F12 with " + testCrashPrefix + "...panic)"
 
-// armTestPanic installs the trigger when cmdline has testPanicFlag.
-func armTestPanic(cmdline string, log *slog.Logger) {
-	if !hasWord(cmdline, testPanicFlag) {
-		return
-	}
-	log.Warn("test panic armed: SIGUSR2 panics the recovery", "flag", testPanicFlag)
-	ch := make(chan os.Signal, 1)
-	signal.Notify(ch, syscall.SIGUSR2)
-	go func() {
-		<-ch
-		go func() { panic(testPanicMessage) }()
-	}()
-}
-
-// hasWord reports whether the kernel command line has word, exactly.
-func hasWord(cmdline, word string) bool {
+// testCrash returns what F12 does in run n (restarts so far) when
+// cmdline arms it, else nil.
+func testCrash(cmdline string, n int, log *slog.Logger) func() {
+	var steps []string
 	for _, w := range bootcmdline.Split(cmdline) {
-		if w == word {
-			return true
+		if v, ok := strings.CutPrefix(w, testCrashPrefix); ok {
+			steps = strings.Split(v, ",")
 		}
 	}
-	return false
+	if n >= len(steps) {
+		return nil
+	}
+	step := steps[n]
+	log.Warn("test crash armed: F12 ends the recovery", "how", step, "run", n)
+	switch step {
+	case "kill":
+		return func() { syscall.Kill(os.Getpid(), syscall.SIGKILL) }
+	case "panic":
+		return func() { go func() { panic(testPanicMessage) }() }
+	}
+	log.Warn("unknown test crash; F12 does nothing", "how", step)
+	return nil
 }

@@ -1,21 +1,27 @@
 package main
 
-import "testing"
+import (
+	"io"
+	"log/slog"
+	"testing"
+)
 
-func TestHasWord(t *testing.T) {
-	for _, tc := range []struct {
+func TestTestCrash(t *testing.T) {
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	for _, c := range []struct {
 		cmdline string
-		want    bool
+		n       int
+		armed   bool
 	}{
-		{"console=ttyAMA0 " + testPanicFlag + " quiet", true},
-		{testPanicFlag, true},
-		{"console=ttyAMA0 pibackup.test_panic=sigusr1", false},
-		{"console=ttyAMA0 x" + testPanicFlag, false},
-		{`recovery.conf_note="` + testPanicFlag + `"`, false},
-		{"", false},
+		{"console=ttyAMA0", 0, false},
+		{"console=ttyAMA0 pibackup.test_crash=kill,panic", 0, true},
+		{"console=ttyAMA0 pibackup.test_crash=kill,panic", 1, true},
+		{"console=ttyAMA0 pibackup.test_crash=kill,panic", 2, false},
+		{"pibackup.test_crash=reboot", 0, false},
+		{"recovery.test_crash=kill", 0, false},
 	} {
-		if got := hasWord(tc.cmdline, testPanicFlag); got != tc.want {
-			t.Errorf("hasWord(%q) = %v; want %v", tc.cmdline, got, tc.want)
+		if got := testCrash(c.cmdline, c.n, log) != nil; got != c.armed {
+			t.Errorf("testCrash(%q, %d) armed %v; want %v", c.cmdline, c.n, got, c.armed)
 		}
 	}
 }

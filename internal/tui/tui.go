@@ -40,6 +40,9 @@ type Deps struct {
 	// OnReady is called once, in its own goroutine, after the first
 	// frame is drawn.
 	OnReady func()
+	// TestKey, when set, runs on F12: the recovery's test-only crash
+	// trigger (armed by a kernel command line word); nil in production.
+	TestKey func()
 }
 
 // UI is the running application.
@@ -134,6 +137,11 @@ func (u *UI) globalKeys(ev *tcell.EventKey) *tcell.EventKey {
 	case tcell.KeyF2:
 		u.toggleLog()
 		return nil
+	case tcell.KeyF12:
+		if u.d.TestKey != nil {
+			u.d.TestKey()
+			return nil
+		}
 	case tcell.KeyEscape:
 		if name, _ := u.pages.GetFrontPage(); name == "log" {
 			u.toggleLog()
