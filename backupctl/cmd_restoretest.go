@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
 
 	"github.com/pibackup/pibackup/internal/backup"
 	"github.com/pibackup/pibackup/internal/backupset"
@@ -219,6 +221,23 @@ func pickSet(arg string) (string, error) {
 	if len(sets) == 0 {
 		return "", fmt.Errorf("no complete backup set in %s", arg)
 	}
-	newest := slices.MaxFunc(sets, func(a, b backupset.Set) int { return a.Name.Time.Compare(b.Name.Time) })
+	// Names carry the second a run started; sets of one second (two
+	// types in a row) are told apart by the inode change time of their
+	// folder: the rename that moved the complete set into place. (Not
+	// its mtime: an rsync set's folder is the tree's root and carries the
+	// source root's mtime.)
+	ctime := func(s backupset.Set) int64 {
+		var st unix.Stat_t
+		if unix.Stat(filepath.Join(abs, filepath.FromSlash(s.Dir)), &st) != nil {
+			return 0
+		}
+		return st.Ctim.Nano()
+	}
+	newest := slices.MaxFunc(sets, func(a, b backupset.Set) int {
+		if c := a.Name.Time.Compare(b.Name.Time); c != 0 {
+			return c
+		}
+		return cmp.Compare(ctime(a), ctime(b))
+	})
 	return filepath.Join(abs, filepath.FromSlash(newest.Dir)), nil
 }
