@@ -8,6 +8,7 @@ package compress
 import (
 	"fmt"
 	"io"
+	"os"
 	"runtime"
 
 	"github.com/klauspost/compress/zstd"
@@ -78,3 +79,28 @@ func (nopCloser) Close() error { return nil }
 type zstdCloser struct{ *zstd.Decoder }
 
 func (z zstdCloser) Close() error { z.Decoder.Close(); return nil }
+
+// OpenFile opens a payload file and decompresses it by its extension
+// (backupset.CompressionOf). Close closes both.
+func OpenFile(path string) (io.ReadCloser, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	zr, err := NewReader(f, backupset.CompressionOf(path))
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return fileReader{zr, f}, nil
+}
+
+type fileReader struct {
+	io.ReadCloser
+	f *os.File
+}
+
+func (r fileReader) Close() error {
+	r.ReadCloser.Close()
+	return r.f.Close()
+}

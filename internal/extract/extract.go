@@ -128,12 +128,7 @@ func fromTar(ctx context.Context, payload string, rels []string, dest string) er
 			remove = append(remove, x)
 		}
 	}
-	f, err := os.Open(payload)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	zr, err := compress.NewReader(f, backupset.CompressionOf(payload))
+	zr, err := compress.OpenFile(payload)
 	if err != nil {
 		return err
 	}
@@ -168,12 +163,7 @@ func fromTar(ctx context.Context, payload string, rels []string, dest string) er
 // linkTargets returns the first names, outside rels, of hardlinks inside
 // rels. It reads the archive's headers once.
 func linkTargets(payload string, rels []string) ([]string, error) {
-	f, err := os.Open(payload)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	zr, err := compress.NewReader(f, backupset.CompressionOf(payload))
+	zr, err := compress.OpenFile(payload)
 	if err != nil {
 		return nil, err
 	}

@@ -208,12 +208,7 @@ func listTree(ctx context.Context, root string, exclude func(rel string) bool) (
 
 // readTar indexes an archive's headers; its data is read past, not kept.
 func readTar(payload string) (Index, error) {
-	f, err := os.Open(payload)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	zr, err := compress.NewReader(f, backupset.CompressionOf(payload))
+	zr, err := compress.OpenFile(payload)
 	if err != nil {
 		return nil, err
 	}
