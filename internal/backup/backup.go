@@ -307,7 +307,7 @@ func (p *Prepared) prepare(ctx context.Context) error {
 	if err := os.MkdirAll(filepath.Join(r.hostDir, backupset.TmpDir), 0o755); err != nil {
 		return fmt.Errorf("%w: create %s: %w", ErrPreflight, r.hostDir, err)
 	}
-	if p.unlock, err = lockHost(r.hostDir); err != nil {
+	if p.unlock, err = LockHost(r.hostDir); err != nil {
 		return err
 	}
 	r.cleanStaleSets()

@@ -139,10 +139,12 @@ func processAlive(pid int) bool {
 // lockFile is the name of the lock in a host folder.
 const lockFile = ".backupctl.lock"
 
-// lockHost takes the exclusive flock on hostDir/.backupctl.lock, failing
+// LockHost takes the exclusive flock on hostDir/.backupctl.lock, failing
 // at once with ErrLocked when another run holds it. The lock goes with
-// the process, so a killed run leaves no stale lock.
-func lockHost(hostDir string) (unlock func(), err error) {
+// the process, so a killed run leaves no stale lock. Backup runs take it,
+// and so do other commands that must never run at the same time as a
+// backup of that host (restore-test).
+func LockHost(hostDir string) (unlock func(), err error) {
 	f, err := os.OpenFile(filepath.Join(hostDir, lockFile), os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("lock %s: %w", hostDir, err)
@@ -172,16 +174,6 @@ func lockHeld(hostDir string) bool {
 		return errors.Is(err, unix.EWOULDBLOCK)
 	}
 	return false
-}
-
-// freeBytes is the space available to root... to us, on the filesystem
-// holding path.
-func freeBytes(path string) (int64, error) {
-	var st unix.Statfs_t
-	if err := unix.Statfs(path, &st); err != nil {
-		return 0, fmt.Errorf("statfs %s: %w", path, err)
-	}
-	return int64(st.Bavail) * int64(st.Bsize), nil // Bsize is int32 on 32-bit ARM
 }
 
 // usedBytes is what the filesystem holding path uses.
@@ -231,8 +223,3 @@ func setTimesLike(dst, src string) error {
 
 // syncAll writes every filesystem's dirty data and metadata (sync(2)).
 func syncAll() { unix.Sync() }
-
-// LockHost takes the host folder's lock as a backup run does, for other
-// commands that must never run at the same time as a backup of that host
-// (a restore test). The error wraps ErrLocked when it is held.
-func LockHost(hostDir string) (unlock func(), err error) { return lockHost(hostDir) }

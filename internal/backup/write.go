@@ -19,6 +19,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/pibackup/pibackup/internal/backupset"
+	"github.com/pibackup/pibackup/internal/blockdev"
 	"github.com/pibackup/pibackup/internal/disklayout"
 	"github.com/pibackup/pibackup/internal/progress"
 	"github.com/pibackup/pibackup/internal/size"
@@ -62,7 +63,7 @@ func (r *runner) makePlan() error {
 	if r.prev != nil {
 		p.Previous = r.prev.name
 	}
-	free, err := freeBytes(r.opts.Target)
+	free, err := blockdev.FreeBytes(r.opts.Target)
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrPreflight, err)
 	}

@@ -10,14 +10,12 @@ package extract
 
 import (
 	"archive/tar"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path"
 	"path/filepath"
 	"slices"
@@ -109,15 +107,21 @@ func rsyncRelative(ctx context.Context, root string, rels []string, dest string)
 		args = append(args, root+"/./"+rel)
 	}
 	args = append(args, dest+"/")
-	return run(ctx, nil, "rsync", args...)
+	_, err := restore.RunTool(ctx, nil, "rsync", args...)
+	return err
 }
 
 // fromTar extracts the members from a tar payload with GNU tar.
 func fromTar(ctx context.Context, payload string, rels []string, dest string) error {
+	err := untar(ctx, payload, rels, dest)
+	if err == nil || !strings.Contains(err.Error(), "Cannot hard link to") {
+		return err
+	}
 	// A hardlink inside the selection whose first name is outside it has
-	// no data of its own in the archive: GNU tar would fail "Cannot hard
-	// link". Its first name is extracted too, then removed again (the
-	// selected name keeps the data).
+	// no data of its own in the archive: GNU tar fails "Cannot hard
+	// link". Only then is the archive read a second time, for those first
+	// names; they are extracted too, then removed again (the selected
+	// name keeps the data).
 	extra, err := linkTargets(payload, rels)
 	if err != nil {
 		return err
@@ -128,22 +132,7 @@ func fromTar(ctx context.Context, payload string, rels []string, dest string) er
 			remove = append(remove, x)
 		}
 	}
-	zr, err := compress.OpenFile(payload)
-	if err != nil {
-		return err
-	}
-	defer zr.Close()
-	// Members are named ./path, as raspiBackup's and ours are.
-	args := []string{"--extract", "--numeric-owner", "--xattrs", "--xattrs-include=*", "--acls",
-		"--same-permissions", "--same-owner", "--file=-", "--directory=" + dest, "--"}
-	for _, rel := range append(slices.Clone(rels), extra...) {
-		args = append(args, "./"+rel)
-	}
-	err = run(ctx, zr, "tar", args...)
-	if err != nil && strings.Contains(err.Error(), "Not found in archive") {
-		return fmt.Errorf("%w: %w", ErrNotFound, err)
-	}
-	if err != nil {
+	if err := untar(ctx, payload, append(slices.Clone(rels), extra...), dest); err != nil {
 		return err
 	}
 	for _, x := range remove {
@@ -158,6 +147,26 @@ func fromTar(ctx context.Context, payload string, rels []string, dest string) er
 		}
 	}
 	return nil
+}
+
+// untar extracts members (relative paths) of the payload under dest.
+func untar(ctx context.Context, payload string, members []string, dest string) error {
+	zr, err := compress.OpenFile(payload)
+	if err != nil {
+		return err
+	}
+	defer zr.Close()
+	// Members are named ./path, as raspiBackup's and ours are.
+	args := []string{"--extract", "--numeric-owner", "--xattrs", "--xattrs-include=*", "--acls",
+		"--same-permissions", "--same-owner", "--file=-", "--directory=" + dest, "--"}
+	for _, m := range members {
+		args = append(args, "./"+m)
+	}
+	_, err = restore.RunTool(ctx, zr, "tar", args...)
+	if err != nil && strings.Contains(err.Error(), "Not found in archive") {
+		return fmt.Errorf("%w: %w", ErrNotFound, err)
+	}
+	return err
 }
 
 // linkTargets returns the first names, outside rels, of hardlinks inside
@@ -204,16 +213,4 @@ func fromImage(ctx context.Context, img string, rels []string, dest string) erro
 	}
 	defer release()
 	return fromTree(ctx, mnt, rels, dest)
-}
-
-func run(ctx context.Context, stdin io.Reader, name string, args ...string) error {
-	cmd := exec.CommandContext(ctx, name, args...)
-	cmd.Stdin = stdin
-	cmd.Env = append(os.Environ(), "LC_ALL=C")
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("%s: %w: %s", name, err, strings.TrimSpace(stderr.String()))
-	}
-	return nil
 }

@@ -403,7 +403,7 @@ func (p *ClonePlan) cloneRoot(ctx context.Context, run runner, res *CloneResult)
 		}()
 		srcDir, excludes = dir, nil
 	}
-	mnt, unmount, err := mountExt4(att.Path, false)
+	mnt, unmount, err := MountExt4(att.Path, false)
 	if err != nil {
 		return fmt.Errorf("root partition: %w", err)
 	}

@@ -381,7 +381,7 @@ func (p *Plan) restoreRoot(ctx context.Context, run runner, f *os.File, root bac
 	if _, err := run.run(ctx, nil, "mkfs.ext4", mkfsExt4Args(att.Path, p.rootLabel, uuid, root.Size)); err != nil {
 		return 0, fmt.Errorf("root partition: %w", err)
 	}
-	mnt, unmount, err := mountExt4(att.Path, false)
+	mnt, unmount, err := MountExt4(att.Path, false)
 	if err != nil {
 		return 0, fmt.Errorf("root partition: %w", err)
 	}

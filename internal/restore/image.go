@@ -327,7 +327,7 @@ func (p *Plan) adjustImageRoot(ctx context.Context, run runner, root backupset.P
 	if _, err := run.run(ctx, nil, "tune2fs", tune2fsUUIDArgs(att.Path, p.ids.fsUUID(root.Number))); err != nil {
 		return fmt.Errorf("root partition: %w", err)
 	}
-	mnt, unmount, err := mountExt4(att.Path, false)
+	mnt, unmount, err := MountExt4(att.Path, false)
 	if err != nil {
 		return fmt.Errorf("root partition: %w", err)
 	}

@@ -329,7 +329,7 @@ func (p *Plan) restoreExtPart(ctx context.Context, run runner, q backupset.Parti
 	if _, err := run.run(ctx, nil, "mkfs."+kind, mkfsExt4Args(att.Path, label, p.ids.fsUUID(q.Number), q.Size)); err != nil {
 		return 0, err
 	}
-	mnt, unmount, err := mountExt4(att.Path, false)
+	mnt, unmount, err := MountExt4(att.Path, false)
 	if err != nil {
 		return 0, err
 	}

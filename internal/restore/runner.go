@@ -105,6 +105,13 @@ func (r runner) runWarn(ctx context.Context, stdin io.Reader, name string, args 
 	return stdout.Bytes(), stderr.String(), nil
 }
 
+// RunTool runs a tool (found on $PATH or in the sbin folders a minimal
+// $PATH lacks) as a restore does: its stdout is returned, a failure is a
+// *ToolError with the command line and the end of its stderr.
+func RunTool(ctx context.Context, stdin io.Reader, name string, args ...string) ([]byte, error) {
+	return runner{log: slog.New(slog.DiscardHandler)}.run(ctx, stdin, name, args)
+}
+
 // tailBuffer keeps the last max bytes written to it: enough of a tool's
 // stderr to say why it failed, without holding a chatty tool's whole log.
 type tailBuffer struct {
@@ -181,7 +188,7 @@ func MountImageRoot(ctx context.Context, img string) (string, func(), error) {
 		if err != nil {
 			return "", nil, err
 		}
-		mnt, unmount, err := mountExt4(a.Path, true)
+		mnt, unmount, err := MountExt4(a.Path, true)
 		if err != nil {
 			a.Detach()
 			return "", nil, err

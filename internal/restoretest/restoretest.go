@@ -251,7 +251,7 @@ func checkSpace(dir string, need, maxBytes int64) error {
 		return fmt.Errorf("%w: the image needs about %s, more than the %s allowed (--max-space)", ErrNoSpace,
 			size.Format(need), size.Format(maxBytes))
 	}
-	free, err := freeBytes(dir)
+	free, err := blockdev.FreeBytes(dir)
 	if err != nil {
 		return fmt.Errorf("restore test: free space of %s: %w", dir, err)
 	}
@@ -314,7 +314,7 @@ func judge(ctx context.Context, res *Result, img, setDir, host string, man *back
 		checkRefs(res, "cmdline.txt", cmdlineRefs(cmdline), ids)
 	}
 	return withPartition(ctx, img, root, func(dev string) error {
-		mnt, unmount, err := mountRO(dev)
+		mnt, unmount, err := restore.MountExt4(dev, true)
 		if err != nil {
 			res.add("root filesystem", false, "cannot mount it read-only: %v", err)
 			return nil
@@ -496,7 +496,7 @@ func listingHashes(path string) (map[string]string, error) {
 }
 
 func hashInRoot(root, rel string) (string, error) {
-	f, err := openInRoot(root, rel)
+	f, err := restore.OpenInRoot(root, rel)
 	if err != nil {
 		return "", err
 	}
@@ -509,7 +509,7 @@ func hashInRoot(root, rel string) (string, error) {
 }
 
 func readInRoot(root, rel string) ([]byte, error) {
-	f, err := openInRoot(root, rel)
+	f, err := restore.OpenInRoot(root, rel)
 	if err != nil {
 		return nil, err
 	}

@@ -13,22 +13,12 @@ import (
 
 	"github.com/pibackup/pibackup/internal/backupset"
 	"github.com/pibackup/pibackup/internal/disklayout"
-	"github.com/pibackup/pibackup/internal/restore"
 )
 
 // processAlive reports whether a process with that PID exists.
 func processAlive(pid int) bool {
 	err := unix.Kill(pid, 0)
 	return err == nil || errors.Is(err, unix.EPERM)
-}
-
-// freeBytes is the space available in dir.
-func freeBytes(dir string) (int64, error) {
-	var st unix.Statfs_t
-	if err := unix.Statfs(dir, &st); err != nil {
-		return 0, err
-	}
-	return int64(st.Bavail) * int64(st.Bsize), nil
 }
 
 // tool runs a judging tool and returns its combined output.
@@ -55,8 +45,3 @@ func readFATFile(img string, p *backupset.Partition, name string) ([]byte, error
 	}
 	return fsys.ReadFile(path.Join("/", name))
 }
-
-// mountRO mounts the ext4 on dev read-only.
-func mountRO(dev string) (string, func() error, error) { return restore.MountExt4(dev, true) }
-
-func openInRoot(root, rel string) (*os.File, error) { return restore.OpenInRoot(root, rel) }
