@@ -192,13 +192,6 @@ func CleanStale(dir string) []string {
 // imageSize is the size of the work image (the source disk's, so nothing
 // is resized and the ids stay) and the space it will take.
 func imageSize(setDir string, man *backupset.Manifest) (size, need int64) {
-	var payload int64
-	entries, _ := os.ReadDir(setDir)
-	for _, e := range entries {
-		if fi, err := e.Info(); err == nil && fi.Mode().IsRegular() {
-			payload += fi.Size()
-		}
-	}
 	if man != nil && man.Disk.Size > 0 {
 		size = man.Disk.Size
 		if man.ImageSize > size {
@@ -226,6 +219,13 @@ func imageSize(setDir string, man *backupset.Manifest) (size, need int64) {
 		size = 256 << 30 // sparse: only what is written takes space
 	}
 	// Compressed payloads grow about three times when written out.
+	var payload int64
+	entries, _ := os.ReadDir(setDir)
+	for _, e := range entries {
+		if fi, err := e.Info(); err == nil && fi.Mode().IsRegular() {
+			payload += fi.Size()
+		}
+	}
 	return size, 3*payload + 64<<20
 }
 
