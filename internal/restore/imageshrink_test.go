@@ -1,0 +1,113 @@
+package restore
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/pibackup/pibackup/internal/disklayout"
+)
+
+// TestRestoreImageShrink restores dd and ddz sets (raspiBackup's without
+// manifest, backupctl's with one) onto a target smaller than the source
+// disk: the boot partition is copied as is, the root partition shrinks
+// and is refilled from the image's files. judge checks the table with
+// sfdisk, the filesystems with e2fsck -fn and fsck.vfat -n, the ids in
+// cmdline.txt and fstab, and the tree with every bit of metadata.
+func TestRestoreImageShrink(t *testing.T) {
+	fx := getFixture(t)
+	src := fx.disk
+	small := src.BootStart + src.BootSize + 96<<20 // the source's root is larger
+	for _, kind := range []string{"dd", "ddz", "b-dd", "b-ddz"} {
+		t.Run(kind, func(t *testing.T) {
+			img := filepath.Join(t.TempDir(), "small.img")
+			p := restoreInto(t, fx, kind, img, small, false)
+			if p.shrink == nil {
+				t.Fatal("root not planned to shrink")
+			}
+			if (p.shrink.inPlace != "") != (kind == "dd" || kind == "b-dd") {
+				t.Errorf("read in place = %q for %s", p.shrink.inPlace, kind)
+			}
+			plan := p.String()
+			for _, want := range []string{"shrunk from", "format partition 2 ext4 (", "rsync -aHAX", "root data about"} {
+				if !strings.Contains(plan, want) {
+					t.Errorf("plan lacks %q:\n%s", want, plan)
+				}
+			}
+			judge(t, fx, p, img, false)
+			got, _ := disklayout.ReadFile(img)
+			r, _ := disklayout.PartitionByNumber(got, 2)
+			if r.Start+r.Size > small || r.Size >= src.RootSize {
+				t.Errorf("root partition %+v not shrunk into %d bytes", r, small)
+			}
+			checkFSSize(t, img, p.partition(2))
+		})
+	}
+	t.Run("keep ids", func(t *testing.T) {
+		img := filepath.Join(t.TempDir(), "k.img")
+		p := restoreInto(t, fx, "ddz", img, small, true)
+		judge(t, fx, p, img, true)
+	})
+}
+
+// TestRestoreImageShrinkRefused: a target too small for the root's data
+// is refused by the plan, with figures, and is not touched; so is a
+// compressed image when the scratch folder cannot take its root.
+func TestRestoreImageShrinkRefused(t *testing.T) {
+	fx := getFixture(t)
+	src := fx.disk
+	untouched := func(t *testing.T, size int64) (string, func()) {
+		img := filepath.Join(t.TempDir(), "target.img")
+		content := bytes.Repeat([]byte("not a disk "), int(size/11)+1)[:size]
+		if err := os.WriteFile(img, content, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		want := sha256.Sum256(content)
+		return img, func() {
+			b, err := os.ReadFile(img)
+			if err != nil || sha256.Sum256(b) != want {
+				t.Errorf("the refused target changed (%v)", err)
+			}
+		}
+	}
+	for _, kind := range []string{"dd", "ddz", "b-ddz"} {
+		t.Run(kind, func(t *testing.T) {
+			tiny := src.BootStart + src.BootSize + 4<<20
+			img, check := untouched(t, tiny)
+			_, err := planFor(t, fx, kind, img, tiny, false)
+			t.Logf("plan onto %d bytes: %v", tiny, err)
+			var ts *disklayout.TooSmallError
+			if !errors.As(err, &ts) || ts.Need <= tiny || ts.Need >= src.BootStart+src.BootSize+src.RootSize {
+				t.Errorf("err = %v; want a TooSmallError needing less than the source disk", err)
+			}
+			for _, want := range []string{"holds about", "of data", "needs a partition of at least"} {
+				if err == nil || !strings.Contains(err.Error(), want) {
+					t.Errorf("error lacks %q: %v", want, err)
+				}
+			}
+			check()
+		})
+	}
+	t.Run("scratch full", func(t *testing.T) {
+		dir := t.TempDir()
+		if err := unix.Mount("tmpfs", dir, "tmpfs", 0, "size=1m"); err != nil {
+			t.Fatalf("mount tmpfs: %v", err)
+		}
+		defer unix.Unmount(dir, 0)
+		small := src.BootStart + src.BootSize + 96<<20
+		img, check := untouched(t, small)
+		t.Setenv("TMPDIR", dir)
+		_, err := planFor(t, fx, "ddz", img, small, false)
+		t.Logf("plan: %v", err)
+		if err == nil || !strings.Contains(err.Error(), "scratch file in "+dir) || !strings.Contains(err.Error(), "TMPDIR") {
+			t.Errorf("err = %v; want the scratch space named", err)
+		}
+		check()
+	})
+}
