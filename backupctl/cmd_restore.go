@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -190,7 +189,7 @@ func confirmTarget(in io.Reader, out io.Writer, t *restore.Target) error {
 	name := filepath.Base(t.Path)
 	fmt.Fprintf(out, "\nEverything on %s will be overwritten.\n", t.Describe())
 	fmt.Fprintf(out, "Type %q to go on: ", name)
-	line, err := bufio.NewReader(in).ReadString('\n')
+	line, err := readLine(in)
 	if err != nil && line == "" {
 		return errors.New("not confirmed (no input; use --yes for unattended runs)")
 	}
@@ -199,6 +198,25 @@ func confirmTarget(in io.Reader, out io.Writer, t *restore.Target) error {
 		return fmt.Errorf("not confirmed (typed %q, want %q)", line, name)
 	}
 	return nil
+}
+
+// readLine reads one line from in, byte by byte, so that a second prompt
+// (clone's second target) finds the next line still there.
+func readLine(in io.Reader) (string, error) {
+	var b strings.Builder
+	c := make([]byte, 1)
+	for {
+		n, err := in.Read(c)
+		if n == 1 {
+			if c[0] == '\n' {
+				return b.String(), nil
+			}
+			b.WriteByte(c[0])
+		}
+		if err != nil {
+			return b.String(), err
+		}
+	}
 }
 
 // parsePartitions parses "1,2", "1 2" or "*" (nil: all).

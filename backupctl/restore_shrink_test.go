@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -58,5 +60,76 @@ func TestRestoreImageOntoSmaller(t *testing.T) {
 				t.Errorf("the refused target was created")
 			}
 		})
+	}
+}
+
+// TestCloneExternalRootCLI clones a system whose root is on a second disk
+// (SD boot + USB root) with --source-disk/--source-root-disk onto two
+// image files: refused without --root-to, each target confirmed by its
+// name, and the root copy equal to the source root (testfs.Compare) with
+// e2fsck, fsck.vfat and the PARTUUIDs cmdline.txt and fstab name checked.
+func TestCloneExternalRootCLI(t *testing.T) {
+	d := fixture(t)
+	ctx := context.Background()
+	dir := t.TempDir()
+	sd, usb := filepath.Join(dir, "sd.img"), filepath.Join(dir, "usb.img")
+	runTool(t, "cp", "--sparse=always", d.Path, sd)
+	// usb.img: the fixture's root as partition 1 at 1 MiB.
+	runTool(t, "truncate", "-s", fmt.Sprint(d.RootSize+2<<20), usb)
+	runTool(t, "dd", "if="+d.Path, "of="+usb, "bs=1M", fmt.Sprintf("skip=%d", d.RootStart>>20), "seek=1", fmt.Sprintf("count=%d", d.RootSize>>20), "conv=notrunc,sparse", "status=none")
+	sf := exec.Command("sfdisk", "-q", usb)
+	sf.Stdin = strings.NewReader(fmt.Sprintf("label: dos\nlabel-id: 0x0badc0de\nstart=2048, size=%d, type=83\n", d.RootSize/512))
+	if out, err := sf.CombinedOutput(); err != nil {
+		t.Fatalf("sfdisk: %v\n%s", err, out)
+	}
+
+	bootT, rootT := filepath.Join(dir, "sd2.img"), filepath.Join(dir, "usb2.img")
+	args := []string{"clone", "--source-disk", sd, "--source-root-disk", usb, "--to", bootT, "--size", "128M"}
+	if code, _, errOut := cli(ctx, args...); code != exitPreflight || !strings.Contains(errOut, "--root-to") {
+		t.Errorf("without --root-to: exit %d %q", code, errOut)
+	}
+	args = append(args, "--root-to", rootT, "--root-size", "200M")
+	if code, _, errOut := cliIn(ctx, "sd2.img\nwrong\n", args...); code != exitPreflight || !strings.Contains(errOut, "not confirmed") {
+		t.Errorf("root target not confirmed: exit %d %q", code, errOut)
+	}
+	if _, err := os.Stat(rootT); err == nil {
+		t.Error("the unconfirmed root target was created")
+	}
+	code, out, errOut := cliIn(ctx, "sd2.img\nusb2.img\n", args...)
+	if code != 0 || !strings.Contains(out, "Cloned onto") || !strings.Contains(out, "external root") {
+		t.Fatalf("clone: exit %d\n%s\n%s", code, out, errOut)
+	}
+	boot, err := disklayout.ReadFile(bootT)
+	if err != nil {
+		t.Fatal(err)
+	}
+	root, err := disklayout.ReadFile(rootT)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(boot.Partitions) != 1 || len(root.Partitions) != 1 {
+		t.Fatalf("partitions: boot target %+v, root target %+v", boot.Partitions, root.Partitions)
+	}
+	bp, rp := boot.Partitions[0], root.Partitions[0]
+	runTool(t, "e2fsck", "-fn", fmt.Sprintf("%s?offset=%d", rootT, rp.Start))
+	bootCopy := filepath.Join(dir, "boot.part")
+	runTool(t, "dd", "if="+bootT, "of="+bootCopy, "bs=1M", fmt.Sprintf("skip=%d", bp.Start>>20), fmt.Sprintf("count=%d", bp.Size>>20), "status=none")
+	runTool(t, "fsck.vfat", "-n", bootCopy)
+	cmdline, err := testfs.ExtractFile(bootT, bp.Start, "cmdline.txt")
+	if err != nil || !strings.Contains(string(cmdline), "root=PARTUUID="+rp.PartUUID+" ") {
+		t.Errorf("cmdline.txt %q (%v) does not name the root copy %s", cmdline, err, rp.PartUUID)
+	}
+	fstab, err := testfs.ReadRootFile(rootT, rp.Start, "/etc/fstab")
+	if err != nil || !strings.Contains(string(fstab), "PARTUUID="+rp.PartUUID+" ") || !strings.Contains(string(fstab), "PARTUUID="+bp.PartUUID+" ") {
+		t.Errorf("fstab (%v) does not name the copies %s and %s:\n%s", err, rp.PartUUID, bp.PartUUID, fstab)
+	}
+	a := mountRO(t, usb, 1<<20, d.RootSize)
+	b := mountRO(t, rootT, rp.Start, rp.Size)
+	diffs, err := testfs.Compare(a, b, testfs.CompareOptions{Ignore: []string{"etc/fstab", ".pibackup-clone"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(diffs) > 0 {
+		t.Errorf("the root copy differs: %s", testfs.FormatDiffs(diffs, 20))
 	}
 }
