@@ -2,6 +2,7 @@ package restore
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -42,7 +43,12 @@ import (
 // holes, so the file takes about the filesystem's used blocks (a
 // backupctl image holds zeros in free blocks; a raspiBackup image may
 // hold old data there and then takes more). The plan checks the free
-// space there and says how much it needs.
+// space there. When it is too small (the recovery's /tmp is RAM), the
+// scratch file goes into a temporary ext4 at the end of the target's new
+// root partition: the root is made in the partition's first part, just
+// large enough for the data, and grown over the temporary filesystem
+// (resize2fs) once the copy is done, so a card of about twice the data
+// needs no other space.
 
 // imageShrink is the plan for an image whose root partition shrinks.
 type imageShrink struct {
@@ -52,7 +58,12 @@ type imageShrink struct {
 	// read-only where it lies; "" means a scratch copy in scratchDir.
 	inPlace    string
 	scratchDir string
-	recover    bool // the filesystem's journal needs replaying
+	// onTarget > 0: no room in scratchDir, so the scratch file lives in a
+	// temporary ext4 at the end of the target's root partition; the new
+	// root is made in its first onTarget bytes and grown over the
+	// temporary one when the copy is done.
+	onTarget int64
+	recover  bool // the filesystem's journal needs replaying
 }
 
 // ext4 superblock s_feature_incompat "needs_recovery".
@@ -124,9 +135,17 @@ func (p *Plan) planImageShrink(ctx context.Context, src *backupset.Disk, tooSmal
 			return fmt.Errorf("scratch folder: %w", err)
 		}
 		if free < sh.used {
-			return fmt.Errorf("the image's root filesystem must be decompressed into a scratch file in %s to be copied into the smaller partition; "+
-				"it needs about %s (%d bytes), %s is free: set TMPDIR to a folder with more room (not on the target)",
-				sh.scratchDir, size.Format(sh.used), sh.used, size.Format(free))
+			// The target's root partition may hold the scratch copy
+			// beside the data (a card twice the data): a Pi Zero's RAM
+			// /tmp cannot.
+			rest := res.NewSize - need
+			if rest < ext4Need(sh.used) {
+				return fmt.Errorf("the image's root filesystem must be decompressed into a scratch file to be copied into the smaller partition; "+
+					"it needs about %s (%d bytes): %s has %s free, and the target's root partition (%s) cannot hold it beside the data "+
+					"(it would need %s): set TMPDIR to a folder with more room (not on the target), or use a larger target",
+					size.Format(sh.used), sh.used, sh.scratchDir, size.Format(free), size.Format(res.NewSize), size.Format(need+ext4Need(sh.used)))
+			}
+			sh.onTarget, sh.scratchDir = need, ""
 		}
 	}
 	p.shrink = sh
@@ -184,9 +203,13 @@ func (p *Plan) shrinkSteps() []string {
 	sh := p.shrink
 	s := p.set
 	out := []string{fmt.Sprintf("write %s up to the root partition (%s: partition table, boot partition as is); the first MiB last, after the whole image was read and checked", s.payload, size.Format(sh.src.Start))}
-	if sh.inPlace != "" {
+	switch {
+	case sh.inPlace != "":
 		out = append(out, fmt.Sprintf("mount the image's root filesystem (partition %d, %s) read-only where it lies in the set", p.root, size.Format(sh.src.Size)))
-	} else {
+	case sh.onTarget > 0:
+		out = append(out, fmt.Sprintf("make a temporary ext4 in the last %s of the target's partition %d (%s has too little room) and decompress the image's root filesystem (partition %d, %s) into a sparse file there (about %s), then mount it read-only",
+			size.Format(p.resized.NewSize-sh.onTarget), p.root, os.TempDir(), p.root, size.Format(sh.src.Size), size.Format(sh.used)))
+	default:
 		out = append(out, fmt.Sprintf("decompress the image's root filesystem (partition %d, %s) into a sparse scratch file in %s (about %s), then mount it read-only",
 			p.root, size.Format(sh.src.Size), sh.scratchDir, size.Format(sh.used)))
 	}
@@ -197,8 +220,11 @@ func (p *Plan) shrinkSteps() []string {
 	out = append(out,
 		fmt.Sprintf("shrink the root: format partition %d ext4 (%s instead of %s%s) and copy the image's files into it "+
 			"(rsync -aHAX --numeric-ids: owners, modes, times, symlinks, hardlinks, xattrs, ACLs, device nodes)",
-			p.root, size.Format(p.resized.NewSize), size.Format(sh.src.Size), label),
+			p.root, size.Format(cmp.Or(sh.onTarget, p.resized.NewSize)), size.Format(sh.src.Size), label),
 		"e2fsck -fy the root filesystem")
+	if sh.onTarget > 0 {
+		out = append(out, fmt.Sprintf("grow the root filesystem over the temporary one to %s (resize2fs)", size.Format(p.resized.NewSize)))
+	}
 	if !p.o.KeepIDs {
 		out = append(out, "give the boot filesystem a new serial")
 	}
@@ -222,24 +248,33 @@ func (p *Plan) writeImageShrunk(ctx context.Context, f *os.File, zr *payload, he
 	}
 	res.Bytes = int64(hn) + n
 	srcPath, srcOff := sh.inPlace, sh.src.Start
+	// dropTemp unmounts the temporary filesystem on the target, if one
+	// was made: before the root grows over it, or on the way out.
+	dropTemp := func() error { return nil }
+	defer func() {
+		if err := dropTemp(); err != nil {
+			p.log.Error("remove the temporary filesystem", "err", err)
+		}
+	}()
 	if sh.inPlace == "" {
-		scratch, err := os.CreateTemp(sh.scratchDir, "pibackup-root-*.img")
-		if err != nil {
-			return fmt.Errorf("scratch file: %w", err)
-		}
-		defer os.Remove(scratch.Name())
-		defer scratch.Close()
-		if err := scratch.Truncate(sh.src.Size); err != nil {
-			return fmt.Errorf("scratch file: %w", err)
-		}
-		p.log.Info("decompressing the image's root filesystem into a scratch file", "file", scratch.Name(), "size", sh.src.Size)
-		if _, err := copyToDisk(ctx, io.NewOffsetWriter(scratch, 0), io.LimitReader(zr, sh.src.Size), sh.src.Size, true); err != nil {
-			if errors.Is(err, syscall.ENOSPC) {
-				return fmt.Errorf("scratch file %s: %w: set TMPDIR to a folder with more room", scratch.Name(), err)
+		dir := sh.scratchDir
+		if sh.onTarget > 0 {
+			var unmount func() error
+			if dir, unmount, err = p.scratchOnTarget(ctx); err != nil {
+				return err
 			}
-			return fmt.Errorf("scratch file: %w", err)
+			dropTemp = func() error {
+				f := unmount
+				unmount = func() error { return nil }
+				return f()
+			}
 		}
-		srcPath, srcOff = scratch.Name(), 0
+		name, err := p.writeScratch(ctx, dir, zr)
+		if err != nil {
+			return err
+		}
+		defer os.Remove(name)
+		srcPath, srcOff = name, 0
 	}
 	// The rest (the root partition when read in place) is read for its
 	// checksum only.
@@ -255,6 +290,14 @@ func (p *Plan) writeImageShrunk(ctx context.Context, f *os.File, zr *payload, he
 		return err
 	}
 	res.Bytes += m
+	if sh.onTarget > 0 {
+		if err := dropTemp(); err != nil {
+			return fmt.Errorf("temporary filesystem: %w", err)
+		}
+		if err := p.growShrunkRoot(ctx, run); err != nil {
+			return err
+		}
+	}
 	if _, err := f.WriteAt(head, 0); err != nil {
 		return fmt.Errorf("image: write first MiB: %w", err)
 	}
@@ -289,7 +332,11 @@ func (p *Plan) fillShrunkRoot(ctx context.Context, run runner, srcPath string, s
 			p.log.Error("unmount image root", "err", err)
 		}
 	}()
-	return p.makeRoot(ctx, run, p.partition(p.root), res, func(mnt string) (int64, error) {
+	root := p.partition(p.root)
+	if sh.onTarget > 0 {
+		root.Size = sh.onTarget // the rest holds the scratch copy for now
+	}
+	return p.makeRoot(ctx, run, root, res, func(mnt string) (int64, error) {
 		p.rep.Phase("root filesystem", p.rootData)
 		out, err := run.run(ctx, nil, "rsync", imageRootRsyncArgs(srcDir, mnt))
 		if err != nil {
@@ -299,4 +346,76 @@ func (p *Plan) fillShrunkRoot(ctx context.Context, run runner, srcPath string, s
 		p.rep.Add(n)
 		return n, nil
 	})
+}
+
+// writeScratch writes the image's root partition, the next bytes of zr,
+// into a new sparse file in dir and returns its name.
+func (p *Plan) writeScratch(ctx context.Context, dir string, zr io.Reader) (string, error) {
+	sh := p.shrink
+	scratch, err := os.CreateTemp(dir, "pibackup-root-*.img")
+	if err != nil {
+		return "", fmt.Errorf("scratch file: %w", err)
+	}
+	defer scratch.Close()
+	fail := func(err error) (string, error) {
+		os.Remove(scratch.Name())
+		if errors.Is(err, syscall.ENOSPC) {
+			return "", fmt.Errorf("scratch file %s: %w: set TMPDIR to a folder with more room", scratch.Name(), err)
+		}
+		return "", fmt.Errorf("scratch file: %w", err)
+	}
+	if err := scratch.Truncate(sh.src.Size); err != nil {
+		return fail(err)
+	}
+	p.log.Info("decompressing the image's root filesystem into a scratch file", "file", scratch.Name(), "size", sh.src.Size)
+	if _, err := copyToDisk(ctx, io.NewOffsetWriter(scratch, 0), io.LimitReader(zr, sh.src.Size), sh.src.Size, true); err != nil {
+		return fail(err)
+	}
+	if err := scratch.Close(); err != nil {
+		return fail(err)
+	}
+	return scratch.Name(), nil
+}
+
+// scratchOnTarget makes a temporary ext4 (no journal: it is thrown away)
+// in the part of the target's root partition after the first
+// shrink.onTarget bytes, mounts it and returns its folder and the
+// function that unmounts and detaches it.
+func (p *Plan) scratchOnTarget(ctx context.Context) (string, func() error, error) {
+	root := p.partition(p.root)
+	start := root.Start + p.shrink.onTarget
+	att, err := blockdev.AttachPartition(ctx, p.Target.Path, 0, start, root.Start+root.Size-start, false)
+	if err != nil {
+		return "", nil, fmt.Errorf("temporary filesystem: %w", err)
+	}
+	run := runner{log: p.log}
+	if _, err := run.run(ctx, nil, "mkfs.ext4", []string{"-F", "-q", "-O", "^has_journal", "-m", "0", att.Path}); err != nil {
+		att.Detach()
+		return "", nil, fmt.Errorf("temporary filesystem: %w", err)
+	}
+	dir, unmount, err := MountExt4(att.Path, false)
+	if err != nil {
+		att.Detach()
+		return "", nil, fmt.Errorf("temporary filesystem: %w", err)
+	}
+	return dir, func() error {
+		return errors.Join(unmount(), att.Detach())
+	}, nil
+}
+
+// growShrunkRoot grows the root filesystem, made in the first
+// shrink.onTarget bytes of its partition, over the temporary one to
+// fill the partition.
+func (p *Plan) growShrunkRoot(ctx context.Context, run runner) error {
+	root := p.partition(p.root)
+	att, err := blockdev.AttachPartition(ctx, p.Target.Path, 0, root.Start, root.Size, false)
+	if err != nil {
+		return fmt.Errorf("root partition: %w", err)
+	}
+	defer att.Detach()
+	p.rep.Phase("grow root filesystem", 0)
+	if _, err := run.run(ctx, nil, "resize2fs", resize2fsArgs(att.Path)); err != nil {
+		return fmt.Errorf("root partition: %w", err)
+	}
+	return nil
 }

@@ -94,20 +94,54 @@ func TestRestoreImageShrinkRefused(t *testing.T) {
 			check()
 		})
 	}
-	t.Run("scratch full", func(t *testing.T) {
-		dir := t.TempDir()
-		if err := unix.Mount("tmpfs", dir, "tmpfs", 0, "size=1m"); err != nil {
-			t.Fatalf("mount tmpfs: %v", err)
-		}
-		defer unix.Unmount(dir, 0)
-		small := src.BootStart + src.BootSize + 96<<20
+	t.Run("no scratch room", func(t *testing.T) {
+		// /tmp too small, and the target's root partition too small to
+		// hold the scratch copy beside the data.
+		tinyTmp(t)
+		small := src.BootStart + src.BootSize + 40<<20
 		img, check := untouched(t, small)
-		t.Setenv("TMPDIR", dir)
 		_, err := planFor(t, fx, "ddz", img, small, false)
 		t.Logf("plan: %v", err)
-		if err == nil || !strings.Contains(err.Error(), "scratch file in "+dir) || !strings.Contains(err.Error(), "TMPDIR") {
+		if err == nil || !strings.Contains(err.Error(), "scratch file") || !strings.Contains(err.Error(), "TMPDIR") || !strings.Contains(err.Error(), "beside the data") {
 			t.Errorf("err = %v; want the scratch space named", err)
 		}
 		check()
 	})
+}
+
+// tinyTmp points TMPDIR at a 1 MiB tmpfs, as a Pi Zero's RAM /tmp is for
+// a real root filesystem.
+func tinyTmp(t *testing.T) {
+	t.Helper()
+	dir := t.TempDir()
+	if err := unix.Mount("tmpfs", dir, "tmpfs", 0, "size=1m"); err != nil {
+		t.Fatalf("mount tmpfs: %v", err)
+	}
+	t.Cleanup(func() { unix.Unmount(dir, 0) })
+	t.Setenv("TMPDIR", dir)
+}
+
+// TestRestoreImageShrinkScratchOnTarget: with no room in TMPDIR, a ddz
+// image's root is decompressed into a temporary filesystem at the end of
+// the target's root partition, the new root is made before it and then
+// grown over it.
+func TestRestoreImageShrinkScratchOnTarget(t *testing.T) {
+	fx := getFixture(t)
+	src := fx.disk
+	small := src.BootStart + src.BootSize + 96<<20
+	for _, kind := range []string{"ddz", "b-ddz"} {
+		t.Run(kind, func(t *testing.T) {
+			img := filepath.Join(t.TempDir(), "small.img")
+			tinyTmp(t)
+			p := restoreInto(t, fx, kind, img, small, false)
+			if p.shrink == nil || p.shrink.onTarget == 0 {
+				t.Fatalf("scratch not planned on the target: %+v", p.shrink)
+			}
+			if plan := p.String(); !strings.Contains(plan, "temporary ext4") || !strings.Contains(plan, "grow the root filesystem") {
+				t.Errorf("the plan does not say where the scratch copy goes:\n%s", plan)
+			}
+			judge(t, fx, p, img, false)
+			checkFSSize(t, img, p.partition(2))
+		})
+	}
 }
