@@ -2,16 +2,21 @@ package restore
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/pibackup/pibackup/internal/backupset"
 	"github.com/pibackup/pibackup/internal/disklayout"
+	"github.com/pibackup/pibackup/internal/testfs"
 )
 
 // TestRestoreImageShrink restores dd and ddz sets (raspiBackup's without
@@ -143,5 +148,61 @@ func TestRestoreImageShrinkScratchOnTarget(t *testing.T) {
 			judge(t, fx, p, img, false)
 			checkFSSize(t, img, p.partition(2))
 		})
+	}
+}
+
+// TestRestoreImageShrinkCrashImage: a dd image copied while its root was
+// mounted read-write (what a dd of a running system is) has a journal to
+// replay. It is not mounted in place (that would show the filesystem
+// without its last transactions) but copied to scratch, where e2fsck
+// replays the journal: a file written and synced just before the copy is
+// in the restored root.
+func TestRestoreImageShrinkCrashImage(t *testing.T) {
+	fx := getFixture(t)
+	src := fx.disk
+	name := fxHost + "@debian12-dd-backup-20240416-094200"
+	setDir := filepath.Join(t.TempDir(), fxHost, name)
+	if err := os.MkdirAll(setDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	live := filepath.Join(t.TempDir(), "live.img")
+	if err := copyFile(src.Path, live, backupset.CompressNone); err != nil {
+		t.Fatal(err)
+	}
+	const written = "written while mounted\n"
+	dev := testfs.AttachLoop(t, live, src.RootStart, src.RootSize, false)
+	mnt := t.TempDir()
+	if err := mountAndRun(dev, mnt, func() error {
+		if err := os.WriteFile(filepath.Join(mnt, "home/pi/live.txt"), []byte(written), 0o644); err != nil {
+			return err
+		}
+		unix.Sync()
+		return copyFile(live, filepath.Join(setDir, name+".img"), backupset.CompressNone)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command("dumpe2fs", "-h", fmt.Sprintf("%s?offset=%d", filepath.Join(setDir, name+".img"), src.RootStart)).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "needs_recovery") {
+		t.Fatalf("the image copied while mounted has no journal to replay (%v):\n%s", err, out)
+	}
+	img := filepath.Join(t.TempDir(), "small.img")
+	p, err := NewPlan(context.Background(), Options{Set: os.DirFS(setDir), SetName: name, LocalDir: setDir,
+		Target: img, Size: src.BootStart + src.BootSize + 96<<20, Log: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.shrink == nil || !p.shrink.recover || p.shrink.inPlace != "" {
+		t.Fatalf("shrink plan %+v; want a scratch copy to replay the journal in", p.shrink)
+	}
+	if _, err := p.Execute(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := disklayout.ReadFile(img)
+	root, _ := disklayout.PartitionByNumber(got, 2)
+	if out, err := exec.Command("e2fsck", "-fn", fmt.Sprintf("%s?offset=%d", img, root.Start)).CombinedOutput(); err != nil {
+		t.Errorf("e2fsck -fn: %v\n%s", err, out)
+	}
+	if b, err := testfs.ReadRootFile(img, root.Start, "/home/pi/live.txt"); err != nil || string(b) != written {
+		t.Errorf("the file written before the copy: %q, %v", b, err)
 	}
 }
