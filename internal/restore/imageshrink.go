@@ -89,8 +89,12 @@ func (p *Plan) planImageShrink(ctx context.Context, src *backupset.Disk, tooSmal
 	}
 	id, _ := disklayout.Identify(bytes.NewReader(sb))
 	if !strings.HasPrefix(id.Type, "ext") || id.Used == 0 {
+		what := "no filesystem this restore knows"
+		if id.Type != "" {
+			what = id.Type
+		}
 		return fmt.Errorf("%w; the image's root partition %d holds %s, not an ext2/3/4 filesystem whose files could be copied into a smaller partition",
-			tooSmall, p.root, orUnknown(id.Type))
+			tooSmall, p.root, what)
 	}
 	// What the image's superblock says, for the new filesystem and its ids.
 	rp.FSType = id.Type
