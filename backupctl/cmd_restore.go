@@ -71,6 +71,13 @@ One restore or clone writes a target at a time: each holds flock(2) on
 the image file or disk while it runs, and a second run onto it is
 refused at once with exit 5, before anything is written.
 
+A dd or ddz set also goes onto a smaller disk when its data fits: the
+boot partition is written as it is, the root partition is made smaller and
+the files of the image's root are copied into it (rsync -aHAX). A
+compressed image's root is decompressed into a sparse scratch file first,
+in $TMPDIR or, when that is too small, in a temporary filesystem on the
+target itself.
+
 Partition-oriented sets (backup -P) are restored partition by partition
 (--partitions selects some); FAT partitions and .tmg boot tars are made
 in-process, so the host needs no vfat driver.
