@@ -30,6 +30,7 @@ import (
 	"time"
 
 	"github.com/pibackup/pibackup/internal/backupset"
+	"github.com/pibackup/pibackup/internal/i18n"
 	"github.com/pibackup/pibackup/internal/progress"
 	"github.com/pibackup/pibackup/internal/source"
 )
@@ -131,12 +132,13 @@ type Deps struct {
 
 // Errors of the model's own rules.
 var (
-	ErrBusy        = errors.New("busy: wait for the current step to finish")
-	ErrWrongScreen = errors.New("not possible on this screen")
-	ErrNoSets      = errors.New("no backup sets found here (want BACKUPDIR/<host>/<host>@<os>-<type>-backup-<date>/)")
-	ErrIneligible  = errors.New("this disk cannot be used")
-	ErrConfirm     = errors.New("the typed name does not match the disk")
-	ErrRunning     = errors.New("a job is running: cancel it first (c)")
+	ErrBusy        = i18n.Err(i18n.UIErrBusy)
+	ErrWrongScreen = i18n.Err(i18n.UIErrWrongScreen)
+	ErrNoSets      = i18n.Err(i18n.UIErrNoSets)
+	ErrIneligible  = i18n.Err(i18n.UIErrIneligible)
+	ErrConfirm     = i18n.Err(i18n.UIErrConfirm)
+	ErrRunning     = i18n.Err(i18n.UIErrRunning)
+	ErrCancelled   = i18n.Err(i18n.UIErrCancelled)
 )
 
 // SetInfo is one row of the Sets screen.
@@ -160,9 +162,9 @@ func (d DiskChoice) Eligible() bool { return d.Why == "" }
 type State struct {
 	Screen  Screen
 	Task    Task
-	Busy    string // what is running now, "" when idle
-	Err     error  // the last error, shown on the current screen
-	Source  string // the opened source
+	Busy    i18n.Msg // what is running now, zero when idle
+	Err     error    // the last error, shown on the current screen
+	Source  string   // the opened source
 	HostKey *source.HostKeyError
 	Sets    []SetInfo
 	Set     *SetInfo
@@ -250,10 +252,10 @@ func (m *Model) update(f func()) {
 
 // begin checks that the model is idle and on one of screens, and marks it
 // busy with what. The caller must call end.
-func (m *Model) begin(what string, screens ...Screen) error {
+func (m *Model) begin(what i18n.Msg, screens ...Screen) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.st.Busy != "" {
+	if !m.st.Busy.IsZero() {
 		return ErrBusy
 	}
 	ok := false
@@ -261,7 +263,7 @@ func (m *Model) begin(what string, screens ...Screen) error {
 		ok = ok || m.st.Screen == s
 	}
 	if !ok {
-		return fmt.Errorf("%s on screen %s: %w", what, m.st.Screen, ErrWrongScreen)
+		return fmt.Errorf("%s on screen %s: %w", i18n.New(i18n.English).Msg(what), m.st.Screen, ErrWrongScreen)
 	}
 	m.st.Busy, m.st.Err = what, nil
 	go m.notify()
@@ -273,7 +275,7 @@ func (m *Model) begin(what string, screens ...Screen) error {
 func (m *Model) end(err error, f func()) error {
 	var screen Screen
 	m.update(func() {
-		m.st.Busy = ""
+		m.st.Busy = i18n.Msg{}
 		m.st.Err = err
 		if err == nil && f != nil {
 			f()
@@ -295,7 +297,7 @@ func (m *Model) goTo(s Screen) {
 
 // Start begins a task from the Home screen.
 func (m *Model) Start(t Task) error {
-	if err := m.begin("start", Home); err != nil {
+	if err := m.begin(i18n.M(i18n.UIBusyStart), Home); err != nil {
 		return err
 	}
 	if t == TaskClone {
@@ -319,7 +321,7 @@ func (m *Model) Start(t Task) error {
 // host key is not known yet leads to the HostKey screen; nothing secret
 // has been sent at that point.
 func (m *Model) Connect(ctx context.Context, sp source.Spec) error {
-	if err := m.begin("connecting to "+sp.String(), Source); err != nil {
+	if err := m.begin(i18n.M(i18n.UIBusyConnectingTo, sp.String()), Source); err != nil {
 		return err
 	}
 	if sp.Kind == source.KindSFTP && sp.KnownHost == "" {
@@ -362,7 +364,7 @@ func (m *Model) opened(src source.Source) error {
 
 // AcceptHostKey pins the shown host key for this session and connects.
 func (m *Model) AcceptHostKey(ctx context.Context) error {
-	if err := m.begin("connecting", HostKey); err != nil {
+	if err := m.begin(i18n.M(i18n.UIBusyConnecting), HostKey); err != nil {
 		return err
 	}
 	m.mu.Lock()
@@ -460,7 +462,7 @@ func describeSet(fsys fs.FS, s backupset.Set) SetInfo {
 // SelectSet picks a set. For restore it lists the disks and moves to
 // Target; for verify it runs the verify.
 func (m *Model) SelectSet(ctx context.Context, i int) error {
-	if err := m.begin("reading disks", Sets); err != nil {
+	if err := m.begin(i18n.M(i18n.UIBusyReadingDisks), Sets); err != nil {
 		return err
 	}
 	m.mu.Lock()
@@ -479,7 +481,7 @@ func (m *Model) SelectSet(ctx context.Context, i int) error {
 		return m.end(fmt.Errorf("%s: %s", si.Set, si.Note), nil)
 	}
 	if task == TaskVerify {
-		m.update(func() { m.st.Set = &si; m.st.Busy = "" })
+		m.update(func() { m.st.Set = &si; m.st.Busy = i18n.Msg{} })
 		return m.run(ctx, Request{Task: TaskVerify, Source: src, Set: si.Set}, nil)
 	}
 	disks, err := m.deps.Disks.Disks()
@@ -519,7 +521,7 @@ func Ineligible(d source.Disk, bootDisk, setDisk string) string {
 
 // SelectFrom picks the disk to clone from.
 func (m *Model) SelectFrom(i int) error {
-	if err := m.begin("reading disks", CloneFrom); err != nil {
+	if err := m.begin(i18n.M(i18n.UIBusyReadingDisks), CloneFrom); err != nil {
 		return err
 	}
 	m.mu.Lock()
@@ -552,7 +554,7 @@ func (m *Model) SelectFrom(i int) error {
 // SelectTarget picks the target disk and asks the engine for a plan.
 // Nothing is written.
 func (m *Model) SelectTarget(ctx context.Context, i int) error {
-	if err := m.begin("planning", Target); err != nil {
+	if err := m.begin(i18n.M(i18n.UIBusyPlanning), Target); err != nil {
 		return err
 	}
 	m.mu.Lock()
@@ -601,7 +603,7 @@ func (m *Model) request() Request {
 
 // Proceed accepts the plan and moves to Confirm.
 func (m *Model) Proceed() error {
-	if err := m.begin("", Plan); err != nil {
+	if err := m.begin(i18n.Msg{}, Plan); err != nil {
 		return err
 	}
 	return m.end(nil, func() { m.goTo(Confirm) })
@@ -617,7 +619,7 @@ func ConfirmMatches(d source.Disk, typed string) bool {
 // Confirm checks that typed names the target and runs the job. It
 // returns when the job is done; meanwhile the state is Running.
 func (m *Model) Confirm(ctx context.Context, typed string) error {
-	if err := m.begin("", Confirm); err != nil {
+	if err := m.begin(i18n.Msg{}, Confirm); err != nil {
 		return err
 	}
 	m.mu.Lock()
@@ -627,7 +629,7 @@ func (m *Model) Confirm(ctx context.Context, typed string) error {
 	if !ConfirmMatches(target, typed) {
 		return m.end(fmt.Errorf("type %q to overwrite %s: %w", target.Name, target.Path, ErrConfirm), nil)
 	}
-	m.update(func() { m.st.Busy = "" })
+	m.update(func() { m.st.Busy = i18n.Msg{} })
 	return m.run(ctx, req, plan)
 }
 
@@ -655,7 +657,7 @@ func (m *Model) run(ctx context.Context, req Request, plan PlanText) error {
 	}
 	out, err := m.deps.Engine.Run(ctx, plan, req, m.prog)
 	if err != nil && ctx.Err() != nil && errors.Is(err, context.Canceled) {
-		err = fmt.Errorf("cancelled by the user: %w", err)
+		err = fmt.Errorf("%w: %w", ErrCancelled, err)
 	}
 	m.finish(out, err, start)
 	return err
@@ -703,7 +705,7 @@ func (m *Model) Back() error {
 		m.mu.Unlock()
 		m.notify()
 	}()
-	if m.st.Busy != "" {
+	if !m.st.Busy.IsZero() {
 		return ErrBusy
 	}
 	switch m.st.Screen {
