@@ -132,7 +132,7 @@ func (p *Printer) Msg(m Msg) string {
 
 // tables are the catalogue's parts: the result lines of backupctl and the
 // recovery's screens. An ID lives in exactly one (the test checks).
-var tables = []map[ID]map[Lang]string{catalogue, recoveryCatalogue}
+var tables = []map[ID]map[Lang]string{catalogue, recoveryCatalogue, filesCatalogue}
 
 func lookup(id ID) (map[Lang]string, bool) {
 	for _, t := range tables {
@@ -157,9 +157,11 @@ func IDs() []ID {
 
 // RecoveryIDs lists the IDs of the recovery's screens, sorted.
 func RecoveryIDs() []ID {
-	ids := make([]ID, 0, len(recoveryCatalogue))
-	for id := range recoveryCatalogue {
-		ids = append(ids, id)
+	var ids []ID
+	for _, t := range []map[ID]map[Lang]string{recoveryCatalogue, filesCatalogue} {
+		for id := range t {
+			ids = append(ids, id)
+		}
 	}
 	slices.Sort(ids)
 	return ids

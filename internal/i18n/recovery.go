@@ -201,3 +201,37 @@ var recoveryCatalogue = map[ID]map[Lang]string{
 	UIErrCancelled:    {English: "cancelled by the user", German: "vom Benutzer abgebrochen"},
 	UISettingsIgnored: {English: "settings ignored", German: "Einstellungen ignoriert"},
 }
+
+// The files flow (get files back from a set).
+const (
+	UIFiles            ID = "ui.files"
+	UIFilesHelp        ID = "ui.files-help"
+	UITaskFiles        ID = "ui.task-files"
+	UIHintFiles        ID = "ui.hint-files"
+	UIHintFileDest     ID = "ui.hint-filedest"
+	UIFilesTitle       ID = "ui.files-title"
+	UIMarkedCount      ID = "ui.marked-count"
+	UIFileDestTitle    ID = "ui.filedest-title"
+	UICopiedTo         ID = "ui.copied-to"
+	UIBusyReading      ID = "ui.busy-reading"
+	UIErrNothingMarked ID = "ui.err-nothing-marked"
+	UIErrNoDest        ID = "ui.err-no-dest"
+)
+
+var filesCatalogue = map[ID]map[Lang]string{
+	UIFiles:     {English: "Get files back", German: "Dateien zurückholen"},
+	UIFilesHelp: {English: "copy single files or folders out of a backup", German: "einzelne Dateien oder Ordner aus einer Sicherung kopieren"},
+	UITaskFiles: {English: "Copy", German: "Kopieren"},
+	UIHintFiles: {English: "Enter open, Space mark, c copy the marked, Esc up",
+		German: "Enter öffnen, Leertaste markieren, c Markiertes kopieren, Esc hoch"},
+	UIHintFileDest:  {English: "↑↓ choose where the files go, Enter copy, Esc back", German: "↑↓ Ziel der Dateien wählen, Enter kopieren, Esc zurück"},
+	UIFilesTitle:    {English: "%s in %s", German: "%s in %s"},
+	UIMarkedCount:   {English: "%d marked", German: "%d markiert"},
+	UIFileDestTitle: {English: "Copy %d marked to", German: "%d Markierte kopieren nach"},
+	UICopiedTo:      {English: "copied to %s", German: "kopiert nach %s"},
+	UIBusyReading:   {English: "reading %s", German: "lese %s"},
+	UIErrNothingMarked: {English: "nothing marked: mark files or folders with Space first",
+		German: "nichts markiert: zuerst Dateien oder Ordner mit der Leertaste markieren"},
+	UIErrNoDest: {English: "no partition to copy to: plug in a USB disk with a FAT or ext4 partition",
+		German: "keine Partition als Ziel: einen USB-Datenträger mit FAT- oder ext4-Partition anstecken"},
+}

@@ -67,6 +67,8 @@ type UI struct {
 	ready      atomic.Bool
 	partitions []source.Partition
 	sourceKey  string // the partitions the source page lists (partitionsKey)
+	filesKey   string // the folder and marks the files page shows
+	filesView  *tview.List
 }
 
 // New builds the UI on d.Screen. Call Run to start it. (A test may
@@ -147,6 +149,10 @@ func (u *UI) globalKeys(ev *tcell.EventKey) *tcell.EventKey {
 			return nil
 		}
 	case tcell.KeyEscape:
+		if st := u.m.State(); st.Screen == model.Files && !st.AtRoot() {
+			u.do(u.m.Up)
+			return nil
+		}
 		if name, _ := u.pages.GetFrontPage(); name == "log" {
 			u.toggleLog()
 			return nil
@@ -188,7 +194,7 @@ func (u *UI) render() {
 	}
 	u.header.SetText(fmt.Sprintf("[::b]pibackup recovery %s[::-]   %s   [gray]%s[-]", tview.Escape(u.d.Version), tview.Escape(net), u.p.Sprintf(i18n.UIHeaderKeys)))
 	u.renderStatus(st)
-	if !u.built || st.Screen != u.shown {
+	if !u.built || st.Screen != u.shown || (st.Screen == model.Files && filesKey(st) != u.filesKey) {
 		if name, _ := u.pages.GetFrontPage(); name == "log" && u.built {
 			return // keep the log open; the screen updates when it closes
 		}
@@ -225,6 +231,8 @@ var hints = map[model.Screen]i18n.ID{
 	model.Confirm:   i18n.UIHintConfirm,
 	model.Running:   i18n.UIHintRunning,
 	model.Result:    i18n.UIHintResult,
+	model.Files:     i18n.UIHintFiles,
+	model.FileDest:  i18n.UIHintFileDest,
 }
 
 // build replaces the page for the state's screen.
@@ -249,6 +257,10 @@ func (u *UI) build(st model.State) {
 		p = u.runningPage()
 	case model.Result:
 		p = u.resultPage(st)
+	case model.Files:
+		p = u.filesPage(st)
+	case model.FileDest:
+		p = u.fileDestPage(st)
 	}
 	for _, name := range []string{"screen", "sourceform"} {
 		u.pages.RemovePage(name)
@@ -266,6 +278,9 @@ func (u *UI) homePage() tview.Primitive {
 	l.AddItem(p.Sprintf(i18n.UIRestore), p.Sprintf(i18n.UIRestoreHelp), 'r', func() { u.do(func() error { return u.m.Start(model.TaskRestore) }) })
 	l.AddItem(p.Sprintf(i18n.UIVerify), p.Sprintf(i18n.UIVerifyHelp), 'v', func() { u.do(func() error { return u.m.Start(model.TaskVerify) }) })
 	l.AddItem(p.Sprintf(i18n.UIClone), p.Sprintf(i18n.UICloneHelp), 'c', func() { u.do(func() error { return u.m.Start(model.TaskClone) }) })
+	if u.m.HasFiles() {
+		l.AddItem(p.Sprintf(i18n.UIFiles), p.Sprintf(i18n.UIFilesHelp), 'f', func() { u.do(func() error { return u.m.Start(model.TaskFiles) }) })
+	}
 	l.AddItem(p.Sprintf(i18n.UIShowLog), p.Sprintf(i18n.UIShowLogHelp), 'l', u.toggleLog)
 	if u.d.Shell != nil {
 		l.AddItem(p.Sprintf(i18n.UIShell), p.Sprintf(i18n.UIShellHelp), 's', u.shell)
@@ -557,6 +572,7 @@ var taskNames = map[model.Task]i18n.ID{
 	model.TaskRestore: i18n.UITaskRestore,
 	model.TaskVerify:  i18n.UITaskVerify,
 	model.TaskClone:   i18n.UITaskClone,
+	model.TaskFiles:   i18n.UITaskFiles,
 }
 
 // runningText is the Running and Result text.
@@ -608,6 +624,9 @@ func runningText(p *i18n.Printer, st model.State) string {
 		p.Sprintf(i18n.UIBytesIn, size.Format(o.Bytes), o.Duration.Round(time.Second/10), rate))
 	if o.Verified {
 		b.WriteString(p.Sprintf(i18n.UIVerified) + "\n")
+	}
+	if o.Where != "" {
+		b.WriteString(tview.Escape(p.Sprintf(i18n.UICopiedTo, o.Where)) + "\n")
 	}
 	return b.String()
 }

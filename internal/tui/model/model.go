@@ -8,6 +8,7 @@
 //	restore: Home → Source → [HostKey] → Sets → Target → Plan → Confirm → Running → Result
 //	verify:  Home → Source → [HostKey] → Sets → Running → Result
 //	clone:   Home → CloneFrom → Target → Plan → Confirm → Running → Result
+//	files:   Home → Source → [HostKey] → Sets → Files → FileDest → Running → Result
 //
 // Back returns to the previous screen from every screen but Running.
 // Nothing is written to a disk before Confirm.
@@ -50,9 +51,11 @@ const (
 	Confirm
 	Running
 	Result
+	Files
+	FileDest
 )
 
-var screenNames = [...]string{"home", "source", "host key", "sets", "clone from", "target", "plan", "confirm", "running", "result"}
+var screenNames = [...]string{"home", "source", "host key", "sets", "clone from", "target", "plan", "confirm", "running", "result", "files", "file destination"}
 
 func (s Screen) String() string {
 	if int(s) < len(screenNames) {
@@ -69,10 +72,11 @@ const (
 	TaskRestore Task = iota
 	TaskVerify
 	TaskClone
+	TaskFiles // get files back: browse a set, copy some files out
 )
 
 func (t Task) String() string {
-	return [...]string{"restore", "verify", "clone"}[t]
+	return [...]string{"restore", "verify", "clone", "files"}[t]
 }
 
 // Opener opens a source; *source.Opener implements it.
@@ -97,7 +101,8 @@ type Outcome struct {
 	Bytes      int64
 	Duration   time.Duration
 	Verified   bool
-	Incomplete bool // the target was partly written and is not usable
+	Incomplete bool   // the target was partly written and is not usable
+	Where      string // files: the folder the files were copied into
 }
 
 // Engine plans and runs restores, clones and verifies. The adapter in
@@ -128,6 +133,10 @@ type Deps struct {
 	Power      Power
 	Log        *slog.Logger
 	Now        func() time.Time // nil: time.Now
+	// Browser opens sets for the files flow; nil hides that task.
+	Browser Browser
+	// MountDest mounts a partition writable for the files flow.
+	MountDest DestMounter
 }
 
 // Errors of the model's own rules.
@@ -178,6 +187,14 @@ type State struct {
 	Outcome     Outcome
 	RunErr      error // the job's error, on the Result screen
 	CanCancel   bool
+
+	// The files flow: the folder shown (absolute in the set's root
+	// filesystem), its entries, the marked paths (sorted) and the
+	// partitions the files may be copied to.
+	Dir     string
+	Entries []FileEntry
+	Marked  []string
+	Dests   []source.Partition
 }
 
 // Model is the UI state machine. Create it with New.
@@ -195,6 +212,7 @@ type Model struct {
 	cancel    context.CancelFunc
 	listeners []func()
 	prog      *Progress
+	tree      Tree // the set opened by the files flow
 }
 
 // New returns a model on the Home screen.
@@ -238,6 +256,9 @@ func (m *Model) State() State {
 	s := m.st
 	s.Sets = append([]SetInfo(nil), s.Sets...)
 	s.Disks = append([]DiskChoice(nil), s.Disks...)
+	s.Entries = append([]FileEntry(nil), s.Entries...)
+	s.Marked = append([]string(nil), s.Marked...)
+	s.Dests = append([]source.Partition(nil), s.Dests...)
 	s.Progress = m.prog.State()
 	return s
 }
@@ -484,6 +505,9 @@ func (m *Model) SelectSet(ctx context.Context, i int) error {
 		m.update(func() { m.st.Set = &si; m.st.Busy = i18n.Msg{} })
 		return m.run(ctx, Request{Task: TaskVerify, Source: src, Set: si.Set}, nil)
 	}
+	if task == TaskFiles {
+		return m.browse(ctx, Request{Task: TaskFiles, Source: src, Set: si.Set}, si)
+	}
 	disks, err := m.deps.Disks.Disks()
 	if err != nil {
 		return m.end(fmt.Errorf("list disks: %w", err), nil)
@@ -637,14 +661,7 @@ func (m *Model) Confirm(ctx context.Context, typed string) error {
 func (m *Model) run(ctx context.Context, req Request, plan PlanText) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	m.prog.reset()
-	m.update(func() {
-		m.cancel = cancel
-		m.st.CanCancel = true
-		m.st.RunErr = nil
-		m.st.Outcome = Outcome{}
-		m.goTo(Running)
-	})
+	m.enterRunning(cancel, nil)
 	m.log.Info("job start", "task", req.Task.String(), "set", req.Set.String(), "target", req.Target.Path)
 	start := m.deps.Now()
 	if plan == nil {
@@ -661,6 +678,22 @@ func (m *Model) run(ctx context.Context, req Request, plan PlanText) error {
 	}
 	m.finish(out, err, start)
 	return err
+}
+
+// enterRunning moves to Running for a job that cancel stops; also runs
+// under the lock, if not nil.
+func (m *Model) enterRunning(cancel context.CancelFunc, also func()) {
+	m.prog.reset()
+	m.update(func() {
+		m.cancel = cancel
+		m.st.CanCancel = true
+		m.st.RunErr = nil
+		m.st.Outcome = Outcome{}
+		if also != nil {
+			also()
+		}
+		m.goTo(Running)
+	})
 }
 
 func (m *Model) finish(out Outcome, err error, start time.Time) {
@@ -736,6 +769,11 @@ func (m *Model) Back() error {
 		}
 	case Plan:
 		m.st.Target, m.plan, m.st.Plan = nil, nil, ""
+	case Files:
+		m.closeTree()
+		m.st.Set, m.st.Dir, m.st.Entries, m.st.Marked = nil, "", nil, nil
+	case FileDest:
+		m.st.Dests = nil
 	}
 	if prev == Home {
 		m.home()
@@ -745,6 +783,7 @@ func (m *Model) Back() error {
 
 // home resets everything but the pinned host keys. Lock held.
 func (m *Model) home() {
+	m.closeTree()
 	m.closeSource()
 	m.st = State{}
 	m.history = nil
@@ -772,6 +811,7 @@ func (m *Model) Reboot(reboot bool) error {
 		return ErrRunning
 	}
 	m.mu.Lock()
+	m.closeTree()
 	m.closeSource()
 	m.mu.Unlock()
 	m.log.Info("power", "reboot", reboot)
