@@ -1,22 +1,25 @@
 // Package i18n holds backupctl's user-facing result lines in English and
 // German and picks the language from --lang, LC_ALL, LC_MESSAGES or LANG.
 //
-// Two kinds of text are here: the lines a user reads to learn the outcome
+// Three kinds of text are here: the lines a user reads to learn the outcome
 // of a run (the result of a backup, why it did not start, what retention
-// deleted, the status report, notification subjects), and every word of
+// deleted, the status report, notification subjects), every word of
 // the recovery's screens (recovery.go), whose user may read no English
-// at all while his Pi is broken. Details inside error messages
+// at all while his Pi is broken, and the restore and clone plans (plan.go)
+// he confirms before a disk is overwritten. Details inside error messages
 // from the engines stay English: they name files, tools and system errors
 // that are searched for on the web, and a half-translated chain of
 // wrapped errors reads worse than an English one. Log records are English
 // for the same reason.
 //
-// The catalogue is two tables, in catalogue.go and recovery.go; a test fails when an ID lacks
-// a language or when the translations disagree on their format verbs.
+// The catalogue is three tables, in catalogue.go, recovery.go and plan.go;
+// a test fails when an ID lacks a language or when the translations
+// disagree on their format verbs.
 package i18n
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 )
@@ -106,7 +109,25 @@ func (p *Printer) Sprintf(id ID, args ...any) string {
 	if !ok {
 		f = m[English]
 	}
-	return fmt.Sprintf(f, args...)
+	return fmt.Sprintf(f, p.nested(args)...)
+}
+
+// nested prints the Msg arguments of a message in p's language, so a
+// message can name another ("partition 2 (the boot partition)").
+func (p *Printer) nested(args []any) []any {
+	var out []any
+	for i, a := range args {
+		if m, ok := a.(Msg); ok {
+			if out == nil {
+				out = slices.Clone(args)
+			}
+			out[i] = p.Msg(m)
+		}
+	}
+	if out == nil {
+		return args
+	}
+	return out
 }
 
 // Msg is a message not yet printed: a model that does not know the
@@ -130,9 +151,9 @@ func (p *Printer) Msg(m Msg) string {
 	return p.Sprintf(m.ID, m.Args...)
 }
 
-// tables are the catalogue's parts: the result lines of backupctl and the
-// recovery's screens. An ID lives in exactly one (the test checks).
-var tables = []map[ID]map[Lang]string{catalogue, recoveryCatalogue, filesCatalogue}
+// tables are the catalogue's parts: the result lines of backupctl, the
+// recovery's screens and the restore and clone plans. An ID lives in exactly one (the test checks).
+var tables = []map[ID]map[Lang]string{catalogue, recoveryCatalogue, filesCatalogue, planCatalogue}
 
 func lookup(id ID) (map[Lang]string, bool) {
 	for _, t := range tables {
@@ -163,6 +184,13 @@ func RecoveryIDs() []ID {
 			ids = append(ids, id)
 		}
 	}
+	slices.Sort(ids)
+	return ids
+}
+
+// PlanIDs lists the IDs of the restore and clone plans, sorted.
+func PlanIDs() []ID {
+	ids := slices.Collect(maps.Keys(planCatalogue))
 	slices.Sort(ids)
 	return ids
 }

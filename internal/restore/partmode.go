@@ -13,6 +13,7 @@ import (
 	"github.com/pibackup/pibackup/internal/backupset"
 	"github.com/pibackup/pibackup/internal/blockdev"
 	"github.com/pibackup/pibackup/internal/disklayout"
+	"github.com/pibackup/pibackup/internal/i18n"
 )
 
 // ErrNotSupported is returned for sets this build cannot restore yet.
@@ -95,7 +96,7 @@ func (p *Plan) planPartitions(ctx context.Context) error {
 	}
 	for _, n := range []int{p.boot, p.root} {
 		if n != 0 && !slices.Contains(p.selected, n) {
-			p.notes = append(p.notes, fmt.Sprintf("partition %d (the %s) is not restored", n, map[bool]string{true: "boot partition", false: "root filesystem"}[n == p.boot]))
+			p.notes = append(p.notes, i18n.M(i18n.NoteNotRestored, n, i18n.M(map[bool]i18n.ID{true: i18n.PlanBootPartition, false: i18n.PlanRootFilesystem}[n == p.boot])))
 		}
 	}
 
@@ -125,7 +126,7 @@ func (p *Plan) planPartitions(ctx context.Context) error {
 		p.Need = disklayout.MinDiskSize(src) - lp.Size + ext4Need(p.rootData)
 	}
 	if s.manifest == nil {
-		p.notes = append(p.notes, "raspiBackup set without manifest: the payloads have no checksums; archives are checked for their compression check and end-of-archive marker before the partition table is written")
+		p.notes = append(p.notes, i18n.M(i18n.NoteNoManifestParts))
 	}
 	p.ids, err = newIDs(src, p.Layout, p.boot, p.root, p.o.KeepIDs)
 	return err

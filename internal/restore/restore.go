@@ -36,6 +36,7 @@ import (
 
 	"github.com/pibackup/pibackup/internal/backupset"
 	"github.com/pibackup/pibackup/internal/disklayout"
+	"github.com/pibackup/pibackup/internal/i18n"
 	"github.com/pibackup/pibackup/internal/progress"
 )
 
@@ -97,7 +98,7 @@ type Plan struct {
 	resized   disklayout.ResizeResult
 	cmdlines  map[string]string // cmdline.txt files of the set's boot image
 	fstab     string            // /etc/fstab of an rsync set ("" unknown)
-	notes     []string
+	notes     []i18n.Msg
 	// rsync trees rebuilt by the Go tree restorer (tree.go); nil: rsync
 	// from LocalDir
 	tree      *goTree         // normal mode

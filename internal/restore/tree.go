@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/pibackup/pibackup/internal/backupset"
+	"github.com/pibackup/pibackup/internal/i18n"
 	"github.com/pibackup/pibackup/internal/imageio"
 	"github.com/pibackup/pibackup/internal/progress"
 	"github.com/pibackup/pibackup/internal/treelist"
@@ -585,11 +586,8 @@ func (p *Plan) planTree(root string) (*goTree, error) {
 		return nil, fmt.Errorf("set %s: %w: %s", s.dirName, ErrNeedsLocal, needsLocalAdvice)
 	}
 	if fsKind := networkFS(p.o.LocalDir); fsKind != "" {
-		note := fmt.Sprintf("the set is read over %s and has no extras file (<host>-backup.extras.list), so rsync copies what the share gives: "+
-			"NFSv3 and most SMB and FUSE mounts carry no xattrs, so ACLs and file capabilities (ping's cap_net_raw) may be missing after the restore; "+
-			"to keep them, restore from a copy made on the server with rsync -aHAX onto a USB disk", fsKind)
-		if !slices.Contains(p.notes, note) {
-			p.notes = append(p.notes, note)
+		if !slices.ContainsFunc(p.notes, func(m i18n.Msg) bool { return m.ID == i18n.NoteNetworkFS }) {
+			p.notes = append(p.notes, i18n.M(i18n.NoteNetworkFS, fsKind))
 		}
 	}
 	return nil, nil
