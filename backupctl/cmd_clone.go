@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/pibackup/pibackup/internal/config"
 	"github.com/pibackup/pibackup/internal/hooks"
+	"github.com/pibackup/pibackup/internal/i18n"
 	"github.com/pibackup/pibackup/internal/restore"
 	"github.com/pibackup/pibackup/internal/size"
 )
@@ -25,6 +27,7 @@ type cloneOptions struct {
 	rootSize   string
 	yes        bool
 	dryRun     bool
+	lang       string
 	cfg        *config.Flags // -f and the restore hook options
 }
 
@@ -78,6 +81,7 @@ Examples:
 	f.StringVar(&o.rootSize, "root-size", "", "size of the --root-to image file when it does not exist yet (e.g. 32G)")
 	f.BoolVar(&o.yes, "yes", false, "no interactive confirmation (needed when not run from a terminal)")
 	f.BoolVarP(&o.dryRun, "dry-run", "F", false, "print the plan; write nothing")
+	f.StringVar(&o.lang, "lang", "", langPlanHelp)
 	o.cfg = addRestoreHookFlags(f)
 	return cmd
 }
@@ -94,6 +98,11 @@ func (a *app) runClone(ctx context.Context, o cloneOptions) error {
 	if err != nil {
 		return withCode(exitUsage, fmt.Errorf("clone: --root-size: %w", err))
 	}
+	lang, err := i18n.Pick(o.lang, os.Getenv)
+	if err != nil {
+		return withCode(exitUsage, fmt.Errorf("clone: %w", err))
+	}
+	pr := i18n.New(lang)
 	if o.rootSource != "" && o.source == "" {
 		return withCode(exitUsage, errors.New("clone: --source-root-disk needs --source-disk (the running system's root is found)"))
 	}
@@ -113,12 +122,12 @@ func (a *app) runClone(ctx context.Context, o cloneOptions) error {
 		}
 		return withCode(exitPreflight, fmt.Errorf("clone: %w", err))
 	}
-	if proceed, err := a.showPlanAndConfirm("clone", plan.String(), plan.Target, o.dryRun, o.yes); !proceed {
+	if proceed, err := a.showPlanAndConfirm("clone", pr, plan.Text(pr), plan.Target, o.dryRun, o.yes); !proceed {
 		return err
 	}
 	if plan.RootTarget != nil && !o.yes {
 		// Two disks are overwritten: each is confirmed by its name.
-		if err := confirmTarget(a.stdin, a.stdout, plan.RootTarget); err != nil {
+		if err := confirmTarget(a.stdin, a.stdout, pr, plan.RootTarget); err != nil {
 			return withCode(exitPreflight, fmt.Errorf("clone: %w", err))
 		}
 	}

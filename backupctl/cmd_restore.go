@@ -18,6 +18,7 @@ import (
 	"github.com/pibackup/pibackup/internal/config"
 	"github.com/pibackup/pibackup/internal/disklayout"
 	"github.com/pibackup/pibackup/internal/hooks"
+	"github.com/pibackup/pibackup/internal/i18n"
 	"github.com/pibackup/pibackup/internal/restore"
 	"github.com/pibackup/pibackup/internal/size"
 )
@@ -30,6 +31,7 @@ type restoreOptions struct {
 	dryRun     bool
 	keepIDs    bool
 	partitions string
+	lang       string
 	cfg        *config.Flags // -f and the restore hook options
 }
 
@@ -41,6 +43,7 @@ func (o *restoreOptions) addFlags(cmd *cobra.Command) {
 	f.BoolVarP(&o.dryRun, "dry-run", "F", false, "print the plan; write nothing")
 	f.BoolVar(&o.keepIDs, "keep-ids", false, "keep the source's disk id, PARTUUIDs and filesystem UUIDs")
 	f.StringVar(&o.partitions, "partitions", "", `partition-oriented sets: which partitions ("1,2" or "*")`)
+	f.StringVar(&o.lang, "lang", "", langPlanHelp)
 	o.cfg = addRestoreHookFlags(f)
 }
 
@@ -109,6 +112,11 @@ func (a *app) runRestore(ctx context.Context, o restoreOptions, setDir string) e
 	if err != nil {
 		return withCode(exitUsage, fmt.Errorf("restore: --partitions: %w", err))
 	}
+	lang, err := i18n.Pick(o.lang, os.Getenv)
+	if err != nil {
+		return withCode(exitUsage, fmt.Errorf("restore: %w", err))
+	}
+	pr := i18n.New(lang)
 	abs, err := filepath.Abs(setDir)
 	if err != nil {
 		return withCode(exitUsage, fmt.Errorf("restore: %w", err))
@@ -145,7 +153,7 @@ func (a *app) runRestore(ctx context.Context, o restoreOptions, setDir string) e
 		}
 		return withCode(exitPreflight, fmt.Errorf("restore: %w", err))
 	}
-	if proceed, err := a.showPlanAndConfirm("restore", plan.String(), plan.Target, o.dryRun, o.yes); !proceed {
+	if proceed, err := a.showPlanAndConfirm("restore", pr, plan.Text(pr), plan.Target, o.dryRun, o.yes); !proceed {
 		return err
 	}
 	vars := hooks.Vars{TargetDir: abs, RestoreDev: plan.Target.Path}
@@ -190,12 +198,15 @@ func (a *app) runRestore(ctx context.Context, o restoreOptions, setDir string) e
 	return nil
 }
 
+// langPlanHelp is the --lang flag of restore and clone.
+const langPlanHelp = "language of the plan and the confirmation: en or de (default: from LC_ALL, LC_MESSAGES or LANG)"
+
 // confirmTarget asks for the target's name to be typed, after showing
 // what is on it. An empty or closed stdin refuses.
-func confirmTarget(in io.Reader, out io.Writer, t *restore.Target) error {
+func confirmTarget(in io.Reader, out io.Writer, pr *i18n.Printer, t *restore.Target) error {
 	name := filepath.Base(t.Path)
-	fmt.Fprintf(out, "\nEverything on %s will be overwritten.\n", t.Describe())
-	fmt.Fprintf(out, "Type %q to go on: ", name)
+	fmt.Fprintf(out, "\n%s\n", pr.Sprintf(i18n.PlanOverwritten, t.Text(pr)))
+	fmt.Fprint(out, pr.Sprintf(i18n.PlanTypeName, name))
 	line, err := readLine(in)
 	if err != nil && line == "" {
 		return errors.New("not confirmed (no input; use --yes for unattended runs)")
@@ -290,14 +301,14 @@ func (p *textProgress) done() {
 // showPlanAndConfirm prints a restore or clone plan and, unless --yes,
 // asks for the target's name. proceed is false after a dry run (err nil)
 // or a refused confirmation (err set); nothing has been written then.
-func (a *app) showPlanAndConfirm(verb, plan string, target *restore.Target, dryRun, yes bool) (proceed bool, err error) {
+func (a *app) showPlanAndConfirm(verb string, pr *i18n.Printer, plan string, target *restore.Target, dryRun, yes bool) (proceed bool, err error) {
 	fmt.Fprint(a.stdout, plan)
 	if dryRun {
-		fmt.Fprintln(a.stdout, "\nDry run (-F): nothing was written.")
+		fmt.Fprintf(a.stdout, "\n%s\n", pr.Sprintf(i18n.PlanDryRun))
 		return false, nil
 	}
 	if !yes {
-		if err := confirmTarget(a.stdin, a.stdout, target); err != nil {
+		if err := confirmTarget(a.stdin, a.stdout, pr, target); err != nil {
 			return false, withCode(exitPreflight, fmt.Errorf("%s: %w", verb, err))
 		}
 	}

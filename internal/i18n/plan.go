@@ -45,6 +45,8 @@ const (
 	PlanRootFilesystem  ID = "plan.root-filesystem"
 	PlanVerify          ID = "plan.verify"
 	PlanDryRun          ID = "plan.dry-run"
+	PlanOverwritten     ID = "plan.overwritten"
+	PlanTypeName        ID = "plan.type-name"
 	StepWriteImage      ID = "plan.step-write-image"
 	StepWriteImageRaw   ID = "plan.step-write-image-raw"
 	StepGrowRoot        ID = "plan.step-grow-root"
@@ -177,6 +179,14 @@ var planCatalogue = map[ID]map[Lang]string{
 	PlanDryRun: {
 		English: "Dry run (-F): nothing was written.",
 		German:  "Probelauf (-F): nichts wurde geschrieben.",
+	},
+	PlanOverwritten: {
+		English: "Everything on %s will be overwritten.",
+		German:  "Alles auf %s wird überschrieben.",
+	},
+	PlanTypeName: {
+		English: "Type %q to go on: ",
+		German:  "Zum Fortfahren %q eintippen: ",
 	},
 
 	StepWriteImage: {
