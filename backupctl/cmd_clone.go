@@ -148,12 +148,12 @@ func (a *app) runClone(ctx context.Context, o cloneOptions) error {
 	if err != nil {
 		return err
 	}
-	what := "Cloned"
+	done := i18n.CloneDone
 	if res.Sync {
-		what = "Synced"
+		done = i18n.CloneSynced
 	}
-	fmt.Fprintf(a.stdout, "\n%s onto %s in %s: root %s in %d changed files, boot partition %s written.\n", what, plan.Target.Path,
-		res.Duration.Round(100*time.Millisecond), size.Format(res.RootTransferred), res.FilesChanged, size.Format(res.BootWritten))
+	fmt.Fprintf(a.stdout, "\n%s\n", pr.Sprintf(done, plan.Target.Path,
+		res.Duration.Round(100*time.Millisecond), size.Format(res.RootTransferred), res.FilesChanged, size.Format(res.BootWritten)))
 	for _, c := range res.Changes {
 		fmt.Fprintf(a.stdout, "  %s\n", c)
 	}

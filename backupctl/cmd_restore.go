@@ -183,17 +183,17 @@ func (a *app) runRestore(ctx context.Context, o restoreOptions, setDir string) e
 	if err != nil {
 		return err
 	}
-	verified := "checked"
+	done := i18n.RestoreDone
 	if !res.Verified {
-		verified = "NOT verified (see the log)"
+		done = i18n.RestoreDoneNotVer
 	}
-	fmt.Fprintf(a.stdout, "\nRestored %s onto %s in %s (%s written), %s.\n", filepath.Base(abs), plan.Target.Path,
-		res.Duration.Round(100*time.Millisecond), size.Format(res.Bytes), verified)
+	fmt.Fprintf(a.stdout, "\n%s\n", pr.Sprintf(done, filepath.Base(abs), plan.Target.Path,
+		res.Duration.Round(100*time.Millisecond), size.Format(res.Bytes)))
 	for _, c := range res.Changes {
 		fmt.Fprintf(a.stdout, "  %s\n", c)
 	}
 	for _, w := range res.Warnings {
-		fmt.Fprintf(a.stdout, "  warning: %s\n", w)
+		fmt.Fprintln(a.stdout, pr.Sprintf(i18n.RestoreWarning, w))
 	}
 	return nil
 }

@@ -104,6 +104,11 @@ func TestRestoreCLI(t *testing.T) {
 		if _, err := os.Stat(img); !os.IsNotExist(err) {
 			t.Errorf("dry run created %s", img)
 		}
+		de := filepath.Join(work, "de.img")
+		code, out, errOut = cliIn(ctx, "de.img\n", "restore", "--lang", "de", set, "--to", de, "--size", "300M")
+		if code != 0 || !strings.Contains(out, filepath.Base(set)+" auf "+de+" wiederhergestellt in ") || !strings.Contains(out, "geschrieben), geprüft.") {
+			t.Errorf("German restore: exit %d\n%s\n%s", code, out, errOut)
+		}
 	})
 	t.Run("not confirmed", func(t *testing.T) {
 		img := filepath.Join(work, "noconfirm.img")
@@ -262,6 +267,10 @@ func TestCloneCLI(t *testing.T) {
 	code, out, errOut = cli(ctx, "clone", "--source-disk", d.Path, "--to", img, "--yes")
 	if code != 0 || !strings.Contains(out, "Synced onto") || !strings.Contains(out, "root 0 B in 0 changed files") {
 		t.Fatalf("second clone: exit %d\n%s\n%s", code, out, errOut)
+	}
+	code, out, errOut = cli(ctx, "clone", "--lang", "de", "--source-disk", d.Path, "--to", img, "--yes")
+	if code != 0 || !strings.Contains(out, "Auf "+img+" abgeglichen") || !strings.Contains(out, "Root 0 B in 0 geänderten Dateien") {
+		t.Fatalf("third clone, in German: exit %d\n%s\n%s", code, out, errOut)
 	}
 	got, err := disklayout.ReadFile(img)
 	if err != nil {

@@ -4,7 +4,8 @@ package i18n
 // what a user reads before he types the target's name to confirm that it
 // is overwritten, so he must be able to read every sentence of it. Paths,
 // ids, sizes, tool names and their options (e2fsck -fy, rsync -aHAX) are
-// arguments or stay as they are in both languages.
+// arguments or stay as they are in both languages. The lines that end a
+// restore or clone are here too: the same user reads them next.
 const (
 	PlanRestoreHead     ID = "plan.restore-head"
 	PlanOnto            ID = "plan.onto"
@@ -47,6 +48,11 @@ const (
 	PlanDryRun          ID = "plan.dry-run"
 	PlanOverwritten     ID = "plan.overwritten"
 	PlanTypeName        ID = "plan.type-name"
+	RestoreDone         ID = "restore.done"
+	RestoreDoneNotVer   ID = "restore.done-not-verified"
+	RestoreWarning      ID = "restore.warning"
+	CloneDone           ID = "clone.done"
+	CloneSynced         ID = "clone.synced"
 	StepWriteImage      ID = "plan.step-write-image"
 	StepWriteImageRaw   ID = "plan.step-write-image-raw"
 	StepGrowRoot        ID = "plan.step-grow-root"
@@ -187,6 +193,23 @@ var planCatalogue = map[ID]map[Lang]string{
 	PlanTypeName: {
 		English: "Type %q to go on: ",
 		German:  "Zum Fortfahren %q eintippen: ",
+	},
+	RestoreDone: {
+		English: "Restored %s onto %s in %s (%s written), checked.",
+		German:  "%s auf %s wiederhergestellt in %s (%s geschrieben), geprüft.",
+	},
+	RestoreDoneNotVer: {
+		English: "Restored %s onto %s in %s (%s written), NOT verified (see the log).",
+		German:  "%s auf %s wiederhergestellt in %s (%s geschrieben), NICHT geprüft (siehe Protokoll).",
+	},
+	RestoreWarning: {English: "  warning: %s", German: "  Warnung: %s"},
+	CloneDone: {
+		English: "Cloned onto %s in %s: root %s in %d changed files, boot partition %s written.",
+		German:  "Auf %s geklont in %s: Root %s in %d geänderten Dateien, Boot-Partition %s geschrieben.",
+	},
+	CloneSynced: {
+		English: "Synced onto %s in %s: root %s in %d changed files, boot partition %s written.",
+		German:  "Auf %s abgeglichen in %s: Root %s in %d geänderten Dateien, Boot-Partition %s geschrieben.",
 	},
 
 	StepWriteImage: {
