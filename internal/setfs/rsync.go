@@ -1,0 +1,127 @@
+package setfs
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/pibackup/pibackup/internal/treelist"
+)
+
+// listedTree builds the tree of a backupctl rsync set from its listing
+// and extras file, as a restore does: owners, modes, times, symlink
+// targets, xattrs and hardlinks come from them, only the content of
+// regular files from the set folder. So the view is exact even for a set
+// kept on a server that did not keep the rest (SFTP, SMB).
+func listedTree(t *tree, setDir string, treeDir, listing, extras string) (*entry, error) {
+	entries, err := readFile(filepath.Join(setDir, listing), func(r io.Reader) func() (treelist.Entry, error) {
+		return treelist.NewReader(r).Next
+	})
+	if err != nil {
+		return nil, err
+	}
+	xs, err := readFile(filepath.Join(setDir, extras), func(r io.Reader) func() (treelist.Extra, error) {
+		return treelist.NewExtrasReader(r).Next
+	})
+	if err != nil {
+		return nil, err
+	}
+	xtra := map[string]treelist.Extra{}
+	for _, x := range xs {
+		xtra[x.Path] = x
+	}
+	dir := filepath.Join(setDir, filepath.FromSlash(treeDir))
+	files := treelist.NewContent(os.DirFS(dir), entries, nil)
+	root := t.newEntry(syscall.S_IFDIR | 0o755)
+	byPath := map[string]*entry{}
+	for _, le := range entries {
+		if le.Link != treelist.None {
+			if e, ok := byPath[le.Link]; ok {
+				e.nlink++
+				t.put(root, le.Path, e)
+				continue
+			}
+		}
+		typ, ok := listingTypes[le.Type]
+		if !ok {
+			return nil, fmt.Errorf("%s: %s: unknown type %c", listing, le.Path, le.Type)
+		}
+		e := t.newEntry(typ | le.Mode)
+		e.uid, e.gid = le.UID, le.GID
+		e.mtime = time.Unix(0, le.MtimeNS)
+		e.atime = e.mtime
+		x := xtra[le.Path]
+		if len(x.Xattrs) > 0 {
+			e.xattrs = map[string][]byte{}
+			for _, a := range x.Xattrs {
+				e.xattrs[a.Name] = a.Value
+			}
+		}
+		switch le.Type {
+		case 'l':
+			e.target, e.size = x.Target, int64(len(x.Target))
+		case 'c', 'b':
+			major, minor, err := treelist.ParseRdev(le.Rdev)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %s: %w", listing, le.Path, err)
+			}
+			e.rdev = uint32(unix.Mkdev(major, minor))
+		case 'f':
+			e.size = le.Size
+			e.content = &listedFile{files: files, e: le}
+		}
+		t.put(root, le.Path, e)
+		byPath[le.Path] = e
+	}
+	return root, nil
+}
+
+// listingTypes maps a listing's types to st_mode's.
+var listingTypes = map[byte]uint32{'d': syscall.S_IFDIR, 'f': syscall.S_IFREG, 'l': syscall.S_IFLNK,
+	'c': syscall.S_IFCHR, 'b': syscall.S_IFBLK, 'p': syscall.S_IFIFO, 's': syscall.S_IFSOCK}
+
+// listedFile is a regular file of a listed tree, opened in the set
+// folder (under another name if the server mangled its own).
+type listedFile struct {
+	files *treelist.Content
+	e     treelist.Entry
+}
+
+func (l *listedFile) open() (reader, error) {
+	f, err := l.files.Open(l.e)
+	if err != nil {
+		return nil, err
+	}
+	r, ok := f.(reader)
+	if !ok {
+		f.Close()
+		return nil, fmt.Errorf("BUG: %s opened without ReadAt", l.e.Path)
+	}
+	return r, nil
+}
+
+// readFile reads every item of the file p with the reader reader makes.
+func readFile[T any](p string, reader func(io.Reader) func() (T, error)) ([]T, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	next := reader(f)
+	var out []T
+	for {
+		v, err := next()
+		if err == io.EOF {
+			return out, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", filepath.Base(p), err)
+		}
+		out = append(out, v)
+	}
+}
