@@ -67,10 +67,11 @@ Examples:
 			case <-done:
 			case <-ctx.Done():
 				// Interrupted: the normal way to end, like restic mount.
+				// A view still in use is detached, not waited for: its
+				// open files fail once this process has ended.
 				if err := srv.Unmount(); err != nil {
 					return fmt.Errorf("mount: %w", err)
 				}
-				<-done
 			}
 			fmt.Fprintf(a.stdout, "unmounted %s\n", mnt)
 			return nil

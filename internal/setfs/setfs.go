@@ -159,15 +159,18 @@ func (s *Server) Wait() {
 	s.m.release()
 }
 
-// Unmount unmounts the view. A mount point still in use (a shell in it)
-// is detached lazily: it disappears at once and the kernel lets go of it
-// when its last user leaves.
+// Unmount unmounts the view and releases what it held. A mount point
+// still in use (a shell in it, an open file) is detached lazily: it
+// disappears at once, and its last users see their files fail once this
+// process ends.
 func (s *Server) Unmount() error {
 	if err := s.fuse.Unmount(); err != nil {
 		if err2 := syscall.Unmount(s.dir, syscall.MNT_DETACH); err2 != nil {
 			return fmt.Errorf("unmount %s: %w", s.dir, errors.Join(err, err2))
 		}
+		s.m.opts.Log.Warn("the mount point was in use; detached it lazily", "mountpoint", s.dir)
 	}
+	s.m.release()
 	return nil
 }
 
