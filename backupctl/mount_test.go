@@ -287,3 +287,24 @@ func checkBoot(t *testing.T, want map[string][]byte, dir string) {
 		t.Errorf("boot/ has %d files, the source's boot partition %d", got, len(want))
 	}
 }
+
+// TestMountRefusals: what cannot be mounted says why and what to give
+// instead, and mounts nothing.
+func TestMountRefusals(t *testing.T) {
+	testfs.Require(t, "fuse")
+	empty := t.TempDir()
+	for _, c := range []struct {
+		name, src, mnt, want string
+	}{
+		{"no sets", empty, t.TempDir(), "holds no backup set"},
+		{"no mount point", empty, filepath.Join(empty, "missing"), "create it first"},
+	} {
+		code, _, errOut := cli(context.Background(), "mount", c.src, c.mnt)
+		if code == 0 || !strings.Contains(errOut, c.want) {
+			t.Errorf("%s: exit %d %q; want an error saying %q", c.name, code, errOut, c.want)
+		}
+		if isMountPoint(t, c.mnt) {
+			t.Errorf("%s: mounted anyway", c.name)
+		}
+	}
+}
