@@ -89,8 +89,19 @@ func TestMountHostDir(t *testing.T) {
 	for _, typ := range []string{"tgz", "dd"} {
 		names = append(names, filepath.Base(backupOK(t, backups, "-t", typ, "--source-disk", d.Path)))
 	}
+	// A set that cannot be opened does not keep the others from
+	// showing: each is opened when first looked into.
+	broken := "testpi@debian12-dd-backup-20261101-031500"
+	if err := os.Mkdir(filepath.Join(backups, "testpi", broken), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	mnt := t.TempDir()
 	done := mountCLI(t, filepath.Join(backups, "testpi"), mnt, "--cache-dir", t.TempDir())
+	if _, err := os.ReadDir(filepath.Join(mnt, broken)); err == nil {
+		t.Errorf("the set without an image could be listed")
+	}
+	good := slices.Clone(names)
+	names = append(names, broken)
 	es, err := os.ReadDir(mnt)
 	if err != nil {
 		t.Fatal(err)
@@ -104,7 +115,7 @@ func TestMountHostDir(t *testing.T) {
 		t.Errorf("host folder shows %q, want the sets %q", got, names)
 	}
 	want, _ := os.ReadFile(filepath.Join(mountRoot(t, d, false), testfs.PathFstab))
-	for _, n := range names {
+	for _, n := range good {
 		b, err := os.ReadFile(filepath.Join(mnt, n, "root", testfs.PathFstab))
 		if err != nil || !bytes.Equal(b, want) {
 			t.Errorf("%s/root/%s: %v %q", n, testfs.PathFstab, err, b)
@@ -289,15 +300,27 @@ func checkBoot(t *testing.T, want map[string][]byte, dir string) {
 }
 
 // TestMountRefusals: what cannot be mounted says why and what to give
-// instead, and mounts nothing.
+// instead, and mounts nothing; an rsync set whose listing does not match
+// the manifest is damaged, not shown with wrong owners and modes.
 func TestMountRefusals(t *testing.T) {
 	testfs.Require(t, "fuse")
+	d := fixture(t)
+	damaged := backupOK(t, t.TempDir(), "-t", "rsync", "--source-disk", d.Path)
+	listing := filepath.Join(damaged, "testpi-backup.tree.list")
+	b, err := os.ReadFile(listing)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(listing, bytes.Replace(b, []byte(" 0644 "), []byte(" 0666 "), 1), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	empty := t.TempDir()
 	for _, c := range []struct {
 		name, src, mnt, want string
 	}{
 		{"no sets", empty, t.TempDir(), "holds no backup set"},
 		{"no mount point", empty, filepath.Join(empty, "missing"), "create it first"},
+		{"damaged listing", damaged, t.TempDir(), "testpi-backup.tree.list does not match its size and SHA-256 in the manifest"},
 	} {
 		code, _, errOut := cli(context.Background(), "mount", c.src, c.mnt)
 		if code == 0 || !strings.Contains(errOut, c.want) {

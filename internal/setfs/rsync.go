@@ -1,15 +1,19 @@
 package setfs
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"os"
+	"path"
 	"path/filepath"
 	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/pibackup/pibackup/internal/backupset"
 	"github.com/pibackup/pibackup/internal/treelist"
 )
 
@@ -18,14 +22,17 @@ import (
 // targets, xattrs and hardlinks come from them, only the content of
 // regular files from the set folder. So the view is exact even for a set
 // kept on a server that did not keep the rest (SFTP, SMB).
-func listedTree(t *tree, setDir string, treeDir, listing, extras string) (*entry, error) {
-	entries, err := readFile(filepath.Join(setDir, listing), func(r io.Reader) func() (treelist.Entry, error) {
+//
+// Both files must have the size and SHA-256 the manifest records: a
+// damaged listing would show wrong owners and modes without a word.
+func listedTree(t *tree, setDir string, m *backupset.Manifest, treeDir, listing, extras string) (*entry, error) {
+	entries, err := readFile(setDir, m, listing, func(r io.Reader) func() (treelist.Entry, error) {
 		return treelist.NewReader(r).Next
 	})
 	if err != nil {
 		return nil, err
 	}
-	xs, err := readFile(filepath.Join(setDir, extras), func(r io.Reader) func() (treelist.Extra, error) {
+	xs, err := readFile(setDir, m, extras, func(r io.Reader) func() (treelist.Extra, error) {
 		return treelist.NewExtrasReader(r).Next
 	})
 	if err != nil {
@@ -105,23 +112,42 @@ func (l *listedFile) open() (reader, error) {
 	return r, nil
 }
 
-// readFile reads every item of the file p with the reader reader makes.
-func readFile[T any](p string, reader func(io.Reader) func() (T, error)) ([]T, error) {
-	f, err := os.Open(p)
+// readFile reads every item of the set file name with the reader reader
+// makes, and checks the file against its record in the manifest.
+func readFile[T any](setDir string, m *backupset.Manifest, name string, reader func(io.Reader) func() (T, error)) ([]T, error) {
+	var want *backupset.File
+	for i := range m.Files {
+		if path.Clean(m.Files[i].Path) == name {
+			want = &m.Files[i]
+		}
+	}
+	if want == nil {
+		return nil, fmt.Errorf("%s is not in the manifest's file list: the set is damaged", name)
+	}
+	f, err := os.Open(filepath.Join(setDir, name))
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	next := reader(f)
+	h := sha256.New()
+	c := &counter{r: io.TeeReader(f, h)}
+	next := reader(c)
 	var out []T
 	for {
 		v, err := next()
 		if err == io.EOF {
-			return out, nil
+			break
 		}
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", filepath.Base(p), err)
+			return nil, fmt.Errorf("%s: %w", name, err)
 		}
 		out = append(out, v)
 	}
+	if _, err := io.Copy(io.Discard, c); err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	if c.n != want.Size || hex.EncodeToString(h.Sum(nil)) != want.SHA256 {
+		return nil, fmt.Errorf("%s does not match its size and SHA-256 in the manifest: the set is damaged (backupctl verify SET tells more)", name)
+	}
+	return out, nil
 }

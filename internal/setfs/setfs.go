@@ -22,6 +22,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	iofs "io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -397,10 +398,13 @@ func (m *mounter) openSet(ctx context.Context, dir string) (map[string]part, err
 func (m *mounter) rsyncRoot(dir, host string) (part, error) {
 	t := m.newTree()
 	mf, _, err := backupset.ReadManifestIn(os.DirFS(dir), ".", host)
+	if err != nil && !errors.Is(err, iofs.ErrNotExist) {
+		return part{}, fmt.Errorf("%s: %w", filepath.Base(dir), err)
+	}
 	if err == nil {
 		for _, tr := range mf.Trees {
 			if tr.Root == "." && tr.Listing != "" && tr.Extras != "" {
-				root, err := listedTree(t, dir, tr.Root, tr.Listing, tr.Extras)
+				root, err := listedTree(t, dir, mf, tr.Root, tr.Listing, tr.Extras)
 				if err != nil {
 					return part{}, fmt.Errorf("%s: %w", filepath.Base(dir), err)
 				}
