@@ -50,7 +50,7 @@ Examples:
 				return withCode(exitUsage, err)
 			}
 			ctx := cmd.Context()
-			srv, err := setfs.Mount(ctx, src, mnt, setfs.Options{CacheDir: cacheDir, Log: a.log})
+			srv, err := setfs.Mount(ctx, src, mnt, setfs.Options{CacheDir: cacheDir, Log: a.log, Out: a.stdout})
 			if err != nil {
 				if errors.Is(err, setfs.ErrUnsupported) {
 					return withCode(exitPreflight, fmt.Errorf("mount: %w", err))

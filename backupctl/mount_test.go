@@ -188,8 +188,8 @@ func startMount(t *testing.T, set, mnt string) (*exec.Cmd, *bytes.Buffer) {
 		syscall.Unmount(mnt, syscall.MNT_DETACH)
 	})
 	// The line comes once the view is mounted: the event to wait for.
-	line, err := bufio.NewReader(stdout).ReadString('\n')
-	if err != nil || !strings.HasPrefix(line, "mounted ") {
+	line, err := waitMounted(stdout)
+	if err != nil {
 		cmd.Wait()
 		t.Fatalf("no 'mounted' line: %q %v\n%s", line, err, stderr.String())
 	}
@@ -216,8 +216,8 @@ func mountCLI(t *testing.T, set, mnt string, args ...string) <-chan cliResult {
 		pw.Close()
 		done <- cliResult{code, errOut.String()}
 	}()
-	line, err := bufio.NewReader(pr).ReadString('\n')
-	if err != nil || !strings.HasPrefix(line, "mounted ") {
+	line, err := waitMounted(pr)
+	if err != nil {
 		r := <-done
 		cancel()
 		t.Fatalf("mount %s: %q %v; exit %d\n%s", filepath.Base(set), line, err, r.code, r.out)
@@ -228,6 +228,23 @@ func mountCLI(t *testing.T, set, mnt string, args ...string) <-chan cliResult {
 		syscall.Unmount(mnt, syscall.MNT_DETACH)
 	})
 	return done
+}
+
+// waitMounted reads mount's output up to its "mounted" line (after any
+// note on indexing or decompressing) and returns what it read.
+func waitMounted(r io.Reader) (string, error) {
+	br := bufio.NewReader(r)
+	var out strings.Builder
+	for {
+		line, err := br.ReadString('\n')
+		out.WriteString(line)
+		if strings.HasPrefix(line, "mounted ") {
+			return out.String(), nil
+		}
+		if err != nil {
+			return out.String(), err
+		}
+	}
 }
 
 func isMountPoint(t *testing.T, dir string) bool {

@@ -49,6 +49,16 @@ type Options struct {
 	// between mounts; DefaultCacheDir when empty.
 	CacheDir string
 	Log      *slog.Logger
+	// Out, if not nil, gets a line before each slow first-time step
+	// (indexing an archive, decompressing an image), so a user waiting
+	// at a Pi's console knows why.
+	Out io.Writer
+}
+
+func (o Options) note(format string, args ...any) {
+	if o.Out != nil {
+		fmt.Fprintf(o.Out, format+"\n", args...)
+	}
 }
 
 // DefaultCacheDir is /var/cache/backupctl for root (backupctl's usual
@@ -75,6 +85,10 @@ type mounter struct {
 	opts  Options
 	bases atomic.Uint64 // tree numbers (tree.base >> 40)
 	inos  atomic.Uint64 // inode numbers of the folders above the trees
+	// lazy is set when the view had to be detached lazily: its open
+	// files still hold the image mounts until this process ends, so
+	// they are released without waiting for them.
+	lazy atomic.Bool
 
 	mu       sync.Mutex
 	releases []func()
@@ -169,6 +183,7 @@ func (s *Server) Unmount() error {
 		if err2 := syscall.Unmount(s.dir, syscall.MNT_DETACH); err2 != nil {
 			return fmt.Errorf("unmount %s: %w", s.dir, errors.Join(err, err2))
 		}
+		s.m.lazy.Store(true)
 		s.m.opts.Log.Warn("the mount point was in use; detached it lazily", "mountpoint", s.dir)
 	}
 	s.m.release()
@@ -422,7 +437,7 @@ func (m *mounter) rsyncRoot(dir, host string) (part, error) {
 }
 
 func (m *mounter) tarPart(payload string) (part, error) {
-	f, idx, err := openTar(payload, m.opts.CacheDir, m.opts.Log)
+	f, idx, err := openTar(payload, m.opts)
 	if err != nil {
 		return part{}, err
 	}
@@ -496,7 +511,7 @@ func (m *mounter) imageParts(ctx context.Context, dir, base string) (map[string]
 			if err != nil {
 				return nil, err
 			}
-			m.onRelease(release)
+			m.onRelease(func() { release(m.lazy.Load()) })
 			node, attr, err := passthrough(mnt, m.newTree().base, nil)
 			if err != nil {
 				return nil, err
@@ -530,7 +545,7 @@ func (m *mounter) decompressedImage(img string) (string, error) {
 	if err := os.MkdirAll(m.opts.CacheDir, 0o700); err != nil {
 		return "", fmt.Errorf("cache folder: %w", err)
 	}
-	m.opts.Log.Info("decompressing the image into the cache (once)", "image", filepath.Base(img), "cache", m.opts.CacheDir)
+	m.opts.note("decompressing %s into %s (once; later mounts reuse it)", filepath.Base(img), m.opts.CacheDir)
 	zr, err := compress.OpenFile(img)
 	if err != nil {
 		return "", err

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"path"
 	"path/filepath"
@@ -65,7 +64,8 @@ type member struct {
 
 // openTar indexes payload (or loads its cached index) and returns the
 // uncompressed archive to read members from, and the index.
-func openTar(payload, cacheDir string, log *slog.Logger) (*os.File, *tarIndex, error) {
+func openTar(payload string, opts Options) (*os.File, *tarIndex, error) {
+	cacheDir := opts.CacheDir
 	key, err := cacheKey(payload)
 	if err != nil {
 		return nil, nil, err
@@ -85,7 +85,7 @@ func openTar(payload, cacheDir string, log *slog.Logger) (*os.File, *tarIndex, e
 		return nil, nil, fmt.Errorf("cache folder: %w", err)
 	}
 	start := time.Now()
-	log.Info("indexing the archive (once; kept in the cache)", "payload", filepath.Base(payload), "cache", cacheDir)
+	opts.note("indexing %s into %s (once; later mounts reuse it)", filepath.Base(payload), cacheDir)
 	idx, err := buildIndex(payload, compressed, archive)
 	if err != nil {
 		return nil, nil, err
@@ -97,7 +97,7 @@ func openTar(payload, cacheDir string, log *slog.Logger) (*os.File, *tarIndex, e
 	if err := writeAtomic(idxPath, func(w io.Writer) error { _, err := w.Write(b); return err }); err != nil {
 		return nil, nil, fmt.Errorf("cache the index: %w", err)
 	}
-	log.Info("archive indexed", "members", len(idx.Members), "took", time.Since(start).Round(time.Millisecond))
+	opts.Log.Info("archive indexed", "members", len(idx.Members), "took", time.Since(start).Round(time.Millisecond))
 	f, err := os.Open(archive)
 	return f, idx, err
 }
