@@ -39,6 +39,10 @@ func TestMount(t *testing.T) {
 	sets["raspiBackup-tgz"] = asRaspiBackupSet(t, sets["-ttgz"], t.TempDir())
 	sets["raspiBackup-rsync"] = asRaspiBackupSet(t, sets["-trsync"], t.TempDir())
 	boot := bootFiles(t, d)
+	// raspiBackup -B keeps the boot partition as a tar (.tmg) instead
+	// of an image.
+	sets["raspiBackup-tgz-B"] = asRaspiBackupSet(t, sets["-ttgz"], t.TempDir())
+	writeTmg(t, sets["raspiBackup-tgz-B"], boot)
 	cache := t.TempDir()
 	for name, set := range sets {
 		t.Run(name, func(t *testing.T) {
@@ -347,4 +351,24 @@ func TestMountRefusals(t *testing.T) {
 			t.Errorf("%s: mounted anyway", c.name)
 		}
 	}
+}
+
+// writeTmg replaces the set's boot image by a tar of the files, made as
+// raspiBackup's -B makes it (cd /boot/firmware; tar -cpi -f ... .).
+func writeTmg(t *testing.T, set string, files map[string][]byte) {
+	t.Helper()
+	if err := os.Remove(filepath.Join(set, "testpi-backup.img")); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	for name, b := range files {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, b, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	runTool(t, "tar", "-C", dir, "-cpi", "-f", filepath.Join(set, "testpi-backup.tmg"), ".")
 }
