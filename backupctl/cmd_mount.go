@@ -17,7 +17,8 @@ func (a *app) newMountCmd() *cobra.Command {
 		Short: "Show a backup set (or every set of a host) as a read-only folder",
 		Long: `Mount a set read-only at MOUNTPOINT, in the foreground, until MOUNTPOINT
 is unmounted (umount MOUNTPOINT) or the command is interrupted (Ctrl-C,
-SIGTERM: it unmounts cleanly).
+SIGTERM: it unmounts cleanly and exits 0; a mount point still in use is
+detached lazily).
 
   MOUNTPOINT/root/   the backed-up root filesystem, exactly as it was
   MOUNTPOINT/boot/   the boot partition
@@ -32,7 +33,8 @@ tgz and tar.zst (an index of the archive is built at the first mount and
 kept in the cache folder; a compressed archive is kept there
 decompressed, which takes its uncompressed size), dd (the image's ext4,
 mounted read-only from a loop device) and ddz (decompressed once into
-the cache, zero blocks left as holes).
+the cache, zero blocks left as holes). Partition-oriented sets (one
+payload per partition) are not shown; restore them.
 
 Examples:
   backupctl mount /mnt/usb-backup/pi/pi@debian12-tgz-backup-20261125-031500 /mnt/set
