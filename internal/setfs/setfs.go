@@ -280,12 +280,7 @@ var (
 )
 
 func (s *setNode) open(ctx context.Context) error {
-	s.once.Do(func() {
-		s.parts, s.err = s.m.openSet(ctx, s.dir)
-		if s.err != nil {
-			s.m.opts.Log.Error("open set", "set", filepath.Base(s.dir), "err", s.err)
-		}
-	})
+	s.once.Do(func() { s.parts, s.err = s.m.openSet(ctx, s.dir) })
 	return s.err
 }
 
@@ -316,6 +311,9 @@ func (s *setNode) addParts(ctx context.Context) {
 
 func (s *setNode) ready(ctx context.Context) syscall.Errno {
 	if err := s.open(context.WithoutCancel(ctx)); err != nil {
+		// A set of a host folder, opened on first look: the log is
+		// the only place to say why it shows as an I/O error.
+		s.m.opts.Log.Error("cannot show the set", "set", filepath.Base(s.dir), "err", err)
 		return syscall.EIO
 	}
 	s.addParts(ctx)
