@@ -259,10 +259,11 @@ type setNode struct {
 	dir  string
 	attr fuse.Attr
 
-	once  sync.Once
-	err   error
-	parts map[string]part
-	added bool
+	once   sync.Once
+	err    error
+	logged sync.Once
+	parts  map[string]part
+	added  bool
 }
 
 // part is a filesystem of a set: an in-memory tree or a passthrough.
@@ -313,7 +314,7 @@ func (s *setNode) ready(ctx context.Context) syscall.Errno {
 	if err := s.open(context.WithoutCancel(ctx)); err != nil {
 		// A set of a host folder, opened on first look: the log is
 		// the only place to say why it shows as an I/O error.
-		s.m.opts.Log.Error("cannot show the set", "set", filepath.Base(s.dir), "err", err)
+		s.logged.Do(func() { s.m.opts.Log.Error("cannot show the set", "set", filepath.Base(s.dir), "err", err) })
 		return syscall.EIO
 	}
 	s.addParts(ctx)
