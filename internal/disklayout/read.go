@@ -101,10 +101,17 @@ func Read(r *os.File, size int64) (*backupset.Disk, error) {
 				Bootable: p.Bootable,
 			})
 		}
+		if ext, ok := extendedOf(d); ok {
+			logical, err := readLogical(r, ext, t.UUID())
+			if err != nil {
+				return nil, fmt.Errorf("read partition table: %w", err)
+			}
+			d.Partitions = append(d.Partitions, logical...)
+		}
 	}
 	for i := range d.Partitions {
 		p := &d.Partitions[i]
-		if p.Type == "5" || p.Type == "f" || p.Type == "85" {
+		if IsExtendedType(p.Type) {
 			continue // extended container: no filesystem of its own
 		}
 		id, err := Identify(io.NewSectionReader(r, p.Start, p.Size))

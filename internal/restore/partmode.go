@@ -1,11 +1,13 @@
 package restore
 
 import (
+	"archive/tar"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -43,7 +45,7 @@ func (p *Plan) planPartitions(ctx context.Context) error {
 	}
 	for i := range src.Partitions {
 		q := &src.Partitions[i]
-		if e, ok := s.blkidOf(q.Number); ok {
+		if e, ok := s.blkidOf(q); ok {
 			if q.FSType == "" {
 				q.FSType = e.Type
 			}
@@ -90,8 +92,23 @@ func (p *Plan) planPartitions(ctx context.Context) error {
 	}
 	p.parted = parted
 	p.boot, p.root = bootRoot(s.manifest, src)
+	if s.manifest == nil {
+		// raspiBackup records neither: on a NOOBS/PINN card the first FAT
+		// is the recovery and the last Linux partition may be data. The
+		// boot partition is the FAT whose cmdline.txt names a partition of
+		// the card as root=.
+		if boot, root, ok := p.bootRootFromCmdline(ctx, src); ok {
+			p.boot, p.root = boot, root
+		}
+	}
 	if q, ok := disklayout.PartitionByNumber(src, p.boot); !ok || q.FSType != "vfat" {
 		p.boot = 0
+	}
+	for _, q := range src.Partitions {
+		if !slices.Contains(p.selected, q.Number) && q.Number != p.boot && q.Number != p.root &&
+			!disklayout.IsExtendedType(q.Type) && q.FSType != "swap" {
+			p.notes = append(p.notes, fmt.Sprintf("partition %d is created empty: the set holds no payload for it or it was not selected", q.Number))
+		}
 	}
 	for _, n := range []int{p.boot, p.root} {
 		if n != 0 && !slices.Contains(p.selected, n) {
@@ -127,8 +144,99 @@ func (p *Plan) planPartitions(ctx context.Context) error {
 	if s.manifest == nil {
 		p.notes = append(p.notes, "raspiBackup set without manifest: the payloads have no checksums; archives are checked for their compression check and end-of-archive marker before the partition table is written")
 	}
-	p.ids, err = newIDs(src, p.Layout, p.boot, p.root, p.o.KeepIDs)
-	return err
+	if p.ids, err = newIDs(src, p.Layout, p.boot, p.root, p.o.KeepIDs); err != nil {
+		return err
+	}
+	// Partitions that are not restored keep no filesystem to give an id
+	// to; the extended partition has none at all.
+	for n, pi := range p.ids.Parts {
+		q, _ := disklayout.PartitionByNumber(src, n)
+		if !slices.Contains(p.selected, n) && (q == nil || q.FSType != "swap") {
+			pi.NewUUID = ""
+		}
+	}
+	return nil
+}
+
+// bootRootFromCmdline finds the boot partition of a set without a
+// manifest: the first selected FAT partition whose payload holds a
+// cmdline.txt whose root= names a partition of src (by PARTUUID, UUID,
+// LABEL or device name). Payloads that cannot be read are passed over;
+// the restore reads and checks them again.
+func (p *Plan) bootRootFromCmdline(ctx context.Context, src *backupset.Disk) (boot, root int, ok bool) {
+	for _, n := range p.selected {
+		q, _ := disklayout.PartitionByNumber(src, n)
+		if kind, err := p.partFS(q, p.parted); err != nil || !strings.HasPrefix(kind, "fat") {
+			continue
+		}
+		b, err := p.set.partFile(ctx, p.set.partPayloads[n], "cmdline.txt")
+		if err != nil {
+			p.log.Debug("no cmdline.txt", "partition", n, "err", err)
+			continue
+		}
+		if r, ok := partByRef(src, rootRefFromCmdline(string(b))); ok && r != n {
+			return n, r, true
+		}
+	}
+	return 0, 0, false
+}
+
+// partByRef finds the partition of d that a root= or fstab spec names.
+func partByRef(d *backupset.Disk, ref string) (int, bool) {
+	key, val, ok := strings.Cut(ref, "=")
+	if !ok {
+		if dev, ok := strings.CutPrefix(ref, "/dev/"); ok {
+			if n := partNumber(dev); n > 0 {
+				_, ok := disklayout.PartitionByNumber(d, n)
+				return n, ok
+			}
+		}
+		return 0, false
+	}
+	val = strings.Trim(val, `"`)
+	for _, q := range d.Partitions {
+		var have string
+		switch strings.ToUpper(key) {
+		case "PARTUUID":
+			have = q.PartUUID
+		case "UUID":
+			have = q.UUID
+		case "LABEL":
+			if q.Label == val {
+				return q.Number, true
+			}
+		}
+		if have != "" && strings.EqualFold(have, val) {
+			return q.Number, true
+		}
+	}
+	return 0, false
+}
+
+// partFile reads a small file at the top of a partition payload: from
+// the tree of an rsync set, or by reading the tar up to the member.
+func (s *setInfo) partFile(ctx context.Context, pp partPayload, name string) ([]byte, error) {
+	if pp.dir {
+		return readSmall(s, path.Join(pp.name, name))
+	}
+	r, err := s.open(pp.name, pp.comp)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	tr := tar.NewReader(r)
+	for {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		h, err := tr.Next()
+		if err != nil {
+			return nil, fmt.Errorf("%s: %s: %w", pp.name, name, err)
+		}
+		if path.Clean(strings.TrimPrefix(h.Name, "./")) == name && h.Typeflag == tar.TypeReg {
+			return io.ReadAll(io.LimitReader(tr, 1<<20))
+		}
+	}
 }
 
 // partFS returns the filesystem to make on q: "fat16", "fat32", "ext2",
@@ -459,13 +567,23 @@ func readSmall(s *setInfo, name string) ([]byte, error) {
 	return io.ReadAll(io.LimitReader(r, 1<<20))
 }
 
-// blkidOf returns the .blkid line of partition n (matched by the number
-// at the end of the device name, as raspiBackup maps them).
-func (s *setInfo) blkidOf(n int) (blkidEntry, bool) {
+// blkidOf returns the .blkid line of partition q: the line of its
+// device as the sfdisk dump names it, else the one line whose device
+// name ends in q's number (as raspiBackup maps them). raspiBackup runs
+// blkid for every device, so the file also lists the backup disk
+// (/dev/sda1) and others; a number two devices share names neither.
+func (s *setInfo) blkidOf(q *backupset.Partition) (blkidEntry, bool) {
+	if e, ok := s.blkid[q.Device]; ok && q.Device != "" {
+		return e, true
+	}
+	var found []blkidEntry
 	for dev, e := range s.blkid {
-		if partNumber(dev) == n {
-			return e, true
+		if partNumber(dev) == q.Number {
+			found = append(found, e)
 		}
+	}
+	if len(found) == 1 {
+		return found[0], true
 	}
 	return blkidEntry{}, false
 }
