@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -133,6 +134,9 @@ func buildNOOBSDisk(t *testing.T) string {
 			}
 			fstab := fmt.Sprintf("proc /proc proc defaults 0 0\nPARTUUID=%08x-05 /boot vfat defaults 0 2\nPARTUUID=%08x-06 / ext4 defaults,noatime 0 1\n", noobsDiskID, noobsDiskID)
 			if err := os.WriteFile(filepath.Join(mnt, "etc/fstab"), []byte(fstab), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(mnt, "etc/hostname"), []byte("noobs\n"), 0o644); err != nil {
 				t.Fatal(err)
 			}
 		} else {
@@ -351,5 +355,46 @@ func TestRestoreNOOBSRaspiBackupSet(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("restore: exit %d", code)
 	}
+	if !strings.Contains(out, "checked") {
+		t.Errorf("restore not verified")
+	}
 	judgeNOOBSRestore(t, src, img, size, []int{1, 5, 6})
+}
+
+// TestBackupRestoreNOOBS: backupctl's own -P backup of a NOOBS card reads
+// the logical partitions (p5, p6, p7 behind the extended p2), skips the
+// extended partition, and its set restores to the same card.
+func TestBackupRestoreNOOBS(t *testing.T) {
+	src := buildNOOBSDisk(t)
+	set := backupOK(t, t.TempDir(), "-t", "tar", "-P", "1 5 6", "--source-disk", src)
+	m := readManifest(t, set)
+	if !m.PartitionMode || !slices.Equal(m.Partitions, []int{1, 5, 6}) {
+		t.Errorf("manifest partition mode %v partitions %v; want 1, 5, 6", m.PartitionMode, m.Partitions)
+	}
+	files := setFiles(t, set)
+	for _, f := range []string{"mmcblk0p1.tar", "mmcblk0p5.tar", "mmcblk0p6.tar"} {
+		if !slices.Contains(files, f) {
+			t.Errorf("set lacks %s: %q", f, files)
+		}
+	}
+	blkid, _ := os.ReadFile(filepath.Join(set, "noobs-backup.blkid"))
+	dump, _ := os.ReadFile(filepath.Join(set, "noobs-backup.sfdisk"))
+	for _, want := range []string{`/dev/mmcblk0p6: LABEL="rootfs" UUID="` + noobsRootUID + `"`, `/dev/mmcblk0p5: LABEL_FATBOOT="boot"`} {
+		if !strings.Contains(string(blkid), want) {
+			t.Errorf("blkid file lacks %q:\n%s", want, blkid)
+		}
+	}
+	if !strings.Contains(string(dump), "/dev/mmcblk0p7 : start=      491520, size=       32768, type=83") {
+		t.Errorf("sfdisk dump lacks the logical partition 7:\n%s", dump)
+	}
+	img := filepath.Join(t.TempDir(), "restored.img")
+	code, out, errOut := cli(context.Background(), "restore", "--yes", set, "--to", img, "--size", "320M")
+	t.Logf("restore:\n%s%s", out, errOut)
+	if code != 0 {
+		t.Fatalf("restore: exit %d", code)
+	}
+	if !strings.Contains(out, "checked") {
+		t.Errorf("restore not verified")
+	}
+	judgeNOOBSRestore(t, src, img, 320<<20, []int{1, 5, 6})
 }

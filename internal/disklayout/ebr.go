@@ -219,7 +219,7 @@ func validateLogical(d *backupset.Disk) error {
 	for i, p := range logical {
 		switch {
 		case p.Number != 5+i:
-			return fmt.Errorf("logical partitions must be numbered 5, 6, ... in disk order; partition %d is the %d. logical one", p.Number, i+1)
+			return fmt.Errorf("partition %d should be numbered %d: logical partitions are numbered 5, 6, ... in disk order, as their EBR chain numbers them", p.Number, 5+i)
 		case p.Start < ext.Start || p.Start+p.Size > ext.Start+ext.Size:
 			return fmt.Errorf("partition %d lies outside its extended partition %d", p.Number, ext.Number)
 		case p.Start/SectorSize <= at[i]:

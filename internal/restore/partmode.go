@@ -78,7 +78,7 @@ func (p *Plan) planPartitions(ctx context.Context) error {
 			return fmt.Errorf("set %s: %w", s.dirName, err)
 		}
 		if pp := s.partPayloads[n]; pp.dir {
-			g, err := p.planTree(pp.name)
+			g, err := p.planTree(ctx, pp.name)
 			if err != nil {
 				return err
 			}
@@ -92,8 +92,8 @@ func (p *Plan) planPartitions(ctx context.Context) error {
 	}
 	p.parted = parted
 	p.boot, p.root = bootRoot(s.manifest, src)
-	if s.manifest == nil {
-		// raspiBackup records neither: on a NOOBS/PINN card the first FAT
+	if s.manifest == nil || s.manifest.RootPartition == 0 {
+		// raspiBackup records neither, nor does a -P manifest: on a NOOBS/PINN card the first FAT
 		// is the recovery and the last Linux partition may be data. The
 		// boot partition is the FAT whose cmdline.txt names a partition of
 		// the card as root=.
@@ -156,6 +156,13 @@ func (p *Plan) planPartitions(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// restores reports whether partition n gets a filesystem from the set:
+// every partition of an image or normal-mode set, the selected ones of a
+// partition-oriented set.
+func (p *Plan) restores(n int) bool {
+	return p.set.kind != kindPartition || slices.Contains(p.selected, n)
 }
 
 // bootRootFromCmdline finds the boot partition of a set without a
