@@ -222,16 +222,7 @@ func TestRestoreRaspiBackupRsyncSFTP(t *testing.T) {
 		t.Errorf("result %+v; want verified, with the losses as warnings", res)
 	}
 	devices := lostDevices(p)
-	got, err := disklayout.ReadFile(img)
-	if err != nil {
-		t.Fatal(err)
-	}
-	boot, _ := disklayout.PartitionByNumber(got, 1)
-	root, _ := disklayout.PartitionByNumber(got, 2)
-	if out, err := exec.Command("e2fsck", "-fn", fmt.Sprintf("%s?offset=%d", img, root.Start)).CombinedOutput(); err != nil {
-		t.Errorf("e2fsck -fn root: %v\n%s", err, out)
-	}
-	fsckVfat(t, img, boot.Start, boot.Size)
+	boot, root := checkFilesystems(t, img)
 	fstab, err := testfs.ReadRootFile(img, root.Start, "/etc/fstab")
 	if err != nil {
 		t.Fatal(err)
@@ -367,16 +358,7 @@ func TestRestoreRaspiBackupRsyncPartitionModeSFTP(t *testing.T) {
 	if err != nil || !r.Verified {
 		t.Fatalf("Execute = %+v, %v", r, err)
 	}
-	got, err := disklayout.ReadFile(img)
-	if err != nil {
-		t.Fatal(err)
-	}
-	boot, _ := disklayout.PartitionByNumber(got, 1)
-	root, _ := disklayout.PartitionByNumber(got, 2)
-	if out, err := exec.Command("e2fsck", "-fn", fmt.Sprintf("%s?offset=%d", img, root.Start)).CombinedOutput(); err != nil {
-		t.Errorf("e2fsck -fn root: %v\n%s", err, out)
-	}
-	fsckVfat(t, img, boot.Start, boot.Size)
+	boot, root := checkFilesystems(t, img)
 	for _, f := range []string{"config.txt", "overlays/README", "kernel8.img"} {
 		want, err := testfs.ExtractFile(fx.disk.Path, fx.disk.BootStart, f)
 		if err != nil {
@@ -388,4 +370,24 @@ func TestRestoreRaspiBackupRsyncPartitionModeSFTP(t *testing.T) {
 	}
 	// backupctl's -P backup leaves out raspiBackup's default excludes.
 	compareLossy(t, fx, img, root, lostDevices(p), "proc/*", "sys/*", "dev/*", "tmp/*", "run/*", "media/*", "lost+found/*")
+}
+
+// checkFilesystems lets e2fsck -fn and fsck.vfat -n judge the root (p2)
+// and boot (p1) filesystems of a restored Pi disk, and returns them.
+func checkFilesystems(t *testing.T, img string) (boot, root *backupset.Partition) {
+	t.Helper()
+	got, err := disklayout.ReadFile(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	boot, _ = disklayout.PartitionByNumber(got, 1)
+	root, _ = disklayout.PartitionByNumber(got, 2)
+	if boot == nil || root == nil {
+		t.Fatalf("restored disk lacks p1/p2: %+v", got.Partitions)
+	}
+	if out, err := exec.Command("e2fsck", "-fn", fmt.Sprintf("%s?offset=%d", img, root.Start)).CombinedOutput(); err != nil {
+		t.Errorf("e2fsck -fn root: %v\n%s", err, out)
+	}
+	fsckVfat(t, img, boot.Start, boot.Size)
+	return boot, root
 }
