@@ -336,6 +336,9 @@ func TestRestoreNOOBSRaspiBackupSet(t *testing.T) {
 	src := buildNOOBSDisk(t)
 	set := makeNOOBSRaspiBackupSet(t, src, t.TempDir())
 	const size = 320 << 20
+	if code, vout, verr := cli(context.Background(), "verify", set); code != 0 {
+		t.Errorf("verify: exit %d\n%s\n%s", code, vout, verr)
+	}
 	img := filepath.Join(t.TempDir(), "restored.img")
 	code, out, errOut := cli(context.Background(), "restore", "-F", set, "--to", img, "--size", "320M")
 	t.Logf("plan:\n%s%s", out, errOut)
