@@ -339,8 +339,7 @@ func TestRestoreNOOBSRaspiBackupSet(t *testing.T) {
 	if code, vout, verr := cli(context.Background(), "verify", set); code != 0 {
 		t.Errorf("verify: exit %d\n%s\n%s", code, vout, verr)
 	}
-	img := filepath.Join(t.TempDir(), "restored.img")
-	code, out, errOut := cli(context.Background(), "restore", "-F", set, "--to", img, "--size", "320M")
+	code, out, errOut := cli(context.Background(), "restore", "-F", set, "--to", filepath.Join(t.TempDir(), "restored.img"), "--size", "320M")
 	t.Logf("plan:\n%s%s", out, errOut)
 	if code != 0 {
 		t.Fatalf("plan: exit %d", code)
@@ -353,15 +352,7 @@ func TestRestoreNOOBSRaspiBackupSet(t *testing.T) {
 	if strings.Contains(out, "format partition 2") || strings.Contains(out, "format partition 7") {
 		t.Errorf("plan formats the extended partition or partition 7, which the set does not hold")
 	}
-	code, out, errOut = cli(context.Background(), "restore", "--yes", set, "--to", img, "--size", "320M")
-	t.Logf("restore:\n%s%s", out, errOut)
-	if code != 0 {
-		t.Fatalf("restore: exit %d", code)
-	}
-	if !strings.Contains(out, "checked") {
-		t.Errorf("restore not verified")
-	}
-	judgeNOOBSRestore(t, src, img, size, []int{1, 5, 6})
+	judgeNOOBSRestore(t, src, restoreNOOBS(t, set), size, []int{1, 5, 6})
 }
 
 // TestBackupRestoreNOOBS: backupctl's own -P backup of a NOOBS card reads
@@ -390,6 +381,36 @@ func TestBackupRestoreNOOBS(t *testing.T) {
 	if !strings.Contains(string(dump), "/dev/mmcblk0p7 : start=      491520, size=       32768, type=83") {
 		t.Errorf("sfdisk dump lacks the logical partition 7:\n%s", dump)
 	}
+	img := restoreNOOBS(t, set)
+	judgeNOOBSRestore(t, src, img, 320<<20, []int{1, 5, 6})
+}
+
+// TestBackupNOOBSNormalMode: a normal-mode backup of a NOOBS card saves
+// the system's boot partition (p5, whose cmdline.txt names p6 as root)
+// and root, not the recovery FAT in p1 that comes first on the card; the
+// set restores onto the same table, boot and root in p5 and p6.
+func TestBackupNOOBSNormalMode(t *testing.T) {
+	src := buildNOOBSDisk(t)
+	set := backupOK(t, t.TempDir(), "-t", "tgz", "--source-disk", src)
+	m := readManifest(t, set)
+	if m.BootPartition != 5 || m.RootPartition != 6 {
+		t.Errorf("manifest boot partition %d, root %d; want 5 and 6", m.BootPartition, m.RootPartition)
+	}
+	want, err := testfs.ExtractFile(src, noobsBoot*512, "kernel8.img")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := testfs.ExtractFile(filepath.Join(set, "noobs-backup.img"), 0, "kernel8.img")
+	if err != nil || string(got) != string(want) {
+		t.Errorf("the set's boot image is not partition 5: kernel8.img %d bytes, %v", len(got), err)
+	}
+	img := restoreNOOBS(t, set)
+	judgeNOOBSRestore(t, src, img, 320<<20, []int{5, 6})
+}
+
+// restoreNOOBS restores set onto a new 320 MiB image and returns it.
+func restoreNOOBS(t *testing.T, set string) string {
+	t.Helper()
 	img := filepath.Join(t.TempDir(), "restored.img")
 	code, out, errOut := cli(context.Background(), "restore", "--yes", set, "--to", img, "--size", "320M")
 	t.Logf("restore:\n%s%s", out, errOut)
@@ -399,5 +420,5 @@ func TestBackupRestoreNOOBS(t *testing.T) {
 	if !strings.Contains(out, "checked") {
 		t.Errorf("restore not verified")
 	}
-	judgeNOOBSRestore(t, src, img, 320<<20, []int{1, 5, 6})
+	return img
 }

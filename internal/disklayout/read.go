@@ -164,3 +164,46 @@ func IsLinuxType(t string) bool {
 	}
 	return false
 }
+
+// PartitionByRef finds the partition of d that a kernel root= value or an
+// fstab spec names: PARTUUID=, UUID=, LABEL= or a device path whose
+// trailing number is the partition's (/dev/mmcblk0p6, /dev/sda2).
+func PartitionByRef(d *backupset.Disk, ref string) (int, bool) {
+	key, val, ok := strings.Cut(ref, "=")
+	if !ok {
+		dev, ok := strings.CutPrefix(ref, "/dev/")
+		if !ok {
+			return 0, false
+		}
+		i := len(dev)
+		for i > 0 && dev[i-1] >= '0' && dev[i-1] <= '9' {
+			i--
+		}
+		n, err := strconv.Atoi(dev[i:])
+		if err != nil || i == 0 {
+			return 0, false
+		}
+		_, ok = PartitionByNumber(d, n)
+		return n, ok
+	}
+	val = strings.Trim(val, `"`)
+	for _, q := range d.Partitions {
+		var have string
+		switch strings.ToUpper(key) {
+		case "PARTUUID":
+			have = q.PartUUID
+		case "UUID":
+			have = q.UUID
+		case "LABEL":
+			have = q.Label
+			if have == val {
+				return q.Number, true
+			}
+			continue
+		}
+		if have != "" && strings.EqualFold(have, val) {
+			return q.Number, true
+		}
+	}
+	return 0, false
+}

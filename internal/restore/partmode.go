@@ -181,43 +181,11 @@ func (p *Plan) bootRootFromCmdline(ctx context.Context, src *backupset.Disk) (bo
 			p.log.Debug("no cmdline.txt", "partition", n, "err", err)
 			continue
 		}
-		if r, ok := partByRef(src, rootRefFromCmdline(string(b))); ok && r != n {
+		if r, ok := disklayout.PartitionByRef(src, rootRefFromCmdline(string(b))); ok && r != n {
 			return n, r, true
 		}
 	}
 	return 0, 0, false
-}
-
-// partByRef finds the partition of d that a root= or fstab spec names.
-func partByRef(d *backupset.Disk, ref string) (int, bool) {
-	key, val, ok := strings.Cut(ref, "=")
-	if !ok {
-		if dev, ok := strings.CutPrefix(ref, "/dev/"); ok {
-			if n := partNumber(dev); n > 0 {
-				_, ok := disklayout.PartitionByNumber(d, n)
-				return n, ok
-			}
-		}
-		return 0, false
-	}
-	val = strings.Trim(val, `"`)
-	for _, q := range d.Partitions {
-		var have string
-		switch strings.ToUpper(key) {
-		case "PARTUUID":
-			have = q.PartUUID
-		case "UUID":
-			have = q.UUID
-		case "LABEL":
-			if q.Label == val {
-				return q.Number, true
-			}
-		}
-		if have != "" && strings.EqualFold(have, val) {
-			return q.Number, true
-		}
-	}
-	return 0, false
 }
 
 // partFile reads a small file at the top of a partition payload: from
