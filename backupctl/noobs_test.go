@@ -422,3 +422,26 @@ func restoreNOOBS(t *testing.T, set string) string {
 	}
 	return img
 }
+
+// TestRestoreNOOBSDDRefused: a dd image of a NOOBS card is refused before
+// anything is written. Its logical partitions lie beyond the image head
+// the plan reads; before the extended partition was checked, the restore
+// would have taken the recovery FAT for the boot partition.
+func TestRestoreNOOBSDDRefused(t *testing.T) {
+	src := buildNOOBSDisk(t)
+	name := "noobs@debian12-dd-backup-20240416-094106"
+	set := filepath.Join(t.TempDir(), "noobs", name)
+	if err := os.MkdirAll(set, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	runTool(t, "cp", "--sparse=always", src, filepath.Join(set, name+".img"))
+	img := filepath.Join(t.TempDir(), "restored.img")
+	code, out, errOut := cli(context.Background(), "restore", "--yes", set, "--to", img, "--size", "320M")
+	t.Logf("restore: exit %d\n%s%s", code, out, errOut)
+	if code == 0 || !strings.Contains(errOut, "logical partitions (a NOOBS/PINN card)") || !strings.Contains(errOut, "-P") {
+		t.Errorf("restore of a NOOBS dd image: exit %d; want a refusal naming the logical partitions and -P", code)
+	}
+	if fi, err := os.Stat(img); err == nil && fi.Size() > 0 {
+		t.Errorf("the refused restore wrote %s (%d bytes)", img, fi.Size())
+	}
+}

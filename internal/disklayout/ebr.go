@@ -40,8 +40,8 @@ func IsLogical(d *backupset.Disk, p backupset.Partition) bool {
 	return d.Table == "dos" && p.Number > 4
 }
 
-// extendedOf returns the extended partition of a DOS layout.
-func extendedOf(d *backupset.Disk) (backupset.Partition, bool) {
+// Extended returns the extended partition of a DOS layout.
+func Extended(d *backupset.Disk) (backupset.Partition, bool) {
 	for _, p := range d.Partitions {
 		if p.Number <= 4 && IsExtendedType(p.Type) {
 			return p, true
@@ -142,7 +142,7 @@ func ebrSectors(ext backupset.Partition, logical []backupset.Partition) []int64 
 // writes an empty first EBR so that no stale chain of an earlier table
 // survives.
 func writeEBRs(w io.WriterAt, d *backupset.Disk) error {
-	ext, ok := extendedOf(d)
+	ext, ok := Extended(d)
 	if !ok {
 		return nil
 	}
@@ -211,7 +211,7 @@ func validateLogical(d *backupset.Disk) error {
 	if len(logical) == 0 {
 		return nil
 	}
-	ext, ok := extendedOf(d)
+	ext, ok := Extended(d)
 	if !ok {
 		return fmt.Errorf("partition %d is a logical partition, but the table has no extended partition", logical[0].Number)
 	}

@@ -101,7 +101,7 @@ func Read(r *os.File, size int64) (*backupset.Disk, error) {
 				Bootable: p.Bootable,
 			})
 		}
-		if ext, ok := extendedOf(d); ok {
+		if ext, ok := Extended(d); ok {
 			logical, err := readLogical(r, ext, t.UUID())
 			if err != nil {
 				return nil, fmt.Errorf("read partition table: %w", err)
