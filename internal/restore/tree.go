@@ -591,6 +591,7 @@ func (p *Plan) planTree(ctx context.Context, root string) (*goTree, error) {
 		if fi, err := fs.Stat(s.fsys, root); err != nil || !source.AttrsOf(fi).HasOwner {
 			return nil, fmt.Errorf("set %s: %w: %s", s.dirName, ErrNeedsLocal, needsLocalAdvice)
 		}
+		p.rep.Phase("read the tree's folders on the server", 0)
 		g, loss, err := walkTree(ctx, s, root)
 		if err != nil {
 			return nil, err
