@@ -201,8 +201,11 @@ func Validate(d *backupset.Disk) error {
 	if d.Table == "gpt" {
 		first = 34 * SectorSize
 	}
+	_, hasExtended := Extended(d)
 	for i, p := range d.Partitions {
 		switch {
+		case d.Table == "dos" && p.Number > 4 && !hasExtended:
+			return fmt.Errorf("partition %d is a logical partition, but the table has no extended partition", p.Number)
 		case p.Number < 1 || (d.Table == "dos" && p.Number > 4+maxLogical) || (d.Table != "dos" && p.Number > 128):
 			return fmt.Errorf("partition %d: number out of range for a %s table", p.Number, d.Table)
 		case p.Start < 0 || p.Size > math.MaxInt64-p.Start:
