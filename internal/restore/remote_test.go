@@ -201,8 +201,8 @@ func TestRestoreRaspiBackupRsyncSFTP(t *testing.T) {
 		"owners: the server reports uid/gid numerically: kept",
 		"modes: permission bits with setuid, setgid and sticky: kept",
 		"mtimes: kept in whole seconds",
-		"xattrs, ACLs and file capabilities (e.g. ping's cap_net_raw): not readable over the network: lost",
-		"hardlinks: the server does not show which files share an inode",
+		"xattrs, ACLs and file capabilities (e.g. ping's cap_net_raw): not readable over SFTP: lost",
+		"hardlinks: SFTP does not show which files share an inode",
 		"device nodes: the server reports no device numbers: ",
 	} {
 		if !strings.Contains(plan, want) {

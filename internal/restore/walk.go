@@ -26,21 +26,18 @@ import (
 //     seconds since 1970 in 32 bits; no xattrs (so no ACLs and no file
 //     capabilities), no device numbers, no inode numbers (so no
 //     hardlinks);
-//   - SMB without unix extensions: content and mtimes only; a symlink
-//     shows as the file it points to.
+//   - SMB without unix extensions gives content and mtimes only (a
+//     symlink shows as the file it points to): such a set is refused
+//     before the walk (planTree), as a system with made-up owners and
+//     modes does not work.
 //
 // Entries without a listing carry no SHA-256 (treelist.None): content is
 // copied as the server gives it.
 
 // treeLoss counts what a walked tree could not carry.
 type treeLoss struct {
-	entries   int
-	noOwner   int      // entries whose owner the source did not report
-	devices   []string // device nodes not restored: no device numbers
-	dirLinks  int      // symlinks shown as the folder they point to
-	followed  bool     // the source shows no symlinks at all
-	hardlinks bool     // the source shows no inode numbers
-	noXattrs  bool     // the source reads no xattrs
+	entries int
+	devices []string // device nodes not restored: no device numbers
 }
 
 // walkTree builds a goTree of the rsync tree at root of a set that has
@@ -54,14 +51,13 @@ func walkTree(ctx context.Context, s *setInfo, root string) (*goTree, *treeLoss,
 		}
 	}
 	g := &goTree{root: root, listing: "(walked: the set has no listing)", xtra: map[string]treelist.Extra{}}
-	loss := &treeLoss{noXattrs: true, hardlinks: true}
+	loss := &treeLoss{}
 	// Files of the set itself, not of the tree (raspiBackup's restore
 	// leaves them out the same way: rsync --exclude=/<host>-backup.*).
 	var own []string
 	if root == "." {
 		own = append(backupset.OwnFilePatterns(s.name.Host), "/*.logr", "/*.msgr", "/raspiBackup.log", "/raspiBackup.msg")
 	}
-	sawLink := false
 	c := treelist.Checker{NoHashes: true}
 	err := fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -114,7 +110,6 @@ func walkTree(ctx context.Context, s *setInfo, root string) (*goTree, *treeLoss,
 			if err != nil {
 				return err
 			}
-			sawLink = true
 			e.Type, e.Size = 'l', int64(len(target))
 			g.xtra[p] = treelist.Extra{Path: p, Target: target}
 		case m&fs.ModeDevice != 0:
@@ -135,7 +130,7 @@ func walkTree(ctx context.Context, s *setInfo, root string) (*goTree, *treeLoss,
 			return fmt.Errorf("%s: file type %s not supported", p, m.Type())
 		}
 		if !a.HasOwner {
-			loss.noOwner++
+			return fmt.Errorf("%s: the server reports no owner", p)
 		}
 		if err := c.Check(e); err != nil {
 			return fmt.Errorf("%w: %w", err, ErrBadSet)
@@ -148,8 +143,6 @@ func walkTree(ctx context.Context, s *setInfo, root string) (*goTree, *treeLoss,
 	if err != nil {
 		return nil, nil, fmt.Errorf("set %s: walk %s: %w", s.dirName, root, err)
 	}
-	// SMB without unix extensions reports neither owners nor symlinks.
-	loss.followed = !sawLink && loss.noOwner > 0
 	g.content = treelist.NewContent(fsys, g.entries, nil)
 	return g, loss, nil
 }
@@ -160,33 +153,20 @@ func (l *treeLoss) notes(root string) []string {
 	if root != "." {
 		where = root
 	}
-	out := []string{fmt.Sprintf("%s has no listing (a raspiBackup rsync set) and is read from a file server: %d entries restored with what the server reports", where, l.entries)}
-	if l.noOwner == 0 {
-		out = append(out, "owners: the server reports uid/gid numerically: kept")
-	} else {
-		out = append(out, fmt.Sprintf("owners: not reported by the server: %d entries get owner 0:0 (root)", l.noOwner))
-	}
-	if l.noOwner == 0 {
-		out = append(out, "modes: permission bits with setuid, setgid and sticky: kept")
-		out = append(out, "mtimes: kept in whole seconds (SFTP carries no fractions; a time before 1970 arrives as one after 2038)")
-	} else {
-		out = append(out, "modes: not reported by the server: folders and files get the server's defaults")
-	}
-	if l.noXattrs {
-		out = append(out, "xattrs, ACLs and file capabilities (e.g. ping's cap_net_raw): not readable over the network: lost for every file that had them")
-	}
-	if l.hardlinks {
-		out = append(out, "hardlinks: the server does not show which files share an inode: each is restored as a separate file")
-	}
-	if l.followed {
-		out = append(out, "symlinks: the server shows the file a symlink points to: restored as copies of it")
+	out := []string{
+		fmt.Sprintf("%s has no listing (a raspiBackup rsync set) and is read from an SFTP server: %d entries restored with what the server reports", where, l.entries),
+		"owners: the server reports uid/gid numerically: kept",
+		"modes: permission bits with setuid, setgid and sticky: kept",
+		"mtimes: kept in whole seconds (SFTP carries no fractions; a time before 1970 arrives as one after 2038)",
+		"xattrs, ACLs and file capabilities (e.g. ping's cap_net_raw): not readable over SFTP: lost for every file that had them",
+		"hardlinks: SFTP does not show which files share an inode: each is restored as a separate file",
 	}
 	if n := len(l.devices); n > 0 {
-		shown := l.devices
+		shown, more := l.devices, ""
 		if n > 5 {
-			shown = shown[:5]
+			shown, more = shown[:5], ", ..."
 		}
-		out = append(out, fmt.Sprintf("device nodes: the server reports no device numbers: %d not restored (%s%s)", n, strings.Join(shown, ", "), map[bool]string{true: ", ...", false: ""}[n > 5]))
+		out = append(out, fmt.Sprintf("device nodes: the server reports no device numbers: %d not restored (%s%s)", n, strings.Join(shown, ", "), more))
 	}
 	return out
 }
