@@ -107,7 +107,7 @@ func (p *Plan) planPartitions(ctx context.Context) error {
 	for _, q := range src.Partitions {
 		if !slices.Contains(p.selected, q.Number) && q.Number != p.boot && q.Number != p.root &&
 			!disklayout.IsExtendedType(q.Type) && q.FSType != "swap" {
-			p.notes = append(p.notes, fmt.Sprintf("partition %d is created empty: the set holds no payload for it or it was not selected", q.Number))
+			p.notes = append(p.notes, fmt.Sprintf("partition %d is left unformatted: the set holds no payload for it, or it was not selected", q.Number))
 		}
 	}
 	for _, n := range []int{p.boot, p.root} {
