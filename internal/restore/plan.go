@@ -141,7 +141,7 @@ func (p *Plan) steps() []string {
 		}
 		out = append(out, "e2fsck -fy the root filesystem")
 		for _, q := range p.Layout.Partitions {
-			if q.Number != p.boot && q.Number != p.root {
+			if q.Number != p.boot && q.Number != p.root && !disklayout.IsExtendedType(q.Type) {
 				out = append(out, fmt.Sprintf("leave partition %d unformatted (not in the backup)", q.Number))
 			}
 		}
