@@ -11,6 +11,7 @@ func (a *app) commands() []*cobra.Command {
 		a.newRestoreTestCmd(),
 		a.newExtractCmd(),
 		a.newDiffCmd(),
+		a.newMountCmd(),
 		a.newListCmd(),
 		a.newCloneCmd(),
 		a.newConfigCmd(),

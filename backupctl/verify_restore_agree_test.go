@@ -229,7 +229,7 @@ func TestVerifyAgreesWithRestore(t *testing.T) {
 				return out
 			})
 			return s
-		}, "partition 5: number out of range"},
+		}, "partition 5 is a logical partition, but the table has no extended partition"},
 		{"sfdisk-start-overflow", func(t *testing.T) string {
 			s := withoutManifest(t)
 			editSfdisk(t, s, func(head, parts []string) []string {

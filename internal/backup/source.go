@@ -3,6 +3,7 @@ package backup
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -90,6 +91,9 @@ func openOffline(path string, sys blockdev.Sys) (*source, error) {
 	}
 	s.disk.Model = s.model
 	s.boot, s.root = pickBootRoot(s.disk)
+	if boot, root, ok := bootRootFromCmdline(abs, s.disk); ok {
+		s.boot, s.root = boot, root
+	}
 	for i := range s.disk.Partitions {
 		s.disk.Partitions[i].Device = s.partName(s.disk.Partitions[i].Number)
 	}
@@ -120,6 +124,45 @@ func pickBootRoot(d *backupset.Disk) (boot, root *backupset.Partition) {
 		}
 	}
 	return boot, root
+}
+
+// bootRootFromCmdline finds the boot and root partitions of a card with
+// more than one FAT partition (NOOBS/PINN: the recovery is p1, the
+// system's boot p5 or later): the FAT whose cmdline.txt names a Linux
+// filesystem of the card as root=, and that filesystem.
+func bootRootFromCmdline(diskPath string, d *backupset.Disk) (boot, root *backupset.Partition, ok bool) {
+	var fats []*backupset.Partition
+	for i := range d.Partitions {
+		if d.Partitions[i].FSType == "vfat" {
+			fats = append(fats, &d.Partitions[i])
+		}
+	}
+	if len(fats) < 2 {
+		return nil, nil, false // the first FAT is the boot partition
+	}
+	for _, p := range fats {
+		fsys, closeFn, err := openFAT(diskPath, p)
+		if err != nil {
+			continue
+		}
+		b, err := fs.ReadFile(fsys, "cmdline.txt")
+		closeFn()
+		if err != nil {
+			continue
+		}
+		for _, tok := range strings.Fields(string(b)) {
+			v, ok := strings.CutPrefix(tok, "root=")
+			if !ok {
+				continue
+			}
+			if n, ok := disklayout.PartitionByRef(d, v); ok {
+				if r, _ := disklayout.PartitionByNumber(d, n); r.FSType != "vfat" && r.FSType != "" && r.FSType != "swap" {
+					return p, r, true
+				}
+			}
+		}
+	}
+	return nil, nil, false
 }
 
 // openRunning finds the running system's boot and root filesystems.

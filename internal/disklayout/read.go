@@ -101,10 +101,17 @@ func Read(r *os.File, size int64) (*backupset.Disk, error) {
 				Bootable: p.Bootable,
 			})
 		}
+		if ext, ok := Extended(d); ok {
+			logical, err := readLogical(r, ext, t.UUID())
+			if err != nil {
+				return nil, fmt.Errorf("read partition table: %w", err)
+			}
+			d.Partitions = append(d.Partitions, logical...)
+		}
 	}
 	for i := range d.Partitions {
 		p := &d.Partitions[i]
-		if p.Type == "5" || p.Type == "f" || p.Type == "85" {
+		if IsExtendedType(p.Type) {
 			continue // extended container: no filesystem of its own
 		}
 		id, err := Identify(io.NewSectionReader(r, p.Start, p.Size))
@@ -156,4 +163,47 @@ func IsLinuxType(t string) bool {
 		return true
 	}
 	return false
+}
+
+// PartitionByRef finds the partition of d that a kernel root= value or an
+// fstab spec names: PARTUUID=, UUID=, LABEL= or a device path whose
+// trailing number is the partition's (/dev/mmcblk0p6, /dev/sda2).
+func PartitionByRef(d *backupset.Disk, ref string) (int, bool) {
+	key, val, ok := strings.Cut(ref, "=")
+	if !ok {
+		dev, ok := strings.CutPrefix(ref, "/dev/")
+		if !ok {
+			return 0, false
+		}
+		i := len(dev)
+		for i > 0 && dev[i-1] >= '0' && dev[i-1] <= '9' {
+			i--
+		}
+		n, err := strconv.Atoi(dev[i:])
+		if err != nil || i == 0 {
+			return 0, false
+		}
+		_, ok = PartitionByNumber(d, n)
+		return n, ok
+	}
+	val = strings.Trim(val, `"`)
+	for _, q := range d.Partitions {
+		var have string
+		switch strings.ToUpper(key) {
+		case "PARTUUID":
+			have = q.PartUUID
+		case "UUID":
+			have = q.UUID
+		case "LABEL":
+			have = q.Label
+			if have == val {
+				return q.Number, true
+			}
+			continue
+		}
+		if have != "" && strings.EqualFold(have, val) {
+			return q.Number, true
+		}
+	}
+	return 0, false
 }

@@ -99,7 +99,8 @@ type ResizeResult struct {
 // Linux partition (the root filesystem on a Pi, the one raspiBackup
 // resizes) grows or shrinks so that the layout fills the disk, and
 // partitions after it move by the same amount (unless
-// opts.KeepFollowing). It refuses, with a *TooSmallError naming the bytes
+// opts.KeepFollowing); the extended partition holding it, when it is a
+// logical partition, changes size with it. It refuses, with a *TooSmallError naming the bytes
 // needed, a disk on which that partition would be smaller than
 // opts.MinSize or on which the other partitions do not fit. Without a
 // Linux partition the layout is kept as is if it fits.
@@ -136,6 +137,15 @@ func Resize(d *backupset.Disk, size int64, opts ResizeOptions) (*backupset.Disk,
 			after = max(after, p.Start+p.Size-(rp.Start+rp.Size))
 		}
 	}
+	// A logical partition's extended partition ends with it and the
+	// logical partitions after it: it changes size by the same amount.
+	container := -1
+	for i, p := range d.Partitions {
+		if contains(d, p, rp) {
+			container = i
+			after = max(after, p.Start+p.Size-(rp.Start+rp.Size))
+		}
+	}
 	if len(following) > 0 && opts.KeepFollowing {
 		if end := End(d); end > usable {
 			return nil, res, &TooSmallError{What: "target", Need: size - usable + end, Have: size}
@@ -165,6 +175,9 @@ func Resize(d *backupset.Disk, size int64, opts ResizeOptions) (*backupset.Disk,
 	}
 	delta := newSize - rp.Size
 	out.Partitions[idx].Size = newSize
+	if container >= 0 {
+		out.Partitions[container].Size += delta
+	}
 	for _, i := range following {
 		out.Partitions[i].Start += delta
 	}
@@ -180,18 +193,21 @@ func cloneDisk(d *backupset.Disk) *backupset.Disk {
 
 // Validate checks that d can be written to a disk of d.Size bytes:
 // partitions are inside the usable area, do not overlap, have numbers an
-// MBR or GPT can hold, and an MBR holds no logical partitions (which
-// go-diskfs cannot write).
+// MBR or GPT can hold, and an MBR's logical partitions lie in its
+// extended partition in an order an EBR chain can hold (validateLogical).
 func Validate(d *backupset.Disk) error {
 	usable := UsableEnd(d.Table, d.Size)
 	first := int64(SectorSize)
 	if d.Table == "gpt" {
 		first = 34 * SectorSize
 	}
+	_, hasExtended := Extended(d)
 	for i, p := range d.Partitions {
 		switch {
-		case p.Number < 1 || (d.Table == "dos" && p.Number > 4) || p.Number > 128:
-			return fmt.Errorf("partition %d: number out of range for a %s table (logical partitions are not supported)", p.Number, d.Table)
+		case d.Table == "dos" && p.Number > 4 && !hasExtended:
+			return fmt.Errorf("partition %d is a logical partition, but the table has no extended partition", p.Number)
+		case p.Number < 1 || (d.Table == "dos" && p.Number > 4+maxLogical) || (d.Table != "dos" && p.Number > 128):
+			return fmt.Errorf("partition %d: number out of range for a %s table", p.Number, d.Table)
 		case p.Start < 0 || p.Size > math.MaxInt64-p.Start:
 			// Start+Size below would wrap around and pass every check.
 			return fmt.Errorf("partition %d: start %d and size %d lie beyond the end of any disk", p.Number, p.Start, p.Size)
@@ -202,27 +218,28 @@ func Validate(d *backupset.Disk) error {
 		case p.Start+p.Size > usable:
 			return &TooSmallError{What: "target", Need: d.Size - usable + p.Start + p.Size, Have: d.Size}
 		}
-		if d.Table == "dos" && isExtendedType(p.Type) {
-			return fmt.Errorf("partition %d is an extended partition; logical partitions are not supported", p.Number)
-		}
 		for _, q := range d.Partitions[i+1:] {
 			if q.Number == p.Number {
 				return fmt.Errorf("partition %d appears twice", p.Number)
+			}
+			if contains(d, p, q) || contains(d, q, p) {
+				continue // an extended partition and one of its logical partitions
 			}
 			if p.Start < q.Start+q.Size && q.Start < p.Start+p.Size {
 				return fmt.Errorf("partitions %d and %d overlap", p.Number, q.Number)
 			}
 		}
 	}
+	if d.Table == "dos" {
+		return validateLogical(d)
+	}
 	return nil
 }
 
-func isExtendedType(t string) bool {
-	switch strings.ToLower(t) {
-	case "5", "f", "85":
-		return true
-	}
-	return false
+// contains reports whether ext is the extended partition of a DOS table
+// and p one of its logical partitions.
+func contains(d *backupset.Disk, ext, p backupset.Partition) bool {
+	return d.Table == "dos" && ext.Number <= 4 && IsExtendedType(ext.Type) && IsLogical(d, p)
 }
 
 // WriteOptions tunes WriteTable.
@@ -270,6 +287,9 @@ func writeMBR(f *writableFile, d *backupset.Disk, opts WriteOptions) error {
 	}
 	t := &mbr.Table{LogicalSectorSize: SectorSize, PhysicalSectorSize: SectorSize}
 	for _, p := range d.Partitions {
+		if p.Number > 4 {
+			continue // logical: in the EBR chain (writeEBRs)
+		}
 		typ, err := strconv.ParseUint(p.Type, 16, 8)
 		if err != nil {
 			return fmt.Errorf("write partition table: partition %d: MBR type %q: %w", p.Number, p.Type, err)
@@ -311,6 +331,9 @@ func writeMBR(f *writableFile, d *backupset.Disk, opts WriteOptions) error {
 		}
 	}
 	if err := t.Write(f, d.Size); err != nil {
+		return fmt.Errorf("write partition table: %w", err)
+	}
+	if err := writeEBRs(f, d); err != nil {
 		return fmt.Errorf("write partition table: %w", err)
 	}
 	return nil
@@ -385,6 +408,9 @@ func writeGPT(f *writableFile, d *backupset.Disk, opts WriteOptions) error {
 		}
 	}
 	if err := t.Write(f, d.Size); err != nil {
+		return fmt.Errorf("write partition table: %w", err)
+	}
+	if err := writeEBRs(f, d); err != nil {
 		return fmt.Errorf("write partition table: %w", err)
 	}
 	return nil

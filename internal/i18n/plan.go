@@ -90,6 +90,15 @@ const (
 	NoteNotRestored     ID = "plan.note-not-restored"
 	NoteNoManifestParts ID = "plan.note-no-manifest-parts"
 	NoteNetworkFS       ID = "plan.note-network-fs"
+	NotePartLeft        ID = "plan.note-part-left"
+	NoteLossListing     ID = "plan.note-loss-listing"
+	NoteLossOwners      ID = "plan.note-loss-owners"
+	NoteLossModes       ID = "plan.note-loss-modes"
+	NoteLossMtimes      ID = "plan.note-loss-mtimes"
+	NoteLossXattrs      ID = "plan.note-loss-xattrs"
+	NoteLossHardlinks   ID = "plan.note-loss-hardlinks"
+	NoteLossDevices     ID = "plan.note-loss-devices"
+	PlanTheTree         ID = "plan.the-tree"
 	CloneHead           ID = "plan.clone-head"
 	CloneHeadExternal   ID = "plan.clone-head-external"
 	CloneRunning        ID = "plan.clone-running"
@@ -365,6 +374,39 @@ var planCatalogue = map[ID]map[Lang]string{
 			"NFSv3 und die meisten SMB- und FUSE-Mounts tragen keine xattrs, daher können ACLs und Datei-Capabilities (cap_net_raw von ping) nach der Wiederherstellung fehlen; " +
 			"um sie zu behalten, aus einer Kopie wiederherstellen, die auf dem Server mit rsync -aHAX auf eine USB-Disk gemacht wurde",
 	},
+	NotePartLeft: {
+		English: "partition %d is left unformatted: the set holds no payload for it, or it was not selected",
+		German:  "Partition %d bleibt unformatiert: der Satz enthält nichts für sie, oder sie wurde nicht ausgewählt",
+	},
+	NoteLossListing: {
+		English: "%s has no listing (a raspiBackup rsync set) and is read from an SFTP server: %d entries restored with what the server reports",
+		German:  "%s hat keine Liste (ein rsync-Satz von raspiBackup) und wird von einem SFTP-Server gelesen: %d Einträge werden mit dem wiederhergestellt, was der Server meldet",
+	},
+	NoteLossOwners: {
+		English: "owners: the server reports uid/gid numerically: kept",
+		German:  "Besitzer: der Server meldet uid/gid als Zahlen: bleiben erhalten",
+	},
+	NoteLossModes: {
+		English: "modes: permission bits with setuid, setgid and sticky: kept",
+		German:  "Rechte: Rechte-Bits mit setuid, setgid und sticky: bleiben erhalten",
+	},
+	NoteLossMtimes: {
+		English: "mtimes: kept in whole seconds (SFTP carries no fractions; a time before 1970 arrives as one after 2038)",
+		German:  "Änderungszeiten: in ganzen Sekunden erhalten (SFTP überträgt keine Bruchteile; eine Zeit vor 1970 kommt als eine nach 2038 an)",
+	},
+	NoteLossXattrs: {
+		English: "xattrs, ACLs and file capabilities (e.g. ping's cap_net_raw): not readable over SFTP: lost for every file that had them",
+		German:  "xattrs, ACLs und Datei-Capabilities (z. B. cap_net_raw von ping): über SFTP nicht lesbar: verloren für jede Datei, die sie hatte",
+	},
+	NoteLossHardlinks: {
+		English: "hardlinks: SFTP does not show which files share an inode: each is restored as a separate file",
+		German:  "harte Links: SFTP zeigt nicht, welche Dateien sich einen Inode teilen: jede wird als eigene Datei wiederhergestellt",
+	},
+	NoteLossDevices: {
+		English: "device nodes: the server reports no device numbers: %d not restored (%s%s)",
+		German:  "Gerätedateien: der Server meldet keine Gerätenummern: %d nicht wiederhergestellt (%s%s)",
+	},
+	PlanTheTree: {English: "the tree", German: "der Verzeichnisbaum"},
 
 	CloneHead: {
 		English: "Clone %s\nonto  %s",

@@ -132,6 +132,9 @@ func NewClonePlan(ctx context.Context, o CloneOptions) (*ClonePlan, error) {
 	if err != nil {
 		return nil, fmt.Errorf("source %s: %w", p.srcDev, err)
 	}
+	if ext, ok := disklayout.Extended(src); ok {
+		return nil, fmt.Errorf("source %s has an extended partition (%d) with logical partitions (a NOOBS/PINN card); cloning it is %w: back it up with -P and restore that set", p.srcDev, ext.Number, ErrNotSupported)
+	}
 	p.Source = src
 	p.boot, p.root = bootRoot(nil, src)
 	rootSrc, rootDev := src, p.srcDev

@@ -37,7 +37,7 @@ func (p *Plan) planFiles(ctx context.Context) error {
 	bootPart, _ := disklayout.PartitionByNumber(src, p.boot)
 	if s.kind == kindRsync {
 		var err error
-		if p.tree, err = p.planTree("."); err != nil {
+		if p.tree, err = p.planTree(ctx, "."); err != nil {
 			return err
 		}
 	}
@@ -550,7 +550,7 @@ func (p *Plan) readBack() error {
 			problems = append(problems, fmt.Sprintf("partition %d differs", want.Number))
 			continue
 		}
-		if u := p.ids.fsUUID(want.Number); u != "" && (want.Number == p.root || want.Number == p.boot) && !strings.EqualFold(g.UUID, u) {
+		if u := p.ids.fsUUID(want.Number); u != "" && (want.Number == p.root || want.Number == p.boot) && p.restores(want.Number) && !strings.EqualFold(g.UUID, u) {
 			problems = append(problems, fmt.Sprintf("partition %d has UUID %s, planned %s", want.Number, g.UUID, u))
 		}
 	}

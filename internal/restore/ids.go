@@ -96,6 +96,8 @@ func newIDs(src, layout *backupset.Disk, boot, root int, keep bool) (*ids, error
 			switch {
 			case p.Number == boot || p.FSType == "vfat":
 				pi.NewUUID = fatSerialString(randUint32())
+			case disklayout.IsExtendedType(p.Type) && layout.Table == "dos":
+				// a container: no filesystem, no UUID
 			case p.Number == root || strings.HasPrefix(p.FSType, "ext") || p.FSType == "swap" || p.FSType == "":
 				pi.NewUUID = uuid.NewString()
 			}

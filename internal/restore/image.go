@@ -111,6 +111,11 @@ func (p *Plan) planImage(ctx context.Context) error {
 			}
 		}
 	}
+	if ext, ok := disklayout.Extended(src); ok {
+		// The logical partitions' EBRs lie deep in the image, beyond the
+		// head read here: the plan could not see the boot and root.
+		return fmt.Errorf("set %s: the image has an extended partition (%d) with logical partitions (a NOOBS/PINN card); restoring such a dd image is %w: use a partition-oriented (-P) set", s.dirName, ext.Number, ErrNotSupported)
+	}
 	p.Source = src
 	if s.manifest == nil {
 		// A raspiBackup image carries no checksum.

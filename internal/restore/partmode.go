@@ -1,11 +1,13 @@
 package restore
 
 import (
+	"archive/tar"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -44,7 +46,7 @@ func (p *Plan) planPartitions(ctx context.Context) error {
 	}
 	for i := range src.Partitions {
 		q := &src.Partitions[i]
-		if e, ok := s.blkidOf(q.Number); ok {
+		if e, ok := s.blkidOf(q); ok {
 			if q.FSType == "" {
 				q.FSType = e.Type
 			}
@@ -77,7 +79,7 @@ func (p *Plan) planPartitions(ctx context.Context) error {
 			return fmt.Errorf("set %s: %w", s.dirName, err)
 		}
 		if pp := s.partPayloads[n]; pp.dir {
-			g, err := p.planTree(pp.name)
+			g, err := p.planTree(ctx, pp.name)
 			if err != nil {
 				return err
 			}
@@ -91,8 +93,23 @@ func (p *Plan) planPartitions(ctx context.Context) error {
 	}
 	p.parted = parted
 	p.boot, p.root = bootRoot(s.manifest, src)
+	if s.manifest == nil || s.manifest.RootPartition == 0 {
+		// raspiBackup records neither, nor does a -P manifest: on a NOOBS/PINN card the first FAT
+		// is the recovery and the last Linux partition may be data. The
+		// boot partition is the FAT whose cmdline.txt names a partition of
+		// the card as root=.
+		if boot, root, ok := p.bootRootFromCmdline(ctx, src); ok {
+			p.boot, p.root = boot, root
+		}
+	}
 	if q, ok := disklayout.PartitionByNumber(src, p.boot); !ok || q.FSType != "vfat" {
 		p.boot = 0
+	}
+	for _, q := range src.Partitions {
+		if !slices.Contains(p.selected, q.Number) && q.Number != p.boot && q.Number != p.root &&
+			!disklayout.IsExtendedType(q.Type) && q.FSType != "swap" {
+			p.notes = append(p.notes, i18n.M(i18n.NotePartLeft, q.Number))
+		}
 	}
 	for _, n := range []int{p.boot, p.root} {
 		if n != 0 && !slices.Contains(p.selected, n) {
@@ -128,8 +145,74 @@ func (p *Plan) planPartitions(ctx context.Context) error {
 	if s.manifest == nil {
 		p.notes = append(p.notes, i18n.M(i18n.NoteNoManifestParts))
 	}
-	p.ids, err = newIDs(src, p.Layout, p.boot, p.root, p.o.KeepIDs)
-	return err
+	if p.ids, err = newIDs(src, p.Layout, p.boot, p.root, p.o.KeepIDs); err != nil {
+		return err
+	}
+	// Partitions that are not restored keep no filesystem to give an id
+	// to; the extended partition has none at all.
+	for n, pi := range p.ids.Parts {
+		q, _ := disklayout.PartitionByNumber(src, n)
+		if !slices.Contains(p.selected, n) && (q == nil || q.FSType != "swap") {
+			pi.NewUUID = ""
+		}
+	}
+	return nil
+}
+
+// restores reports whether partition n gets a filesystem from the set:
+// every partition of an image or normal-mode set, the selected ones of a
+// partition-oriented set.
+func (p *Plan) restores(n int) bool {
+	return p.set.kind != kindPartition || slices.Contains(p.selected, n)
+}
+
+// bootRootFromCmdline finds the boot partition of a set without a
+// manifest: the first selected FAT partition whose payload holds a
+// cmdline.txt whose root= names a partition of src (by PARTUUID, UUID,
+// LABEL or device name). Payloads that cannot be read are passed over;
+// the restore reads and checks them again.
+func (p *Plan) bootRootFromCmdline(ctx context.Context, src *backupset.Disk) (boot, root int, ok bool) {
+	for _, n := range p.selected {
+		q, _ := disklayout.PartitionByNumber(src, n)
+		if kind, err := p.partFS(q, p.parted); err != nil || !strings.HasPrefix(kind, "fat") {
+			continue
+		}
+		b, err := p.set.partFile(ctx, p.set.partPayloads[n], "cmdline.txt")
+		if err != nil {
+			p.log.Debug("no cmdline.txt", "partition", n, "err", err)
+			continue
+		}
+		if r, ok := disklayout.PartitionByRef(src, rootRefFromCmdline(string(b))); ok && r != n {
+			return n, r, true
+		}
+	}
+	return 0, 0, false
+}
+
+// partFile reads a small file at the top of a partition payload: from
+// the tree of an rsync set, or by reading the tar up to the member.
+func (s *setInfo) partFile(ctx context.Context, pp partPayload, name string) ([]byte, error) {
+	if pp.dir {
+		return readSmall(s, path.Join(pp.name, name))
+	}
+	r, err := s.open(pp.name, pp.comp)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	tr := tar.NewReader(r)
+	for {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		h, err := tr.Next()
+		if err != nil {
+			return nil, fmt.Errorf("%s: %s: %w", pp.name, name, err)
+		}
+		if path.Clean(strings.TrimPrefix(h.Name, "./")) == name && h.Typeflag == tar.TypeReg {
+			return io.ReadAll(io.LimitReader(tr, 1<<20))
+		}
+	}
 }
 
 // partFS returns the filesystem to make on q: "fat16", "fat32", "ext2",
@@ -460,13 +543,23 @@ func readSmall(s *setInfo, name string) ([]byte, error) {
 	return io.ReadAll(io.LimitReader(r, 1<<20))
 }
 
-// blkidOf returns the .blkid line of partition n (matched by the number
-// at the end of the device name, as raspiBackup maps them).
-func (s *setInfo) blkidOf(n int) (blkidEntry, bool) {
+// blkidOf returns the .blkid line of partition q: the line of its
+// device as the sfdisk dump names it, else the one line whose device
+// name ends in q's number (as raspiBackup maps them). raspiBackup runs
+// blkid for every device, so the file also lists the backup disk
+// (/dev/sda1) and others; a number two devices share names neither.
+func (s *setInfo) blkidOf(q *backupset.Partition) (blkidEntry, bool) {
+	if e, ok := s.blkid[q.Device]; ok && q.Device != "" {
+		return e, true
+	}
+	var found []blkidEntry
 	for dev, e := range s.blkid {
-		if partNumber(dev) == n {
-			return e, true
+		if partNumber(dev) == q.Number {
+			found = append(found, e)
 		}
+	}
+	if len(found) == 1 {
+		return found[0], true
 	}
 	return blkidEntry{}, false
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/diskfs/go-diskfs/filesystem/fat16"
 	"github.com/diskfs/go-diskfs/filesystem/fat32"
 
+	"github.com/pibackup/pibackup/internal/backupset"
 	"github.com/pibackup/pibackup/internal/disklayout"
 )
 
@@ -149,5 +150,31 @@ func TestMakeFATFsck(t *testing.T) {
 				t.Errorf("overlays/README reads %q", out)
 			}
 		})
+	}
+}
+
+// TestBlkidOf: raspiBackup's .blkid lists every device, the backup disk
+// too. A partition takes the line of its own device (as the .sfdisk dump
+// names it), never another disk's partition with the same number; with
+// no device name, a number two devices share names neither.
+func TestBlkidOf(t *testing.T) {
+	s := &setInfo{blkid: parseBlkid(`/dev/sda1: LABEL="backup" UUID="9f0e1a2b-0000-4000-8000-00000000000a" TYPE="ext4" PARTUUID="c0ffee00-01"
+/dev/mmcblk0p1: LABEL_FATBOOT="RECOVERY" LABEL="RECOVERY" UUID="0A0B-0C01" TYPE="vfat" PARTUUID="4e4f4f42-01"
+/dev/mmcblk0p5: LABEL="boot" UUID="0A0B-0C05" TYPE="vfat" PARTUUID="4e4f4f42-05"
+`)}
+	for _, tc := range []struct {
+		q    backupset.Partition
+		want string // label; "" for no line
+	}{
+		{backupset.Partition{Number: 1, Device: "mmcblk0p1"}, "RECOVERY"},
+		{backupset.Partition{Number: 1, Device: "sda1"}, "backup"},
+		{backupset.Partition{Number: 1}, ""},
+		{backupset.Partition{Number: 5}, "boot"},
+		{backupset.Partition{Number: 5, Device: "mmcblk0p5"}, "boot"},
+	} {
+		e, ok := s.blkidOf(&tc.q)
+		if e.Label != tc.want || ok != (tc.want != "") {
+			t.Errorf("blkidOf(%+v) = %+v, %v; want label %q", tc.q, e, ok, tc.want)
+		}
 	}
 }

@@ -144,7 +144,7 @@ func (p *Plan) steps(pr *i18n.Printer) []string {
 		}
 		step(i18n.StepFsck)
 		for _, q := range p.Layout.Partitions {
-			if q.Number != p.boot && q.Number != p.root {
+			if q.Number != p.boot && q.Number != p.root && !disklayout.IsExtendedType(q.Type) {
 				step(i18n.StepLeave, q.Number)
 			}
 		}

@@ -99,6 +99,7 @@ type Plan struct {
 	cmdlines  map[string]string // cmdline.txt files of the set's boot image
 	fstab     string            // /etc/fstab of an rsync set ("" unknown)
 	notes     []i18n.Msg
+	lossNotes []string // what a walked tree (walk.go) could not keep, in English; also warnings of the result
 	// rsync trees rebuilt by the Go tree restorer (tree.go); nil: rsync
 	// from LocalDir
 	tree      *goTree         // normal mode
@@ -262,6 +263,7 @@ func (p *Plan) Execute(ctx context.Context) (*Result, error) {
 		}
 		return res, err
 	}
+	res.Warnings = append(res.Warnings, p.lossNotes...)
 	p.log.Info("restore finished", "set", p.o.SetName, "target", p.Target.Path, "bytes", res.Bytes, "took", res.Duration.Round(time.Millisecond))
 	return res, nil
 }

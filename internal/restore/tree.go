@@ -21,6 +21,7 @@ import (
 	"github.com/pibackup/pibackup/internal/i18n"
 	"github.com/pibackup/pibackup/internal/imageio"
 	"github.com/pibackup/pibackup/internal/progress"
+	"github.com/pibackup/pibackup/internal/source"
 	"github.com/pibackup/pibackup/internal/treelist"
 )
 
@@ -428,7 +429,7 @@ func (b *builder) file(ctx context.Context, e treelist.Entry) (int64, error) {
 		if err := sw.finish(); err != nil {
 			return n, fmt.Errorf("write %s: %w", e.Path, err)
 		}
-	} else if e.Hash != emptySHA256 {
+	} else if e.Hash != emptySHA256 && e.Hash != treelist.None {
 		return 0, fmt.Errorf("%s: empty file whose listed SHA-256 is not that of no bytes: %w", e.Path, ErrDamaged)
 	}
 	// No read of an empty file: there is nothing to check, and a network
@@ -566,24 +567,41 @@ func (w *sparseWriter) finish() error { return w.f.Truncate(w.off) }
 // extras file (raspiBackup's, or an older backupctl's) on a source that
 // is not a local folder: only rsync can restore such a set, from a folder
 // that kept every owner, mode and xattr.
-var ErrNeedsLocal = errors.New("an rsync set without an extras file (<host>-backup.extras.list) can only be restored from a local folder")
+var ErrNeedsLocal = errors.New("an rsync set without an extras file (<host>-backup.extras.list) can only be restored from a local folder or SFTP")
 
 const needsLocalAdvice = "raspiBackup or an older backupctl made it, and rsync, which restores such a set, " +
-	"takes owners, modes, xattrs and ACLs from the folder it copies; an SFTP or SMB server does not keep them. " +
+	"takes owners, modes, xattrs and ACLs from the folder it copies; an SMB server reports none of them " +
+	"(an SFTP server reports owners and modes, and such a set restores from it without xattrs and ACLs). " +
 	"Copy the set to a USB disk on the server (rsync -aHAX SET /media/usb/) and restore from the USB disk, " +
 	"or run backupctl restore on a machine that has the set on a Linux filesystem"
 
 // planTree decides how the rsync tree at root ("." or a partition folder
 // of a -P set) is restored: by the Go tree restorer when the set has an
-// extras file, whatever the source; else by rsync from the local folder,
-// which SFTP and SMB sources do not have.
-func (p *Plan) planTree(root string) (*goTree, error) {
+// extras file, whatever the source; else by rsync from the local folder;
+// else (SFTP) by the Go tree restorer from a walk of the tree on the
+// server, with notes on what the server could not give (walk.go). SMB,
+// which reports no owners or modes, is refused.
+func (p *Plan) planTree(ctx context.Context, root string) (*goTree, error) {
 	s := p.set
 	if t := s.manifestTree(root); t != nil && t.Extras != "" {
 		return loadTree(s, t, p.o.LocalDir)
 	}
 	if p.o.LocalDir == "" {
-		return nil, fmt.Errorf("set %s: %w: %s", s.dirName, ErrNeedsLocal, needsLocalAdvice)
+		// SMB without unix extensions reports no owners: every owner and
+		// mode would be made up, and a system restored so does not work.
+		if fi, err := fs.Stat(s.fsys, root); err != nil || !source.AttrsOf(fi).HasOwner {
+			return nil, fmt.Errorf("set %s: %w: %s", s.dirName, ErrNeedsLocal, needsLocalAdvice)
+		}
+		p.rep.Phase("read the tree's folders on the server", 0)
+		g, loss, err := walkTree(ctx, s, root)
+		if err != nil {
+			return nil, err
+		}
+		for _, n := range loss.notes(root) {
+			p.notes = append(p.notes, n)
+			p.lossNotes = append(p.lossNotes, i18n.New(i18n.English).Msg(n))
+		}
+		return g, nil
 	}
 	if fsKind := networkFS(p.o.LocalDir); fsKind != "" {
 		if !slices.ContainsFunc(p.notes, func(m i18n.Msg) bool { return m.ID == i18n.NoteNetworkFS }) {

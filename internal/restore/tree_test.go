@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -169,18 +170,20 @@ func TestRestoreTreeDamaged(t *testing.T) {
 }
 
 // TestRestoreRsyncNeedsLocal: a raspiBackup rsync set (no extras file)
-// from a source without a local folder is refused at plan time, saying
-// what to do; from a local folder it is planned for rsync.
+// from a source that reports no owners (SMB without unix extensions) is
+// refused at plan time, saying what to do; from a local folder it is
+// planned for rsync. (Over SFTP, which reports owners, it is walked and
+// restored: TestRestoreRaspiBackupRsyncSFTP.)
 func TestRestoreRsyncNeedsLocal(t *testing.T) {
 	fx := getFixture(t)
 	dir := fx.sets["rsync"]
-	o := Options{Set: os.DirFS(dir), SetName: filepath.Base(dir), Target: filepath.Join(t.TempDir(), "t.img"), Size: 300 << 20, Log: testLogger(t)}
+	o := Options{Set: noOwnersFS{os.DirFS(dir)}, SetName: filepath.Base(dir), Target: filepath.Join(t.TempDir(), "t.img"), Size: 300 << 20, Log: testLogger(t)}
 	_, err := NewPlan(context.Background(), o)
 	if !errors.Is(err, ErrNeedsLocal) || !strings.Contains(err.Error(), "USB disk") {
 		t.Errorf("NewPlan without LocalDir = %v; want ErrNeedsLocal with advice", err)
 	}
 	t.Logf("refused: %v", err)
-	o.LocalDir = dir
+	o.Set, o.LocalDir = os.DirFS(dir), dir
 	p, err := NewPlan(context.Background(), o)
 	if err != nil {
 		t.Fatal(err)
@@ -379,3 +382,37 @@ func TestRestoreTreeStaysInside(t *testing.T) {
 		})
 	}
 }
+
+// noOwnersFS serves a folder as SMB without unix extensions does: its
+// FileInfo carries no owner (Sys is nil).
+type noOwnersFS struct{ fs.FS }
+
+func (f noOwnersFS) ReadDir(name string) ([]fs.DirEntry, error) {
+	es, err := fs.ReadDir(f.FS, name)
+	for i, e := range es {
+		es[i] = noOwnersEntry{e}
+	}
+	return es, err
+}
+
+func (f noOwnersFS) Stat(name string) (fs.FileInfo, error) {
+	fi, err := fs.Stat(f.FS, name)
+	if err != nil {
+		return nil, err
+	}
+	return noOwnersInfo{fi}, nil
+}
+
+type noOwnersEntry struct{ fs.DirEntry }
+
+func (e noOwnersEntry) Info() (fs.FileInfo, error) {
+	fi, err := e.DirEntry.Info()
+	if err != nil {
+		return nil, err
+	}
+	return noOwnersInfo{fi}, nil
+}
+
+type noOwnersInfo struct{ fs.FileInfo }
+
+func (noOwnersInfo) Sys() any { return nil }

@@ -22,6 +22,13 @@ type remote interface {
 	Open(p string) (remoteFile, error)
 }
 
+// linker is a remote that shows symlinks as symlinks (SFTP). SMB without
+// unix extensions shows the file a symlink points to instead.
+type linker interface {
+	Lstat(p string) (fs.FileInfo, error)
+	ReadLink(p string) (string, error)
+}
+
 // remoteFile is an open regular file of a remote.
 type remoteFile interface {
 	io.ReadSeekCloser
@@ -42,8 +49,9 @@ type remoteFS struct {
 }
 
 var (
-	_ fs.ReadDirFS = (*remoteFS)(nil)
-	_ fs.StatFS    = (*remoteFS)(nil)
+	_ fs.ReadDirFS  = (*remoteFS)(nil)
+	_ fs.StatFS     = (*remoteFS)(nil)
+	_ fs.ReadLinkFS = (*remoteFS)(nil)
 )
 
 func newRemoteFS(r remote, root, sep string, mapErr func(error) error) *remoteFS {
@@ -103,6 +111,42 @@ func (f *remoteFS) Stat(name string) (fs.FileInfo, error) {
 		return nil, f.mapErr("stat", name, err)
 	}
 	return renamed{fi, path.Base(name)}, nil
+}
+
+// Lstat is Stat without following a final symlink, where the remote
+// shows symlinks at all.
+func (f *remoteFS) Lstat(name string) (fs.FileInfo, error) {
+	l, ok := f.r.(linker)
+	if !ok {
+		return f.Stat(name)
+	}
+	p, err := f.full("lstat", name)
+	if err != nil {
+		return nil, err
+	}
+	fi, err := l.Lstat(p)
+	if err != nil {
+		return nil, f.mapErr("lstat", name, err)
+	}
+	return renamed{fi, path.Base(name)}, nil
+}
+
+// ReadLink returns a symlink's target; a remote that shows no symlinks
+// has none to read (fs.ErrInvalid, as for a name that is no symlink).
+func (f *remoteFS) ReadLink(name string) (string, error) {
+	p, err := f.full("readlink", name)
+	if err != nil {
+		return "", err
+	}
+	l, ok := f.r.(linker)
+	if !ok {
+		return "", &fs.PathError{Op: "readlink", Path: name, Err: fs.ErrInvalid}
+	}
+	target, err := l.ReadLink(p)
+	if err != nil {
+		return "", f.mapErr("readlink", name, err)
+	}
+	return target, nil
 }
 
 func (f *remoteFS) ReadDir(name string) ([]fs.DirEntry, error) {

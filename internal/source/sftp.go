@@ -208,3 +208,5 @@ type sftpClient struct{ c *sftp.Client }
 func (c sftpClient) Stat(p string) (fs.FileInfo, error)      { return c.c.Stat(p) }
 func (c sftpClient) ReadDir(p string) ([]fs.FileInfo, error) { return c.c.ReadDir(p) }
 func (c sftpClient) Open(p string) (remoteFile, error)       { return c.c.Open(p) }
+func (c sftpClient) Lstat(p string) (fs.FileInfo, error)     { return c.c.Lstat(p) }
+func (c sftpClient) ReadLink(p string) (string, error)       { return c.c.ReadLink(p) }

@@ -1,0 +1,84 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+
+	"github.com/pibackup/pibackup/internal/setfs"
+)
+
+func (a *app) newMountCmd() *cobra.Command {
+	var cacheDir string
+	cmd := &cobra.Command{
+		Use:   "mount SET|HOSTDIR MOUNTPOINT",
+		Short: "Show a backup set (or every set of a host) as a read-only folder",
+		Long: `Mount a set read-only at MOUNTPOINT, in the foreground, until MOUNTPOINT
+is unmounted (umount MOUNTPOINT) or the command is interrupted (Ctrl-C,
+SIGTERM: it unmounts cleanly and exits 0; a mount point still in use is
+detached lazily).
+
+  MOUNTPOINT/root/   the backed-up root filesystem, exactly as it was
+  MOUNTPOINT/boot/   the boot partition
+
+Owners, modes, times, xattrs, ACLs, symlinks and hardlinks show as they
+were. Given the folder of a host (HOSTDIR, holding its sets), every set
+is a folder MOUNTPOINT/<set>/ with root/ and boot/ inside, opened when
+first looked into.
+
+Every set type works, raspiBackup's included: rsync (the tree), tar,
+tgz and tar.zst (an index of the archive is built at the first mount and
+kept in the cache folder; a compressed archive is kept there
+decompressed, which takes its uncompressed size), dd (the image's ext4,
+mounted read-only from a loop device) and ddz (decompressed once into
+the cache, zero blocks left as holes). Partition-oriented sets (one
+payload per partition) are not shown; restore them.
+
+Examples:
+  backupctl mount /mnt/usb-backup/pi/pi@debian12-tgz-backup-20261125-031500 /mnt/set
+  backupctl mount /mnt/usb-backup/pi /mnt/sets
+  cp -a /mnt/set/root/etc/fstab /tmp/; umount /mnt/set
+` + exitStatusHelp,
+		Args: cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			src, err := filepath.Abs(args[0])
+			if err != nil {
+				return withCode(exitUsage, err)
+			}
+			mnt, err := filepath.Abs(args[1])
+			if err != nil {
+				return withCode(exitUsage, err)
+			}
+			ctx := cmd.Context()
+			srv, err := setfs.Mount(ctx, src, mnt, setfs.Options{CacheDir: cacheDir, Log: a.log, Out: a.stdout})
+			if err != nil {
+				if errors.Is(err, setfs.ErrUnsupported) {
+					return withCode(exitPreflight, fmt.Errorf("mount: %w", err))
+				}
+				return fmt.Errorf("mount: %w", err)
+			}
+			fmt.Fprintf(a.stdout, "mounted %s on %s; unmount with: umount %s (or Ctrl-C)\n", filepath.Base(src), mnt, mnt)
+			done := make(chan struct{})
+			go func() {
+				srv.Wait()
+				close(done)
+			}()
+			select {
+			case <-done:
+			case <-ctx.Done():
+				// Interrupted: the normal way to end, like restic mount.
+				// A view still in use is detached, not waited for: its
+				// open files fail once this process has ended.
+				if err := srv.Unmount(); err != nil {
+					return fmt.Errorf("mount: %w", err)
+				}
+			}
+			fmt.Fprintf(a.stdout, "unmounted %s\n", mnt)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&cacheDir, "cache-dir", "", "folder for archive indexes and decompressed payloads (default "+setfs.DefaultCacheDir()+")")
+	return cmd
+}
