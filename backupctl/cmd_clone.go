@@ -60,7 +60,7 @@ Examples:
 	f.StringVar(&o.size, "size", "", "size of an image file that does not exist yet (e.g. 16G)")
 	f.BoolVar(&o.yes, "yes", false, "no interactive confirmation (needed when not run from a terminal)")
 	f.BoolVarP(&o.dryRun, "dry-run", "F", false, "print the plan; write nothing")
-	o.cfg = addRestoreHookFlags(f)
+	o.cfg = addRestoreHookFlags(f, config.CmdClone)
 	return cmd
 }
 

@@ -33,6 +33,11 @@ func (a *app) loadConfig(flags *config.Flags) (*config.Loaded, error) {
 	for _, w := range l.Warnings {
 		fmt.Fprintf(a.stderr, "backupctl: warning: %s\n", w)
 	}
+	if a.loaded != nil {
+		if err := a.loaded(l); err != nil {
+			return nil, err
+		}
+	}
 	return l, nil
 }
 
@@ -43,9 +48,14 @@ func (a *app) newConfigCmd() *cobra.Command {
 		Long: `Settings come from, in rising precedence:
   /etc/backupctl/backupctl.conf, /usr/local/etc/backupctl.conf,
   ~/.config/backupctl/config, ./backupctl.conf, -f FILE, command-line flags.
-The files are TOML; every setting is also a flag of the same name.
-Secrets (smtp.password, webhook.url, webhook.token) are refused in a file
-that group or others can read, and are never printed.
+The files are TOML; every setting is also a flag of the same name (a
+dotted key's flag has "-" for "."; ` + "`backupctl config show --help`" + ` lists
+them all). Secrets (smtp.password, webhook.url, webhook.token...) are
+refused in a file that group or others can read, and are never printed.
+
+These flags are not settings; they say what one run does, to what, or
+where its output goes, and have no key:
+` + wrap(notSettingsHelp(), "  ", 76) + `
 ` + exitStatusHelp,
 	}
 	cmd.AddCommand(a.newConfigShowCmd(), a.newConfigImportCmd())
@@ -78,7 +88,7 @@ Examples:
 			return config.Show(a.stdout, l)
 		},
 	}
-	flags = config.AddFlags(cmd.Flags())
+	flags = config.AddFlags(cmd.Flags(), "")
 	return cmd
 }
 

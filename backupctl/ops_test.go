@@ -25,6 +25,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/pibackup/pibackup/internal/backupset"
+	"github.com/pibackup/pibackup/internal/config"
 	"github.com/pibackup/pibackup/internal/testfs"
 )
 
@@ -795,7 +796,7 @@ func TestScheduleInstallRemove(t *testing.T) {
 // TestScheduleTemplatesFollowPackaging: every directive of the packaged
 // units is in the templates, so the two cannot drift apart silently.
 func TestScheduleTemplatesFollowPackaging(t *testing.T) {
-	service, timer, err := renderUnits("/usr/local/bin/backupctl", nil, defaultOnCalendar)
+	service, timer, err := renderUnits("/usr/local/bin/backupctl", nil, config.Defaults().ScheduleOnCalendar)
 	if err != nil {
 		t.Fatal(err)
 	}
