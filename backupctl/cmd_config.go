@@ -139,9 +139,7 @@ func (a *app) runConfigImport(in, out string, force bool) error {
 	if err := config.WriteTOML(&b, imp.Config, imp.Set); err != nil {
 		return err
 	}
-	for _, s := range imp.Skipped {
-		fmt.Fprintf(a.stderr, "backupctl: not imported: %s\n", s)
-	}
+	a.reportImport(imp)
 	if len(imp.Unknown) > 0 {
 		fmt.Fprintf(a.stderr, "backupctl: unknown keys (not raspiBackup settings): %s\n", strings.Join(imp.Unknown, ", "))
 	}
@@ -177,4 +175,44 @@ func (a *app) runConfigImport(in, out string, force bool) error {
 	}
 	fmt.Fprintf(a.stderr, "backupctl: wrote %s (%d settings)\n", out, len(imp.Set))
 	return nil
+}
+
+// reportImport says on stderr what became of every key of the file: each
+// key not imported with why (those with a value first: they are what
+// changes), the ones left at backupctl's defaults, and a count.
+func (a *app) reportImport(imp *config.Import) {
+	var imported, same int
+	var defaults []string
+	for _, empty := range []bool{false, true} {
+		for _, k := range imp.Keys {
+			isEmpty := k.Value == "" || k.Value == "0"
+			if !k.Dropped || isEmpty != empty {
+				continue
+			}
+			if empty {
+				fmt.Fprintf(a.stderr, "backupctl: not imported: %s (empty or 0, nothing is lost): %s\n", k.Key, k.Why)
+			} else {
+				fmt.Fprintf(a.stderr, "backupctl: not imported: %s: %s\n", k.Key, k.Why)
+			}
+		}
+	}
+	for _, s := range imp.Skipped {
+		if !strings.HasPrefix(s, "DEFAULT_") && !strings.HasPrefix(s, "VERSION_CONFIG") {
+			fmt.Fprintf(a.stderr, "backupctl: not imported: %s\n", s) // lines that are no assignment
+		}
+	}
+	for _, k := range imp.Keys {
+		switch {
+		case len(k.To) > 0:
+			imported++
+		case !k.Dropped:
+			same++
+			defaults = append(defaults, k.Key)
+		}
+	}
+	if len(defaults) > 0 {
+		fmt.Fprintf(a.stderr, "backupctl: as backupctl's defaults (empty, off or the same value): %s\n", strings.Join(defaults, ", "))
+	}
+	fmt.Fprintf(a.stderr, "backupctl: %d raspiBackup keys: %d imported, %d as backupctl's defaults, %d not imported\n",
+		len(imp.Keys), imported, same, len(imp.Keys)-imported-same)
 }
