@@ -468,3 +468,40 @@ DEFAULT_NOTIFY_START=1
 		t.Errorf("notifiers %v, %v; want Telegram, Pushover and Slack", n, err)
 	}
 }
+
+// TestCompressOneMeaning: compress is a compressor name in a file as on
+// the command line; true and false, from the days it was a boolean (and
+// raspiBackup's -z), still read as gzip and the type's own.
+func TestCompressOneMeaning(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct{ file, flag, want string }{
+		{file: "compress = true", want: "gzip"},
+		{file: "compress = false", want: ""},
+		{file: `compress = "zstd"`, want: "zstd"},
+		{file: `compress = "none"`, want: "none"},
+		{flag: "--compress=true", want: "gzip"},
+		{flag: "-zzstd", want: "zstd"},
+		{file: "compress = true", flag: "--compress=zstd", want: "zstd"},
+	} {
+		src := Sources{}
+		if tc.file != "" {
+			src.Explicit = write(t, filepath.Join(dir, "c.conf"), tc.file+"\n", 0o600)
+		}
+		var args []string
+		if tc.flag != "" {
+			args = append(args, tc.flag)
+		}
+		l, err := Load(src, parseFlags(t, args...))
+		if err != nil {
+			t.Fatalf("%+v: %v", tc, err)
+		}
+		if l.Config.Compress != tc.want {
+			t.Errorf("%+v: compress %q", tc, l.Config.Compress)
+		}
+	}
+	c := Defaults()
+	c.Compress = "lz4"
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "unknown compression") {
+		t.Errorf("compress lz4 validates: %v", err)
+	}
+}
