@@ -693,6 +693,14 @@ func TestStatus(t *testing.T) {
 	if out := status("--lang", "en", "--remind-months", "12"); strings.Contains(out, "REMINDER") {
 		t.Errorf("--remind-months 12 still reminds:\n%s", out)
 	}
+	// The same two settings from a config file.
+	conf := filepath.Join(t.TempDir(), "status.conf")
+	if err := os.WriteFile(conf, []byte("lang = \"de\"\n[restore-test]\nremind-months = 12\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out := status("-f", conf); !strings.Contains(out, "Rechner testpi") || strings.Contains(out, "ERINNERUNG") {
+		t.Errorf("status with lang = \"de\" and remind-months = 12 in a file:\n%s", out)
+	}
 }
 
 func TestSystemdQuote(t *testing.T) {
