@@ -884,6 +884,18 @@ func TestBackupOptions(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(set, "other-backup.img")); err != nil {
 			t.Errorf("boot image not named after --hostname: %v", err)
 		}
+		// hostname and compress from a config file mean the same.
+		conf := filepath.Join(t.TempDir(), "host.conf")
+		if err := os.WriteFile(conf, []byte("hostname = \"fromfile\"\ncompress = \"zstd\"\ntype = \"tar\"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		set = backupOK(t, target, "-f", conf, "--source-disk", d.Path)
+		if filepath.Dir(set) != filepath.Join(target, "fromfile") {
+			t.Errorf("set %s; want it under fromfile/", set)
+		}
+		if _, err := os.Stat(filepath.Join(set, filepath.Base(set)+".tar.zst")); err != nil {
+			t.Errorf("compress = \"zstd\" in a file: %v", err)
+		}
 	})
 }
 
