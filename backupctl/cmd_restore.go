@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -71,6 +70,13 @@ with exit 1 and a target without a partition table.
 One restore or clone writes a target at a time: each holds flock(2) on
 the image file or disk while it runs, and a second run onto it is
 refused at once with exit 5, before anything is written.
+
+A dd or ddz set also goes onto a smaller disk when its data fits: the
+boot partition is written as it is, the root partition is made smaller and
+the files of the image's root are copied into it (rsync -aHAX). A
+compressed image's root is decompressed into a sparse scratch file first,
+in $TMPDIR or, when that is too small, in a temporary filesystem on the
+target itself.
 
 Partition-oriented sets (backup -P) are restored partition by partition
 (--partitions selects some); FAT partitions and .tmg boot tars are made
@@ -190,7 +196,7 @@ func confirmTarget(in io.Reader, out io.Writer, t *restore.Target) error {
 	name := filepath.Base(t.Path)
 	fmt.Fprintf(out, "\nEverything on %s will be overwritten.\n", t.Describe())
 	fmt.Fprintf(out, "Type %q to go on: ", name)
-	line, err := bufio.NewReader(in).ReadString('\n')
+	line, err := readLine(in)
 	if err != nil && line == "" {
 		return errors.New("not confirmed (no input; use --yes for unattended runs)")
 	}
@@ -199,6 +205,25 @@ func confirmTarget(in io.Reader, out io.Writer, t *restore.Target) error {
 		return fmt.Errorf("not confirmed (typed %q, want %q)", line, name)
 	}
 	return nil
+}
+
+// readLine reads one line from in, byte by byte, so that a second prompt
+// (clone's second target) finds the next line still there.
+func readLine(in io.Reader) (string, error) {
+	var b strings.Builder
+	c := make([]byte, 1)
+	for {
+		n, err := in.Read(c)
+		if n == 1 {
+			if c[0] == '\n' {
+				return b.String(), nil
+			}
+			b.WriteByte(c[0])
+		}
+		if err != nil {
+			return b.String(), err
+		}
+	}
 }
 
 // parsePartitions parses "1,2", "1 2" or "*" (nil: all).

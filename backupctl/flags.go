@@ -9,7 +9,7 @@ import (
 // invocation does, to what, or where its output goes, so a config file
 // that set it would change every run in a way no one asked for.
 type notSetting struct {
-	flag     string
+	flags    []string
 	commands []string // command paths below backupctl; "*" for every command
 	why      string
 }
@@ -20,36 +20,34 @@ type notSetting struct {
 // settings test walks the command tree and checks both ways. Keep this
 // list short: a flag belongs here only when a config file must not set it.
 var notSettings = []notSetting{
-	{"config", []string{"*"}, "names the config file itself"},
-	{"help", []string{"*"}, "cobra's help"},
-	{"version", []string{""}, "prints the version"},
-	{"verbose", []string{""}, "how much this invocation prints on the terminal"},
-	{"dry-run", []string{"backup", "restore", "clone", "retention"}, "a preview of this run; set in a file, no backup would ever be written"},
-	{"to", []string{"restore", "clone", "extract"}, "the target of this restore, clone or extract"},
-	{"size", []string{"restore", "clone"}, "the size of the new image file this run creates"},
-	{"yes", []string{"restore", "clone"}, "confirms this overwrite; a file must not confirm every overwrite"},
-	{"keep-ids", []string{"restore"}, "whether this target replaces the source's card (same ids) or runs beside it"},
-	{"partitions", []string{"restore"}, "which partitions of this set to restore (the partitions setting says what backup saves)"},
-	{"source-disk", []string{"backup", "clone"}, "the disk of this run instead of the running system"},
-	{"name", []string{"backup"}, "names one snapshot, which retention never removes; a file would make every set one"},
-	{"json", []string{"list", "diff", "restore-test"}, "the output format of this run, for scripts"},
-	{"list", []string{"verify"}, "the output of this run"},
-	{"output", []string{"config import"}, "where this import writes"},
-	{"force", []string{"config import"}, "overwrites the file this import writes"},
-	{"record-restore-test", []string{"status"}, "records one test restore, now"},
-	{"man", []string{"gendocs"}, "where the documents go"},
-	{"completions", []string{"gendocs"}, "where the documents go"},
-	{"root", []string{"schedule"}, "writes the units under another root (images, tests)"},
-	{"binary", []string{"schedule"}, "the binary this installation's units run"},
-	{"run-dir", []string{"backup", "recover-services"}, "hidden, for tests: the marker folder is /run/backupctl on a Pi"},
-	{"systemctl", []string{"status"}, "hidden, for tests: the systemctl binary"},
+	{[]string{"config"}, []string{"*"}, "names the config file itself"},
+	{[]string{"help"}, []string{"*"}, "cobra's help"},
+	{[]string{"version"}, []string{""}, "prints the version"},
+	{[]string{"verbose"}, []string{""}, "how much this invocation prints on the terminal"},
+	{[]string{"dry-run"}, []string{"backup", "restore", "clone", "retention"}, "a preview of this run; set in a file, no backup would ever be written"},
+	{[]string{"to", "root-to"}, []string{"restore", "clone", "extract"}, "the target of this restore, clone or extract (and of a clone's root)"},
+	{[]string{"size", "root-size"}, []string{"restore", "clone"}, "the size of the new image file this run creates"},
+	{[]string{"yes"}, []string{"restore", "clone"}, "confirms this overwrite; a file must not confirm every overwrite"},
+	{[]string{"keep-ids"}, []string{"restore"}, "whether this target replaces the source's card (same ids) or runs beside it"},
+	{[]string{"partitions"}, []string{"restore"}, "which partitions of this set to restore (the partitions setting says what backup saves)"},
+	{[]string{"source-disk", "source-root-disk"}, []string{"backup", "clone"}, "the disk of this run instead of the running system"},
+	{[]string{"name"}, []string{"backup"}, "names one snapshot, which retention never removes; a file would make every set one"},
+	{[]string{"json"}, []string{"list", "diff", "restore-test"}, "the output format of this run, for scripts"},
+	{[]string{"list"}, []string{"verify"}, "the output of this run"},
+	{[]string{"output", "force"}, []string{"config import"}, "where this import writes, and whether it may overwrite"},
+	{[]string{"record-restore-test"}, []string{"status"}, "records one test restore, now"},
+	{[]string{"man", "completions"}, []string{"gendocs"}, "where the documents go"},
+	{[]string{"root"}, []string{"schedule"}, "writes the units under another root (images, tests)"},
+	{[]string{"binary"}, []string{"schedule"}, "the binary this installation's units run"},
+	{[]string{"run-dir"}, []string{"backup", "recover-services"}, "hidden, for tests: the marker folder is /run/backupctl on a Pi"},
+	{[]string{"systemctl"}, []string{"status"}, "hidden, for tests: the systemctl binary"},
 }
 
 // isNotSetting reports whether flag of the command at path (below
 // backupctl, "" for backupctl itself) is in notSettings.
 func isNotSetting(path, flag string) bool {
 	for _, n := range notSettings {
-		if n.flag == flag && (slices.Contains(n.commands, "*") || slices.Contains(n.commands, path)) {
+		if slices.Contains(n.flags, flag) && (slices.Contains(n.commands, "*") || slices.Contains(n.commands, path)) {
 			return true
 		}
 	}
@@ -61,11 +59,13 @@ func notSettingsHelp() string {
 	var b strings.Builder
 	seen := map[string]bool{}
 	for _, n := range notSettings {
-		if seen[n.flag] || n.flag == "help" || n.flag == "version" {
-			continue
+		for _, f := range n.flags {
+			if seen[f] || f == "help" || f == "version" {
+				continue
+			}
+			seen[f] = true
+			b.WriteString(" --" + f)
 		}
-		seen[n.flag] = true
-		b.WriteString(" --" + n.flag)
 	}
 	return strings.TrimSpace(b.String())
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/gdamore/tcell/v2"
 
 	"github.com/pibackup/pibackup/internal/bootcmdline"
+	"github.com/pibackup/pibackup/internal/i18n"
 	"github.com/pibackup/pibackup/internal/netup"
 	"github.com/pibackup/pibackup/internal/respawn"
 	"github.com/pibackup/pibackup/internal/source"
@@ -123,12 +124,15 @@ func run(ctx context.Context, sys *system, restart respawn.Run) bootcmdline.Afte
 		},
 	})
 	if cfgErr != nil {
-		m.SetError(errors.Join(restarted, fmt.Errorf("settings ignored: %w", cfgErr)))
+		m.SetError(errors.Join(restarted, fmt.Errorf("%w: %w", i18n.Err(i18n.UISettingsIgnored), cfgErr)))
 	} else if restarted != nil {
 		m.SetError(restarted)
 	}
 	// Headless Pis: the same UI over SSH when recovery.conf asks for it.
-	sshSrv := startSSH(ctx, sys, cfg, sshUI(m, disks, ring, func() string { return *netStatus.Load() }), log)
+	// recovery.lang, else LANG=de on the kernel command line (the kernel
+	// hands words it does not know to init's environment), else English.
+	lang, _ := i18n.Pick(string(cfg.Lang), os.Getenv)
+	sshSrv := startSSH(ctx, sys, cfg, sshUI(m, disks, ring, func() string { return *netStatus.Load() }, lang), log)
 	screen, ttyPath, err := openScreen(uiTTY(cfg.TTY, cmdline, sys.Dev), sys.Dev)
 	if err != nil {
 		log.Error("no console for the UI", "err", err)
@@ -141,6 +145,7 @@ func run(ctx context.Context, sys *system, restart respawn.Run) bootcmdline.Afte
 		Shell:   shell(ttyPath),
 		OnReady: func() { sys.announce("RECOVERY-READY " + version) },
 		TestKey: crash,
+		Lang:    lang,
 	})
 	if err := ui.Run(ctx); err != nil {
 		log.Error("ui", "err", err)

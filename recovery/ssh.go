@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/pibackup/pibackup/internal/bootcmdline"
+	"github.com/pibackup/pibackup/internal/i18n"
 	"github.com/pibackup/pibackup/internal/source"
 	"github.com/pibackup/pibackup/internal/sshui"
 	"github.com/pibackup/pibackup/internal/tui"
@@ -163,8 +164,8 @@ func (s *system) tell(line string) {
 // model as the console: both show the same restore. It has no shell (the
 // console's shell runs on the console tty) and shows no one-time
 // password.
-func sshUI(m *model.Model, disks source.DiskLister, ring *tui.Ring, network func() string) func(ctx context.Context, screen tcell.Screen) error {
+func sshUI(m *model.Model, disks source.DiskLister, ring *tui.Ring, network func() string, lang i18n.Lang) func(ctx context.Context, screen tcell.Screen) error {
 	return func(ctx context.Context, screen tcell.Screen) error {
-		return tui.New(tui.Deps{Screen: screen, Model: m, Disks: disks, Log: ring, Version: version, Network: network}).Run(ctx)
+		return tui.New(tui.Deps{Screen: screen, Model: m, Disks: disks, Log: ring, Version: version, Network: network, Lang: lang}).Run(ctx)
 	}
 }

@@ -9,6 +9,7 @@
 //	recovery.target=/dev/mmcblk0
 //	recovery.yes=1            without it unattended mode only plans
 //	recovery.after=poweroff   or reboot
+//	recovery.lang=de          the screens in German (LANG=de works too)
 //
 // Secrets (password=, identity=, known_host=) are read from recovery.conf
 // only, never from the command line, which any process can read from
@@ -41,6 +42,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/pibackup/pibackup/internal/backupset"
+	"github.com/pibackup/pibackup/internal/i18n"
 	"github.com/pibackup/pibackup/internal/source"
 )
 
@@ -80,6 +82,10 @@ type Config struct {
 	DNS     []netip.Addr
 
 	TTY string // recovery.tty: the console the UI runs on (ttyS0, tty1)
+
+	// Lang is recovery.lang: the language of the screens (en, de); ""
+	// means LANG from the kernel command line, else English.
+	Lang i18n.Lang
 
 	// SSH server (see SSHEnabled). AuthorizedKeys are authorized_keys
 	// lines from recovery.conf (authorized_key=, repeatable), checked
@@ -190,6 +196,14 @@ func keys() map[string]key {
 				}
 				c.DNS = append(c.DNS, a)
 			}
+			return nil
+		}},
+		"lang": {set: func(c *Config, v string) error {
+			l, ok := i18n.Parse(v)
+			if !ok {
+				return fmt.Errorf("want en or de")
+			}
+			c.Lang = l
 			return nil
 		}},
 		"tty": {set: func(c *Config, v string) error {

@@ -6,6 +6,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/pibackup/pibackup/internal/i18n"
 )
 
 func TestSplit(t *testing.T) {
@@ -102,6 +104,9 @@ func TestParse(t *testing.T) {
 		{name: "ssh_port zero", cmdline: "recovery.ssh_port=0", wantErr: "1 to 65535"},
 		{name: "ssh_port word", cmdline: "recovery.ssh_port=ssh", wantErr: "1 to 65535"},
 		{name: "ssh maybe", cmdline: "recovery.ssh=maybe", wantErr: "want 1 or 0"},
+		{name: "lang from conf", conf: "lang=de_DE.UTF-8\n", want: Config{Lang: i18n.German}},
+		{name: "lang cmdline over conf", cmdline: "recovery.lang=en", conf: "lang=de\n", want: Config{Lang: i18n.English}},
+		{name: "lang unknown", cmdline: "recovery.lang=fr", wantErr: "want en or de"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			var conf *strings.Reader

@@ -1,15 +1,17 @@
 // Package i18n holds backupctl's user-facing result lines in English and
 // German and picks the language from --lang, LC_ALL, LC_MESSAGES or LANG.
 //
-// Only the lines a user reads to learn the outcome of a run are here (the
-// result of a backup, why it did not start, what retention deleted, the
-// status report, notification subjects). Details inside error messages
+// Two kinds of text are here: the lines a user reads to learn the outcome
+// of a run (the result of a backup, why it did not start, what retention
+// deleted, the status report, notification subjects), and every word of
+// the recovery's screens (recovery.go), whose user may read no English
+// at all while his Pi is broken. Details inside error messages
 // from the engines stay English: they name files, tools and system errors
 // that are searched for on the web, and a half-translated chain of
 // wrapped errors reads worse than an English one. Log records are English
 // for the same reason.
 //
-// The catalogue is a table in catalogue.go; a test fails when an ID lacks
+// The catalogue is two tables, in catalogue.go and recovery.go; a test fails when an ID lacks
 // a language or when the translations disagree on their format verbs.
 package i18n
 
@@ -96,7 +98,7 @@ func (p *Printer) Lang() Lang { return p.lang }
 // English and a missing ID prints the ID itself, so a catalogue bug never
 // hides the outcome of a run (the test catches both).
 func (p *Printer) Sprintf(id ID, args ...any) string {
-	m, ok := catalogue[id]
+	m, ok := lookup(id)
 	if !ok {
 		return fmt.Sprint(append([]any{string(id) + " "}, args...)...)
 	}
@@ -107,11 +109,59 @@ func (p *Printer) Sprintf(id ID, args ...any) string {
 	return fmt.Sprintf(f, args...)
 }
 
+// Msg is a message not yet printed: a model that does not know the
+// user's language hands it to the view, which prints it.
+type Msg struct {
+	ID   ID
+	Args []any
+}
+
+// M builds a Msg.
+func M(id ID, args ...any) Msg { return Msg{ID: id, Args: args} }
+
+// IsZero reports whether m is the empty message.
+func (m Msg) IsZero() bool { return m.ID == "" }
+
+// Msg prints m; the empty message prints as "".
+func (p *Printer) Msg(m Msg) string {
+	if m.IsZero() {
+		return ""
+	}
+	return p.Sprintf(m.ID, m.Args...)
+}
+
+// tables are the catalogue's parts: the result lines of backupctl and the
+// recovery's screens. An ID lives in exactly one (the test checks).
+var tables = []map[ID]map[Lang]string{catalogue, recoveryCatalogue, filesCatalogue}
+
+func lookup(id ID) (map[Lang]string, bool) {
+	for _, t := range tables {
+		if m, ok := t[id]; ok {
+			return m, true
+		}
+	}
+	return nil, false
+}
+
 // IDs lists the catalogue's message IDs, sorted.
 func IDs() []ID {
-	ids := make([]ID, 0, len(catalogue))
-	for id := range catalogue {
-		ids = append(ids, id)
+	var ids []ID
+	for _, t := range tables {
+		for id := range t {
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+// RecoveryIDs lists the IDs of the recovery's screens, sorted.
+func RecoveryIDs() []ID {
+	var ids []ID
+	for _, t := range []map[ID]map[Lang]string{recoveryCatalogue, filesCatalogue} {
+		for id := range t {
+			ids = append(ids, id)
+		}
 	}
 	slices.Sort(ids)
 	return ids
@@ -119,6 +169,45 @@ func IDs() []ID {
 
 // Format returns the raw format of id in lang and whether it exists.
 func Format(id ID, lang Lang) (string, bool) {
-	f, ok := catalogue[id][lang]
+	m, _ := lookup(id)
+	f, ok := m[lang]
 	return f, ok
+}
+
+// Error is an error whose text is a catalogue message without arguments.
+// Error() is English (logs stay English); Translate prints it, and any
+// error wrapping it, in the user's language.
+type Error struct{ ID ID }
+
+// Err returns the Error for id.
+func Err(id ID) *Error { return &Error{ID: id} }
+
+func (e *Error) Error() string { return New(English).Sprintf(e.ID) }
+
+// Translate prints err in p's language: the English text of every Error
+// in its chain is replaced by its translation; the rest (paths, system
+// errors, engine details) stays as it is.
+func (p *Printer) Translate(err error) string {
+	s := err.Error()
+	if p.lang == English {
+		return s
+	}
+	var walk func(error)
+	walk = func(e error) {
+		if ce, ok := e.(*Error); ok {
+			s = strings.ReplaceAll(s, ce.Error(), p.Sprintf(ce.ID))
+		}
+		switch u := e.(type) {
+		case interface{ Unwrap() error }:
+			if n := u.Unwrap(); n != nil {
+				walk(n)
+			}
+		case interface{ Unwrap() []error }:
+			for _, n := range u.Unwrap() {
+				walk(n)
+			}
+		}
+	}
+	walk(err)
+	return s
 }

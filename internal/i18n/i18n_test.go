@@ -1,6 +1,8 @@
 package i18n
 
 import (
+	"errors"
+	"fmt"
 	"regexp"
 	"slices"
 	"testing"
@@ -64,5 +66,33 @@ func TestSprintf(t *testing.T) {
 	}
 	if got := New(English).Sprintf("no.such.id", 1); got != "no.such.id 1" {
 		t.Errorf("missing ID = %q", got)
+	}
+}
+
+// TestRecoveryTranslated: every sentence of the recovery's screens has
+// its own German text; a copy of the English one is an untranslated
+// entry. Only messages without words may be the same.
+func TestRecoveryTranslated(t *testing.T) {
+	same := map[ID]bool{UIBytesIn: true, UIFilesTitle: true}
+	for _, id := range RecoveryIDs() {
+		en, _ := Format(id, English)
+		de, _ := Format(id, German)
+		if en == de && !same[id] {
+			t.Errorf("%s: German is the English text %q", id, en)
+		}
+	}
+}
+
+func TestTranslate(t *testing.T) {
+	inner := Err(UIErrConfirm)
+	err := fmt.Errorf("plan: %w", errors.Join(errors.New("disk gone"), fmt.Errorf("type sdb: %w", inner)))
+	if got, want := New(German).Translate(err), "plan: disk gone\ntype sdb: der eingetippte Name passt nicht zur Disk"; got != want {
+		t.Errorf("Translate = %q; want %q", got, want)
+	}
+	if got := New(English).Translate(err); got != err.Error() {
+		t.Errorf("English Translate = %q", got)
+	}
+	if !errors.Is(err, inner) {
+		t.Errorf("errors.Is lost the sentinel")
 	}
 }

@@ -5,7 +5,6 @@
 package imagebuild
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -21,6 +20,8 @@ import (
 	"github.com/diskfs/go-diskfs/disk"
 	"github.com/diskfs/go-diskfs/filesystem"
 	"github.com/diskfs/go-diskfs/partition/mbr"
+
+	"github.com/pibackup/pibackup/internal/disklayout"
 )
 
 const (
@@ -146,8 +147,8 @@ func Write(ctx context.Context, dst string, files []File, l Layout, log *slog.Lo
 	if err := writeBoot(d, files, l); err != nil {
 		return err
 	}
-	if err := fixDotDot(mem, l.BootStart); err != nil {
-		return err
+	if err := disklayout.FixGoDiskfsFAT(mem, mem, l.BootStart); err != nil {
+		return fmt.Errorf("boot partition: %w", err)
 	}
 	if err := writeFile(tmp, mem.buf, l.Size()); err != nil {
 		return err
@@ -210,86 +211,6 @@ func copyIn(fs filesystem.FileSystem, f File) error {
 		return fmt.Errorf("write %s on FAT: %w", f.Name, err)
 	}
 	return nil
-}
-
-// fixDotDot repairs go-diskfs v1.9.4's ".." entries of directories in the
-// FAT32 root: they point at the root cluster (2), while the FAT spec says a
-// ".." that refers to the root must hold cluster 0. fsck.vfat reports
-// "Invalid '..' entry in the second slot" otherwise. Deeper directories are
-// written correctly and left alone.
-func fixDotDot(f readerWriterAt, partStart int64) error {
-	bpb := make([]byte, 512)
-	if _, err := f.ReadAt(bpb, partStart); err != nil {
-		return fmt.Errorf("fix FAT: read boot sector: %w", err)
-	}
-	var (
-		bps      = int64(binary.LittleEndian.Uint16(bpb[11:]))
-		spc      = int64(bpb[13])
-		reserved = int64(binary.LittleEndian.Uint16(bpb[14:]))
-		numFATs  = int64(bpb[16])
-		fatSize  = int64(binary.LittleEndian.Uint32(bpb[36:]))
-		rootClus = binary.LittleEndian.Uint32(bpb[44:])
-	)
-	if bps == 0 || spc == 0 || fatSize == 0 || string(bpb[82:87]) != "FAT32" {
-		return errors.New("fix FAT: partition 1 is not FAT32")
-	}
-	clusterBytes := bps * spc
-	fatStart := partStart + reserved*bps
-	dataStart := fatStart + numFATs*fatSize*bps
-	clusterOff := func(c uint32) int64 { return dataStart + int64(c-2)*clusterBytes }
-	next := func(c uint32) (uint32, error) {
-		var b [4]byte
-		if _, err := f.ReadAt(b[:], fatStart+int64(c)*4); err != nil {
-			return 0, err
-		}
-		return binary.LittleEndian.Uint32(b[:]) & 0x0fffffff, nil
-	}
-
-	buf := make([]byte, clusterBytes)
-	for c, n := rootClus, 0; c >= 2 && c < 0x0ffffff8; n++ {
-		if n > 1<<20 {
-			return errors.New("fix FAT: root directory cluster chain loops")
-		}
-		if _, err := f.ReadAt(buf, clusterOff(c)); err != nil {
-			return fmt.Errorf("fix FAT: read root directory: %w", err)
-		}
-		for off := 0; off < len(buf); off += 32 {
-			e := buf[off : off+32]
-			switch {
-			case e[0] == 0:
-				return nil // end of directory
-			case e[0] == 0xe5 || e[11] == 0x0f || e[11]&0x10 == 0:
-				continue // deleted, long-name slot or not a directory
-			}
-			sub := uint32(binary.LittleEndian.Uint16(e[20:]))<<16 | uint32(binary.LittleEndian.Uint16(e[26:]))
-			if sub < 2 {
-				continue
-			}
-			dotdot := make([]byte, 32)
-			at := clusterOff(sub) + 32 // ".." is the second slot
-			if _, err := f.ReadAt(dotdot, at); err != nil {
-				return fmt.Errorf("fix FAT: read subdirectory: %w", err)
-			}
-			if string(dotdot[:11]) != "..         " {
-				return fmt.Errorf("fix FAT: directory %q has no '..' in its second slot", bytes.TrimSpace(e[:11]))
-			}
-			binary.LittleEndian.PutUint16(dotdot[20:], 0)
-			binary.LittleEndian.PutUint16(dotdot[26:], 0)
-			if _, err := f.WriteAt(dotdot, at); err != nil {
-				return fmt.Errorf("fix FAT: write '..': %w", err)
-			}
-		}
-		var err error
-		if c, err = next(c); err != nil {
-			return fmt.Errorf("fix FAT: read FAT: %w", err)
-		}
-	}
-	return nil
-}
-
-type readerWriterAt interface {
-	io.ReaderAt
-	io.WriterAt
 }
 
 // writeFile writes head at the start of a new file p of size bytes; the

@@ -16,6 +16,7 @@ import (
 	diskfs "github.com/diskfs/go-diskfs"
 
 	"github.com/pibackup/pibackup/internal/boardcfg"
+	"github.com/pibackup/pibackup/internal/disklayout"
 	"github.com/pibackup/pibackup/internal/testfs"
 )
 
@@ -248,9 +249,9 @@ func TestWriteVerify(t *testing.T) {
 	})
 }
 
-// TestGoDiskfsDotDot documents why fixDotDot exists: go-diskfs v1.9.4 writes
-// the ".." of a root subdirectory with the root cluster. When this starts to
-// pass without the fix, fixDotDot can go.
+// TestGoDiskfsDotDot: the boot partition as writeBoot leaves it fails
+// fsck.vfat (go-diskfs v1.9.4 writes the ".." of a root subdirectory with
+// the root cluster) and passes after disklayout.FixGoDiskfsFAT.
 func TestGoDiskfsDotDot(t *testing.T) {
 	testfs.Require(t, "vfat")
 	files := []File{{Name: "overlays/x.dtbo", Data: []byte("x")}, {Name: "config.txt", Data: []byte("y")}}
@@ -268,7 +269,7 @@ func TestGoDiskfsDotDot(t *testing.T) {
 	}
 	d.Close()
 	if _, err := CheckFAT(context.Background(), img, l); err == nil {
-		t.Log("go-diskfs now writes a valid '..' entry; fixDotDot is no longer needed")
+		t.Log("go-diskfs now writes a valid '..' entry; see disklayout.FixGoDiskfsFAT")
 	} else if !strings.Contains(err.Error(), "..") {
 		t.Fatalf("fsck.vfat before the fix: %v, want only the '..' complaint", err)
 	}
@@ -277,11 +278,11 @@ func TestGoDiskfsDotDot(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	if err := fixDotDot(f, l.BootStart); err != nil {
+	if err := disklayout.FixGoDiskfsFAT(f, f, l.BootStart); err != nil {
 		t.Fatal(err)
 	}
 	if out, err := CheckFAT(context.Background(), img, l); err != nil {
-		t.Fatalf("fsck.vfat after fixDotDot: %v\n%s", err, out)
+		t.Fatalf("fsck.vfat after the fix: %v\n%s", err, out)
 	}
 }
 

@@ -78,6 +78,14 @@ func cloneRsyncArgs(src, dst string, excludes []string) []string {
 	return append(args, withSlash(src), withSlash(dst))
 }
 
+// imageRootRsyncArgs copies the root filesystem of a dd image, mounted
+// read-only at src, into the fresh, smaller root at dst: everything, with
+// numeric owners, hardlinks, ACLs, xattrs and device nodes (-a has -D);
+// -x keeps to that one filesystem; --stats for the bytes copied.
+func imageRootRsyncArgs(src, dst string) []string {
+	return []string{"-aHAXx", "--numeric-ids", "--sparse", "--stats", withSlash(src), withSlash(dst)}
+}
+
 // liveExcludes are left out when the source is the running system; their
 // directories are kept (rsync copies the directory, not what is in it).
 var liveExcludes = []string{

@@ -42,11 +42,21 @@ type marker struct {
 type CloneOptions struct {
 	// Source is a disk or image file to clone; "" clones the running
 	// system (its root and boot filesystems, live).
-	Source   string
-	Target   string // block device or image file
-	Size     int64  // size for an image file that does not exist yet
-	Log      *slog.Logger
-	Progress progress.Reporter
+	Source string
+	Target string // block device or image file
+	Size   int64  // size for an image file that does not exist yet
+	// RootSource is the disk or image holding the root filesystem when it
+	// is not on Source's disk (an SD card that boots a USB root,
+	// raspiBackup's "external root"); "" when it is. For the running
+	// system it is found.
+	RootSource string
+	// RootTarget takes the copy of the root disk when boot and root are on
+	// two disks (the boot partition goes to Target); RootSize sizes it
+	// when it is an image file that does not exist yet.
+	RootTarget string
+	RootSize   int64
+	Log        *slog.Logger
+	Progress   progress.Reporter
 }
 
 // ClonePlan is a decided clone.
@@ -54,10 +64,16 @@ type ClonePlan struct {
 	Target *Target
 	Source *backupset.Disk // the source disk's layout
 	Layout *backupset.Disk // the target's layout after the clone
+	// With an external root (boot and root on two disks), Target, Source
+	// and Layout are the boot disk's; RootTarget, RootSource and
+	// RootLayout the root disk's. Without, these are nil.
+	RootTarget *Target
+	RootSource *backupset.Disk
+	RootLayout *backupset.Disk
 	// Sync is true when the target already is a clone of this source with
 	// the planned layout: only changes are copied, nothing is formatted.
 	Sync bool
-	Need int64 // the smallest target that works
+	Need int64 // the smallest (root) target that works
 
 	o        CloneOptions
 	log      *slog.Logger
@@ -67,6 +83,8 @@ type ClonePlan struct {
 	root     int
 	live     bool   // the source is the running system
 	srcDev   string // the source disk (image file or /dev/...)
+	rootDev  string // the source's root disk when it is another one ("" otherwise)
+	rootIDs  *ids   // the root disk's ids alone (external root), for the plan
 	rootData int64
 	why      string // why a full clone (not a sync) is planned
 }
@@ -90,17 +108,24 @@ func NewClonePlan(ctx context.Context, o CloneOptions) (*ClonePlan, error) {
 		p.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	sys := blockdev.Host()
+	liveRoot := 0 // the running root's partition number on its own disk
 	if o.Source == "" {
 		s, err := sys.FindSystem()
 		if err != nil {
 			return nil, fmt.Errorf("find the running system: %w", err)
 		}
-		if s.BootPart != nil && s.BootPart.Disk != s.RootPart.Disk {
-			return nil, fmt.Errorf("root (%s) and boot (%s) are on different disks; clone with --source-disk: %w", s.RootPart.Name, s.BootPart.Name, ErrNotSupported)
-		}
 		p.live, p.srcDev = true, "/dev/"+s.RootPart.Disk
+		if s.BootPart != nil && s.BootPart.Disk != s.RootPart.Disk {
+			p.srcDev, p.rootDev, liveRoot = "/dev/"+s.BootPart.Disk, "/dev/"+s.RootPart.Disk, s.RootPart.Number
+		}
 	} else {
-		p.srcDev = o.Source
+		p.srcDev, p.rootDev = o.Source, o.RootSource
+	}
+	switch {
+	case p.rootDev != "" && o.RootTarget == "":
+		return nil, fmt.Errorf("the root filesystem is on %s, the boot partition on %s: give the disk for the root's copy with --root-to (the boot partition goes to --to)", p.rootDev, p.srcDev)
+	case p.rootDev == "" && o.RootTarget != "":
+		return nil, fmt.Errorf("--root-to is for a system whose root is on another disk than its boot partition; %s holds both", p.srcDev)
 	}
 	src, err := disklayout.ReadFile(p.srcDev)
 	if err != nil {
@@ -108,9 +133,22 @@ func NewClonePlan(ctx context.Context, o CloneOptions) (*ClonePlan, error) {
 	}
 	p.Source = src
 	p.boot, p.root = bootRoot(nil, src)
-	rootPart, ok := disklayout.PartitionByNumber(src, p.root)
+	rootSrc, rootDev := src, p.srcDev
+	if p.rootDev != "" {
+		if rootSrc, err = disklayout.ReadFile(p.rootDev); err != nil {
+			return nil, fmt.Errorf("root source %s: %w", p.rootDev, err)
+		}
+		p.RootSource, rootDev = rootSrc, p.rootDev
+		if _, p.root = bootRoot(nil, rootSrc); liveRoot != 0 {
+			p.root = liveRoot
+		}
+		if p.boot == 0 {
+			return nil, fmt.Errorf("source %s: no FAT boot partition found", p.srcDev)
+		}
+	}
+	rootPart, ok := disklayout.PartitionByNumber(rootSrc, p.root)
 	if !ok || !strings.HasPrefix(rootPart.FSType, "ext") {
-		return nil, fmt.Errorf("source %s: no ext2/3/4 root partition found", p.srcDev)
+		return nil, fmt.Errorf("source %s: no ext2/3/4 root partition found", rootDev)
 	}
 	if p.boot != 0 {
 		if bp, _ := disklayout.PartitionByNumber(src, p.boot); bp.FSType != "vfat" {
@@ -120,29 +158,34 @@ func NewClonePlan(ctx context.Context, o CloneOptions) (*ClonePlan, error) {
 	protect := []string{}
 	if !p.live {
 		protect = append(protect, o.Source)
+		if o.RootSource != "" {
+			protect = append(protect, o.RootSource)
+		}
 	}
 	p.Target, err = inspectTarget(o.Target, o.Size, protect)
 	if err != nil {
 		return nil, err
 	}
-	if abs(o.Target) == abs(p.srcDev) {
-		return nil, fmt.Errorf("%s: %w", o.Target, ErrSameDisk)
-	}
-	p.rootData = rootPart.FSUsed
-	if p.live {
-		var st unix.Statfs_t
-		if err := unix.Statfs("/", &st); err == nil {
-			p.rootData = int64(st.Blocks-st.Bfree) * int64(st.Bsize) // Bsize is int32 on 32-bit ARM
+	for _, t := range []string{o.Target, o.RootTarget} {
+		if t != "" && (abs(t) == abs(p.srcDev) || p.rootDev != "" && abs(t) == abs(p.rootDev)) {
+			return nil, fmt.Errorf("%s: %w", t, ErrSameDisk)
 		}
 	}
-	minRoot := ext4Need(max(p.rootData-ext4Overhead(rootPart.Size), p.rootData/2))
-	layout, _, err := disklayout.Resize(src, p.Target.Size, disklayout.ResizeOptions{MinSize: minRoot})
-	p.Need = disklayout.MinDiskSize(src) - rootPart.Size + minRoot
+	if p.rootDev != "" {
+		if abs(o.RootTarget) == abs(o.Target) {
+			return nil, fmt.Errorf("--root-to %s is the --to disk: boot and root go to two disks, as on the source", o.RootTarget)
+		}
+		if p.RootTarget, err = inspectTarget(o.RootTarget, o.RootSize, append(protect, o.Target)); err != nil {
+			return nil, fmt.Errorf("root target: %w", err)
+		}
+		return p, p.planExternalRoot(rootPart)
+	}
+	layout, err := p.planRootDisk(src, rootPart, p.Target)
 	if err != nil {
 		return nil, err
 	}
 	p.Layout = layout
-	p.Sync, p.why = p.canSync(src)
+	p.Sync, p.why = p.canSync()
 	if p.Sync {
 		p.ids = syncIDs(src, p.Target.Current, p.boot, p.root)
 		p.Layout = p.Target.Current
@@ -155,6 +198,92 @@ func NewClonePlan(ctx context.Context, o CloneOptions) (*ClonePlan, error) {
 	return p, nil
 }
 
+// planRootDisk measures the root's data and lays the disk holding it (src)
+// out for target t: its root partition grown or shrunk to fill t, no
+// smaller than the data needs.
+func (p *ClonePlan) planRootDisk(src *backupset.Disk, rootPart *backupset.Partition, t *Target) (*backupset.Disk, error) {
+	p.rootData = rootPart.FSUsed
+	if p.live {
+		var st unix.Statfs_t
+		if err := unix.Statfs("/", &st); err == nil {
+			p.rootData = int64(st.Blocks-st.Bfree) * int64(st.Bsize) // Bsize is int32 on 32-bit ARM
+		}
+	}
+	minRoot := ext4Need(max(p.rootData-ext4Overhead(rootPart.Size), p.rootData/2))
+	layout, _, err := disklayout.Resize(src, t.Size, disklayout.ResizeOptions{MinSize: minRoot})
+	p.Need = disklayout.MinDiskSize(src) - rootPart.Size + minRoot
+	return layout, err
+}
+
+// rootDiskKey: in the ids of a clone with an external root, the root
+// disk's partitions are keyed by rootDiskKey+number, so one map names the
+// partitions of both disks (cmdline.txt on the boot disk names the root
+// disk's partition; fstab on the root names both).
+const rootDiskKey = 1000
+
+// planExternalRoot plans a clone whose boot partition (on p.Source) and
+// root (on p.RootSource) are on two disks, onto two targets, as the
+// source was and as raspiBackup's restore -R ("hybrid boot") keeps it: a
+// Pi that cannot boot from USB needs its boot partition on the SD card.
+// The boot target gets the boot partition alone, where it was; the root
+// target the root disk's layout with its root partition fitted.
+func (p *ClonePlan) planExternalRoot(rootPart *backupset.Partition) error {
+	bootPart, _ := disklayout.PartitionByNumber(p.Source, p.boot)
+	boot := cloneLayout(p.Source)
+	boot.Partitions = []backupset.Partition{*bootPart}
+	boot.Size = p.Target.Size
+	if end := disklayout.MinDiskSize(boot); end > p.Target.Size {
+		return &disklayout.TooSmallError{What: "boot target", Need: end, Have: p.Target.Size}
+	}
+	p.Layout = boot
+	layout, err := p.planRootDisk(p.RootSource, rootPart, p.RootTarget)
+	if err != nil {
+		return fmt.Errorf("root target: %w", err)
+	}
+	p.RootLayout = layout
+	p.Sync, p.why = p.canSync()
+	var bootIDs, rootIDs *ids
+	if p.Sync {
+		p.Layout, p.RootLayout = p.Target.Current, p.RootTarget.Current
+		bootIDs = syncIDs(p.Source, p.Layout, p.boot, 0)
+		rootIDs = syncIDs(p.RootSource, p.RootLayout, 0, p.root)
+	} else {
+		if bootIDs, err = newIDs(p.Source, p.Layout, p.boot, 0, false); err != nil {
+			return err
+		}
+		if rootIDs, err = newIDs(p.RootSource, p.RootLayout, 0, p.root, false); err != nil {
+			return err
+		}
+	}
+	p.rootIDs = rootIDs
+	p.ids = &ids{OldDiskID: bootIDs.OldDiskID, NewDiskID: bootIDs.NewDiskID, Parts: map[int]*partIDs{}, Boot: p.boot, Root: rootDiskKey + p.root}
+	for n, pi := range bootIDs.Parts {
+		p.ids.Parts[n] = pi
+	}
+	for n, pi := range rootIDs.Parts {
+		p.ids.Parts[rootDiskKey+n] = pi
+	}
+	return nil
+}
+
+// rootSide returns the disk the root is cloned from and onto: the root
+// disk's source layout, target and planned layout, which are the boot
+// disk's unless the root is external.
+func (p *ClonePlan) rootSide() (src *backupset.Disk, t *Target, layout *backupset.Disk, dev string) {
+	if p.RootTarget != nil {
+		return p.RootSource, p.RootTarget, p.RootLayout, p.rootDev
+	}
+	return p.Source, p.Target, p.Layout, p.srcDev
+}
+
+// rootID is the root's key in p.ids.
+func (p *ClonePlan) rootID() int {
+	if p.RootTarget != nil {
+		return rootDiskKey + p.root
+	}
+	return p.root
+}
+
 func abs(p string) string {
 	a, err := filepath.Abs(p)
 	if err != nil {
@@ -163,28 +292,24 @@ func abs(p string) string {
 	return a
 }
 
-// canSync decides whether the target already is our clone of src: same
-// partition positions and types as planned, an ext4 root carrying our
-// marker for this source.
-func (p *ClonePlan) canSync(src *backupset.Disk) (bool, string) {
-	cur := p.Target.Current
-	if cur == nil {
-		return false, "the target has no partition table"
+// canSync decides whether the target(s) already are our clone of the
+// source: same partition positions and types as planned, an ext4 root
+// carrying our marker for this source.
+func (p *ClonePlan) canSync() (bool, string) {
+	if why := differsFrom(p.Target.Current, p.Layout); why != "" {
+		return false, "the target " + why
 	}
-	if cur.Table != p.Layout.Table || len(cur.Partitions) != len(p.Layout.Partitions) {
-		return false, "the target's partitions differ from the planned ones"
-	}
-	for _, want := range p.Layout.Partitions {
-		got, ok := disklayout.PartitionByNumber(cur, want.Number)
-		if !ok || got.Start != want.Start || got.Size != want.Size || !strings.EqualFold(got.Type, want.Type) {
-			return false, "the target's partitions differ from the planned ones"
+	src, t, layout, _ := p.rootSide()
+	if p.RootTarget != nil {
+		if why := differsFrom(t.Current, layout); why != "" {
+			return false, "the root target " + why
 		}
 	}
-	root, _ := disklayout.PartitionByNumber(cur, p.root)
+	root, _ := disklayout.PartitionByNumber(t.Current, p.root)
 	if !strings.HasPrefix(root.FSType, "ext") {
 		return false, "the target's root partition holds no ext4"
 	}
-	m, err := readMarker(p.Target.Path, *root)
+	m, err := readMarker(t.Path, *root)
 	if err != nil {
 		return false, "the target carries no clone marker: " + err.Error()
 	}
@@ -193,6 +318,24 @@ func (p *ClonePlan) canSync(src *backupset.Disk) (bool, string) {
 		return false, fmt.Sprintf("the target is a clone of another disk (%s)", m.SourceDiskID)
 	}
 	return true, ""
+}
+
+// differsFrom says how a target's current table cur differs from the
+// planned one ("" when it has the same partitions at the same places).
+func differsFrom(cur, planned *backupset.Disk) string {
+	if cur == nil {
+		return "has no partition table"
+	}
+	if cur.Table != planned.Table || len(cur.Partitions) != len(planned.Partitions) {
+		return "has other partitions than the planned ones"
+	}
+	for _, want := range planned.Partitions {
+		got, ok := disklayout.PartitionByNumber(cur, want.Number)
+		if !ok || got.Start != want.Start || got.Size != want.Size || !strings.EqualFold(got.Type, want.Type) {
+			return "has other partitions than the planned ones"
+		}
+	}
+	return ""
 }
 
 // readMarker reads the clone marker from the root filesystem of a target
@@ -231,31 +374,52 @@ func (p *ClonePlan) String() string {
 	if p.live {
 		src += " (the running system)"
 	}
-	fmt.Fprintf(&b, "Clone %s\nonto  %s\n", src, p.Target.Describe())
+	if p.RootTarget == nil {
+		fmt.Fprintf(&b, "Clone %s\nonto  %s\n", src, p.Target.Describe())
+	} else {
+		fmt.Fprintf(&b, "Clone %s: boot partition %d on %s, root partition %d on %s (external root)\n", src, p.boot, p.srcDev, p.root, p.rootDev)
+		fmt.Fprintf(&b, "boot onto  %s (the boot partition alone)\nroot onto  %s\n", p.Target.Describe(), p.RootTarget.Describe())
+	}
 	if p.Sync {
 		b.WriteString("\nThe target is a clone of this source with the same layout: only changes are copied\n(rsync --delete of the root, changed blocks of the boot partition); nothing is formatted.\n")
 	} else {
 		fmt.Fprintf(&b, "\nFull clone (%s).\n", p.why)
-		if c := p.Target.Current; c != nil && len(c.Partitions) > 0 {
-			b.WriteString("\nNow on the target (will be overwritten):\n")
-			writeTable(&b, c, nil)
+		for _, t := range []*Target{p.Target, p.RootTarget} {
+			if t != nil && t.Current != nil && len(t.Current.Partitions) > 0 {
+				fmt.Fprintf(&b, "\nNow on %s (will be overwritten):\n", t.Path)
+				writeTable(&b, t.Current, nil)
+			}
 		}
 	}
 	b.WriteString("\nSource partition table:\n")
 	writeTable(&b, p.Source, nil)
 	b.WriteString("\nTarget partition table:\n")
 	writeTable(&b, p.Layout, p.Source)
+	if p.RootTarget != nil {
+		fmt.Fprintf(&b, "\nRoot source partition table (%s):\n", p.rootDev)
+		writeTable(&b, p.RootSource, nil)
+		fmt.Fprintf(&b, "\nRoot target partition table (%s):\n", p.RootTarget.Path)
+		writeTable(&b, p.RootLayout, p.RootSource)
+	}
 	b.WriteString("\nIdentifiers (the clone never shares ids with its source):\n")
 	fmt.Fprintf(&b, "  disk id       %s -> %s\n", p.ids.OldDiskID, p.ids.NewDiskID)
+	if p.rootIDs != nil {
+		fmt.Fprintf(&b, "  root disk id  %s -> %s\n", p.rootIDs.OldDiskID, p.rootIDs.NewDiskID)
+	}
 	for _, n := range sortedIDParts(p.ids) {
 		pi := p.ids.Parts[n]
-		fmt.Fprintf(&b, "  PARTUUID  p%d  %s -> %s\n", n, pi.OldPartUUID, p.ids.partUUID(n))
-		if n == p.boot || n == p.root {
-			fmt.Fprintf(&b, "  UUID      p%d  %s -> %s\n", n, orUnknown(pi.OldUUID), p.ids.fsUUID(n))
+		name := fmt.Sprintf("p%d ", n)
+		if n >= rootDiskKey {
+			name = fmt.Sprintf("root disk p%d ", n-rootDiskKey)
+		}
+		fmt.Fprintf(&b, "  PARTUUID  %s %s -> %s\n", name, pi.OldPartUUID, p.ids.partUUID(n))
+		if n == p.boot || n == p.rootID() {
+			fmt.Fprintf(&b, "  UUID      %s %s -> %s\n", name, orUnknown(pi.OldUUID), p.ids.fsUUID(n))
 		}
 	}
 	b.WriteString("\nBoot configuration: root= in cmdline.txt and the / and /boot entries of /etc/fstab name the clone's ids.\n")
-	fmt.Fprintf(&b, "\nSpace: root data about %s; the target needs at least %s, it has %s.\n", size.Format(p.rootData), size.Format(p.Need), size.Format(p.Target.Size))
+	_, rt, _, _ := p.rootSide()
+	fmt.Fprintf(&b, "\nSpace: root data about %s; the root's target needs at least %s, it has %s.\n", size.Format(p.rootData), size.Format(p.Need), size.Format(rt.Size))
 	return b.String()
 }
 
@@ -268,17 +432,66 @@ func (p *ClonePlan) Execute(ctx context.Context) (*CloneResult, error) {
 		return res, err
 	}
 	defer release()
+	what := p.Target.Path
+	if p.RootTarget != nil {
+		releaseRoot, err := lockTarget(p.RootTarget)
+		if err != nil {
+			return res, err
+		}
+		defer releaseRoot()
+		what += " and " + p.RootTarget.Path
+	}
 	err = p.execute(ctx, res)
 	res.Duration = time.Since(start)
 	if err != nil && res.Incomplete {
-		err = fmt.Errorf("%w (%s has no partition table now; run the clone again): %w", ErrIncomplete, p.Target.Path, err)
+		err = fmt.Errorf("%w (%s: no partition table now; run the clone again): %w", ErrIncomplete, what, err)
 	}
 	return res, err
 }
 
+// openForClone opens a target; on a full clone of a device its partition
+// table is wiped first.
+func (p *ClonePlan) openForClone(t *Target) (*os.File, error) {
+	f, err := openTarget(t, t.IsFile && !p.Sync)
+	if err != nil {
+		return nil, err
+	}
+	if !p.Sync && !t.IsFile {
+		if err := wipeTable(f, t.Size); err != nil {
+			f.Close()
+			return nil, err
+		}
+	}
+	return f, nil
+}
+
+// writeCloneTable writes layout onto f, with the boot code of the source
+// disk src (DOS), and flushes it.
+func writeCloneTable(f, src *os.File, t *Target, layout *backupset.Disk, write bool) error {
+	if write {
+		opts := disklayout.WriteOptions{Wipe: true}
+		if layout.Table == "dos" {
+			code := make([]byte, 440)
+			if _, err := src.ReadAt(code, 0); err == nil {
+				opts.BootCode = code
+			}
+		}
+		if err := disklayout.WriteTable(f, layout, opts); err != nil {
+			return err
+		}
+	}
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("flush %s: %w", t.Path, err)
+	}
+	if !t.IsFile {
+		rereadTable(f)
+	}
+	return nil
+}
+
 func (p *ClonePlan) execute(ctx context.Context, res *CloneResult) (err error) {
 	t := p.Target
-	f, err := openTarget(t, t.IsFile && !p.Sync)
+	f, err := p.openForClone(t)
 	if err != nil {
 		return err
 	}
@@ -290,11 +503,17 @@ func (p *ClonePlan) execute(ctx context.Context, res *CloneResult) (err error) {
 				res.Incomplete = false
 			}
 		}()
-		if !t.IsFile {
-			if err := wipeTable(f, t.Size); err != nil {
-				return err
-			}
+	}
+	var rootF, rootSrc *os.File // the root disk's target and source, when it is another disk
+	if p.RootTarget != nil {
+		if rootF, err = p.openForClone(p.RootTarget); err != nil {
+			return err
 		}
+		defer rootF.Close()
+		if rootSrc, err = os.Open(p.rootDev); err != nil {
+			return fmt.Errorf("open root source: %w", err)
+		}
+		defer rootSrc.Close()
 	}
 	run := runner{log: p.log}
 	src, err := os.Open(p.srcDev)
@@ -338,30 +557,24 @@ func (p *ClonePlan) execute(ctx context.Context, res *CloneResult) (err error) {
 			res.Changes = append(res.Changes, c.String())
 		}
 	}
-	if !p.Sync {
-		opts := disklayout.WriteOptions{Wipe: true}
-		if p.Layout.Table == "dos" {
-			code := make([]byte, 440)
-			if _, err := src.ReadAt(code, 0); err == nil {
-				opts.BootCode = code
-			}
-		}
-		if err := disklayout.WriteTable(f, p.Layout, opts); err != nil {
+	if rootF != nil {
+		if err := writeCloneTable(rootF, rootSrc, p.RootTarget, p.RootLayout, !p.Sync); err != nil {
 			return err
 		}
 	}
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("flush %s: %w", t.Path, err)
-	}
-	if !t.IsFile {
-		rereadTable(f)
+	if err := writeCloneTable(f, src, t, p.Layout, !p.Sync); err != nil {
+		return err
 	}
 	res.Verified = true
 	return nil
 }
 
 func (p *ClonePlan) part(n int) backupset.Partition {
-	q, ok := disklayout.PartitionByNumber(p.Layout, n)
+	return layoutPart(p.Layout, n)
+}
+
+func layoutPart(d *backupset.Disk, n int) backupset.Partition {
+	q, ok := disklayout.PartitionByNumber(d, n)
 	if !ok {
 		panic(fmt.Sprintf("BUG: partition %d not in the layout", n))
 	}
@@ -371,23 +584,24 @@ func (p *ClonePlan) part(n int) backupset.Partition {
 // cloneRoot formats the clone's root (first run) and rsyncs the source
 // root onto it.
 func (p *ClonePlan) cloneRoot(ctx context.Context, run runner, res *CloneResult) error {
-	tr := p.part(p.root)
-	att, err := blockdev.AttachPartition(ctx, p.Target.Path, 0, tr.Start, tr.Size, false)
+	rootSource, rt, rootLayout, rootDev := p.rootSide()
+	tr := layoutPart(rootLayout, p.root)
+	att, err := blockdev.AttachPartition(ctx, rt.Path, 0, tr.Start, tr.Size, false)
 	if err != nil {
 		return fmt.Errorf("root partition: %w", err)
 	}
 	defer att.Detach()
-	srcRoot, _ := disklayout.PartitionByNumber(p.Source, p.root)
+	srcRoot, _ := disklayout.PartitionByNumber(rootSource, p.root)
 	if !p.Sync {
 		p.rep.Phase("format root filesystem", 0)
-		if _, err := run.run(ctx, nil, "mkfs.ext4", mkfsExt4Args(att.Path, srcRoot.Label, p.ids.fsUUID(p.root), tr.Size)); err != nil {
+		if _, err := run.run(ctx, nil, "mkfs.ext4", mkfsExt4Args(att.Path, srcRoot.Label, p.ids.fsUUID(p.rootID()), tr.Size)); err != nil {
 			return fmt.Errorf("root partition: %w", err)
 		}
 	}
 	srcDir := "/"
 	excludes := liveExcludes
 	if !p.live {
-		sa, err := blockdev.AttachPartition(ctx, p.srcDev, 0, srcRoot.Start, srcRoot.Size, true)
+		sa, err := blockdev.AttachPartition(ctx, rootDev, 0, srcRoot.Start, srcRoot.Size, true)
 		if err != nil {
 			return fmt.Errorf("source root: %w", err)
 		}
@@ -437,7 +651,7 @@ func (p *ClonePlan) cloneRoot(ctx context.Context, run runner, res *CloneResult)
 	for _, c := range changes {
 		res.Changes = append(res.Changes, c.String())
 	}
-	mk, _ := json.Marshal(marker{SourceDiskID: p.Source.DiskID, SourceRootUUID: srcRoot.UUID, Cloned: time.Now().UTC()})
+	mk, _ := json.Marshal(marker{SourceDiskID: rootSource.DiskID, SourceRootUUID: srcRoot.UUID, Cloned: time.Now().UTC()})
 	if err := os.WriteFile(filepath.Join(mnt, cloneMarker), append(mk, '\n'), 0o600); err != nil {
 		return fmt.Errorf("write clone marker: %w", err)
 	}

@@ -371,6 +371,41 @@ func (p *Plan) newFATSerial(f *os.File, boot backupset.Partition) error {
 // /etc/fstab and checks it.
 func (p *Plan) restoreRoot(ctx context.Context, run runner, f *os.File, root backupset.Partition, res *Result) (int64, error) {
 	s := p.set
+	return p.makeRoot(ctx, run, root, res, func(mnt string) (int64, error) {
+		switch s.kind {
+		case kindTar:
+			p.rep.Phase("root filesystem", s.payloadSize)
+			n, err := p.extractTar(ctx, run, s.payload, s.comp, mnt)
+			if err != nil {
+				return 0, fmt.Errorf("root filesystem: %w", err)
+			}
+			return n, nil
+		case kindRsync:
+			if p.tree != nil {
+				p.rep.Phase("root filesystem", p.tree.bytes)
+				n, err := restoreTree(ctx, p.tree, mnt, p.rep)
+				if err != nil {
+					return n, fmt.Errorf("root filesystem: %w", err)
+				}
+				p.log.Info("tree restored", "entries", len(p.tree.entries), "files", p.tree.files, "bytes", n,
+					"found_by_content", p.tree.content.Renamed())
+				return n, nil
+			}
+			p.rep.Phase("root filesystem", p.rootData)
+			if _, err := run.run(ctx, nil, "rsync", rsyncRestoreArgs(p.o.LocalDir, mnt, s.name.Host)); err != nil {
+				return 0, fmt.Errorf("root filesystem: %w", err)
+			}
+			p.rep.Add(p.rootData)
+			return p.rootData, nil
+		}
+		return 0, fmt.Errorf("BUG: restoreRoot for a %s set", s.kind)
+	})
+}
+
+// makeRoot formats the root partition ext4, mounts it, lets fill copy the
+// files in, rewrites /etc/fstab, and checks the filesystem.
+func (p *Plan) makeRoot(ctx context.Context, run runner, root backupset.Partition, res *Result, fill func(mnt string) (int64, error)) (int64, error) {
+	s := p.set
 	att, err := blockdev.AttachPartition(ctx, p.Target.Path, 0, root.Start, root.Size, false)
 	if err != nil {
 		return 0, fmt.Errorf("root partition: %w", err)
@@ -393,31 +428,9 @@ func (p *Plan) restoreRoot(ctx context.Context, run runner, f *os.File, root bac
 			}
 		}
 	}()
-	var n int64
-	switch s.kind {
-	case kindTar:
-		p.rep.Phase("root filesystem", s.payloadSize)
-		var err error
-		if n, err = p.extractTar(ctx, run, s.payload, s.comp, mnt); err != nil {
-			return 0, fmt.Errorf("root filesystem: %w", err)
-		}
-	case kindRsync:
-		if p.tree != nil {
-			p.rep.Phase("root filesystem", p.tree.bytes)
-			var err error
-			if n, err = restoreTree(ctx, p.tree, mnt, p.rep); err != nil {
-				return n, fmt.Errorf("root filesystem: %w", err)
-			}
-			p.log.Info("tree restored", "entries", len(p.tree.entries), "files", p.tree.files, "bytes", n,
-				"found_by_content", p.tree.content.Renamed())
-			break
-		}
-		p.rep.Phase("root filesystem", p.rootData)
-		if _, err := run.run(ctx, nil, "rsync", rsyncRestoreArgs(p.o.LocalDir, mnt, s.name.Host)); err != nil {
-			return 0, fmt.Errorf("root filesystem: %w", err)
-		}
-		p.rep.Add(p.rootData)
-		n = p.rootData
+	n, err := fill(mnt)
+	if err != nil {
+		return n, err
 	}
 	if !isDirInRoot(mnt, "etc") {
 		return n, fmt.Errorf("root filesystem: the restored tree has no /etc; is %s a root filesystem backup?: %w", s.payload, ErrBadSet)

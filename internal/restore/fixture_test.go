@@ -299,22 +299,7 @@ func judge(t *testing.T, fx *fixture, p *Plan, img string, keepIDs bool) {
 			t.Errorf("ids not renewed: disk id %s root UUID %s boot %s", got.DiskID, root.UUID, boot.UUID)
 		}
 	}
-	cmdline, err := testfs.ExtractFile(img, boot.Start, "cmdline.txt")
-	if err != nil {
-		t.Fatal(err)
-	}
-	wantCmdline := strings.Replace(fx.disk.Cmdline, fx.disk.RootPARTUUID, root.PartUUID, 1)
-	if string(cmdline) != wantCmdline {
-		t.Errorf("cmdline.txt = %q; want %q", cmdline, wantCmdline)
-	}
-	fstab, err := testfs.ReadRootFile(img, root.Start, "/etc/fstab")
-	if err != nil {
-		t.Fatal(err)
-	}
-	wantFstab := strings.Replace(strings.Replace(fx.disk.Fstab, fx.disk.RootPARTUUID, root.PartUUID, 1), fx.disk.BootPARTUUID, boot.PartUUID, 1)
-	if string(fstab) != wantFstab {
-		t.Errorf("fstab = %q; want %q", fstab, wantFstab)
-	}
+	checkBootConfig(t, fx, img, boot, img, root)
 
 	// The restored tree equals the source's.
 	kind := "raspiBackup"
@@ -322,6 +307,29 @@ func judge(t *testing.T, fx *fixture, p *Plan, img string, keepIDs bool) {
 		kind = "b-"
 	}
 	compareRoots(t, fx, kind, img, root.Start, root.Size)
+}
+
+// checkBootConfig: cmdline.txt on the boot partition (in bootImg) and
+// /etc/fstab on the root (in rootImg) are the fixture's, naming the
+// restored partitions' PARTUUIDs.
+func checkBootConfig(t *testing.T, fx *fixture, bootImg string, boot *backupset.Partition, rootImg string, root *backupset.Partition) {
+	t.Helper()
+	cmdline, err := testfs.ExtractFile(bootImg, boot.Start, "cmdline.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantCmdline := strings.Replace(fx.disk.Cmdline, fx.disk.RootPARTUUID, root.PartUUID, 1)
+	if string(cmdline) != wantCmdline {
+		t.Errorf("cmdline.txt = %q; want %q", cmdline, wantCmdline)
+	}
+	fstab, err := testfs.ReadRootFile(rootImg, root.Start, "/etc/fstab")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantFstab := strings.Replace(strings.Replace(fx.disk.Fstab, fx.disk.RootPARTUUID, root.PartUUID, 1), fx.disk.BootPARTUUID, boot.PartUUID, 1)
+	if string(fstab) != wantFstab {
+		t.Errorf("fstab = %q; want %q", fstab, wantFstab)
+	}
 }
 
 func fsckVfat(t *testing.T, img string, start, size int64) {

@@ -76,7 +76,8 @@ func isZero(b []byte) bool {
 // planImage plans a dd/ddz restore: the image is written as is; a larger
 // target gets the last Linux partition grown (when nothing follows it)
 // and its ext4 resized; a smaller target is accepted when every partition
-// ends before its end.
+// ends before its end, or, when the root partition does not, if the
+// root's files fit a smaller root partition (imageshrink.go).
 func (p *Plan) planImage(ctx context.Context) error {
 	s := p.set
 	head, err := s.imageHead(blockSize)
@@ -125,7 +126,11 @@ func (p *Plan) planImage(ctx context.Context) error {
 	p.boot, p.root = bootRoot(s.manifest, src)
 	p.Need = disklayout.MinDiskSize(src)
 	if p.Target.Size < p.Need {
-		return &disklayout.TooSmallError{What: "target", Need: p.Need, Have: p.Target.Size}
+		// The root partition shrinks, when its files fit.
+		if err := p.planImageShrink(ctx, src, &disklayout.TooSmallError{What: "target", Need: p.Need, Have: p.Target.Size}); err != nil {
+			return err
+		}
+		return p.planImageIDs()
 	}
 	layout := cloneLayout(src)
 	layout.Size = p.Target.Size
@@ -145,6 +150,14 @@ func (p *Plan) planImage(ctx context.Context) error {
 		p.notes = append(p.notes, fmt.Sprintf("the last %s of the image lie after the last partition and are left out", size.Format(p.imageSize-p.Target.Size)))
 	}
 	p.Layout = layout
+	return p.planImageIDs()
+}
+
+// planImageIDs decides the ids of the restored image and reads the
+// cmdline.txt files they are written into, for the plan.
+func (p *Plan) planImageIDs() error {
+	s, src := p.set, p.Source
+	var err error
 	p.ids, err = newIDs(src, p.Layout, p.boot, p.root, p.o.KeepIDs)
 	if err != nil {
 		return err
@@ -200,6 +213,9 @@ func (p *Plan) executeImage(ctx context.Context, res *Result) (err error) {
 		return fmt.Errorf("image %s: %w (the file is truncated or corrupt): %w", s.payload, err, ErrDamaged)
 	}
 	head = head[:hn]
+	if p.shrink != nil {
+		return p.writeImageShrunk(ctx, f, zr, head, res)
+	}
 	// Data past the target's end lies after the last partition (the plan
 	// checked): it is read and dropped.
 	var n int64
@@ -286,6 +302,12 @@ func (p *Plan) adjustImage(ctx context.Context, f *os.File, res *Result) error {
 			p.log.Warn("root partition grown but its filesystem is not ext2/3/4; not resized", "fs", id.Type)
 		}
 	}
+	return p.adjustImageBoot(f, res)
+}
+
+// adjustImageBoot gives the boot filesystem of a written image a new
+// serial and makes its cmdline.txt name the new ids.
+func (p *Plan) adjustImageBoot(f *os.File, res *Result) error {
 	if p.boot != 0 && !p.o.KeepIDs {
 		boot := p.partition(p.boot)
 		if id, err := disklayout.Identify(io.NewSectionReader(f, boot.Start, boot.Size)); err == nil && id.Type == "vfat" {

@@ -295,9 +295,9 @@ func (p *Plan) restoreFATPart(ctx context.Context, f *os.File, q backupset.Parti
 }
 
 // setFATIDs gives a made FAT filesystem its serial (the planned one) and
-// a finished boot sector (fixFATBootSector).
+// a finished boot sector (disklayout.FixGoDiskfsFAT).
 func (p *Plan) setFATIDs(f *os.File, q backupset.Partition) error {
-	if err := fixFATBootSector(f, f, q.Start); err != nil {
+	if err := disklayout.FixGoDiskfsFAT(f, f, q.Start); err != nil {
 		return err
 	}
 	if u := p.ids.fsUUID(q.Number); u != "" {
@@ -443,7 +443,7 @@ func (p *Plan) restoreBootTar(ctx context.Context, f *os.File, boot backupset.Pa
 	if err := r.finish(ctx); err != nil {
 		return n, fmt.Errorf("boot partition: %w", err)
 	}
-	if err := fixFATBootSector(f, f, boot.Start); err != nil {
+	if err := disklayout.FixGoDiskfsFAT(f, f, boot.Start); err != nil {
 		return n, fmt.Errorf("boot partition: %w", err)
 	}
 	return n, p.newFATSerial(f, boot)

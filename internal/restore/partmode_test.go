@@ -19,6 +19,8 @@ import (
 	"github.com/diskfs/go-diskfs/backend/file"
 	"github.com/diskfs/go-diskfs/filesystem/fat16"
 	"github.com/diskfs/go-diskfs/filesystem/fat32"
+
+	"github.com/pibackup/pibackup/internal/disklayout"
 )
 
 func TestParsePartedFS(t *testing.T) {
@@ -133,7 +135,7 @@ func TestMakeFATFsck(t *testing.T) {
 			if err != nil || n != 300000+35+15 {
 				t.Fatalf("fillFATFromTar = %d, %v", n, err)
 			}
-			if err := fixFATBootSector(f, f, start); err != nil {
+			if err := disklayout.FixGoDiskfsFAT(f, f, start); err != nil {
 				t.Fatal(err)
 			}
 			part := filepath.Join(t.TempDir(), "part.img")

@@ -102,6 +102,10 @@ func (p *Plan) steps() []string {
 	var out []string
 	switch s.kind {
 	case kindImage:
+		if p.shrink != nil {
+			out = append(out, p.shrinkSteps()...)
+			break
+		}
 		if s.manifest != nil {
 			out = append(out, fmt.Sprintf("write %s onto the whole target; the first MiB (partition table) only after the whole image matched its SHA-256 and size in the manifest", s.payload))
 		} else {

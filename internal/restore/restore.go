@@ -103,8 +103,9 @@ type Plan struct {
 	tree      *goTree         // normal mode
 	partTrees map[int]*goTree // partition-oriented, by partition number
 	// image (dd) sets
-	imageSize int64 // bytes of the raw image, 0 when unknown (compressed)
-	growRoot  bool  // the root partition grows: resize2fs after writing
+	imageSize int64        // bytes of the raw image, 0 when unknown (compressed)
+	growRoot  bool         // the root partition grows: resize2fs after writing
+	shrink    *imageShrink // the root partition shrinks: refilled file by file (imageshrink.go)
 	// partition-oriented sets
 	selected []int
 	parted   map[int]string // filesystem per partition from .parted ("fat16", "fat32", "ext4")

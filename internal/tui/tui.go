@@ -19,6 +19,7 @@ import (
 	"github.com/gdamore/tcell/v2"
 	"github.com/rivo/tview"
 
+	"github.com/pibackup/pibackup/internal/i18n"
 	"github.com/pibackup/pibackup/internal/size"
 	"github.com/pibackup/pibackup/internal/source"
 	"github.com/pibackup/pibackup/internal/tui/model"
@@ -43,12 +44,15 @@ type Deps struct {
 	// TestKey, when set, runs on F12: the recovery's test-only crash
 	// trigger (armed by a kernel command line word); nil in production.
 	TestKey func()
+	// Lang is the language of the screens ("" is English).
+	Lang i18n.Lang
 }
 
 // UI is the running application.
 type UI struct {
 	d       Deps
 	m       *model.Model
+	p       *i18n.Printer
 	app     *tview.Application
 	pages   *tview.Pages
 	header  *tview.TextView
@@ -63,20 +67,22 @@ type UI struct {
 	ready      atomic.Bool
 	partitions []source.Partition
 	sourceKey  string // the partitions the source page lists (partitionsKey)
+	filesKey   string // the folder and marks the files page shows
+	filesView  *tview.List
 }
 
 // New builds the UI on d.Screen. Call Run to start it. (A test may
 // resize a SimulationScreen between New and Run: New initialises the
 // screen, which resets its size.)
 func New(d Deps) *UI {
-	u := &UI{d: d, m: d.Model, app: tview.NewApplication(), ctx: context.Background()}
+	u := &UI{d: d, m: d.Model, p: i18n.New(d.Lang), app: tview.NewApplication(), ctx: context.Background()}
 	u.app.SetScreen(d.Screen)
 	u.header = tview.NewTextView().SetDynamicColors(true)
 	u.status = tview.NewTextView().SetDynamicColors(true).SetWrap(true)
 	u.pages = tview.NewPages()
 	u.running = tview.NewTextView().SetDynamicColors(true)
 	u.logView = tview.NewTextView().SetScrollable(true)
-	u.logView.SetBorder(true).SetTitle(" Log (Esc: close) ")
+	u.logView.SetBorder(true).SetTitle(" " + u.p.Sprintf(i18n.UILogTitle) + " ")
 	root := tview.NewFlex().SetDirection(tview.FlexRow).
 		AddItem(u.header, 1, 0, false).
 		AddItem(u.pages, 0, 1, true).
@@ -143,6 +149,10 @@ func (u *UI) globalKeys(ev *tcell.EventKey) *tcell.EventKey {
 			return nil
 		}
 	case tcell.KeyEscape:
+		if st := u.m.State(); st.Screen == model.Files && !st.AtRoot() {
+			u.do(u.m.Up)
+			return nil
+		}
 		if name, _ := u.pages.GetFrontPage(); name == "log" {
 			u.toggleLog()
 			return nil
@@ -166,7 +176,7 @@ func (u *UI) toggleLog() {
 		u.render()
 		return
 	}
-	text := "(no log)"
+	text := u.p.Sprintf(i18n.UINoLog)
 	if u.d.Log != nil {
 		text = u.d.Log.String()
 	}
@@ -182,9 +192,9 @@ func (u *UI) render() {
 	if u.d.Network != nil {
 		net = u.d.Network()
 	}
-	u.header.SetText(fmt.Sprintf("[::b]pibackup recovery %s[::-]   %s   [gray]F2 log  Esc back[-]", tview.Escape(u.d.Version), tview.Escape(net)))
+	u.header.SetText(fmt.Sprintf("[::b]pibackup recovery %s[::-]   %s   [gray]%s[-]", tview.Escape(u.d.Version), tview.Escape(net), u.p.Sprintf(i18n.UIHeaderKeys)))
 	u.renderStatus(st)
-	if !u.built || st.Screen != u.shown {
+	if !u.built || st.Screen != u.shown || (st.Screen == model.Files && filesKey(st) != u.filesKey) {
 		if name, _ := u.pages.GetFrontPage(); name == "log" && u.built {
 			return // keep the log open; the screen updates when it closes
 		}
@@ -192,35 +202,37 @@ func (u *UI) render() {
 		u.shown, u.built = st.Screen, true
 	}
 	if st.Screen == model.Running || st.Screen == model.Result {
-		u.running.SetText(runningText(st))
+		u.running.SetText(runningText(u.p, st))
 	}
 }
 
 func (u *UI) renderStatus(st model.State) {
 	var b strings.Builder
 	switch {
-	case st.Busy != "":
-		fmt.Fprintf(&b, "[yellow]… %s[-]\n", tview.Escape(st.Busy))
+	case !st.Busy.IsZero():
+		fmt.Fprintf(&b, "[yellow]… %s[-]\n", tview.Escape(u.p.Msg(st.Busy)))
 	case st.Err != nil:
-		fmt.Fprintf(&b, "[red::b]Error:[-::-] [red]%s[-]\n", tview.Escape(st.Err.Error()))
+		fmt.Fprintf(&b, "[red::b]%s[-::-] [red]%s[-]\n", u.p.Sprintf(i18n.UIError), tview.Escape(u.p.Translate(st.Err)))
 	default:
 		b.WriteString("\n")
 	}
-	b.WriteString("[gray]" + hints[st.Screen] + "[-]")
+	b.WriteString("[gray]" + u.p.Sprintf(hints[st.Screen]) + "[-]")
 	u.status.SetText(b.String())
 }
 
-var hints = map[model.Screen]string{
-	model.Home:      "↑↓ choose, Enter select",
-	model.Source:    "↑↓ choose, Enter connect, Esc back",
-	model.HostKey:   "Accept only if the fingerprint matches the server's",
-	model.Sets:      "↑↓ choose a backup, Enter select, Esc back",
-	model.CloneFrom: "↑↓ choose the disk to copy, Enter select, Esc back",
-	model.Target:    "↑↓ choose the disk to overwrite, Enter select, Esc back",
-	model.Plan:      "↑↓ scroll, Enter continue, Esc back",
-	model.Confirm:   "type the disk name and Enter, Esc back",
-	model.Running:   "c cancel, F2 log",
-	model.Result:    "Enter select, Esc back to the menu",
+var hints = map[model.Screen]i18n.ID{
+	model.Home:      i18n.UIHintHome,
+	model.Source:    i18n.UIHintSource,
+	model.HostKey:   i18n.UIHintHostKey,
+	model.Sets:      i18n.UIHintSets,
+	model.CloneFrom: i18n.UIHintCloneFrom,
+	model.Target:    i18n.UIHintTarget,
+	model.Plan:      i18n.UIHintPlan,
+	model.Confirm:   i18n.UIHintConfirm,
+	model.Running:   i18n.UIHintRunning,
+	model.Result:    i18n.UIHintResult,
+	model.Files:     i18n.UIHintFiles,
+	model.FileDest:  i18n.UIHintFileDest,
 }
 
 // build replaces the page for the state's screen.
@@ -245,6 +257,10 @@ func (u *UI) build(st model.State) {
 		p = u.runningPage()
 	case model.Result:
 		p = u.resultPage(st)
+	case model.Files:
+		p = u.filesPage(st)
+	case model.FileDest:
+		p = u.fileDestPage(st)
 	}
 	for _, name := range []string{"screen", "sourceform"} {
 		u.pages.RemovePage(name)
@@ -257,16 +273,20 @@ func titled(p *tview.Box, title string) { p.SetBorder(true).SetTitle(" " + title
 
 func (u *UI) homePage() tview.Primitive {
 	l := tview.NewList()
-	titled(l.Box, "Recovery")
-	l.AddItem("Restore a backup", "write a backup set onto a disk", 'r', func() { u.do(func() error { return u.m.Start(model.TaskRestore) }) })
-	l.AddItem("Verify a backup", "read a set and check it against its manifest", 'v', func() { u.do(func() error { return u.m.Start(model.TaskVerify) }) })
-	l.AddItem("Clone a disk", "copy one disk onto another", 'c', func() { u.do(func() error { return u.m.Start(model.TaskClone) }) })
-	l.AddItem("Show log", "F2 from anywhere", 'l', u.toggleLog)
-	if u.d.Shell != nil {
-		l.AddItem("Shell (experts)", "exit the shell to come back", 's', u.shell)
+	p := u.p
+	titled(l.Box, p.Sprintf(i18n.UIHomeTitle))
+	l.AddItem(p.Sprintf(i18n.UIRestore), p.Sprintf(i18n.UIRestoreHelp), 'r', func() { u.do(func() error { return u.m.Start(model.TaskRestore) }) })
+	l.AddItem(p.Sprintf(i18n.UIVerify), p.Sprintf(i18n.UIVerifyHelp), 'v', func() { u.do(func() error { return u.m.Start(model.TaskVerify) }) })
+	l.AddItem(p.Sprintf(i18n.UIClone), p.Sprintf(i18n.UICloneHelp), 'c', func() { u.do(func() error { return u.m.Start(model.TaskClone) }) })
+	if u.m.HasFiles() {
+		l.AddItem(p.Sprintf(i18n.UIFiles), p.Sprintf(i18n.UIFilesHelp), 'f', func() { u.do(func() error { return u.m.Start(model.TaskFiles) }) })
 	}
-	l.AddItem("Reboot", "", 'b', func() { u.do(func() error { return u.m.Reboot(true) }) })
-	l.AddItem("Power off", "", 'p', func() { u.do(func() error { return u.m.Reboot(false) }) })
+	l.AddItem(p.Sprintf(i18n.UIShowLog), p.Sprintf(i18n.UIShowLogHelp), 'l', u.toggleLog)
+	if u.d.Shell != nil {
+		l.AddItem(p.Sprintf(i18n.UIShell), p.Sprintf(i18n.UIShellHelp), 's', u.shell)
+	}
+	l.AddItem(p.Sprintf(i18n.UIReboot), "", 'b', func() { u.do(func() error { return u.m.Reboot(true) }) })
+	l.AddItem(p.Sprintf(i18n.UIPowerOff), "", 'p', func() { u.do(func() error { return u.m.Reboot(false) }) })
 	return l
 }
 
@@ -283,12 +303,12 @@ var usable = map[string]bool{"vfat": true, "exfat": true, "ext4": true, "ext3": 
 
 func (u *UI) sourcePage() tview.Primitive {
 	l := tview.NewList()
-	titled(l.Box, "Where are the backups?")
+	titled(l.Box, u.p.Sprintf(i18n.UISourceTitle))
 	u.partitions, u.sourceKey = nil, ""
 	if u.d.Disks != nil {
 		disks, err := u.d.Disks.Disks()
 		if err != nil {
-			l.AddItem("(cannot list disks: "+err.Error()+")", "", 0, nil)
+			l.AddItem(u.p.Sprintf(i18n.UICannotListDisks, err), "", 0, nil)
 		}
 		var models []string
 		u.partitions, models = usableParts(disks)
@@ -301,7 +321,7 @@ func (u *UI) sourcePage() tview.Primitive {
 			})
 		}
 	}
-	l.AddItem("Network or other location…", "nfs://, smb://, sftp://, usb:LABEL/path, dir:/path", 'n', u.showSourceForm)
+	l.AddItem(u.p.Sprintf(i18n.UIOtherLocation), "nfs://, smb://, sftp://, usb:LABEL/path, dir:/path", 'n', u.showSourceForm)
 	return l
 }
 
@@ -367,15 +387,15 @@ func (u *UI) watchDisks(ctx context.Context, every time.Duration) {
 }
 
 func (u *UI) showSourceForm() {
-	loc := tview.NewInputField().SetLabel("Location ").SetFieldWidth(70).
+	loc := tview.NewInputField().SetLabel(u.p.Sprintf(i18n.UILocation) + " ").SetFieldWidth(70).
 		SetPlaceholder("sftp://user@host/path  nfs://host/export  smb://host/share/path")
-	pw := tview.NewInputField().SetLabel("Password ").SetFieldWidth(30).SetMaskCharacter('*')
-	help := tview.NewTextView().SetText("Enter: connect   Tab: next field   Esc: back\n" +
+	pw := tview.NewInputField().SetLabel(u.p.Sprintf(i18n.UIPassword) + " ").SetFieldWidth(30).SetMaskCharacter('*')
+	help := tview.NewTextView().SetText(u.p.Sprintf(i18n.UIFormKeys) + "\n" +
 		"sftp://user@host[:port]/path   nfs://host/export[?vers=3]   smb://[user@]host/share/path\n" +
 		"usb:LABEL/path   dir:/path")
 	form := tview.NewFlex().SetDirection(tview.FlexRow).
 		AddItem(loc, 1, 0, true).AddItem(pw, 1, 0, false).AddItem(tview.NewBox(), 1, 0, false).AddItem(help, 0, 1, false)
-	titled(form.Box, "Location")
+	titled(form.Box, u.p.Sprintf(i18n.UILocation))
 	connect := func() {
 		sp, err := source.ParseURL(strings.TrimSpace(loc.GetText()))
 		if err != nil {
@@ -411,29 +431,26 @@ func (u *UI) showSourceForm() {
 
 func (u *UI) hostKeyPage(st model.State) tview.Primitive {
 	hk := st.HostKey
-	text := tview.NewTextView().SetText(fmt.Sprintf("The server %s identifies itself with the %s key\n\n    %s\n\n"+
-		"Check it on the server with\n    ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub\n"+
-		"before you send it a password. Accept this key for this session?",
-		hk.Addr, hk.KeyType, hk.Fingerprint))
+	text := tview.NewTextView().SetText(u.p.Sprintf(i18n.UIHostKeyText, hk.Addr, hk.KeyType, hk.Fingerprint))
 	buttons := tview.NewForm().
-		AddButton("Reject", func() { u.do(u.m.Back) }).
-		AddButton("Accept", func() { u.do(func() error { return u.m.AcceptHostKey(u.ctx) }) })
+		AddButton(u.p.Sprintf(i18n.UIReject), func() { u.do(u.m.Back) }).
+		AddButton(u.p.Sprintf(i18n.UIAccept), func() { u.do(func() error { return u.m.AcceptHostKey(u.ctx) }) })
 	flex := tview.NewFlex().SetDirection(tview.FlexRow).AddItem(text, 8, 0, false).AddItem(buttons, 3, 0, true)
-	titled(flex.Box, "Unknown host key")
+	titled(flex.Box, u.p.Sprintf(i18n.UIHostKeyTitle))
 	return flex
 }
 
 func (u *UI) setsPage(st model.State) tview.Primitive {
 	l := tview.NewList().ShowSecondaryText(false)
-	titled(l.Box, "Backups in "+st.Source)
+	titled(l.Box, u.p.Sprintf(i18n.UISetsTitle, st.Source))
 	for i, s := range st.Sets {
 		sz := "?"
 		if s.Size >= 0 {
 			sz = size.Format(s.Size)
 		}
-		man := "no manifest"
+		man := u.p.Sprintf(i18n.UINoManifest)
 		if s.HasManifest {
-			man = "manifest"
+			man = u.p.Sprintf(i18n.UIManifest)
 		}
 		text := fmt.Sprintf("%s  %-10s %-6s %9s  %-11s %s", s.Name.Time.Format("2006-01-02 15:04"), s.Name.Host, s.Name.Type, sz, man, s.Note)
 		if !s.Available {
@@ -446,13 +463,13 @@ func (u *UI) setsPage(st model.State) tview.Primitive {
 
 func (u *UI) disksPage(st model.State) tview.Primitive {
 	l := tview.NewList()
-	title := "Disk to overwrite"
+	title := u.p.Sprintf(i18n.UIDiskToOverwrite)
 	if st.Screen == model.CloneFrom {
-		title = "Disk to copy"
+		title = u.p.Sprintf(i18n.UIDiskToCopy)
 	} else if st.Set != nil {
-		title = "Restore " + st.Set.String() + " onto"
+		title = u.p.Sprintf(i18n.UIRestoreOnto, st.Set.String())
 	} else if st.From != nil {
-		title = "Clone " + st.From.Path + " onto"
+		title = u.p.Sprintf(i18n.UICloneOnto, st.From.Path)
 	}
 	titled(l.Box, title)
 	for i, d := range st.Disks {
@@ -463,7 +480,7 @@ func (u *UI) disksPage(st model.State) tview.Primitive {
 		second := strings.Join(parts, ", ")
 		main := tview.Escape(d.Describe())
 		if !d.Eligible() {
-			main = "[gray]" + main + "  (not allowed: " + tview.Escape(d.Why) + ")[-]"
+			main = "[gray]" + main + "  " + tview.Escape(u.p.Sprintf(i18n.UINotAllowed, d.Why)) + "[-]"
 		}
 		l.AddItem(main, second, 0, func() {
 			if st.Screen == model.CloneFrom {
@@ -488,15 +505,15 @@ func (u *UI) planPage(st model.State) tview.Primitive {
 		}
 		return ev
 	})
-	note := tview.NewTextView().SetText("Nothing has been written yet. Press Enter to continue.")
+	note := tview.NewTextView().SetText(u.p.Sprintf(i18n.UINothingWritten))
 	flex := tview.NewFlex().SetDirection(tview.FlexRow).AddItem(t, 0, 1, true).AddItem(note, 1, 0, false)
-	titled(flex.Box, "Plan")
+	titled(flex.Box, u.p.Sprintf(i18n.UIPlanTitle))
 	return flex
 }
 
 func (u *UI) confirmPage(st model.State) tview.Primitive {
 	d := st.Target
-	in := tview.NewInputField().SetLabel(fmt.Sprintf("Type %s to ERASE %s: ", st.ConfirmWord, d.Name)).SetFieldWidth(16)
+	in := tview.NewInputField().SetLabel(u.p.Sprintf(i18n.UITypeToErase, st.ConfirmWord, d.Name)).SetFieldWidth(16)
 	in.SetDoneFunc(func(k tcell.Key) {
 		if k == tcell.KeyEnter {
 			typed := in.GetText()
@@ -504,14 +521,14 @@ func (u *UI) confirmPage(st model.State) tview.Primitive {
 		}
 	})
 	warn := tview.NewTextView().SetDynamicColors(true).SetText(fmt.Sprintf(
-		"[red::b]Everything on this disk will be lost:[-::-]\n    %s\n", tview.Escape(d.Describe())))
+		"[red::b]%s[-::-]\n    %s\n", u.p.Sprintf(i18n.UIAllLost), tview.Escape(d.Describe())))
 	flex := tview.NewFlex().SetDirection(tview.FlexRow).AddItem(warn, 3, 0, false).AddItem(in, 1, 0, true)
-	titled(flex.Box, "Confirm")
+	titled(flex.Box, u.p.Sprintf(i18n.UIConfirmTitle))
 	return flex
 }
 
 func (u *UI) runningPage() tview.Primitive {
-	titled(u.running.Box, "Working")
+	titled(u.running.Box, u.p.Sprintf(i18n.UIWorkingTitle))
 	u.running.SetInputCapture(func(ev *tcell.EventKey) *tcell.EventKey {
 		if ev.Key() == tcell.KeyRune && ev.Rune() == 'c' {
 			u.confirmCancel()
@@ -523,12 +540,13 @@ func (u *UI) runningPage() tview.Primitive {
 }
 
 func (u *UI) confirmCancel() {
-	m := tview.NewModal().SetText("Cancel? The target disk will be left incomplete.").
-		AddButtons([]string{"Keep going", "Cancel the job"}).
+	cancelJob := u.p.Sprintf(i18n.UICancelJob)
+	m := tview.NewModal().SetText(u.p.Sprintf(i18n.UICancelQuestion)).
+		AddButtons([]string{u.p.Sprintf(i18n.UIKeepGoing), cancelJob}).
 		SetDoneFunc(func(_ int, label string) {
 			u.pages.RemovePage("cancel")
 			u.app.SetFocus(u.running)
-			if label == "Cancel the job" {
+			if label == cancelJob {
 				u.do(u.m.Cancel)
 			}
 		})
@@ -538,46 +556,55 @@ func (u *UI) confirmCancel() {
 
 func (u *UI) resultPage(st model.State) tview.Primitive {
 	l := tview.NewList().ShowSecondaryText(false)
-	l.AddItem("Back to the menu", "", 'm', func() { u.do(u.m.Back) })
-	l.AddItem("Reboot", "", 'b', func() { u.do(func() error { return u.m.Reboot(true) }) })
-	l.AddItem("Power off", "", 'p', func() { u.do(func() error { return u.m.Reboot(false) }) })
+	l.AddItem(u.p.Sprintf(i18n.UIBackToMenu), "", 'm', func() { u.do(u.m.Back) })
+	l.AddItem(u.p.Sprintf(i18n.UIReboot), "", 'b', func() { u.do(func() error { return u.m.Reboot(true) }) })
+	l.AddItem(u.p.Sprintf(i18n.UIPowerOff), "", 'p', func() { u.do(func() error { return u.m.Reboot(false) }) })
 	u.running.SetInputCapture(nil)
-	titled(u.running.Box, "Result")
+	titled(u.running.Box, u.p.Sprintf(i18n.UIResultTitle))
 	flex := tview.NewFlex().SetDirection(tview.FlexRow).
 		AddItem(u.running, 0, 1, false).
 		AddItem(l, 5, 0, true)
 	return flex
 }
 
+// taskNames are the tasks as the Running and Result screens name them.
+var taskNames = map[model.Task]i18n.ID{
+	model.TaskRestore: i18n.UITaskRestore,
+	model.TaskVerify:  i18n.UITaskVerify,
+	model.TaskClone:   i18n.UITaskClone,
+	model.TaskFiles:   i18n.UITaskFiles,
+}
+
 // runningText is the Running and Result text.
-func runningText(st model.State) string {
+func runningText(p *i18n.Printer, st model.State) string {
 	var b strings.Builder
-	what := st.Task.String()
+	task := p.Sprintf(taskNames[st.Task])
+	what := task
 	if st.Set != nil {
 		what += " " + st.Set.String()
 	}
 	if st.Target != nil {
-		what += " onto " + st.Target.Path
+		what = p.Sprintf(i18n.UIOnto, what, st.Target.Path)
 	}
 	fmt.Fprintf(&b, "%s\n\n", tview.Escape(what))
 	if st.Screen == model.Running {
-		p := st.Progress
-		if p.Phase == "" {
-			b.WriteString("starting…\n")
+		pr := st.Progress
+		if pr.Phase == "" {
+			b.WriteString(p.Sprintf(i18n.UIStarting) + "\n")
 			return b.String()
 		}
-		fmt.Fprintf(&b, "phase  %s\n", tview.Escape(p.Phase))
-		if pct := p.Percent(); pct >= 0 {
-			fmt.Fprintf(&b, "done   %s of %s (%.0f%%)\n", size.Format(p.Done), size.Format(p.Total), pct)
-			fmt.Fprintf(&b, "       %s\n", bar(pct, 50))
+		b.WriteString(tview.Escape(p.Sprintf(i18n.UIPhase, pr.Phase)) + "\n")
+		if pct := pr.Percent(); pct >= 0 {
+			b.WriteString(tview.Escape(p.Sprintf(i18n.UIDoneOf, size.Format(pr.Done), size.Format(pr.Total), pct)) + "\n")
+			fmt.Fprintf(&b, "         %s\n", bar(pct, 50))
 		} else {
-			fmt.Fprintf(&b, "done   %s\n", size.Format(p.Done))
+			b.WriteString(p.Sprintf(i18n.UIDone, size.Format(pr.Done)) + "\n")
 		}
-		fmt.Fprintf(&b, "rate   %s/s\n", size.Format(int64(p.Rate)))
-		if p.ETA >= 0 {
-			fmt.Fprintf(&b, "ETA    %s\n", p.ETA)
+		b.WriteString(p.Sprintf(i18n.UIRate, size.Format(int64(pr.Rate))) + "\n")
+		if pr.ETA >= 0 {
+			b.WriteString(p.Sprintf(i18n.UIETA, pr.ETA) + "\n")
 		}
-		fmt.Fprintf(&b, "total  %s\n", size.Format(p.All))
+		b.WriteString(p.Sprintf(i18n.UITotal, size.Format(pr.All)) + "\n")
 		return b.String()
 	}
 	o := st.Outcome
@@ -586,17 +613,20 @@ func runningText(st model.State) string {
 		rate = fmt.Sprintf(" (%s/s)", size.Format(int64(float64(o.Bytes)/s)))
 	}
 	if st.RunErr != nil {
-		fmt.Fprintf(&b, "[red::b]%s FAILED[-::-]\n\n%s\n\n", strings.ToUpper(st.Task.String()[:1])+st.Task.String()[1:], tview.Escape(st.RunErr.Error()))
+		fmt.Fprintf(&b, "[red::b]%s[-::-]\n\n%s\n\n", p.Sprintf(i18n.UIFailed, task), tview.Escape(p.Translate(st.RunErr)))
 		if o.Incomplete {
-			b.WriteString("The target disk is incomplete and will not boot. Fix the cause and restore again.\n")
+			b.WriteString(p.Sprintf(i18n.UIIncomplete) + "\n")
 		}
-		fmt.Fprintf(&b, "%s written before the failure.\n", size.Format(o.Bytes))
+		b.WriteString(p.Sprintf(i18n.UIWrittenBefore, size.Format(o.Bytes)) + "\n")
 		return b.String()
 	}
-	fmt.Fprintf(&b, "[green::b]%s complete[-::-]\n\n%s in %s%s\n", strings.ToUpper(st.Task.String()[:1])+st.Task.String()[1:],
-		size.Format(o.Bytes), o.Duration.Round(time.Second/10), rate)
+	fmt.Fprintf(&b, "[green::b]%s[-::-]\n\n%s\n", p.Sprintf(i18n.UIComplete, task),
+		p.Sprintf(i18n.UIBytesIn, size.Format(o.Bytes), o.Duration.Round(time.Second/10), rate))
 	if o.Verified {
-		b.WriteString("verified against the manifest\n")
+		b.WriteString(p.Sprintf(i18n.UIVerified) + "\n")
+	}
+	if o.Where != "" {
+		b.WriteString(tview.Escape(p.Sprintf(i18n.UICopiedTo, o.Where)) + "\n")
 	}
 	return b.String()
 }

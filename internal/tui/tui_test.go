@@ -11,6 +11,7 @@ import (
 
 	"github.com/gdamore/tcell/v2"
 
+	"github.com/pibackup/pibackup/internal/i18n"
 	"github.com/pibackup/pibackup/internal/progress"
 	"github.com/pibackup/pibackup/internal/source"
 	"github.com/pibackup/pibackup/internal/tui"
@@ -37,6 +38,12 @@ func start(t *testing.T, w *tuitest.World, deps func(*model.Deps)) *harness {
 // startSized is start on a cols×rows screen.
 func startSized(t *testing.T, w *tuitest.World, deps func(*model.Deps), cols, rows int) *harness {
 	t.Helper()
+	return startLang(t, w, deps, cols, rows, i18n.English)
+}
+
+// startLang is startSized with the screens in lang.
+func startLang(t *testing.T, w *tuitest.World, deps func(*model.Deps), cols, rows int, lang i18n.Lang) *harness {
+	t.Helper()
 	d := w.Deps()
 	ring := tui.NewRing(100)
 	d.Log = slog.New(ring.Handler(slog.LevelInfo))
@@ -49,6 +56,7 @@ func startSized(t *testing.T, w *tuitest.World, deps func(*model.Deps), cols, ro
 		Network: func() string { return "eth0 10.0.2.15/24" },
 		Shell:   func() error { h.shells.Add(1); return nil },
 		OnReady: func() { close(h.ready) },
+		Lang:    lang,
 	})
 	h.ui = ui
 	h.screen.SetSize(cols, rows) // after New: SetScreen's Init resets the size

@@ -8,6 +8,7 @@
 //	restore: Home → Source → [HostKey] → Sets → Target → Plan → Confirm → Running → Result
 //	verify:  Home → Source → [HostKey] → Sets → Running → Result
 //	clone:   Home → CloneFrom → Target → Plan → Confirm → Running → Result
+//	files:   Home → Source → [HostKey] → Sets → Files → FileDest → Running → Result
 //
 // Back returns to the previous screen from every screen but Running.
 // Nothing is written to a disk before Confirm.
@@ -30,6 +31,7 @@ import (
 	"time"
 
 	"github.com/pibackup/pibackup/internal/backupset"
+	"github.com/pibackup/pibackup/internal/i18n"
 	"github.com/pibackup/pibackup/internal/progress"
 	"github.com/pibackup/pibackup/internal/source"
 )
@@ -49,9 +51,11 @@ const (
 	Confirm
 	Running
 	Result
+	Files
+	FileDest
 )
 
-var screenNames = [...]string{"home", "source", "host key", "sets", "clone from", "target", "plan", "confirm", "running", "result"}
+var screenNames = [...]string{"home", "source", "host key", "sets", "clone from", "target", "plan", "confirm", "running", "result", "files", "file destination"}
 
 func (s Screen) String() string {
 	if int(s) < len(screenNames) {
@@ -68,10 +72,11 @@ const (
 	TaskRestore Task = iota
 	TaskVerify
 	TaskClone
+	TaskFiles // get files back: browse a set, copy some files out
 )
 
 func (t Task) String() string {
-	return [...]string{"restore", "verify", "clone"}[t]
+	return [...]string{"restore", "verify", "clone", "files"}[t]
 }
 
 // Opener opens a source; *source.Opener implements it.
@@ -96,7 +101,8 @@ type Outcome struct {
 	Bytes      int64
 	Duration   time.Duration
 	Verified   bool
-	Incomplete bool // the target was partly written and is not usable
+	Incomplete bool   // the target was partly written and is not usable
+	Where      string // files: the folder the files were copied into
 }
 
 // Engine plans and runs restores, clones and verifies. The adapter in
@@ -127,16 +133,21 @@ type Deps struct {
 	Power      Power
 	Log        *slog.Logger
 	Now        func() time.Time // nil: time.Now
+	// Browser opens sets for the files flow; nil hides that task.
+	Browser Browser
+	// MountDest mounts a partition writable for the files flow.
+	MountDest DestMounter
 }
 
 // Errors of the model's own rules.
 var (
-	ErrBusy        = errors.New("busy: wait for the current step to finish")
-	ErrWrongScreen = errors.New("not possible on this screen")
-	ErrNoSets      = errors.New("no backup sets found here (want BACKUPDIR/<host>/<host>@<os>-<type>-backup-<date>/)")
-	ErrIneligible  = errors.New("this disk cannot be used")
-	ErrConfirm     = errors.New("the typed name does not match the disk")
-	ErrRunning     = errors.New("a job is running: cancel it first (c)")
+	ErrBusy        = i18n.Err(i18n.UIErrBusy)
+	ErrWrongScreen = i18n.Err(i18n.UIErrWrongScreen)
+	ErrNoSets      = i18n.Err(i18n.UIErrNoSets)
+	ErrIneligible  = i18n.Err(i18n.UIErrIneligible)
+	ErrConfirm     = i18n.Err(i18n.UIErrConfirm)
+	ErrRunning     = i18n.Err(i18n.UIErrRunning)
+	ErrCancelled   = i18n.Err(i18n.UIErrCancelled)
 )
 
 // SetInfo is one row of the Sets screen.
@@ -160,9 +171,9 @@ func (d DiskChoice) Eligible() bool { return d.Why == "" }
 type State struct {
 	Screen  Screen
 	Task    Task
-	Busy    string // what is running now, "" when idle
-	Err     error  // the last error, shown on the current screen
-	Source  string // the opened source
+	Busy    i18n.Msg // what is running now, zero when idle
+	Err     error    // the last error, shown on the current screen
+	Source  string   // the opened source
 	HostKey *source.HostKeyError
 	Sets    []SetInfo
 	Set     *SetInfo
@@ -176,6 +187,14 @@ type State struct {
 	Outcome     Outcome
 	RunErr      error // the job's error, on the Result screen
 	CanCancel   bool
+
+	// The files flow: the folder shown (absolute in the set's root
+	// filesystem), its entries, the marked paths (sorted) and the
+	// partitions the files may be copied to.
+	Dir     string
+	Entries []FileEntry
+	Marked  []string
+	Dests   []source.Partition
 }
 
 // Model is the UI state machine. Create it with New.
@@ -193,6 +212,7 @@ type Model struct {
 	cancel    context.CancelFunc
 	listeners []func()
 	prog      *Progress
+	tree      Tree // the set opened by the files flow
 }
 
 // New returns a model on the Home screen.
@@ -236,6 +256,9 @@ func (m *Model) State() State {
 	s := m.st
 	s.Sets = append([]SetInfo(nil), s.Sets...)
 	s.Disks = append([]DiskChoice(nil), s.Disks...)
+	s.Entries = append([]FileEntry(nil), s.Entries...)
+	s.Marked = append([]string(nil), s.Marked...)
+	s.Dests = append([]source.Partition(nil), s.Dests...)
 	s.Progress = m.prog.State()
 	return s
 }
@@ -250,10 +273,10 @@ func (m *Model) update(f func()) {
 
 // begin checks that the model is idle and on one of screens, and marks it
 // busy with what. The caller must call end.
-func (m *Model) begin(what string, screens ...Screen) error {
+func (m *Model) begin(what i18n.Msg, screens ...Screen) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.st.Busy != "" {
+	if !m.st.Busy.IsZero() {
 		return ErrBusy
 	}
 	ok := false
@@ -261,7 +284,7 @@ func (m *Model) begin(what string, screens ...Screen) error {
 		ok = ok || m.st.Screen == s
 	}
 	if !ok {
-		return fmt.Errorf("%s on screen %s: %w", what, m.st.Screen, ErrWrongScreen)
+		return fmt.Errorf("%s on screen %s: %w", i18n.New(i18n.English).Msg(what), m.st.Screen, ErrWrongScreen)
 	}
 	m.st.Busy, m.st.Err = what, nil
 	go m.notify()
@@ -273,7 +296,7 @@ func (m *Model) begin(what string, screens ...Screen) error {
 func (m *Model) end(err error, f func()) error {
 	var screen Screen
 	m.update(func() {
-		m.st.Busy = ""
+		m.st.Busy = i18n.Msg{}
 		m.st.Err = err
 		if err == nil && f != nil {
 			f()
@@ -295,7 +318,7 @@ func (m *Model) goTo(s Screen) {
 
 // Start begins a task from the Home screen.
 func (m *Model) Start(t Task) error {
-	if err := m.begin("start", Home); err != nil {
+	if err := m.begin(i18n.M(i18n.UIBusyStart), Home); err != nil {
 		return err
 	}
 	if t == TaskClone {
@@ -319,7 +342,7 @@ func (m *Model) Start(t Task) error {
 // host key is not known yet leads to the HostKey screen; nothing secret
 // has been sent at that point.
 func (m *Model) Connect(ctx context.Context, sp source.Spec) error {
-	if err := m.begin("connecting to "+sp.String(), Source); err != nil {
+	if err := m.begin(i18n.M(i18n.UIBusyConnectingTo, sp.String()), Source); err != nil {
 		return err
 	}
 	if sp.Kind == source.KindSFTP && sp.KnownHost == "" {
@@ -362,7 +385,7 @@ func (m *Model) opened(src source.Source) error {
 
 // AcceptHostKey pins the shown host key for this session and connects.
 func (m *Model) AcceptHostKey(ctx context.Context) error {
-	if err := m.begin("connecting", HostKey); err != nil {
+	if err := m.begin(i18n.M(i18n.UIBusyConnecting), HostKey); err != nil {
 		return err
 	}
 	m.mu.Lock()
@@ -460,7 +483,7 @@ func describeSet(fsys fs.FS, s backupset.Set) SetInfo {
 // SelectSet picks a set. For restore it lists the disks and moves to
 // Target; for verify it runs the verify.
 func (m *Model) SelectSet(ctx context.Context, i int) error {
-	if err := m.begin("reading disks", Sets); err != nil {
+	if err := m.begin(i18n.M(i18n.UIBusyReadingDisks), Sets); err != nil {
 		return err
 	}
 	m.mu.Lock()
@@ -479,8 +502,11 @@ func (m *Model) SelectSet(ctx context.Context, i int) error {
 		return m.end(fmt.Errorf("%s: %s", si.Set, si.Note), nil)
 	}
 	if task == TaskVerify {
-		m.update(func() { m.st.Set = &si; m.st.Busy = "" })
+		m.update(func() { m.st.Set = &si; m.st.Busy = i18n.Msg{} })
 		return m.run(ctx, Request{Task: TaskVerify, Source: src, Set: si.Set}, nil)
+	}
+	if task == TaskFiles {
+		return m.browse(ctx, Request{Task: TaskFiles, Source: src, Set: si.Set}, si)
 	}
 	disks, err := m.deps.Disks.Disks()
 	if err != nil {
@@ -519,7 +545,7 @@ func Ineligible(d source.Disk, bootDisk, setDisk string) string {
 
 // SelectFrom picks the disk to clone from.
 func (m *Model) SelectFrom(i int) error {
-	if err := m.begin("reading disks", CloneFrom); err != nil {
+	if err := m.begin(i18n.M(i18n.UIBusyReadingDisks), CloneFrom); err != nil {
 		return err
 	}
 	m.mu.Lock()
@@ -552,7 +578,7 @@ func (m *Model) SelectFrom(i int) error {
 // SelectTarget picks the target disk and asks the engine for a plan.
 // Nothing is written.
 func (m *Model) SelectTarget(ctx context.Context, i int) error {
-	if err := m.begin("planning", Target); err != nil {
+	if err := m.begin(i18n.M(i18n.UIBusyPlanning), Target); err != nil {
 		return err
 	}
 	m.mu.Lock()
@@ -601,7 +627,7 @@ func (m *Model) request() Request {
 
 // Proceed accepts the plan and moves to Confirm.
 func (m *Model) Proceed() error {
-	if err := m.begin("", Plan); err != nil {
+	if err := m.begin(i18n.Msg{}, Plan); err != nil {
 		return err
 	}
 	return m.end(nil, func() { m.goTo(Confirm) })
@@ -617,7 +643,7 @@ func ConfirmMatches(d source.Disk, typed string) bool {
 // Confirm checks that typed names the target and runs the job. It
 // returns when the job is done; meanwhile the state is Running.
 func (m *Model) Confirm(ctx context.Context, typed string) error {
-	if err := m.begin("", Confirm); err != nil {
+	if err := m.begin(i18n.Msg{}, Confirm); err != nil {
 		return err
 	}
 	m.mu.Lock()
@@ -627,7 +653,7 @@ func (m *Model) Confirm(ctx context.Context, typed string) error {
 	if !ConfirmMatches(target, typed) {
 		return m.end(fmt.Errorf("type %q to overwrite %s: %w", target.Name, target.Path, ErrConfirm), nil)
 	}
-	m.update(func() { m.st.Busy = "" })
+	m.update(func() { m.st.Busy = i18n.Msg{} })
 	return m.run(ctx, req, plan)
 }
 
@@ -635,14 +661,7 @@ func (m *Model) Confirm(ctx context.Context, typed string) error {
 func (m *Model) run(ctx context.Context, req Request, plan PlanText) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	m.prog.reset()
-	m.update(func() {
-		m.cancel = cancel
-		m.st.CanCancel = true
-		m.st.RunErr = nil
-		m.st.Outcome = Outcome{}
-		m.goTo(Running)
-	})
+	m.enterRunning(cancel, nil)
 	m.log.Info("job start", "task", req.Task.String(), "set", req.Set.String(), "target", req.Target.Path)
 	start := m.deps.Now()
 	if plan == nil {
@@ -655,10 +674,26 @@ func (m *Model) run(ctx context.Context, req Request, plan PlanText) error {
 	}
 	out, err := m.deps.Engine.Run(ctx, plan, req, m.prog)
 	if err != nil && ctx.Err() != nil && errors.Is(err, context.Canceled) {
-		err = fmt.Errorf("cancelled by the user: %w", err)
+		err = fmt.Errorf("%w: %w", ErrCancelled, err)
 	}
 	m.finish(out, err, start)
 	return err
+}
+
+// enterRunning moves to Running for a job that cancel stops; also runs
+// under the lock, if not nil.
+func (m *Model) enterRunning(cancel context.CancelFunc, also func()) {
+	m.prog.reset()
+	m.update(func() {
+		m.cancel = cancel
+		m.st.CanCancel = true
+		m.st.RunErr = nil
+		m.st.Outcome = Outcome{}
+		if also != nil {
+			also()
+		}
+		m.goTo(Running)
+	})
 }
 
 func (m *Model) finish(out Outcome, err error, start time.Time) {
@@ -703,7 +738,7 @@ func (m *Model) Back() error {
 		m.mu.Unlock()
 		m.notify()
 	}()
-	if m.st.Busy != "" {
+	if !m.st.Busy.IsZero() {
 		return ErrBusy
 	}
 	switch m.st.Screen {
@@ -734,6 +769,11 @@ func (m *Model) Back() error {
 		}
 	case Plan:
 		m.st.Target, m.plan, m.st.Plan = nil, nil, ""
+	case Files:
+		m.closeTree()
+		m.st.Set, m.st.Dir, m.st.Entries, m.st.Marked = nil, "", nil, nil
+	case FileDest:
+		m.st.Dests = nil
 	}
 	if prev == Home {
 		m.home()
@@ -743,6 +783,7 @@ func (m *Model) Back() error {
 
 // home resets everything but the pinned host keys. Lock held.
 func (m *Model) home() {
+	m.closeTree()
 	m.closeSource()
 	m.st = State{}
 	m.history = nil
@@ -770,6 +811,7 @@ func (m *Model) Reboot(reboot bool) error {
 		return ErrRunning
 	}
 	m.mu.Lock()
+	m.closeTree()
 	m.closeSource()
 	m.mu.Unlock()
 	m.log.Info("power", "reboot", reboot)

@@ -391,7 +391,7 @@ func TestBusy(t *testing.T) {
 	_ = m.Start(model.TaskRestore)
 	go m.Connect(ctx, dirSpec(w.BackupDir))
 	<-entered
-	if st := m.State(); st.Busy == "" {
+	if st := m.State(); st.Busy.IsZero() {
 		t.Errorf("Busy empty while connecting")
 	}
 	if err := m.Connect(ctx, dirSpec(w.BackupDir)); !errors.Is(err, model.ErrBusy) {

@@ -34,6 +34,9 @@ type World struct {
 	Disks      *Disks
 	Opener     *Opener
 	Engine     *Engine
+	// FilesRoot is the root filesystem every set shows in the files
+	// flow: /etc/fstab, /etc/hostname, /home/pi/notes.txt.
+	FilesRoot string
 
 	mu      sync.Mutex
 	powered []bool
@@ -98,12 +101,25 @@ func NewWorld(dir string) (*World, error) {
 		Password: SFTPPassword,
 	}
 	w.Engine = &Engine{}
+	w.FilesRoot = filepath.Join(dir, "files")
+	for name, text := range map[string]string{
+		"etc/fstab": "PARTUUID=1234-02 / ext4 defaults 0 1\n", "etc/hostname": "pi\n", "home/pi/notes.txt": "remember the milk\n",
+	} {
+		f := filepath.Join(w.FilesRoot, name)
+		if err := os.MkdirAll(filepath.Dir(f), 0o755); err != nil {
+			return nil, err
+		}
+		if err := os.WriteFile(f, []byte(text), 0o644); err != nil {
+			return nil, err
+		}
+	}
 	return w, nil
 }
 
 // Deps returns model dependencies over the fixture.
 func (w *World) Deps() model.Deps {
-	return model.Deps{Opener: w.Opener, Disks: w.Disks, Engine: w.Engine, BootDisk: w.Boot.Path, Power: w.power}
+	return model.Deps{Opener: w.Opener, Disks: w.Disks, Engine: w.Engine, BootDisk: w.Boot.Path, Power: w.power,
+		Browser: &Browser{Root: w.FilesRoot}, MountDest: w.MountDest}
 }
 
 func (w *World) power(reboot bool) error {

@@ -1,0 +1,107 @@
+package tuitest
+
+import (
+	"context"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/pibackup/pibackup/internal/progress"
+	"github.com/pibackup/pibackup/internal/source"
+	"github.com/pibackup/pibackup/internal/tui/model"
+)
+
+// Browser serves every set's files from one local folder (Root), a
+// stand-in for the recovery's adapter, which reads them from the set.
+type Browser struct {
+	Root string
+}
+
+// Browse implements model.Browser.
+func (b *Browser) Browse(context.Context, model.Request) (model.Tree, error) {
+	return folderTree(b.Root), nil
+}
+
+type folderTree string
+
+func (t folderTree) ReadDir(dir string) ([]model.FileEntry, error) {
+	des, err := os.ReadDir(filepath.Join(string(t), dir))
+	if err != nil {
+		return nil, err
+	}
+	var out []model.FileEntry
+	for _, d := range des {
+		fi, err := d.Info()
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, model.FileEntry{Name: d.Name(), Dir: d.IsDir(), Symlink: d.Type()&os.ModeSymlink != 0, Size: fi.Size()})
+	}
+	slices.SortFunc(out, func(a, b model.FileEntry) int {
+		if a.Dir != b.Dir {
+			if a.Dir {
+				return -1
+			}
+			return 1
+		}
+		return strings.Compare(a.Name, b.Name)
+	})
+	return out, nil
+}
+
+// Copy copies regular files and folders (the fake keeps no metadata).
+func (t folderTree) Copy(ctx context.Context, paths []string, dest string, rep progress.Reporter) (int64, error) {
+	var n int64
+	rep = progress.OrNop(rep)
+	rep.Phase("copy", -1)
+	for _, p := range paths {
+		src := filepath.Join(string(t), p)
+		err := filepath.Walk(src, func(f string, fi os.FileInfo, err error) error {
+			if err != nil || ctx.Err() != nil {
+				return errors.Join(err, ctx.Err())
+			}
+			rel, _ := filepath.Rel(string(t), f)
+			to := filepath.Join(dest, rel)
+			if fi.IsDir() {
+				return os.MkdirAll(to, 0o755)
+			}
+			if err := os.MkdirAll(filepath.Dir(to), 0o755); err != nil {
+				return err
+			}
+			in, err := os.Open(f)
+			if err != nil {
+				return err
+			}
+			defer in.Close()
+			out, err := os.Create(to)
+			if err != nil {
+				return err
+			}
+			c, err := io.Copy(out, in)
+			n += c
+			rep.Add(c)
+			if cerr := out.Close(); err == nil {
+				err = cerr
+			}
+			return err
+		})
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+func (folderTree) Close() error { return nil }
+
+// MountDest "mounts" a partition as the folder Dir/mnt/<name>.
+func (w *World) MountDest(_ context.Context, p source.Partition) (string, func() error, error) {
+	dir := filepath.Join(w.Dir, "mnt", p.Name)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", nil, err
+	}
+	return dir, func() error { return nil }, nil
+}
