@@ -78,7 +78,7 @@ Examples:
 	f.StringVar(&o.rootSize, "root-size", "", "size of the --root-to image file when it does not exist yet (e.g. 32G)")
 	f.BoolVar(&o.yes, "yes", false, "no interactive confirmation (needed when not run from a terminal)")
 	f.BoolVarP(&o.dryRun, "dry-run", "F", false, "print the plan; write nothing")
-	o.cfg = addRestoreHookFlags(f)
+	o.cfg = addRestoreHookFlags(f, config.CmdClone)
 	return cmd
 }
 

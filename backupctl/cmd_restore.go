@@ -41,7 +41,7 @@ func (o *restoreOptions) addFlags(cmd *cobra.Command) {
 	f.BoolVarP(&o.dryRun, "dry-run", "F", false, "print the plan; write nothing")
 	f.BoolVar(&o.keepIDs, "keep-ids", false, "keep the source's disk id, PARTUUIDs and filesystem UUIDs")
 	f.StringVar(&o.partitions, "partitions", "", `partition-oriented sets: which partitions ("1,2" or "*")`)
-	o.cfg = addRestoreHookFlags(f)
+	o.cfg = addRestoreHookFlags(f, config.CmdRestore)
 }
 
 func (a *app) newRestoreCmd() *cobra.Command {

@@ -11,13 +11,11 @@ import (
 	"github.com/pibackup/pibackup/internal/hooks"
 )
 
-// restoreHookKeys are the config options restore and clone take as
-// flags: the hook folder, the time limit and the two restore events.
-var restoreHookKeys = []string{"hooks.dir", "hooks.timeout", "hooks.pre-restore", "hooks.post-restore"}
-
-// addRestoreHookFlags adds -f/--config and the restore hook options to f.
-func addRestoreHookFlags(f *pflag.FlagSet) *config.Flags {
-	return config.AddFlags(f, restoreHookKeys...)
+// addRestoreHookFlags adds -f/--config and the settings of command
+// (restore or clone: the hook folder, the time limit and the two restore
+// events) to f.
+func addRestoreHookFlags(f *pflag.FlagSet, command string) *config.Flags {
+	return config.AddFlags(f, command)
 }
 
 // restoreHooksHelp is the HOOKS section of restore's and clone's help.
