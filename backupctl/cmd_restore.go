@@ -129,6 +129,7 @@ func (a *app) runRestore(ctx context.Context, o restoreOptions, setDir string) e
 		Size:       targetSize,
 		KeepIDs:    o.keepIDs,
 		Partitions: parts,
+		Board:      restore.HostBoard(),
 		Log:        a.log,
 		Progress:   rep,
 	})

@@ -21,6 +21,7 @@ import (
 	"github.com/pibackup/pibackup/internal/i18n"
 	"github.com/pibackup/pibackup/internal/netup"
 	"github.com/pibackup/pibackup/internal/respawn"
+	"github.com/pibackup/pibackup/internal/restore"
 	"github.com/pibackup/pibackup/internal/source"
 	"github.com/pibackup/pibackup/internal/tui"
 	"github.com/pibackup/pibackup/internal/tui/model"
@@ -90,7 +91,7 @@ func run(ctx context.Context, sys *system, restart respawn.Run) bootcmdline.Afte
 		res := result{Target: cfg.Target, Error: fmt.Sprint(cfgErr)}
 		if cfgErr == nil {
 			res = unattended(ctx, cfg, identity, unattendedDeps{
-				Opener: opener, Disks: disks, Engine: engine{log: log}, BootDisk: boot.disk, Log: log,
+				Opener: opener, Disks: disks, Engine: engine{log: log, board: restore.HostBoard()}, BootDisk: boot.disk, Log: log,
 				Out: consoleWriter{sys},
 				WaitNet: func(ctx context.Context) error {
 					select {
@@ -114,7 +115,7 @@ func run(ctx context.Context, sys *system, restart respawn.Run) bootcmdline.Afte
 		known[sp.Addr()] = cfg.KnownHost
 	}
 	m := model.New(model.Deps{
-		Opener: confSecrets{o: opener, cfg: cfg, identity: identity}, Disks: disks, Engine: engine{log: log}, BootDisk: boot.disk, KnownHosts: known, Log: log,
+		Opener: confSecrets{o: opener, cfg: cfg, identity: identity}, Disks: disks, Engine: engine{log: log, board: restore.HostBoard()}, BootDisk: boot.disk, KnownHosts: known, Log: log,
 		Power: func(reboot bool) error {
 			if reboot {
 				after = bootcmdline.AfterReboot
