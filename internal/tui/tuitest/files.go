@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 
 	"github.com/pibackup/pibackup/internal/progress"
 	"github.com/pibackup/pibackup/internal/source"
@@ -40,20 +39,12 @@ func (t folderTree) ReadDir(dir string) ([]model.FileEntry, error) {
 		}
 		out = append(out, model.FileEntry{Name: d.Name(), Dir: d.IsDir(), Symlink: d.Type()&os.ModeSymlink != 0, Size: fi.Size()})
 	}
-	slices.SortFunc(out, func(a, b model.FileEntry) int {
-		if a.Dir != b.Dir {
-			if a.Dir {
-				return -1
-			}
-			return 1
-		}
-		return strings.Compare(a.Name, b.Name)
-	})
+	slices.SortFunc(out, model.CompareEntries)
 	return out, nil
 }
 
 // Copy copies regular files and folders (the fake keeps no metadata).
-func (t folderTree) Copy(ctx context.Context, paths []string, dest string, rep progress.Reporter) (int64, error) {
+func (t folderTree) Copy(ctx context.Context, paths []string, dest string, rep progress.Reporter) (model.Copied, error) {
 	var n int64
 	rep = progress.OrNop(rep)
 	rep.Phase("copy", -1)
@@ -89,10 +80,10 @@ func (t folderTree) Copy(ctx context.Context, paths []string, dest string, rep p
 			return err
 		})
 		if err != nil {
-			return n, err
+			return model.Copied{Bytes: n}, err
 		}
 	}
-	return n, nil
+	return model.Copied{Bytes: n}, nil
 }
 
 func (folderTree) Close() error { return nil }
