@@ -17,17 +17,23 @@ import (
 // stand-in for the recovery's adapter, which reads them from the set.
 type Browser struct {
 	Root string
+	// Skipped is what every Copy reports as left out (as the real tree
+	// does for symlinks and device nodes on FAT).
+	Skipped int
 }
 
 // Browse implements model.Browser.
 func (b *Browser) Browse(context.Context, model.Request) (model.Tree, error) {
-	return folderTree(b.Root), nil
+	return folderTree{root: b.Root, skipped: b.Skipped}, nil
 }
 
-type folderTree string
+type folderTree struct {
+	root    string
+	skipped int
+}
 
 func (t folderTree) ReadDir(dir string) ([]model.FileEntry, error) {
-	des, err := os.ReadDir(filepath.Join(string(t), dir))
+	des, err := os.ReadDir(filepath.Join(t.root, dir))
 	if err != nil {
 		return nil, err
 	}
@@ -49,12 +55,12 @@ func (t folderTree) Copy(ctx context.Context, paths []string, dest string, rep p
 	rep = progress.OrNop(rep)
 	rep.Phase("copy", -1)
 	for _, p := range paths {
-		src := filepath.Join(string(t), p)
+		src := filepath.Join(t.root, p)
 		err := filepath.Walk(src, func(f string, fi os.FileInfo, err error) error {
 			if err != nil || ctx.Err() != nil {
 				return errors.Join(err, ctx.Err())
 			}
-			rel, _ := filepath.Rel(string(t), f)
+			rel, _ := filepath.Rel(t.root, f)
 			to := filepath.Join(dest, rel)
 			if fi.IsDir() {
 				return os.MkdirAll(to, 0o755)
@@ -83,7 +89,7 @@ func (t folderTree) Copy(ctx context.Context, paths []string, dest string, rep p
 			return model.Copied{Bytes: n}, err
 		}
 	}
-	return model.Copied{Bytes: n}, nil
+	return model.Copied{Bytes: n, Skipped: t.skipped}, nil
 }
 
 func (folderTree) Close() error { return nil }
