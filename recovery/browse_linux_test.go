@@ -41,7 +41,7 @@ func TestBrowseAndCopy(t *testing.T) {
 		t.Fatal(err)
 	}
 	sets := map[string]backupset.Set{}
-	for _, typ := range []backupset.Type{backupset.TypeRsync, backupset.TypeTar, backupset.TypeTGZ} {
+	for _, typ := range []backupset.Type{backupset.TypeRsync, backupset.TypeTar, backupset.TypeTGZ, backupset.TypeDDZ} {
 		res, err := backup.Run(context.Background(), backup.Options{Target: backups, Type: typ, SourceDisk: d.Path, Snapshot: string(typ)}, backup.Deps{})
 		if err != nil {
 			t.Fatalf("backup %s: %v", typ, err)
@@ -63,12 +63,17 @@ func TestBrowseAndCopy(t *testing.T) {
 	ctx := context.Background()
 
 	t.Run("compressed", func(t *testing.T) {
-		_, err := b.Browse(ctx, model.Request{Source: src, Set: sets["tgz"]})
-		if !errors.Is(err, errBrowseCompressed) {
-			t.Fatalf("tgz set: err = %v, want %v", err, errBrowseCompressed)
+		for _, typ := range []string{"tgz", "ddz"} {
+			_, err := b.Browse(ctx, model.Request{Source: src, Set: sets[typ]})
+			if !errors.Is(err, errBrowseCompressed) {
+				t.Errorf("%s set: err = %v, want %v", typ, err, errBrowseCompressed)
+			}
 		}
 		if es, _ := os.ReadDir(filepath.Join(runDir, "browse", "cache")); len(es) > 0 {
-			t.Errorf("the refused set left %d files in the cache", len(es))
+			t.Errorf("the refused sets left %d files in the cache", len(es))
+		}
+		if es, _ := os.ReadDir(filepath.Join(runDir, "browse")); len(es) > 1 {
+			t.Errorf("the refused sets left mount points: %d entries in the run dir", len(es))
 		}
 	})
 	t.Run("remote", func(t *testing.T) {
