@@ -288,7 +288,14 @@ func mountDest(runDir string, log *slog.Logger) model.DestMounter {
 			return "", nil, err
 		}
 		flags := uintptr(unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC)
-		if err := unix.Mount(p.Path, dir, p.FSType, flags, ""); err != nil {
+		data := ""
+		if p.FSType == "vfat" {
+			// Linux names are UTF-8; vfat's default character set
+			// (the kernel's FAT_DEFAULT_IOCHARSET) may not be, and
+			// would refuse or mangle "café". exfat is UTF-8 already.
+			data = "utf8"
+		}
+		if err := unix.Mount(p.Path, dir, p.FSType, flags, data); err != nil {
 			os.Remove(dir)
 			if errors.Is(err, unix.EBUSY) {
 				return "", nil, fmt.Errorf("%w: mount %s: %w", errDestBusy, p.Path, err)
