@@ -17,6 +17,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -222,6 +223,9 @@ func runRsync(ctx context.Context, args []string, rep progress.Reporter, log *sl
 	cmd.Env = append(os.Environ(), "LC_ALL=C")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	// Should anything of rsync's outlive it holding its stderr, Wait
+	// still returns.
+	cmd.WaitDelay = 10 * time.Second
 	var stderr strings.Builder
 	cmd.Stderr = &limited{w: &stderr, n: 4096}
 	out, err := cmd.StdoutPipe()

@@ -8,7 +8,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
+	"strings"
 	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/pibackup/pibackup/internal/backup"
 	"github.com/pibackup/pibackup/internal/backupset"
@@ -234,5 +239,58 @@ func TestCopyArgsFAT(t *testing.T) {
 	want := []string{"-rt", "--modify-window=1", "--relative", "--out-format=%i %l", "/m/root/./etc/hostname", "/d/"}
 	if !slices.Equal(fat, want) {
 		t.Errorf("onto FAT: %q, want %q", fat, want)
+	}
+}
+
+// TestCopyCancel: cancelling the copy kills rsync and what it started.
+// rsync's remote shell here is a script that says its pid through a FIFO
+// and then sleeps; after the cancel, runRsync returns context.Canceled
+// and the sleeper ends (its pidfd becomes readable) instead of living on.
+func TestCopyCancel(t *testing.T) {
+	testfs.Require(t, "rsync")
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "started")
+	if err := unix.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	type result struct {
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		shell := "sh -c 'echo $$ > " + fifo + "; exec sleep 1000' --"
+		_, err := runRsync(ctx, []string{"-e", shell, "somehost:/x", dir + "/"}, nil, slog.New(slog.DiscardHandler))
+		done <- result{err}
+	}()
+	b, err := os.ReadFile(fifo) // blocks until the sleeper started
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		t.Fatalf("pid %q: %v", b, err)
+	}
+	pidfd, err := unix.PidfdOpen(pid, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(pidfd)
+	cancel()
+	// Bounds for a broken kill, not timing assumptions: a killed
+	// process's pidfd is readable at once.
+	select {
+	case r := <-done:
+		if !errors.Is(r.err, context.Canceled) {
+			t.Errorf("runRsync after cancel: %v, want context.Canceled", r.err)
+		}
+	case <-time.After(60 * time.Second):
+		t.Error("runRsync did not return after the cancel")
+	}
+	fds := []unix.PollFd{{Fd: int32(pidfd), Events: unix.POLLIN}}
+	if n, err := unix.Poll(fds, 60_000); err != nil || n != 1 {
+		unix.Kill(pid, unix.SIGKILL)
+		t.Errorf("rsync's child %d still runs after the cancel (poll %d, %v)", pid, n, err)
 	}
 }
