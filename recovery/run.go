@@ -116,6 +116,8 @@ func run(ctx context.Context, sys *system, restart respawn.Run) bootcmdline.Afte
 	}
 	m := model.New(model.Deps{
 		Opener: confSecrets{o: opener, cfg: cfg, identity: identity}, Disks: disks, Engine: engine{log: log, board: restore.HostBoard()}, BootDisk: boot.disk, KnownHosts: known, Log: log,
+		// "Get files back": the console's and the SSH UI's (they share m).
+		Browser: newBrowser(sys.RunDir, log), MountDest: mountDest(sys.RunDir, log),
 		Power: func(reboot bool) error {
 			if reboot {
 				after = bootcmdline.AfterReboot
