@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+
+	"github.com/pibackup/pibackup/internal/config"
 )
 
 // Build information, set with -ldflags "-X main.version=... -X main.commit=... -X main.date=...".
@@ -25,6 +27,10 @@ type app struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
 	log            *slog.Logger
+	// loaded, if set, sees every merged configuration a command loads,
+	// and its error ends the command there: the settings test stops each
+	// command right after its flags and files are merged.
+	loaded func(*config.Loaded) error
 }
 
 // Exit codes, one place for all commands; `backupctl help` lists them.
@@ -102,27 +108,11 @@ func orDash(s string) string {
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	a := &app{stdin: stdin, stdout: stdout, stderr: stderr,
 		log: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}
-	root := &cobra.Command{
-		Use:           "backupctl",
-		Short:         "Back up, verify, list, restore and clone Raspberry Pi systems (raspiBackup-compatible)",
-		Long:          "backupctl backs up a running Raspberry Pi into raspiBackup's backup layout\n(dd, ddz, tar, tgz and rsync sets) and restores, verifies, lists and clones them." + quickStart + exitStatusHelp,
-		Version:       versionString(),
-		SilenceUsage:  true,
-		SilenceErrors: true,
-	}
-	root.SetVersionTemplate("{{.Version}}\n")
+	root := a.rootCmd()
 	root.SetArgs(args)
 	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	var verbose bool
-	root.PersistentFlags().BoolVarP(&verbose, "verbose", "v", false, "log progress details to stderr")
-	root.PersistentPreRun = func(*cobra.Command, []string) {
-		if verbose {
-			a.log = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-		}
-	}
-	root.AddCommand(a.commands()...)
 	err := root.ExecuteContext(ctx)
 	if err == nil {
 		return exitOK
@@ -138,6 +128,29 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return exitUsage
 	}
 	return exitFailure
+}
+
+// rootCmd builds the command tree: backupctl, its persistent flags and
+// every subcommand.
+func (a *app) rootCmd() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "backupctl",
+		Short:         "Back up, verify, list, restore and clone Raspberry Pi systems (raspiBackup-compatible)",
+		Long:          "backupctl backs up a running Raspberry Pi into raspiBackup's backup layout\n(dd, ddz, tar, tgz and rsync sets) and restores, verifies, lists and clones them." + quickStart + exitStatusHelp,
+		Version:       versionString(),
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetVersionTemplate("{{.Version}}\n")
+	var verbose bool
+	root.PersistentFlags().BoolVarP(&verbose, "verbose", "v", false, "log progress details to stderr")
+	root.PersistentPreRun = func(*cobra.Command, []string) {
+		if verbose {
+			a.log = slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+		}
+	}
+	root.AddCommand(a.commands()...)
+	return root
 }
 
 func isUsageError(err error) bool {

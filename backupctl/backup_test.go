@@ -848,6 +848,33 @@ func TestBackupOptions(t *testing.T) {
 		}
 	})
 
+	// link-boot-files (raspiBackup's DEFAULT_LINK_BOOTPARTITIONFILES):
+	// on by default, equal boot files are hardlinks to the previous set's;
+	// off, from a config file as from the flag, each set has its own.
+	t.Run("link-boot-files", func(t *testing.T) {
+		target := t.TempDir()
+		conf := filepath.Join(t.TempDir(), "nolink.conf")
+		if err := os.WriteFile(conf, []byte("link-boot-files = false\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		first := backupOK(t, target, "-t", "tgz", "-k", "-1", "--source-disk", d.Path)
+		linked := backupOK(t, target, "-t", "tgz", "-k", "-1", "--source-disk", d.Path)
+		byFile := backupOK(t, target, "-t", "tgz", "-k", "-1", "-f", conf, "--source-disk", d.Path)
+		byFlag := backupOK(t, target, "-t", "tgz", "-k", "-1", "--link-boot-files=false", "--source-disk", d.Path)
+		for _, suf := range []string{backupset.SuffixBootImage, backupset.SuffixSfdisk, backupset.SuffixMBR} {
+			f := "testpi" + suf
+			if !sameInode(t, filepath.Join(first, f), filepath.Join(linked, f)) {
+				t.Errorf("%s: not hardlinked to the previous set by default", f)
+			}
+			if sameInode(t, filepath.Join(linked, f), filepath.Join(byFile, f)) {
+				t.Errorf("%s: hardlinked to the previous set with link-boot-files = false in the file", f)
+			}
+			if sameInode(t, filepath.Join(byFile, f), filepath.Join(byFlag, f)) {
+				t.Errorf("%s: hardlinked to the previous set with --link-boot-files=false", f)
+			}
+		}
+	})
+
 	t.Run("hostname", func(t *testing.T) {
 		target := t.TempDir()
 		set := backupOK(t, target, "-t", "tar", "-z", "zstd", "--hostname", "other", "--source-disk", d.Path)
@@ -856,6 +883,18 @@ func TestBackupOptions(t *testing.T) {
 		}
 		if _, err := os.Stat(filepath.Join(set, "other-backup.img")); err != nil {
 			t.Errorf("boot image not named after --hostname: %v", err)
+		}
+		// hostname and compress from a config file mean the same.
+		conf := filepath.Join(t.TempDir(), "host.conf")
+		if err := os.WriteFile(conf, []byte("hostname = \"fromfile\"\ncompress = \"zstd\"\ntype = \"tar\"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		set = backupOK(t, target, "-f", conf, "--source-disk", d.Path)
+		if filepath.Dir(set) != filepath.Join(target, "fromfile") {
+			t.Errorf("set %s; want it under fromfile/", set)
+		}
+		if _, err := os.Stat(filepath.Join(set, filepath.Base(set)+".tar.zst")); err != nil {
+			t.Errorf("compress = \"zstd\" in a file: %v", err)
 		}
 	})
 }

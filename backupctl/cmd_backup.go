@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -40,59 +39,27 @@ const defaultRunDir = "/run/backupctl"
 // the host folder (the set it was in is removed).
 const failedLogName = "backupctl-failed.log"
 
-// backupOptions are the flags of `backupctl backup` that are not config
-// options. The config options (type, keep, services, hooks, e-mail...)
-// come from config.AddFlags, one flag per option, so `-t` here and
-// `type = "tgz"` in a file are the same setting.
+// backupOptions are the flags of `backupctl backup` that are not
+// settings: what this one run does (dry run, a named snapshot, another
+// source disk). Every setting (type, compression, keep, services,
+// hooks, e-mail, language...) comes from config.AddFlags, one flag per
+// option of the config table, so `-t tgz` here and `type = "tgz"` in a
+// file are the same setting.
 type backupOptions struct {
-	compress   string
-	partitions string
 	name       string
 	sourceDisk string
 	dryRun     bool
-	fullRead   bool
-	progress   bool
-	hostname   string
-	lang       string
 	runDir     string
 	cfg        *config.Flags
 }
 
-// backupConfigSkip are the config options backup does not take as flags:
-// compress is a bool in the file, while -z here names the compressor
-// (gzip, zstd, none), and `compress = true` in a file means gzip; the
-// restore hooks are restore's; link-boot-files is not an engine option
-// yet (the engine always links equal boot files, raspiBackup's default).
-var backupConfigSkip = []string{"compress", "hooks.pre-restore", "hooks.post-restore", "link-boot-files"}
-
 func (o *backupOptions) addFlags(f *pflag.FlagSet) {
-	f.StringVarP(&o.compress, "compress", "z", "", `compression for dd and tar: gzip, zstd or none (dd+gzip = ddz, tar+gzip = tgz); "compress = true" in a config file means gzip`)
-	f.StringVarP(&o.partitions, "partitions", "P", "", `partition-oriented mode: back up these partitions, e.g. "1 2 5" or "*"`)
 	f.StringVarP(&o.name, "name", "M", "", "make a named snapshot (never removed by retention)")
 	f.StringVar(&o.sourceDisk, "source-disk", "", "back up this unmounted disk (e.g. /dev/sdb) or image file (e.g. pi.img) instead of the running system")
 	f.BoolVarP(&o.dryRun, "dry-run", "F", false, "check everything and print the plan; write nothing, run no hooks, stop no services")
-	f.BoolVar(&o.fullRead, "full-read", false, "dd: read every block instead of only the blocks filesystems use (also for the boot partition image of tar and rsync sets)")
-	f.BoolVarP(&o.progress, "progress", "g", false, "show a progress bar on stderr")
-	f.StringVar(&o.hostname, "hostname", "", "host name for the set (default: /etc/hostname of the source root)")
-	f.StringVar(&o.lang, "lang", "", "language of the result lines: en or de (default: from LC_ALL, LC_MESSAGES or LANG)")
 	f.StringVar(&o.runDir, "run-dir", defaultRunDir, "folder for the marker of stopped services (see recover-services)")
 	_ = f.MarkHidden("run-dir") // for tests; the default is right on a Pi
-
-	// The config flags go through a scratch set so -u, raspiBackup's
-	// exclude option, can be added to --exclude before they are merged.
-	cf := pflag.NewFlagSet("config", pflag.ContinueOnError)
-	var keys []string
-	for _, k := range config.Keys() {
-		if !slices.Contains(backupConfigSkip, k) {
-			keys = append(keys, k)
-		}
-	}
-	o.cfg = config.AddFlags(cf, keys...)
-	if fl := cf.Lookup("exclude"); fl != nil {
-		fl.Shorthand = "u"
-		fl.Usage = `leave out paths matching this glob (repeatable); "/x/*" is anchored at the filesystem root, "*.tmp" matches at any depth`
-	}
-	f.AddFlagSet(cf)
+	o.cfg = config.AddFlags(f, config.CmdBackup)
 }
 
 // engineOptions turns the flags and the merged config into the engine's
@@ -102,23 +69,23 @@ func (o *backupOptions) engineOptions(target string, c *config.Config) (backup.O
 	if err != nil {
 		return backup.Options{}, err
 	}
-	comp := o.compress
-	if comp == "" && c.Compress && t != backupset.TypeRsync {
-		comp = string(backupset.CompressGzip) // raspiBackup's -z: gzip
-	}
 	var cz backupset.Compression
-	if comp != "" {
-		if cz, err = backupset.ParseCompression(comp); err != nil {
-			return backup.Options{}, err
+	// gzip is raspiBackup's -z (DEFAULT_ZIP_BACKUP=1), which rsync sets
+	// ignore: a converted config often has it next to type rsync. Any
+	// other value goes to the engine, which refuses what a type lacks.
+	if c.Compress != "" && (t != backupset.TypeRsync || c.Compress != string(backupset.CompressGzip)) {
+		if cz, err = backupset.ParseCompression(c.Compress); err != nil {
+			return backup.Options{}, fmt.Errorf("compress: %w", err)
 		}
 	}
 	eo := backup.Options{
 		Target: target, Type: t, Compression: cz, UsedPartitionsOnly: c.UsedPartitionsOnly,
 		Snapshot: o.name, Excludes: c.Exclude, SourceDisk: o.sourceDisk, DryRun: o.dryRun,
-		BootTar: c.BootTar, Hostname: o.hostname, ToolVersion: versionString(), FullRead: o.fullRead,
+		BootTar: c.BootTar, Hostname: c.Hostname, ToolVersion: versionString(), FullRead: c.FullRead,
+		CopyBootFiles: !c.LinkBootFiles,
 	}
-	if o.partitions != "" {
-		if eo.Partitions, eo.AllPartitions, err = backup.ParsePartitions(o.partitions); err != nil {
+	if c.Partitions != "" {
+		if eo.Partitions, eo.AllPartitions, err = backup.ParsePartitions(c.Partitions); err != nil {
 			return backup.Options{}, fmt.Errorf("-P: %w", err)
 		}
 	}
@@ -167,10 +134,6 @@ func (a *app) newBackupCmd() *cobra.Command {
 		Long:  backupLong,
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			lang, err := i18n.Pick(o.lang, os.Getenv)
-			if err != nil {
-				return withCode(exitUsage, err)
-			}
 			l, err := a.loadConfig(o.cfg)
 			if err != nil {
 				return err
@@ -178,6 +141,10 @@ func (a *app) newBackupCmd() *cobra.Command {
 			c := l.Config
 			if err := c.Validate(); err != nil {
 				return withCode(exitUsage, fmt.Errorf("configuration: %w", err))
+			}
+			lang, err := i18n.Pick(c.Lang, os.Getenv)
+			if err != nil {
+				return withCode(exitUsage, err)
 			}
 			var target string
 			switch {
@@ -193,7 +160,7 @@ func (a *app) newBackupCmd() *cobra.Command {
 				return withCode(exitUsage, err)
 			}
 			return a.runBackup(cmd.Context(), backupRun{opts: eo, cfg: c, msg: i18n.New(lang),
-				showProgress: o.progress, runDir: o.runDir})
+				showProgress: c.Progress, runDir: o.runDir})
 		},
 	}
 	o.addFlags(cmd.Flags())
@@ -527,7 +494,7 @@ func (a *app) finishBackup(ctx context.Context, br backupRun, out backupOutcome,
 	// the mail, few run status.
 	if out.hostDir != "" {
 		if st, err := readHostState(out.hostDir); err == nil {
-			if line := restoreReminder(st.LastRestoreTest, defaultRemindMonths, time.Now(), br.msg); line != "" {
+			if line := restoreReminder(st.LastRestoreTest, br.cfg.RemindMonths, time.Now(), br.msg); line != "" {
 				m.Body += strings.TrimSpace(line) + "\n"
 			}
 		}
@@ -686,7 +653,8 @@ func writeFileAtomic(p string, data []byte, mode os.FileMode) error {
 }
 
 func (a *app) newRecoverServicesCmd() *cobra.Command {
-	var runDir, lang string
+	var runDir string
+	var flags *config.Flags
 	cmd := &cobra.Command{
 		Use:   "recover-services",
 		Short: "Start the services a killed backup left stopped",
@@ -702,6 +670,14 @@ marker is still running.
 ` + exitStatusHelp,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			// Services come first: a config that does not load (edited
+			// while the backup ran) costs the language, not the restart.
+			var lang string
+			if l, err := a.loadConfig(flags); err != nil {
+				fmt.Fprintf(a.stderr, "backupctl: warning: %v; starting the services anyway\n", err)
+			} else {
+				lang = l.Config.Lang
+			}
 			l, err := i18n.Pick(lang, os.Getenv)
 			if err != nil {
 				return withCode(exitUsage, err)
@@ -710,7 +686,7 @@ marker is still running.
 		},
 	}
 	cmd.Flags().StringVar(&runDir, "run-dir", defaultRunDir, "folder of the marker")
-	cmd.Flags().StringVar(&lang, "lang", "", "language of the result line: en or de")
+	flags = config.AddFlags(cmd.Flags(), config.CmdRecoverServices)
 	_ = cmd.Flags().MarkHidden("run-dir")
 	return cmd
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -27,7 +26,6 @@ type cloneOptions struct {
 	rootSize   string
 	yes        bool
 	dryRun     bool
-	lang       string
 	cfg        *config.Flags // -f and the restore hook options
 }
 
@@ -81,8 +79,7 @@ Examples:
 	f.StringVar(&o.rootSize, "root-size", "", "size of the --root-to image file when it does not exist yet (e.g. 32G)")
 	f.BoolVar(&o.yes, "yes", false, "no interactive confirmation (needed when not run from a terminal)")
 	f.BoolVarP(&o.dryRun, "dry-run", "F", false, "print the plan; write nothing")
-	f.StringVar(&o.lang, "lang", "", langPlanHelp)
-	o.cfg = addRestoreHookFlags(f)
+	o.cfg = addRestoreHookFlags(f, config.CmdClone)
 	return cmd
 }
 
@@ -98,15 +95,10 @@ func (a *app) runClone(ctx context.Context, o cloneOptions) error {
 	if err != nil {
 		return withCode(exitUsage, fmt.Errorf("clone: --root-size: %w", err))
 	}
-	lang, err := i18n.Pick(o.lang, os.Getenv)
-	if err != nil {
-		return withCode(exitUsage, fmt.Errorf("clone: %w", err))
-	}
-	pr := i18n.New(lang)
 	if o.rootSource != "" && o.source == "" {
 		return withCode(exitUsage, errors.New("clone: --source-root-disk needs --source-disk (the running system's root is found)"))
 	}
-	hk, err := a.newRestoreHooks(o.cfg)
+	hk, pr, err := a.newRestoreHooks(o.cfg)
 	if err != nil {
 		return err
 	}

@@ -33,6 +33,11 @@ func (a *app) loadConfig(flags *config.Flags) (*config.Loaded, error) {
 	for _, w := range l.Warnings {
 		fmt.Fprintf(a.stderr, "backupctl: warning: %s\n", w)
 	}
+	if a.loaded != nil {
+		if err := a.loaded(l); err != nil {
+			return nil, err
+		}
+	}
 	return l, nil
 }
 
@@ -43,9 +48,14 @@ func (a *app) newConfigCmd() *cobra.Command {
 		Long: `Settings come from, in rising precedence:
   /etc/backupctl/backupctl.conf, /usr/local/etc/backupctl.conf,
   ~/.config/backupctl/config, ./backupctl.conf, -f FILE, command-line flags.
-The files are TOML; every setting is also a flag of the same name.
-Secrets (smtp.password, webhook.url, webhook.token) are refused in a file
-that group or others can read, and are never printed.
+The files are TOML; every setting is also a flag of the same name (a
+dotted key's flag has "-" for "."; ` + "`backupctl config show --help`" + ` lists
+them all). Secrets (smtp.password, webhook.url, webhook.token...) are
+refused in a file that group or others can read, and are never printed.
+
+These flags are not settings; they say what one run does, to what, or
+where its output goes, and have no key:
+` + wrap(notSettingsHelp(), "  ", 76) + `
 ` + exitStatusHelp,
 	}
 	cmd.AddCommand(a.newConfigShowCmd(), a.newConfigImportCmd())
@@ -78,7 +88,7 @@ Examples:
 			return config.Show(a.stdout, l)
 		},
 	}
-	flags = config.AddFlags(cmd.Flags())
+	flags = config.AddFlags(cmd.Flags(), "")
 	return cmd
 }
 
@@ -129,9 +139,7 @@ func (a *app) runConfigImport(in, out string, force bool) error {
 	if err := config.WriteTOML(&b, imp.Config, imp.Set); err != nil {
 		return err
 	}
-	for _, s := range imp.Skipped {
-		fmt.Fprintf(a.stderr, "backupctl: not imported: %s\n", s)
-	}
+	a.reportImport(imp)
 	if len(imp.Unknown) > 0 {
 		fmt.Fprintf(a.stderr, "backupctl: unknown keys (not raspiBackup settings): %s\n", strings.Join(imp.Unknown, ", "))
 	}
@@ -167,4 +175,44 @@ func (a *app) runConfigImport(in, out string, force bool) error {
 	}
 	fmt.Fprintf(a.stderr, "backupctl: wrote %s (%d settings)\n", out, len(imp.Set))
 	return nil
+}
+
+// reportImport says on stderr what became of every key of the file: each
+// key not imported with why (those with a value first: they are what
+// changes), the ones left at backupctl's defaults, and a count.
+func (a *app) reportImport(imp *config.Import) {
+	var imported, same int
+	var defaults []string
+	for _, empty := range []bool{false, true} {
+		for _, k := range imp.Keys {
+			isEmpty := k.Value == "" || k.Value == "0"
+			if !k.Dropped || isEmpty != empty {
+				continue
+			}
+			if empty {
+				fmt.Fprintf(a.stderr, "backupctl: not imported: %s (empty or 0, nothing is lost): %s\n", k.Key, k.Why)
+			} else {
+				fmt.Fprintf(a.stderr, "backupctl: not imported: %s: %s\n", k.Key, k.Why)
+			}
+		}
+	}
+	for _, s := range imp.Skipped {
+		if !strings.HasPrefix(s, "DEFAULT_") && !strings.HasPrefix(s, "VERSION_CONFIG") {
+			fmt.Fprintf(a.stderr, "backupctl: not imported: %s\n", s) // lines that are no assignment
+		}
+	}
+	for _, k := range imp.Keys {
+		switch {
+		case len(k.To) > 0:
+			imported++
+		case !k.Dropped:
+			same++
+			defaults = append(defaults, k.Key)
+		}
+	}
+	if len(defaults) > 0 {
+		fmt.Fprintf(a.stderr, "backupctl: as backupctl's defaults (empty, off or the same value): %s\n", strings.Join(defaults, ", "))
+	}
+	fmt.Fprintf(a.stderr, "backupctl: %d raspiBackup keys: %d imported, %d as backupctl's defaults, %d not imported\n",
+		len(imp.Keys), imported, same, len(imp.Keys)-imported-same)
 }

@@ -31,7 +31,6 @@ type restoreOptions struct {
 	dryRun     bool
 	keepIDs    bool
 	partitions string
-	lang       string
 	cfg        *config.Flags // -f and the restore hook options
 }
 
@@ -43,8 +42,7 @@ func (o *restoreOptions) addFlags(cmd *cobra.Command) {
 	f.BoolVarP(&o.dryRun, "dry-run", "F", false, "print the plan; write nothing")
 	f.BoolVar(&o.keepIDs, "keep-ids", false, "keep the source's disk id, PARTUUIDs and filesystem UUIDs")
 	f.StringVar(&o.partitions, "partitions", "", `partition-oriented sets: which partitions ("1,2" or "*")`)
-	f.StringVar(&o.lang, "lang", "", langPlanHelp)
-	o.cfg = addRestoreHookFlags(f)
+	o.cfg = addRestoreHookFlags(f, config.CmdRestore)
 }
 
 func (a *app) newRestoreCmd() *cobra.Command {
@@ -112,11 +110,6 @@ func (a *app) runRestore(ctx context.Context, o restoreOptions, setDir string) e
 	if err != nil {
 		return withCode(exitUsage, fmt.Errorf("restore: --partitions: %w", err))
 	}
-	lang, err := i18n.Pick(o.lang, os.Getenv)
-	if err != nil {
-		return withCode(exitUsage, fmt.Errorf("restore: %w", err))
-	}
-	pr := i18n.New(lang)
 	abs, err := filepath.Abs(setDir)
 	if err != nil {
 		return withCode(exitUsage, fmt.Errorf("restore: %w", err))
@@ -124,7 +117,7 @@ func (a *app) runRestore(ctx context.Context, o restoreOptions, setDir string) e
 	if fi, err := os.Stat(abs); err != nil || !fi.IsDir() {
 		return withCode(exitPreflight, fmt.Errorf("restore: %s is not a backup set folder", setDir))
 	}
-	hk, err := a.newRestoreHooks(o.cfg)
+	hk, pr, err := a.newRestoreHooks(o.cfg)
 	if err != nil {
 		return err
 	}
@@ -137,6 +130,7 @@ func (a *app) runRestore(ctx context.Context, o restoreOptions, setDir string) e
 		Size:       targetSize,
 		KeepIDs:    o.keepIDs,
 		Partitions: parts,
+		Board:      restore.HostBoard(),
 		Log:        a.log,
 		Progress:   rep,
 	})
@@ -197,9 +191,6 @@ func (a *app) runRestore(ctx context.Context, o restoreOptions, setDir string) e
 	}
 	return nil
 }
-
-// langPlanHelp is the --lang flag of restore and clone.
-const langPlanHelp = "language of the plan and the confirmation: en or de (default: from LC_ALL, LC_MESSAGES or LANG)"
 
 // confirmTarget asks for the target's name to be typed, after showing
 // what is on it. An empty or closed stdin refuses.

@@ -30,7 +30,6 @@ type restoreTestOptions struct {
 	sample   int
 	maxSpace string
 	jsonOut  bool
-	lang     string
 }
 
 func (a *app) newRestoreTestCmd() *cobra.Command {
@@ -81,7 +80,8 @@ Examples:
 				}
 				arg = l.Config.BackupPath
 			}
-			lang, err := i18n.Pick(o.lang, os.Getenv)
+			o.workDir, o.sample, o.maxSpace = l.Config.RestoreTestWorkDir, l.Config.RestoreTestSample, l.Config.RestoreTestMaxSpace
+			lang, err := i18n.Pick(l.Config.Lang, os.Getenv)
 			if err != nil {
 				return withCode(exitUsage, err)
 			}
@@ -95,12 +95,8 @@ Examples:
 		},
 	}
 	f := cmd.Flags()
-	o.cfg = config.AddFlags(f, "backup-path")
-	f.StringVar(&o.workDir, "work-dir", "/var/tmp", "folder for the scratch image (it needs about the used space of the backed-up filesystems)")
-	f.IntVar(&o.sample, "sample", 200, "number of files compared with the set's hashes")
-	f.StringVar(&o.maxSpace, "max-space", "", "refuse to start when the image would need more than this (e.g. 8G)")
+	o.cfg = config.AddFlags(f, config.CmdRestoreTest)
 	f.BoolVar(&o.jsonOut, "json", false, "print the result as JSON")
-	f.StringVar(&o.lang, "lang", "", "language of the notification: en or de (default: from LANG)")
 	return cmd
 }
 

@@ -41,7 +41,7 @@ Examples:
 		},
 	}
 	cmd.Flags().BoolVarP(&dryRun, "dry-run", "n", false, "print what would be kept and deleted; delete nothing")
-	flags = config.AddFlags(cmd.Flags(), "keep", "smart-recycle")
+	flags = config.AddFlags(cmd.Flags(), config.CmdRetention)
 	return cmd
 }
 

@@ -14,6 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/pibackup/pibackup/internal/config"
 	"github.com/pibackup/pibackup/internal/i18n"
 )
 
@@ -116,15 +117,12 @@ AccuracySec=1min
 WantedBy=timers.target
 `
 
-// defaultOnCalendar is the packaged timer's daily 03:00.
-const defaultOnCalendar = "*-*-* 03:00:00"
-
 type scheduleOptions struct {
+	cfg         *config.Flags
 	root        string
 	onCalendar  string
 	restoreTest string
 	binary      string
-	lang        string
 }
 
 func (a *app) newScheduleCmd() *cobra.Command {
@@ -168,7 +166,12 @@ after --, else of backup-path) on their own calendar.
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			lang, err := i18n.Pick(o.lang, os.Getenv)
+			l, err := a.loadConfig(o.cfg)
+			if err != nil {
+				return err
+			}
+			o.onCalendar, o.restoreTest = l.Config.ScheduleOnCalendar, l.Config.ScheduleRestoreTest
+			lang, err := i18n.Pick(l.Config.Lang, os.Getenv)
 			if err != nil {
 				return withCode(exitUsage, err)
 			}
@@ -184,10 +187,8 @@ after --, else of backup-path) on their own calendar.
 		},
 	}
 	cmd.Flags().StringVar(&o.root, "root", "/", "write the units under this folder instead of / (then systemctl is not run)")
-	cmd.Flags().StringVar(&o.onCalendar, "on-calendar", defaultOnCalendar, "when to back up, as a systemd calendar expression")
-	cmd.Flags().StringVar(&o.restoreTest, "restore-test", "", "also run `backupctl restore-test` on this calendar (daily, weekly, monthly or a systemd calendar expression) from its own timer")
 	cmd.Flags().StringVar(&o.binary, "binary", "", "backupctl binary the service runs (default: this one)")
-	cmd.Flags().StringVar(&o.lang, "lang", "", "language of the result line: en or de")
+	o.cfg = config.AddFlags(cmd.Flags(), config.CmdSchedule)
 	return cmd
 }
 

@@ -18,6 +18,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/pibackup/pibackup/internal/backupset"
+	"github.com/pibackup/pibackup/internal/config"
 	"github.com/pibackup/pibackup/internal/i18n"
 )
 
@@ -102,9 +103,9 @@ func recordRestoreTest(setDir, how string, now time.Time) error {
 
 // statusOptions are the flags of `backupctl status`.
 type statusOptions struct {
+	cfg          *config.Flags
 	remindMonths int
 	record       string
-	lang         string
 	systemctl    string
 }
 
@@ -128,16 +129,20 @@ Examples:
 ` + exitStatusHelp,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			lang, err := i18n.Pick(o.lang, os.Getenv)
+			l, err := a.loadConfig(o.cfg)
+			if err != nil {
+				return err
+			}
+			o.remindMonths = l.Config.RemindMonths
+			lang, err := i18n.Pick(l.Config.Lang, os.Getenv)
 			if err != nil {
 				return withCode(exitUsage, err)
 			}
 			return a.runStatus(cmd.Context(), args[0], o, i18n.New(lang), time.Now())
 		},
 	}
-	cmd.Flags().IntVar(&o.remindMonths, "remind-months", defaultRemindMonths, "remind when the last test restore is older than this many months; 0 never reminds")
+	o.cfg = config.AddFlags(cmd.Flags(), config.CmdStatus)
 	cmd.Flags().StringVar(&o.record, "record-restore-test", "", "record that this set folder was restored as a test, now")
-	cmd.Flags().StringVar(&o.lang, "lang", "", "language: en or de (default: from LC_ALL, LC_MESSAGES or LANG)")
 	cmd.Flags().StringVar(&o.systemctl, "systemctl", "systemctl", "systemctl binary for the next timer run")
 	_ = cmd.Flags().MarkHidden("systemctl")
 	return cmd
@@ -250,10 +255,6 @@ func printHostStatus(w io.Writer, h *hostStatus, remindMonths int, msg *i18n.Pri
 		fmt.Fprintln(w, line)
 	}
 }
-
-// defaultRemindMonths is how old the last test restore may get before
-// status and the backup's notice remind of it.
-const defaultRemindMonths = 6
 
 // restoreReminder is the line that asks for a test restore: the last one
 // failed, is older than remindMonths, or there is none. "" when none is

@@ -4,14 +4,18 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
 	"github.com/spf13/cobra"
+
+	"github.com/pibackup/pibackup/internal/config"
 )
 
 // execSub runs one subcommand tree in-process, the way run would once the
@@ -53,20 +57,27 @@ func isolateConfig(t *testing.T) string {
 func configCmd(a *app) *cobra.Command    { return a.newConfigCmd() }
 func retentionCmd(a *app) *cobra.Command { return a.newRetentionCmd() }
 
-func TestConfigImportAndShow(t *testing.T) {
+// importFixture runs config import -o DIR/backupctl.conf on a file of
+// internal/config/testdata, in an isolated folder, and returns the paths
+// and stderr.
+func importFixture(t *testing.T, name string) (src, out, stderr string) {
+	t.Helper()
 	// Resolve the fixture before isolate moves the working folder.
-	src, err := filepath.Abs(filepath.Join("..", "internal", "config", "testdata", "raspiBackup.conf"))
+	src, err := filepath.Abs(filepath.Join("..", "internal", "config", "testdata", name))
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := isolateConfig(t)
-	out := filepath.Join(dir, "backupctl.conf")
-
+	out = filepath.Join(isolateConfig(t), "backupctl.conf")
 	code, _, stderr := execSub(t, configCmd, "import", "-o", out, src)
 	if code != exitOK {
 		t.Fatalf("import: code %d\n%s", code, stderr)
 	}
-	for _, want := range []string{"not imported: DEFAULT_EXTENSIONS", "unknown keys (not raspiBackup settings): MY_OWN_VARIABLE", "wrote " + out} {
+	return src, out, stderr
+}
+
+func TestConfigImportAndShow(t *testing.T) {
+	src, out, stderr := importFixture(t, "raspiBackup.conf")
+	for _, want := range []string{"not imported: DEFAULT_MAIL_PROGRAM", "unknown keys (not raspiBackup settings): MY_OWN_VARIABLE", "wrote " + out} {
 		if !strings.Contains(stderr, want) {
 			t.Errorf("stderr lacks %q:\n%s", want, stderr)
 		}
@@ -164,5 +175,37 @@ func TestRetentionCmd(t *testing.T) {
 	}
 	if code, _, _ := execSub(t, retentionCmd, "--keep", "0", root); code != exitUsage {
 		t.Errorf("--keep 0: code %d, want %d", code, exitUsage)
+	}
+}
+
+// TestConfigImportTemplate imports raspiBackup's complete shipped config:
+// stderr names every key that is not imported with why, the file written
+// loads, and config show of it validates.
+func TestConfigImportTemplate(t *testing.T) {
+	src, out, stderr := importFixture(t, "raspiBackup_en.conf")
+	text, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	imp, err := config.ImportRaspiBackup(string(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dropped int
+	for _, k := range imp.Keys {
+		if !k.Dropped {
+			continue
+		}
+		dropped++
+		if !strings.Contains(stderr, "not imported: "+k.Key) || !strings.Contains(stderr, k.Why) {
+			t.Errorf("stderr does not say why %s is not imported (%s):\n%s", k.Key, k.Why, stderr)
+		}
+	}
+	if dropped < 20 || !strings.Contains(stderr, fmt.Sprintf("%d raspiBackup keys:", len(imp.Keys))) {
+		t.Errorf("%d keys dropped; stderr:\n%s", dropped, stderr)
+	}
+	code, stdout, stderr := execSub(t, configCmd, "show", "-f", out)
+	if code != exitOK || strings.Contains(stderr, "would not run") || !regexp.MustCompile(`(?m)^link-boot-files = false +# `+regexp.QuoteMeta(out)+`$`).MatchString(stdout) {
+		t.Errorf("show of the imported file: code %d\n%s\n%s", code, stdout, stderr)
 	}
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/pibackup/pibackup/internal/backupset"
+	"github.com/pibackup/pibackup/internal/config"
 	"github.com/pibackup/pibackup/internal/testfs"
 )
 
@@ -692,6 +693,14 @@ func TestStatus(t *testing.T) {
 	if out := status("--lang", "en", "--remind-months", "12"); strings.Contains(out, "REMINDER") {
 		t.Errorf("--remind-months 12 still reminds:\n%s", out)
 	}
+	// The same two settings from a config file.
+	conf := filepath.Join(t.TempDir(), "status.conf")
+	if err := os.WriteFile(conf, []byte("lang = \"de\"\n[restore-test]\nremind-months = 12\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out := status("-f", conf); !strings.Contains(out, "Rechner testpi") || strings.Contains(out, "ERINNERUNG") {
+		t.Errorf("status with lang = \"de\" and remind-months = 12 in a file:\n%s", out)
+	}
 }
 
 func TestSystemdQuote(t *testing.T) {
@@ -795,7 +804,7 @@ func TestScheduleInstallRemove(t *testing.T) {
 // TestScheduleTemplatesFollowPackaging: every directive of the packaged
 // units is in the templates, so the two cannot drift apart silently.
 func TestScheduleTemplatesFollowPackaging(t *testing.T) {
-	service, timer, err := renderUnits("/usr/local/bin/backupctl", nil, defaultOnCalendar)
+	service, timer, err := renderUnits("/usr/local/bin/backupctl", nil, config.Defaults().ScheduleOnCalendar)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,20 +4,20 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 
 	"github.com/spf13/pflag"
 
 	"github.com/pibackup/pibackup/internal/config"
 	"github.com/pibackup/pibackup/internal/hooks"
+	"github.com/pibackup/pibackup/internal/i18n"
 )
 
-// restoreHookKeys are the config options restore and clone take as
-// flags: the hook folder, the time limit and the two restore events.
-var restoreHookKeys = []string{"hooks.dir", "hooks.timeout", "hooks.pre-restore", "hooks.post-restore"}
-
-// addRestoreHookFlags adds -f/--config and the restore hook options to f.
-func addRestoreHookFlags(f *pflag.FlagSet) *config.Flags {
-	return config.AddFlags(f, restoreHookKeys...)
+// addRestoreHookFlags adds -f/--config and the settings of command
+// (restore or clone: the hook folder, the time limit and the two restore
+// events) to f.
+func addRestoreHookFlags(f *pflag.FlagSet, command string) *config.Flags {
+	return config.AddFlags(f, command)
 }
 
 // restoreHooksHelp is the HOOKS section of restore's and clone's help.
@@ -41,18 +41,23 @@ HOOKS
 `
 
 // newRestoreHooks loads the configuration and returns the hook runner of
-// a restore or clone.
-func (a *app) newRestoreHooks(flags *config.Flags) (*hooks.Runner, error) {
+// a restore or clone, and the printer of its plan and result lines (the
+// lang setting, else LC_ALL, LC_MESSAGES, LANG).
+func (a *app) newRestoreHooks(flags *config.Flags) (*hooks.Runner, *i18n.Printer, error) {
 	l, err := a.loadConfig(flags)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	ho, err := l.Config.HookOptions()
 	if err != nil {
-		return nil, withCode(exitUsage, fmt.Errorf("configuration: %w", err))
+		return nil, nil, withCode(exitUsage, fmt.Errorf("configuration: %w", err))
+	}
+	lang, err := i18n.Pick(l.Config.Lang, os.Getenv)
+	if err != nil {
+		return nil, nil, withCode(exitUsage, err)
 	}
 	ho.Log = a.log
-	return hooks.New(ho), nil
+	return hooks.New(ho), i18n.New(lang), nil
 }
 
 // withRestoreHooks runs execute between the pre-restore and the

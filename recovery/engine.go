@@ -19,7 +19,8 @@ import (
 
 // engine adapts internal/restore and internal/verify to model.Engine.
 type engine struct {
-	log *slog.Logger
+	log   *slog.Logger
+	board string // restore.HostBoard: the Pi 5 boot-order note
 	// lang is the language of the plans: the UI's, since the model hands
 	// the plan's text to the screen as it is. The zero value is English.
 	lang i18n.Lang
@@ -100,7 +101,7 @@ func (e engine) Plan(ctx context.Context, r model.Request) (model.PlanText, erro
 		}
 		p, err := restore.NewPlan(ctx, restore.Options{
 			Set: sub, SetName: r.Set.String(), LocalDir: local,
-			Target: r.Target.Path, Log: e.log, Progress: fw,
+			Target: r.Target.Path, Board: e.board, Log: e.log, Progress: fw,
 		})
 		if err != nil {
 			return nil, err

@@ -21,6 +21,7 @@ import (
 	"github.com/pibackup/pibackup/internal/i18n"
 	"github.com/pibackup/pibackup/internal/netup"
 	"github.com/pibackup/pibackup/internal/respawn"
+	"github.com/pibackup/pibackup/internal/restore"
 	"github.com/pibackup/pibackup/internal/source"
 	"github.com/pibackup/pibackup/internal/tui"
 	"github.com/pibackup/pibackup/internal/tui/model"
@@ -92,7 +93,7 @@ func run(ctx context.Context, sys *system, restart respawn.Run) bootcmdline.Afte
 			// The plan on the console stays English, like the rest of the
 			// unattended run's lines, which scripts and logs read.
 			res = unattended(ctx, cfg, identity, unattendedDeps{
-				Opener: opener, Disks: disks, Engine: engine{log: log}, BootDisk: boot.disk, Log: log,
+				Opener: opener, Disks: disks, Engine: engine{log: log, board: restore.HostBoard()}, BootDisk: boot.disk, Log: log,
 				Out: consoleWriter{sys},
 				WaitNet: func(ctx context.Context) error {
 					select {
@@ -120,7 +121,9 @@ func run(ctx context.Context, sys *system, restart respawn.Run) bootcmdline.Afte
 	// the screens, the SSH UI and the plans they show.
 	lang, _ := i18n.Pick(string(cfg.Lang), os.Getenv)
 	m := model.New(model.Deps{
-		Opener: confSecrets{o: opener, cfg: cfg, identity: identity}, Disks: disks, Engine: engine{log: log, lang: lang}, BootDisk: boot.disk, KnownHosts: known, Log: log,
+		Opener: confSecrets{o: opener, cfg: cfg, identity: identity}, Disks: disks, Engine: engine{log: log, board: restore.HostBoard(), lang: lang}, BootDisk: boot.disk, KnownHosts: known, Log: log,
+		// "Get files back": the console's and the SSH UI's (they share m).
+		Browser: newBrowser(sys.RunDir, log), MountDest: mountDest(sys.RunDir, log),
 		Power: func(reboot bool) error {
 			if reboot {
 				after = bootcmdline.AfterReboot

@@ -47,9 +47,15 @@ type Options struct {
 	SourceDisk         string   // back up this unmounted disk or image instead of the running system
 	DryRun             bool     // check and print the plan, write nothing
 	BootTar            bool     // boot partition as <host>-backup.tmg instead of .img
-	FullRead           bool     // images read every block, as dd does, not only those filesystems use
-	Hostname           string   // default: /etc/hostname of the source root
-	ToolVersion        string   // recorded in the manifest
+	// CopyBootFiles stores the boot files of normal mode (boot image or
+	// .tmg, .sfdisk, .mbr) in every set even when they equal the previous
+	// set's; by default they are hardlinked to it (raspiBackup's
+	// DEFAULT_LINK_BOOTPARTITIONFILES=1), which needs a target that can
+	// hardlink and ties the two sets' copies together.
+	CopyBootFiles bool
+	FullRead      bool   // images read every block, as dd does, not only those filesystems use
+	Hostname      string // default: /etc/hostname of the source root
+	ToolVersion   string // recorded in the manifest
 }
 
 // PartitionMode reports whether opts select partition-oriented mode.

@@ -439,7 +439,7 @@ func (r *runner) writeMeta(rel string, write func(io.Writer) error, link bool) e
 // Sets without a manifest (raspiBackup's) are not linked: we would have to
 // read their files to compare.
 func (r *runner) linkToPrevious(f backupset.File) {
-	if r.prev == nil || r.prev.manifest == nil {
+	if r.opts.CopyBootFiles || r.prev == nil || r.prev.manifest == nil {
 		return
 	}
 	for _, pf := range r.prev.manifest.Files {

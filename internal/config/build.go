@@ -3,6 +3,8 @@ package config
 import (
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/pibackup/pibackup/internal/backupset"
 	"github.com/pibackup/pibackup/internal/hooks"
@@ -18,6 +20,19 @@ func (c *Config) Validate() error {
 	var errs []error
 	if _, err := backupset.ParseType(c.Type); err != nil {
 		errs = append(errs, fmt.Errorf("type: %w", err))
+	}
+	if c.Compress != "" {
+		if _, err := backupset.ParseCompression(c.Compress); err != nil {
+			errs = append(errs, fmt.Errorf("compress: %w", err))
+		}
+	}
+	for _, o := range table {
+		if o.key == "compress" {
+			continue // checked above, with the words of the engine
+		}
+		if v, ok := o.field(c).(*string); ok && len(o.choices) > 0 && *v != "" && !slices.Contains(o.choices, *v) {
+			errs = append(errs, fmt.Errorf("%s %q: want %s", o.key, *v, strings.Join(o.choices, ", ")))
+		}
 	}
 	if err := c.RetentionPolicy().Validate(); err != nil {
 		errs = append(errs, err)

@@ -219,17 +219,16 @@ type Flags struct {
 	order []string
 }
 
-// AddFlags registers one flag per option on fs, plus -f/--config FILE.
-// List options are repeatable and never split on commas (a command line
-// may contain one). With only, just the options whose key starts with one
-// of the given prefixes get flags (a command that prunes backups needs
-// the retention options, not the SMTP ones).
-func AddFlags(fs *pflag.FlagSet, only ...string) *Flags {
+// AddFlags registers on fs the flags of the options that command takes
+// (see the Cmd constants), plus -f/--config FILE; command "" takes every
+// option (`config show`). List options are repeatable and never split on
+// commas (a command line may contain one).
+func AddFlags(fs *pflag.FlagSet, command string) *Flags {
 	f := &Flags{fs: fs, vals: map[string]*flagValue{}}
 	fs.StringVarP(&f.File, "config", "f", "", "read this config file last (after the system, user and ./backupctl.conf files)")
 	probe := Defaults()
 	for _, o := range table {
-		if len(only) > 0 && !hasAnyPrefix(o.key, only) {
+		if !o.forCommand(command) {
 			continue
 		}
 		v := &flagValue{typ: typeName(o.field(probe))}
@@ -237,19 +236,20 @@ func AddFlags(fs *pflag.FlagSet, only ...string) *Flags {
 		if v.typ == "bool" {
 			fl.NoOptDefVal = "true"
 		}
+		// --help shows "(default X)" for a default that is not zero.
+		fl.DefValue = plain(probe, o)
 		f.vals[o.key] = v
 		f.order = append(f.order, o.key)
 	}
 	return f
 }
 
+// typeName is the type pflag shows in --help.
 func typeName(p any) string {
-	switch p.(type) {
-	case *bool:
-		return "bool"
-	case *int:
-		return "int"
-	case *[]string:
+	switch k := kindOf(p); k {
+	case "bool", "int":
+		return k
+	case "list":
 		return "stringArray"
 	}
 	return "string"
@@ -293,12 +293,3 @@ func (v *flagValue) Set(s string) error {
 }
 
 func (v *flagValue) Type() string { return v.typ }
-
-func hasAnyPrefix(s string, prefixes []string) bool {
-	for _, p := range prefixes {
-		if strings.HasPrefix(s, p) {
-			return true
-		}
-	}
-	return false
-}

@@ -18,7 +18,14 @@ var ErrValue = errors.New("bad value")
 func setTOML(c *Config, o option, v any) error {
 	switch p := o.field(c).(type) {
 	case *string:
+		if b, ok := v.(bool); ok && o.fromBool != nil {
+			*p = o.fromBool[b]
+			return nil
+		}
 		s, ok := v.(string)
+		if !ok && o.fromBool != nil {
+			return fmt.Errorf("%w: %s wants %s, true or false, not %s", ErrValue, o.key, strings.Join(o.choices, ", "), tomlType(v))
+		}
 		if !ok {
 			return fmt.Errorf("%w: %s wants a string, not %s", ErrValue, o.key, tomlType(v))
 		}
@@ -115,6 +122,11 @@ func setString(c *Config, o option, vals []string) error {
 	switch p := o.field(c).(type) {
 	case *string:
 		*p = last
+		if o.fromBool != nil {
+			if b, err := strconv.ParseBool(last); err == nil {
+				*p = o.fromBool[b]
+			}
+		}
 	case *runlog.Secret:
 		*p = runlog.Secret(last)
 	case *int:
@@ -141,6 +153,22 @@ func setString(c *Config, o option, vals []string) error {
 		return fmt.Errorf("BUG: option %s has an unhandled field type %T", o.key, p)
 	}
 	return nil
+}
+
+// plain renders the field of o as a flag value; secrets and lists (whose
+// defaults are empty) as "".
+func plain(c *Config, o option) string {
+	switch p := o.field(c).(type) {
+	case *string:
+		return *p
+	case *int:
+		return strconv.Itoa(*p)
+	case *bool:
+		return strconv.FormatBool(*p)
+	case *time.Duration:
+		return p.String()
+	}
+	return ""
 }
 
 // format renders the field of o as a TOML value, secrets masked unless

@@ -55,14 +55,14 @@ func Parse(s string) (Lang, bool) {
 	return English, false
 }
 
-// Pick chooses the language: flag (--lang) if given, else the first set
+// Pick chooses the language: flag (--lang, or the lang setting) if given, else the first set
 // of LC_ALL, LC_MESSAGES and LANG, as gettext does. A language we lack
 // falls back to English; an unknown --lang is an error so a typo shows.
 func Pick(flag string, getenv func(string) string) (Lang, error) {
 	if flag != "" {
 		l, ok := Parse(flag)
 		if !ok {
-			return English, fmt.Errorf("--lang %q: want one of %s", flag, langList())
+			return English, fmt.Errorf("lang %q (--lang or the lang setting): want one of %s", flag, langList())
 		}
 		return l, nil
 	}

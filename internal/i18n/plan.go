@@ -91,6 +91,7 @@ const (
 	NoteNoManifestParts ID = "plan.note-no-manifest-parts"
 	NoteNetworkFS       ID = "plan.note-network-fs"
 	NotePartLeft        ID = "plan.note-part-left"
+	NoteBootOrder       ID = "plan.note-boot-order"
 	NoteLossListing     ID = "plan.note-loss-listing"
 	NoteLossOwners      ID = "plan.note-loss-owners"
 	NoteLossModes       ID = "plan.note-loss-modes"
@@ -373,6 +374,14 @@ var planCatalogue = map[ID]map[Lang]string{
 		German: "der Satz wird über %s gelesen und hat keine Extras-Datei (<host>-backup.extras.list), also kopiert rsync, was die Freigabe liefert: " +
 			"NFSv3 und die meisten SMB- und FUSE-Mounts tragen keine xattrs, daher können ACLs und Datei-Capabilities (cap_net_raw von ping) nach der Wiederherstellung fehlen; " +
 			"um sie zu behalten, aus einer Kopie wiederherstellen, die auf dem Server mit rsync -aHAX auf eine USB-Disk gemacht wurde",
+	},
+	NoteBootOrder: {
+		English: "this %s boots from %s only when its bootloader tries NVMe first: " +
+			"set BOOT_ORDER=0xf416 (NVMe, then SD card, then USB) with `sudo rpi-eeprom-config --edit`, " +
+			"or in raspi-config: Advanced Options > Boot Order > NVMe/USB Boot",
+		German: "dieser %s startet von %s nur, wenn sein Bootloader NVMe zuerst versucht: " +
+			"BOOT_ORDER=0xf416 (NVMe, dann SD-Karte, dann USB) mit `sudo rpi-eeprom-config --edit` setzen, " +
+			"oder in raspi-config: Advanced Options > Boot Order > NVMe/USB Boot",
 	},
 	NotePartLeft: {
 		English: "partition %d is left unformatted: the set holds no payload for it, or it was not selected",
