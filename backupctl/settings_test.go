@@ -128,6 +128,7 @@ func TestEverySettingIsKeyAndFlag(t *testing.T) {
 		"status":           {dir},
 		"schedule":         {"install"},
 		"recover-services": {"--run-dir", t.TempDir()},
+		"mount":            {setDir, t.TempDir()},
 	}
 	n := 0
 	paths := map[string]bool{}
