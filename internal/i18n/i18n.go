@@ -1,18 +1,21 @@
 // Package i18n holds backupctl's user-facing result lines in English and
 // German and picks the language from --lang, LC_ALL, LC_MESSAGES or LANG.
 //
-// Two kinds of text are here: the lines a user reads to learn the outcome
+// Three kinds of text are here: the lines a user reads to learn the outcome
 // of a run (the result of a backup, why it did not start, what retention
-// deleted, the status report, notification subjects), and every word of
+// deleted, the status report, notification subjects); every word of
 // the recovery's screens (recovery.go), whose user may read no English
-// at all while his Pi is broken. Details inside error messages
+// at all while his Pi is broken; and backupctl's own words (cli.go): the
+// summaries of its commands, the help of its flags and the reason a
+// command failed. Details inside error messages
 // from the engines stay English: they name files, tools and system errors
 // that are searched for on the web, and a half-translated chain of
 // wrapped errors reads worse than an English one. Log records are English
 // for the same reason.
 //
-// The catalogue is two tables, in catalogue.go and recovery.go; a test fails when an ID lacks
-// a language or when the translations disagree on their format verbs.
+// The catalogue is in tables, in catalogue.go, recovery.go and cli.go; a
+// test fails when an ID lacks a language or when the translations
+// disagree on their format verbs.
 package i18n
 
 import (
@@ -130,9 +133,10 @@ func (p *Printer) Msg(m Msg) string {
 	return p.Sprintf(m.ID, m.Args...)
 }
 
-// tables are the catalogue's parts: the result lines of backupctl and the
-// recovery's screens. An ID lives in exactly one (the test checks).
-var tables = []map[ID]map[Lang]string{catalogue, recoveryCatalogue, filesCatalogue}
+// tables are the catalogue's parts: the result lines of backupctl, the
+// recovery's screens and backupctl's help and error lines. An ID lives in
+// exactly one (the test checks).
+var tables = []map[ID]map[Lang]string{catalogue, recoveryCatalogue, filesCatalogue, cliCatalogue}
 
 func lookup(id ID) (map[Lang]string, bool) {
 	for _, t := range tables {
@@ -144,21 +148,14 @@ func lookup(id ID) (map[Lang]string, bool) {
 }
 
 // IDs lists the catalogue's message IDs, sorted.
-func IDs() []ID {
-	var ids []ID
-	for _, t := range tables {
-		for id := range t {
-			ids = append(ids, id)
-		}
-	}
-	slices.Sort(ids)
-	return ids
-}
+func IDs() []ID { return idsOf(tables...) }
 
 // RecoveryIDs lists the IDs of the recovery's screens, sorted.
-func RecoveryIDs() []ID {
+func RecoveryIDs() []ID { return idsOf(recoveryCatalogue, filesCatalogue) }
+
+func idsOf(ts ...map[ID]map[Lang]string) []ID {
 	var ids []ID
-	for _, t := range []map[ID]map[Lang]string{recoveryCatalogue, filesCatalogue} {
+	for _, t := range ts {
 		for id := range t {
 			ids = append(ids, id)
 		}

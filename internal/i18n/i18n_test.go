@@ -83,6 +83,22 @@ func TestRecoveryTranslated(t *testing.T) {
 	}
 }
 
+// TestCLITranslated: every summary, flag help and error reason of
+// backupctl has its own German text. The error reasons are "%s" in
+// English (the error says it) and must name the reason in German.
+func TestCLITranslated(t *testing.T) {
+	if len(CLIIDs()) == 0 {
+		t.Fatal("no cli.* messages")
+	}
+	for _, id := range CLIIDs() {
+		en, _ := Format(id, English)
+		de, _ := Format(id, German)
+		if en == de {
+			t.Errorf("%s: German is the English text %q", id, en)
+		}
+	}
+}
+
 func TestTranslate(t *testing.T) {
 	inner := Err(UIErrConfirm)
 	err := fmt.Errorf("plan: %w", errors.Join(errors.New("disk gone"), fmt.Errorf("type sdb: %w", inner)))
