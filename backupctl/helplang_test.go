@@ -176,3 +176,22 @@ func TestErrorLineGerman(t *testing.T) {
 		t.Errorf("lang from the config file: code %d, %q", code, got)
 	}
 }
+
+// TestGendocsEnglish: a packager's German locale does not make the
+// packaged man pages German.
+func TestGendocsEnglish(t *testing.T) {
+	t.Setenv("LC_ALL", "")
+	t.Setenv("LC_MESSAGES", "")
+	t.Setenv("LANG", "de_DE.UTF-8")
+	man := filepath.Join(t.TempDir(), "man")
+	if code, stderr := runGendocs(t, "--man", man); code != exitOK {
+		t.Fatalf("gendocs: code %d\n%s", code, stderr)
+	}
+	page, err := os.ReadFile(filepath.Join(man, "backupctl-backup.1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(page), "Back up the running system or a disk") || strings.Contains(string(page), "Das laufende System") {
+		t.Errorf("backupctl-backup.1 is not English:\n%s", page)
+	}
+}
