@@ -10,21 +10,14 @@ COMMIT ?= $(shell git rev-parse --short HEAD 2>/dev/null)
 DATE ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
 LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.date=$(DATE)
 
-# Debian packages the tests and the demo use (also installed by .ci/run).
-DEB_PKGS := rsync tar dosfstools mtools fdisk e2fsprogs acl attr util-linux \
-	qemu-system-arm qemu-system-x86 qemu-utils ipxe-qemu cpio xz-utils zstd pigz gzip bzip2 lzip lzop lz4 file \
-	openssh-server openssh-client partclone samba smbclient nfs-ganesha nfs-ganesha-vfs rpcbind \
-	binutils ca-certificates
-
 .PHONY: all build deps test unit-test qemu-test stress-test demo image bench lint fuzz deb release clean
 
 all: build
 
+# Debian packages the tests and the demo use, QEMU 10 from bookworm-backports
+# (the list is in the script; .ci/run runs it too).
 deps:
-	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-		missing=$$(for p in $(DEB_PKGS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
-		if [ -n "$$missing" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; fi; \
-	fi
+	@./scripts/deps.sh
 
 build:
 	mkdir -p $(OUT)
@@ -41,7 +34,7 @@ unit-test:
 	$(GO) test -count=1 ./...
 
 qemu-test: deps
-	$(GO) test -count=1 -timeout 60m -v ./qemu-tests/...
+	PIBACKUP_SLOW_QEMU=1 $(GO) test -count=1 -timeout 60m -v ./qemu-tests/...
 
 # The fault and QEMU tests STRESS_RUNS times (default 5) while the other
 # packages' tests load the machine; every failure is reported with its log.

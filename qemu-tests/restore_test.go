@@ -114,8 +114,14 @@ func mkImage(t *testing.T, path string, size int64) {
 // any files it names) onto its FAT, as a user would on their PC.
 func recoveryImage(t *testing.T, a *artifacts, work string, conf []string) string {
 	t.Helper()
-	img := filepath.Join(work, "recovery.img")
-	run(t, "cp", "--sparse=always", a.image, img)
+	return recoveryImageOf(t, a.image, filepath.Join(work, "recovery.img"), work, conf)
+}
+
+// recoveryImageOf is recoveryImage for another board's image, copied to
+// img.
+func recoveryImageOf(t *testing.T, image, img, work string, conf []string) string {
+	t.Helper()
+	run(t, "cp", "--sparse=always", image, img)
 	layout, err := disklayout.ReadFile(img)
 	if err != nil {
 		t.Fatal(err)
@@ -159,6 +165,35 @@ func TestRestoreMatrix(t *testing.T) {
 			})
 		}
 	}
+	// One case on a PC: the x86_64 recovery restores a card in a USB
+	// reader, a real use when the Pi itself is the broken part.
+	t.Run("x86_64/nfs/tar", func(t *testing.T) {
+		restoreCaseX86(t, a, sourceNamed(t, "nfs"), "tar")
+	})
+}
+
+// restoreCaseX86 is restoreCase with the qemu-x86_64 recovery image on a
+// PC and the target, a Pi's card, in a USB card reader (/dev/sda). The
+// restored card is judged on the host and booted on arm64 as always.
+func restoreCaseX86(t *testing.T, a *artifacts, src source, typ string) {
+	x := requireX86(t, a)
+	c := stageCase(t, a, src, typ, nil)
+	for _, d := range c.drives {
+		if d.USB {
+			t.Fatalf("source %s brings a USB disk: /dev/sda would not be the target", src.name)
+		}
+	}
+	rec := recoveryImageOf(t, x.image, filepath.Join(c.work, "recovery-x86_64.img"), c.work, c.conf)
+	keys := []string{"recovery.source=" + c.url, "recovery.set=latest", "recovery.target=/dev/sda", "recovery.yes=1", "recovery.after=poweroff"}
+	cfg := VMConfig{Arch: "amd64", Kernel: x.boot.Kernel, Initrd: x.boot.Initramfs,
+		Append: x.boot.Cmdline + " " + strings.Join(keys, " "),
+		Drives: append([]Drive{{Path: rec}, {Path: c.target, USB: true}}, c.drives...)}
+	res := bootRecoveryVM(t, c.work, cfg, nil)
+	if res.Error != "" || !res.Verified || res.Target != "/dev/sda" {
+		t.Fatalf("restore in the guest: %+v", res)
+	}
+	judge(t, c.fx, c.target)
+	bootRestored(t, a, c.work, c.target)
 }
 
 func restoreCase(t *testing.T, a *artifacts, src source, typ string) {
@@ -198,6 +233,7 @@ func TestRestoreLegacyNames(t *testing.T) {
 // target disk 50 % larger than the fixture.
 type stagedCase struct {
 	work, url, rec, target string
+	conf                   []string // the recovery.conf lines rec got
 	fx                     *testfs.PiDisk
 	drives                 []Drive
 }
@@ -216,7 +252,8 @@ func stageCase(t *testing.T, a *artifacts, src source, typ string, damage func(t
 	}
 	var srcConf []string
 	c.url, srcConf, c.drives = finish()
-	c.rec = recoveryImage(t, a, c.work, append(srcConf, conf...))
+	c.conf = append(srcConf, conf...)
+	c.rec = recoveryImage(t, a, c.work, c.conf)
 	c.target = filepath.Join(c.work, "target.img")
 	fi, _ := os.Stat(c.fx.Path)
 	mkImage(t, c.target, fi.Size()*3/2)
@@ -240,11 +277,19 @@ func bootRecovery(t *testing.T, a *artifacts, work, rec, target string, drives [
 // works (a fault injected mid-restore); during gets the running VM.
 func bootRecoveryDuring(t *testing.T, a *artifacts, work, rec, target string, drives []Drive, during func(vm *VM), keys ...string) Result {
 	t.Helper()
-	log := filepath.Join(work, "recovery-console.log")
-	cfg := VMConfig{Arch: "arm64", Kernel: a.boot.Kernel, Initrd: a.boot.Initramfs, LogPath: log,
-		Append:  a.boot.Cmdline + " " + strings.Join(keys, " "),
-		Monitor: filepath.Join(work, "monitor.sock"),
-		Drives:  append([]Drive{{Path: rec}, {Path: target}}, drives...)}
+	cfg := VMConfig{Arch: "arm64", Kernel: a.boot.Kernel, Initrd: a.boot.Initramfs,
+		Append: a.boot.Cmdline + " " + strings.Join(keys, " "),
+		Drives: append([]Drive{{Path: rec}, {Path: target}}, drives...)}
+	return bootRecoveryVM(t, work, cfg, during)
+}
+
+// bootRecoveryVM boots the recovery as cfg says (its kernel, initramfs,
+// command line and drives; the log and monitor go into work) and waits for
+// the RECOVERY-RESULT line and the power-off.
+func bootRecoveryVM(t *testing.T, work string, cfg VMConfig, during func(vm *VM)) Result {
+	t.Helper()
+	cfg.LogPath = filepath.Join(work, "recovery-console.log")
+	cfg.Monitor = filepath.Join(work, "monitor.sock")
 	ctx, cancel := context.WithTimeout(context.Background(), restoreDeadline+time.Minute)
 	defer cancel()
 	vm, err := Start(ctx, cfg)
@@ -306,6 +351,14 @@ func judge(t *testing.T, fx *testfs.PiDisk, target string) {
 // fixture's own init to print its marker.
 func bootRestored(t *testing.T, a *artifacts, work, target string) {
 	t.Helper()
+	bootRestoredDrive(t, a, work, Drive{Path: target, ReadOnly: true})
+}
+
+// bootRestoredDrive is bootRestored with the restored disk attached as d
+// says (an NVMe disk); guest writes should be discarded (d.ReadOnly).
+func bootRestoredDrive(t *testing.T, a *artifacts, work string, d Drive) {
+	t.Helper()
+	target := d.Path
 	layout, err := disklayout.ReadFile(target)
 	if err != nil {
 		t.Fatal(err)
@@ -318,7 +371,7 @@ func bootRestored(t *testing.T, a *artifacts, work, target string) {
 	// last so it becomes /dev/console.
 	cfg := VMConfig{Arch: "arm64", Kernel: a.boot.Kernel, LogPath: filepath.Join(work, "restored-console.log"),
 		Append: strings.TrimSpace(string(cmdline)) + " console=ttyAMA0",
-		Drives: []Drive{{Path: target, ReadOnly: true}}}
+		Drives: []Drive{d}}
 	ctx, cancel := context.WithTimeout(context.Background(), markerDeadline+30*time.Second)
 	defer cancel()
 	vm, err := Start(ctx, cfg)

@@ -4,6 +4,7 @@ package qemutests
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"os"
 	"os/exec"
@@ -26,6 +27,10 @@ type artifacts struct {
 	boot      *imagebuild.BootSet
 	backupctl string
 	marker    string
+
+	x86Once sync.Once
+	x86     *x86Artifacts
+	x86Err  error
 }
 
 var (
@@ -79,6 +84,51 @@ func buildArtifacts() (*artifacts, error) {
 	return a, nil
 }
 
+// x86Artifacts is the qemu-x86_64 recovery image and its boot files,
+// built on first use: only the PC case needs them.
+type x86Artifacts struct {
+	image string
+	boot  *imagebuild.BootSet
+}
+
+// requireX86 builds the qemu-x86_64 image into a's folder once per test
+// binary (its amd64 initramfs is a u-root build of its own).
+func requireX86(t *testing.T, a *artifacts) *x86Artifacts {
+	t.Helper()
+	if _, err := exec.LookPath("qemu-system-x86_64"); err != nil {
+		testfs.Require(t, "qemu") // names the package when required
+		t.Fatalf("qemu-system-x86_64 missing: %v (make deps installs qemu-system-x86)", err)
+	}
+	a.x86Once.Do(func() {
+		a.x86, a.x86Err = buildX86(a.dir)
+	})
+	if a.x86Err != nil {
+		t.Fatal(a.x86Err)
+	}
+	return a.x86
+}
+
+func buildX86(dir string) (*x86Artifacts, error) {
+	root, err := moduleRoot()
+	if err != nil {
+		return nil, err
+	}
+	x := &x86Artifacts{image: filepath.Join(dir, "recovery-qemu-x86_64.img")}
+	cmd := exec.Command("go", "run", "./buildimage", "-board", "qemu-x86_64", "-version", artifactVersion, "-o", x.image)
+	cmd.Dir = root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("build the qemu-x86_64 image: %w\n%s", err, out)
+	}
+	bootDir := filepath.Join(dir, "x86_64")
+	if err := os.Mkdir(bootDir, 0o755); err != nil {
+		return nil, err
+	}
+	if x.boot, err = imagebuild.ExtractBoot(x.image, bootDir, ""); err != nil {
+		return nil, fmt.Errorf("take kernel and initramfs out of the x86_64 image: %w", err)
+	}
+	return x, nil
+}
+
 func requireArtifacts(t *testing.T) *artifacts {
 	t.Helper()
 	testfs.Require(t, "qemu")
@@ -93,7 +143,27 @@ func requireArtifacts(t *testing.T) *artifacts {
 	return art
 }
 
+// checkQEMU fails the whole package on a QEMU older than the tests are
+// written for (CI must not pass on bookworm's 7.2). A missing QEMU is left
+// to testfs.Require in each test, which skips or fails by
+// PIBACKUP_TEST_REQUIRE.
+func checkQEMU() error {
+	if testing.Short() {
+		return nil
+	}
+	bin, err := exec.LookPath("qemu-system-aarch64")
+	if err != nil {
+		return nil
+	}
+	return testfs.CheckQEMU(bin)
+}
+
 func TestMain(m *testing.M) {
+	flag.Parse()
+	if err := checkQEMU(); err != nil {
+		fmt.Fprintln(os.Stderr, "qemu-tests:", err)
+		os.Exit(1)
+	}
 	code := m.Run()
 	if art != nil {
 		os.RemoveAll(art.dir)

@@ -107,11 +107,17 @@ func termOf(console string) string {
 // usbSource is the "usb" source of the restore matrix.
 func usbSource(t *testing.T) source {
 	t.Helper()
+	return sourceNamed(t, "usb")
+}
+
+// sourceNamed is the source of the restore matrix called name.
+func sourceNamed(t *testing.T, name string) source {
+	t.Helper()
 	for _, s := range sources() {
-		if s.name == "usb" {
+		if s.name == name {
 			return s
 		}
 	}
-	t.Fatal("BUG: no usb source")
+	t.Fatalf("BUG: no %s source", name)
 	return source{}
 }

@@ -24,6 +24,7 @@ type Drive struct {
 	Path     string
 	USB      bool // attach as usb-storage behind an xHCI controller
 	ReadOnly bool // QEMU snapshot mode: guest writes are discarded
+	NVMe     bool // attach as an NVMe controller's namespace: nvme0n1, ...
 }
 
 // VMConfig describes one boot.
@@ -41,10 +42,18 @@ type VMConfig struct {
 	// Monitor is a unix socket path for the HMP monitor (VM.Monitor), so a
 	// test can pull the network cable (set_link) mid-restore.
 	Monitor string
+	// Argv, when set, is the whole QEMU command line (binary first) in
+	// place of the one Args builds from the fields above (LogPath still
+	// applies): a board's own machine as imagebuild.QEMUArgs builds it
+	// from its [qemu] section (raspi4b).
+	Argv []string
 }
 
 // Args builds QEMU's argv (pure, so tests can read it).
 func (c VMConfig) Args() (bin string, args []string) {
+	if len(c.Argv) > 0 {
+		return c.Argv[0], c.Argv[1:]
+	}
 	mem := c.MemMiB
 	if mem == 0 {
 		mem = 768
@@ -90,6 +99,13 @@ func (c VMConfig) Args() (bin string, args []string) {
 			}
 			id := fmt.Sprintf("usb%d", i)
 			args = append(args, "-drive", "if=none,id="+id+","+opt, "-device", "usb-storage,bus=xhci.0,drive="+id)
+			continue
+		}
+		if d.NVMe {
+			// One controller per disk, as on a board with an M.2 slot
+			// (QEMU's nvme device needs a serial number).
+			id := fmt.Sprintf("nvme%d", i)
+			args = append(args, "-drive", "if=none,id="+id+","+opt, "-device", fmt.Sprintf("nvme,serial=pibackup%d,drive=%s", i, id))
 			continue
 		}
 		args = append(args, "-drive", "if=virtio,"+opt)

@@ -216,6 +216,10 @@ const (
 	UIBusyReading      ID = "ui.busy-reading"
 	UIErrNothingMarked ID = "ui.err-nothing-marked"
 	UIErrNoDest        ID = "ui.err-no-dest"
+	UISkippedOnFAT     ID = "ui.skipped-on-fat"
+	UIErrBrowseRemote  ID = "ui.err-browse-remote"
+	UIErrBrowseZipped  ID = "ui.err-browse-compressed"
+	UIErrDestBusy      ID = "ui.err-dest-busy"
 )
 
 var filesCatalogue = map[ID]map[Lang]string{
@@ -234,4 +238,12 @@ var filesCatalogue = map[ID]map[Lang]string{
 		German: "nichts markiert: zuerst Dateien oder Ordner mit der Leertaste markieren"},
 	UIErrNoDest: {English: "no partition to copy to: plug in a USB disk with a FAT or ext4 partition",
 		German: "keine Partition als Ziel: einen USB-Datenträger mit FAT- oder ext4-Partition anstecken"},
+	UISkippedOnFAT: {English: "%d symbolic links or device files left out: FAT cannot hold them",
+		German: "%d symbolische Links oder Gerätedateien ausgelassen: FAT kann sie nicht speichern"},
+	UIErrBrowseRemote: {English: "files can be browsed only in sets on a USB disk or NFS share: restore the set, or copy it to a USB disk",
+		German: "Dateien lassen sich nur in Sicherungen auf einem USB-Datenträger oder NFS-Share durchsuchen: die Sicherung zurückspielen oder auf einen USB-Datenträger kopieren"},
+	UIErrBrowseZipped: {English: "this set is compressed (tgz, zstd or ddz): browsing it would first unpack all of it into the recovery's memory; restore it, or use 'backupctl mount' on a computer",
+		German: "diese Sicherung ist komprimiert (tgz, zstd oder ddz): zum Durchsuchen müsste sie erst ganz in den Speicher der Recovery entpackt werden; sie zurückspielen oder 'backupctl mount' auf einem Rechner benutzen"},
+	UIErrDestBusy: {English: "the partition is in use (is it the disk the backup is read from?): choose another one",
+		German: "die Partition ist in Benutzung (ist es der Datenträger, von dem die Sicherung gelesen wird?): eine andere wählen"},
 }

@@ -50,6 +50,10 @@ func TestQEMUBoot(t *testing.T) {
 	if testing.Short() {
 		t.Skip("skipping QEMU boot test in -short mode")
 	}
+	// raspi4b needs QEMU >= 9; make deps installs 10.
+	if err := testfs.CheckQEMU("qemu-system-aarch64"); err != nil {
+		t.Fatal(err)
+	}
 	root, err := filepath.Abs(moduleRoot)
 	if err != nil {
 		t.Fatal(err)
@@ -69,13 +73,19 @@ func TestQEMUBoot(t *testing.T) {
 	t.Logf("virt image: %d bytes, initramfs %d bytes (cpio %d), initramfs build %s",
 		virt.Layout.Size(), virt.Initramfs.CompressedBytes, virt.Initramfs.CpioBytes, virt.Initramfs.Duration.Round(time.Second))
 
-	pi3, err := Build(ctx, Spec{
-		ModuleDir: root, BoardDir: filepath.Join(root, "board-configs"), Board: "pi3",
-		Out: filepath.Join(out, "recovery-pi3.img"), Initramfs: virt.InitramfsFile, Check: true, Log: log,
-	})
-	if err != nil {
-		t.Fatal(err)
+	// arm64Image builds board's image around the virt initramfs.
+	arm64Image := func(t *testing.T, board string) *Report {
+		t.Helper()
+		r, err := Build(ctx, Spec{
+			ModuleDir: root, BoardDir: filepath.Join(root, "board-configs"), Board: board,
+			Out: filepath.Join(out, "recovery-"+board+".img"), Initramfs: virt.InitramfsFile, Check: true, Log: log,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
 	}
+	pi3 := arm64Image(t, "pi3")
 	t.Logf("pi3 image: %d bytes (%.1f MiB)", pi3.Layout.Size(), float64(pi3.Layout.Size())/mib)
 	if pi3.Layout.Size() >= 64*mib {
 		t.Errorf("pi3 image is %.1f MiB, want < 64 MiB", float64(pi3.Layout.Size())/mib)
@@ -89,22 +99,30 @@ func TestQEMUBoot(t *testing.T) {
 	t.Run("raspi3b", func(t *testing.T) {
 		bootImage(t, pi3.Image, "pi3", 180*time.Second, nil, regexp.MustCompile(`RECOVERY-READY \S+`))
 	})
+	t.Run("raspi4b", func(t *testing.T) {
+		pi4 := arm64Image(t, "pi4")
+		bootImage(t, pi4.Image, "pi4", 180*time.Second, nil, regexp.MustCompile(`RECOVERY-READY \S+`))
+	})
 	// rpi-arm64 stores the kernel gzip-compressed. QEMU unpacks the kernel
 	// itself, so this proves the gzip file is a bootable Image, not that the
 	// Pi firmware unpacks it (that needs hardware).
-	t.Run("rpi-arm64-raspi3b", func(t *testing.T) {
-		all, err := Build(ctx, Spec{
-			ModuleDir: root, BoardDir: filepath.Join(root, "board-configs"), Board: "rpi-arm64",
-			Out: filepath.Join(out, "recovery-rpi-arm64.img"), Initramfs: virt.InitramfsFile, Check: true, Log: log,
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
+	t.Run("rpi-arm64", func(t *testing.T) {
+		all := arm64Image(t, "rpi-arm64")
 		t.Logf("rpi-arm64 image: %.1f MiB", float64(all.Layout.Size())/mib)
 		if all.Layout.Size() >= 64*mib {
 			t.Errorf("rpi-arm64 image is %.1f MiB, want < 64 MiB", float64(all.Layout.Size())/mib)
 		}
-		bootImage(t, all.Image, "rpi-arm64", 180*time.Second, nil, regexp.MustCompile(`RECOVERY-READY \S+`))
+		t.Run("raspi3b", func(t *testing.T) {
+			bootImage(t, all.Image, "rpi-arm64", 180*time.Second, nil, regexp.MustCompile(`RECOVERY-READY \S+`))
+		})
+		// The same card in a Pi 4: rpi-arm64's [qemu] is the Pi 3, so boot
+		// it on pi4's machine, DTB and console (the firmware would pick
+		// bcm2711-rpi-4-b.dtb from the same FAT).
+		t.Run("raspi4b", func(t *testing.T) {
+			b := loadBoard(t, "rpi-arm64")
+			b.QEMU = loadBoard(t, "pi4").QEMU
+			bootBoard(t, all.Image, b, 180*time.Second, nil, regexp.MustCompile(`RECOVERY-READY \S+`))
+		})
 	})
 	t.Run("x86_64", func(t *testing.T) {
 		if _, err := exec.LookPath("qemu-system-x86_64"); err != nil {
@@ -125,10 +143,21 @@ func TestQEMUBoot(t *testing.T) {
 // bootImage boots img on board's QEMU machine and waits until every pattern
 // has appeared on the console, in order.
 func bootImage(t *testing.T, img, board string, deadline time.Duration, appendArgs []string, want ...*regexp.Regexp) {
+	bootBoard(t, img, loadBoard(t, board), deadline, appendArgs, want...)
+}
+
+func loadBoard(t *testing.T, board string) *boardcfg.Board {
+	t.Helper()
 	b, err := boardcfg.Load(filepath.Join(moduleRoot, "board-configs"), board)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return b
+}
+
+// bootBoard is bootImage with the board given, so a test can boot an image
+// on another board's [qemu] machine.
+func bootBoard(t *testing.T, img string, b *boardcfg.Board, deadline time.Duration, appendArgs []string, want ...*regexp.Regexp) {
 	dir := t.TempDir()
 	bs, err := ExtractBoot(img, dir, b.QEMU.DTB)
 	if err != nil {

@@ -43,6 +43,10 @@ import (
 // ErrUnsupported means a set cannot be shown.
 var ErrUnsupported = errors.New("this set cannot be mounted")
 
+// ErrCompressed means a set would have to be decompressed into the cache
+// to be shown, and Options.NoDecompress forbids it.
+var ErrCompressed = errors.New("the set is compressed and would first be decompressed in full")
+
 // Options tunes Mount.
 type Options struct {
 	// CacheDir keeps tar indexes and decompressed archives and images
@@ -53,6 +57,11 @@ type Options struct {
 	// (indexing an archive, decompressing an image), so a user waiting
 	// at a Pi's console knows why.
 	Out io.Writer
+	// NoDecompress refuses (ErrCompressed) a compressed payload (tgz,
+	// tar.zst, ddz) that is not already decompressed in CacheDir, instead
+	// of decompressing it there: for a cache in RAM, as in the recovery,
+	// a root filesystem's full size does not fit.
+	NoDecompress bool
 }
 
 func (o Options) note(format string, args ...any) {
@@ -540,6 +549,9 @@ func (m *mounter) decompressedImage(img string) (string, error) {
 	out := filepath.Join(m.opts.CacheDir, key+".img")
 	if fileExists(out) {
 		return out, nil
+	}
+	if m.opts.NoDecompress {
+		return "", fmt.Errorf("%w: %s", ErrCompressed, filepath.Base(img))
 	}
 	if err := os.MkdirAll(m.opts.CacheDir, 0o700); err != nil {
 		return "", fmt.Errorf("cache folder: %w", err)

@@ -81,6 +81,9 @@ func openTar(payload string, opts Options) (*os.File, *tarIndex, error) {
 			return f, idx, nil
 		}
 	}
+	if compressed && opts.NoDecompress {
+		return nil, nil, fmt.Errorf("%w: %s", ErrCompressed, filepath.Base(payload))
+	}
 	if err := os.MkdirAll(cacheDir, 0o700); err != nil {
 		return nil, nil, fmt.Errorf("cache folder: %w", err)
 	}

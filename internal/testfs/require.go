@@ -28,7 +28,7 @@ func capabilities() map[string]capability {
 		"root": {root: true},
 		// loop: attach image files as block devices (AttachLoop).
 		"loop": {root: true, files: []string{"/dev/loop-control"}, tools: []string{"losetup"}, pkg: "mount"},
-		// qemu: boot arm64 Pi images (qemu-system-aarch64 -M raspi3b / virt).
+		// qemu: boot arm64 Pi images (qemu-system-aarch64 -M raspi3b / raspi4b / virt).
 		"qemu": {tools: []string{"qemu-system-aarch64"}, pkg: "qemu-system-arm"},
 		// sftp: OpenSSH's sftp-server, driven over pipes like restic does; no sshd needed.
 		"sftp": {tools: []string{"sftp-server"}, pkg: "openssh-sftp-server"},

@@ -6,14 +6,18 @@ import (
 	"testing"
 
 	"github.com/gdamore/tcell/v2"
+
+	"github.com/pibackup/pibackup/internal/tui/model"
+	"github.com/pibackup/pibackup/internal/tui/tuitest"
 )
 
 // TestGetFilesBack browses a set, marks a file in one folder and a file
 // in another, copies them onto the USB disk's partition and finds
-// exactly those under pibackup-files/<set>/ with their full paths.
+// exactly those under pibackup-files/<set>/ with their full paths; what
+// the copy left out (symlinks, devices on FAT) is said with the result.
 func TestGetFilesBack(t *testing.T) {
 	w := newWorld(t)
-	h := start(t, w, nil)
+	h := start(t, w, func(d *model.Deps) { d.Browser = &tuitest.Browser{Root: w.FilesRoot, Skipped: 2} })
 	h.wait("Get files back")
 	h.rune('f')
 	h.wait("Network or other location")
@@ -49,6 +53,7 @@ func TestGetFilesBack(t *testing.T) {
 	h.key(tcell.KeyEnter)
 	h.wait("Copy complete")
 	h.wait("copied to /dev/sda1:/pibackup-files/" + w.NewestSet)
+	h.wait("2 symbolic links or device files left out: FAT cannot hold them")
 	out := filepath.Join(w.Dir, "mnt", "sda1", "pibackup-files", w.NewestSet)
 	for rel, want := range map[string]string{"etc/fstab": "PARTUUID=1234-02 / ext4 defaults 0 1\n", "home/pi/notes.txt": "remember the milk\n"} {
 		got, err := os.ReadFile(filepath.Join(out, rel))

@@ -628,6 +628,9 @@ func runningText(p *i18n.Printer, st model.State) string {
 	if o.Where != "" {
 		b.WriteString(tview.Escape(p.Sprintf(i18n.UICopiedTo, o.Where)) + "\n")
 	}
+	if o.Skipped > 0 {
+		b.WriteString(p.Sprintf(i18n.UISkippedOnFAT, o.Skipped) + "\n")
+	}
 	return b.String()
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path"
 	"slices"
+	"strings"
 
 	"github.com/pibackup/pibackup/internal/i18n"
 	"github.com/pibackup/pibackup/internal/progress"
@@ -27,9 +28,29 @@ type Tree interface {
 	ReadDir(dir string) ([]FileEntry, error)
 	// Copy copies paths (absolute in the set's root) into dest, a local
 	// folder, each under its full path (dest/etc/fstab), with as much of
-	// its metadata as dest's filesystem keeps. It returns the bytes copied.
-	Copy(ctx context.Context, paths []string, dest string, rep progress.Reporter) (int64, error)
+	// its metadata as dest's filesystem keeps.
+	Copy(ctx context.Context, paths []string, dest string, rep progress.Reporter) (Copied, error)
 	Close() error
+}
+
+// CompareEntries orders a folder's entries as Tree.ReadDir returns
+// them: folders first, then by name.
+func CompareEntries(a, b FileEntry) int {
+	if a.Dir != b.Dir {
+		if a.Dir {
+			return -1
+		}
+		return 1
+	}
+	return strings.Compare(a.Name, b.Name)
+}
+
+// Copied is what Tree.Copy did.
+type Copied struct {
+	Bytes int64
+	// Skipped counts what dest's filesystem cannot hold and was left
+	// out (symlinks and device nodes on FAT); the result says so.
+	Skipped int
 }
 
 // Browser opens a set's files; the adapter in package main serves them
@@ -225,14 +246,14 @@ func (m *Model) CopyTo(ctx context.Context, i int) error {
 		return err
 	}
 	sub := path.Join("pibackup-files", set.String())
-	n, err := t.Copy(ctx, marked, path.Join(dir, sub), m.prog)
+	c, err := t.Copy(ctx, marked, path.Join(dir, sub), m.prog)
 	if uerr := unmount(); uerr != nil && err == nil {
 		err = fmt.Errorf("unmount %s: %w", p.Path, uerr)
 	}
 	if err != nil && ctx.Err() != nil && errors.Is(err, context.Canceled) {
 		err = fmt.Errorf("%w: %w", ErrCancelled, err)
 	}
-	m.finish(Outcome{Bytes: n, Where: p.Path + ":/" + sub}, err, start)
+	m.finish(Outcome{Bytes: c.Bytes, Where: p.Path + ":/" + sub, Skipped: c.Skipped}, err, start)
 	return err
 }
 

@@ -103,6 +103,7 @@ type Outcome struct {
 	Verified   bool
 	Incomplete bool   // the target was partly written and is not usable
 	Where      string // files: the folder the files were copied into
+	Skipped    int    // files: entries the destination cannot hold, left out
 }
 
 // Engine plans and runs restores, clones and verifies. The adapter in

@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 
 	"github.com/pibackup/pibackup/internal/progress"
 	"github.com/pibackup/pibackup/internal/source"
@@ -18,17 +17,23 @@ import (
 // stand-in for the recovery's adapter, which reads them from the set.
 type Browser struct {
 	Root string
+	// Skipped is what every Copy reports as left out (as the real tree
+	// does for symlinks and device nodes on FAT).
+	Skipped int
 }
 
 // Browse implements model.Browser.
 func (b *Browser) Browse(context.Context, model.Request) (model.Tree, error) {
-	return folderTree(b.Root), nil
+	return folderTree{root: b.Root, skipped: b.Skipped}, nil
 }
 
-type folderTree string
+type folderTree struct {
+	root    string
+	skipped int
+}
 
 func (t folderTree) ReadDir(dir string) ([]model.FileEntry, error) {
-	des, err := os.ReadDir(filepath.Join(string(t), dir))
+	des, err := os.ReadDir(filepath.Join(t.root, dir))
 	if err != nil {
 		return nil, err
 	}
@@ -40,30 +45,22 @@ func (t folderTree) ReadDir(dir string) ([]model.FileEntry, error) {
 		}
 		out = append(out, model.FileEntry{Name: d.Name(), Dir: d.IsDir(), Symlink: d.Type()&os.ModeSymlink != 0, Size: fi.Size()})
 	}
-	slices.SortFunc(out, func(a, b model.FileEntry) int {
-		if a.Dir != b.Dir {
-			if a.Dir {
-				return -1
-			}
-			return 1
-		}
-		return strings.Compare(a.Name, b.Name)
-	})
+	slices.SortFunc(out, model.CompareEntries)
 	return out, nil
 }
 
 // Copy copies regular files and folders (the fake keeps no metadata).
-func (t folderTree) Copy(ctx context.Context, paths []string, dest string, rep progress.Reporter) (int64, error) {
+func (t folderTree) Copy(ctx context.Context, paths []string, dest string, rep progress.Reporter) (model.Copied, error) {
 	var n int64
 	rep = progress.OrNop(rep)
 	rep.Phase("copy", -1)
 	for _, p := range paths {
-		src := filepath.Join(string(t), p)
+		src := filepath.Join(t.root, p)
 		err := filepath.Walk(src, func(f string, fi os.FileInfo, err error) error {
 			if err != nil || ctx.Err() != nil {
 				return errors.Join(err, ctx.Err())
 			}
-			rel, _ := filepath.Rel(string(t), f)
+			rel, _ := filepath.Rel(t.root, f)
 			to := filepath.Join(dest, rel)
 			if fi.IsDir() {
 				return os.MkdirAll(to, 0o755)
@@ -89,10 +86,10 @@ func (t folderTree) Copy(ctx context.Context, paths []string, dest string, rep p
 			return err
 		})
 		if err != nil {
-			return n, err
+			return model.Copied{Bytes: n}, err
 		}
 	}
-	return n, nil
+	return model.Copied{Bytes: n, Skipped: t.skipped}, nil
 }
 
 func (folderTree) Close() error { return nil }
