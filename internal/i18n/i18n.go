@@ -1,25 +1,26 @@
 // Package i18n holds backupctl's user-facing result lines in English and
 // German and picks the language from --lang, LC_ALL, LC_MESSAGES or LANG.
 //
-// Three kinds of text are here: the lines a user reads to learn the outcome
+// Four kinds of text are here: the lines a user reads to learn the outcome
 // of a run (the result of a backup, why it did not start, what retention
-// deleted, the status report, notification subjects), every word of
+// deleted, the status report, notification subjects); every word of
 // the recovery's screens (recovery.go), whose user may read no English
-// at all while his Pi is broken, and the restore and clone plans (plan.go)
-// he confirms before a disk is overwritten. Details inside error messages
+// at all while his Pi is broken; the restore and clone plans (plan.go)
+// he confirms before a disk is overwritten; and backupctl's own words
+// (cli.go): the summaries of its commands, the help of its flags and the
+// reason a command failed. Details inside error messages
 // from the engines stay English: they name files, tools and system errors
 // that are searched for on the web, and a half-translated chain of
 // wrapped errors reads worse than an English one. Log records are English
 // for the same reason.
 //
-// The catalogue is three tables, in catalogue.go, recovery.go and plan.go;
-// a test fails when an ID lacks a language or when the translations
+// The catalogue is in tables, in catalogue.go, recovery.go, plan.go and
+// cli.go; a test fails when an ID lacks a language or when the translations
 // disagree on their format verbs.
 package i18n
 
 import (
 	"fmt"
-	"maps"
 	"slices"
 	"strings"
 )
@@ -152,8 +153,9 @@ func (p *Printer) Msg(m Msg) string {
 }
 
 // tables are the catalogue's parts: the result lines of backupctl, the
-// recovery's screens and the restore and clone plans. An ID lives in exactly one (the test checks).
-var tables = []map[ID]map[Lang]string{catalogue, recoveryCatalogue, filesCatalogue, planCatalogue}
+// recovery's screens, the restore and clone plans, and backupctl's help
+// and error lines. An ID lives in exactly one (the test checks).
+var tables = []map[ID]map[Lang]string{catalogue, recoveryCatalogue, filesCatalogue, planCatalogue, cliCatalogue}
 
 func lookup(id ID) (map[Lang]string, bool) {
 	for _, t := range tables {
@@ -165,21 +167,14 @@ func lookup(id ID) (map[Lang]string, bool) {
 }
 
 // IDs lists the catalogue's message IDs, sorted.
-func IDs() []ID {
-	var ids []ID
-	for _, t := range tables {
-		for id := range t {
-			ids = append(ids, id)
-		}
-	}
-	slices.Sort(ids)
-	return ids
-}
+func IDs() []ID { return idsOf(tables...) }
 
 // RecoveryIDs lists the IDs of the recovery's screens, sorted.
-func RecoveryIDs() []ID {
+func RecoveryIDs() []ID { return idsOf(recoveryCatalogue, filesCatalogue) }
+
+func idsOf(ts ...map[ID]map[Lang]string) []ID {
 	var ids []ID
-	for _, t := range []map[ID]map[Lang]string{recoveryCatalogue, filesCatalogue} {
+	for _, t := range ts {
 		for id := range t {
 			ids = append(ids, id)
 		}
@@ -189,11 +184,7 @@ func RecoveryIDs() []ID {
 }
 
 // PlanIDs lists the IDs of the restore and clone plans, sorted.
-func PlanIDs() []ID {
-	ids := slices.Collect(maps.Keys(planCatalogue))
-	slices.Sort(ids)
-	return ids
-}
+func PlanIDs() []ID { return idsOf(planCatalogue) }
 
 // Format returns the raw format of id in lang and whether it exists.
 func Format(id ID, lang Lang) (string, bool) {

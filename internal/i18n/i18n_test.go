@@ -89,10 +89,18 @@ func TestRecoveryTranslated(t *testing.T) {
 
 // TestPlanTranslated: no sentence of the restore and clone plans is an
 // English copy. Before the plan table existed, the plan was English only.
-func TestPlanTranslated(t *testing.T) {
-	ids := PlanIDs()
+func TestPlanTranslated(t *testing.T) { notCopied(t, "plan", PlanIDs()) }
+
+// TestCLITranslated: every summary, flag help and error reason of
+// backupctl has its own German text. The error reasons are "%s" in
+// English (the error says it) and must name the reason in German.
+func TestCLITranslated(t *testing.T) { notCopied(t, "cli", CLIIDs()) }
+
+// notCopied fails for each of ids whose German text is the English one.
+func notCopied(t *testing.T, what string, ids []ID) {
+	t.Helper()
 	if len(ids) == 0 {
-		t.Fatal("no plan IDs")
+		t.Fatalf("no %s IDs", what)
 	}
 	for _, id := range ids {
 		en, _ := Format(id, English)
