@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"runtime/debug"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 )
@@ -25,6 +27,7 @@ type app struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
 	log            *slog.Logger
+	clock          func() time.Time // nil: the real clock; see testNowEnv
 }
 
 // Exit codes, one place for all commands; `backupctl help` lists them.
@@ -102,6 +105,17 @@ func orDash(s string) string {
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	a := &app{stdin: stdin, stdout: stdout, stderr: stderr,
 		log: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}
+	clock, testClock, err := clockFrom(os.Getenv, time.Now)
+	if err != nil {
+		fmt.Fprintf(stderr, "backupctl: %s\n", err)
+		return exitUsage
+	}
+	if testClock {
+		// Sets dated by a test clock on a real Pi would be pruned on the
+		// wrong days: say so on every run.
+		fmt.Fprintf(stderr, "backupctl: warning: test clock in use (%s=%s)\n", testNowEnv, os.Getenv(testNowEnv))
+	}
+	a.clock = clock
 	root := &cobra.Command{
 		Use:           "backupctl",
 		Short:         "Back up, verify, list, restore and clone Raspberry Pi systems (raspiBackup-compatible)",
@@ -123,7 +137,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		}
 	}
 	root.AddCommand(a.commands()...)
-	err := root.ExecuteContext(ctx)
+	err = root.ExecuteContext(ctx)
 	if err == nil {
 		return exitOK
 	}
