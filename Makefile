@@ -16,7 +16,7 @@ DEB_PKGS := rsync tar dosfstools mtools fdisk e2fsprogs acl attr util-linux \
 	openssh-server openssh-client partclone samba smbclient nfs-ganesha nfs-ganesha-vfs rpcbind \
 	binutils ca-certificates
 
-.PHONY: all build deps test unit-test qemu-test stress-test demo image bench lint fuzz deb release clean
+.PHONY: all build deps test unit-test qemu-test soak stress-test demo image bench lint fuzz deb release clean
 
 all: build
 
@@ -42,6 +42,14 @@ unit-test:
 
 qemu-test: deps
 	$(GO) test -count=1 -timeout 60m -v ./qemu-tests/...
+
+# The fixture Pi in QEMU backing itself up night after night: SOAK_NIGHTS
+# (default 30) simulated nights of daily rsync, weekly tgz and monthly dd
+# with smart recycle, then restores and boots; per-backup figures in
+# $(OUT)/soak.json. make test runs the same test with 3 nights.
+SOAK_NIGHTS ?= 30
+soak: deps
+	SOAK_NIGHTS=$(SOAK_NIGHTS) SOAK_JSON=$(abspath $(OUT))/soak.json $(GO) test -count=1 -timeout 300m -v -run 'TestSoak$$' ./qemu-tests/
 
 # The fault and QEMU tests STRESS_RUNS times (default 5) while the other
 # packages' tests load the machine; every failure is reported with its log.
