@@ -19,7 +19,10 @@ type adviser struct{ f *os.File }
 
 func newAdviser(src any) adviser {
 	f, ok := src.(*os.File)
-	if !ok {
+	if w, isWrapper := src.(FileReader); isWrapper {
+		f, ok = w.File(), true
+	}
+	if !ok || f == nil {
 		return adviser{}
 	}
 	_ = unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_RANDOM)
