@@ -10,7 +10,7 @@ COMMIT ?= $(shell git rev-parse --short HEAD 2>/dev/null)
 DATE ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
 LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.date=$(DATE)
 
-.PHONY: all build deps test unit-test qemu-test stress-test demo image bench lint fuzz deb release clean
+.PHONY: all build deps test unit-test qemu-test soak stress-test demo image bench lint fuzz deb release clean
 
 all: build
 
@@ -35,6 +35,14 @@ unit-test:
 
 qemu-test: deps
 	PIBACKUP_SLOW_QEMU=1 $(GO) test -count=1 -timeout 60m -v ./qemu-tests/...
+
+# The fixture Pi in QEMU backing itself up night after night: SOAK_NIGHTS
+# (default 30) simulated nights of daily rsync, weekly tgz and monthly dd
+# with smart recycle, then restores and boots; per-backup figures in
+# $(OUT)/soak.json. make test runs the same test with 3 nights.
+SOAK_NIGHTS ?= 30
+soak: deps
+	SOAK_NIGHTS=$(SOAK_NIGHTS) SOAK_JSON=$(abspath $(OUT))/soak.json $(GO) test -count=1 -timeout 300m -v -run 'TestSoak$$' ./qemu-tests/
 
 # The fault and QEMU tests STRESS_RUNS times (default 5) while the other
 # packages' tests load the machine; every failure is reported with its log.

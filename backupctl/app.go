@@ -9,6 +9,7 @@ import (
 	"os"
 	"runtime/debug"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -37,6 +38,7 @@ type app struct {
 	// and its error ends the command there: the settings test stops each
 	// command right after its flags and files are merged.
 	loaded func(*config.Loaded) error
+	clock  func() time.Time // nil: the real clock; see testNowEnv
 }
 
 // Exit codes, one place for all commands; `backupctl help` lists them.
@@ -115,12 +117,23 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	a := &app{stdin: stdin, stdout: stdout, stderr: stderr,
 		log: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 		msg: i18n.New(argsLang(args, os.Getenv))}
+	clock, testClock, err := clockFrom(os.Getenv, time.Now)
+	if err != nil {
+		fmt.Fprintf(stderr, "backupctl: %s\n", err)
+		return exitUsage
+	}
+	if testClock {
+		// Sets dated by a test clock on a real Pi would be pruned on the
+		// wrong days: say so on every run.
+		fmt.Fprintf(stderr, "backupctl: warning: test clock in use (%s=%s)\n", testNowEnv, os.Getenv(testNowEnv))
+	}
+	a.clock = clock
 	root := a.rootCmd()
 	root.SetArgs(args)
 	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	err := root.ExecuteContext(ctx)
+	err = root.ExecuteContext(ctx)
 	if err == nil {
 		return exitOK
 	}

@@ -209,7 +209,7 @@ const (
 // one in backupLong. Whatever happens after the services stopped, they
 // are started again (services.Run) and the post-backup hooks run.
 func (a *app) runBackup(ctx context.Context, br backupRun) error {
-	deps := backup.Deps{Log: a.log, Out: a.stdout}
+	deps := backup.Deps{Log: a.log, Out: a.stdout, Now: a.now}
 	if br.showProgress {
 		c := &progress.Counter{}
 		deps.Progress = c
@@ -227,7 +227,7 @@ func (a *app) runBackup(ctx context.Context, br backupRun) error {
 	stoppers, _ := br.cfg.Stoppers(services.ExecRunner{})
 	ho, _ := br.cfg.HookOptions()
 
-	out := backupOutcome{start: time.Now(), stage: stagePrepare}
+	out := backupOutcome{start: a.now(), stage: stagePrepare}
 	log := a.log // the run log once it is open; the closure below sees the switch
 	deps.BeforeCommit = func(ctx context.Context, dir string, _ *backupset.Manifest) error {
 		return verifyNewSet(ctx, dir, log, deps.Progress)
@@ -411,7 +411,7 @@ func (a *app) applyRetention(ctx context.Context, br backupRun, out *backupOutco
 			mine = append(mine, s)
 		}
 	}
-	keep, remove := retention.Plan(mine, time.Now(), policy)
+	keep, remove := retention.Plan(mine, a.now(), policy)
 	out.kept = len(keep)
 	if len(remove) == 0 {
 		return
@@ -450,9 +450,14 @@ func (a *app) finishBackup(ctx context.Context, br backupRun, out backupOutcome,
 		}
 	}
 	if fi, serr := os.Stat(out.hostDir); serr == nil && fi.IsDir() {
-		rec := runRecord{Start: out.start, End: time.Now(), Set: out.set, OK: err == nil, ExitCode: code, Log: out.logFile}
+		rec := runRecord{Start: out.start, End: a.now(), Set: out.set, OK: err == nil, ExitCode: code, Log: out.logFile}
 		if err != nil {
 			rec.Error = err.Error()
+		}
+		if u, uerr := readUsage(); uerr == nil {
+			rec.runUsage = u
+		} else {
+			a.log.Info("cannot measure the run's cost", "error", uerr)
 		}
 		if serr := updateHostState(out.hostDir, func(s *hostState) { s.LastRun = &rec }); serr != nil {
 			a.log.Info("cannot record the run for backupctl status", "error", serr)
@@ -494,7 +499,7 @@ func (a *app) finishBackup(ctx context.Context, br backupRun, out backupOutcome,
 	// the mail, few run status.
 	if out.hostDir != "" {
 		if st, err := readHostState(out.hostDir); err == nil {
-			if line := restoreReminder(st.LastRestoreTest, br.cfg.RemindMonths, time.Now(), br.msg); line != "" {
+			if line := restoreReminder(st.LastRestoreTest, br.cfg.RemindMonths, a.now(), br.msg); line != "" {
 				m.Body += strings.TrimSpace(line) + "\n"
 			}
 		}

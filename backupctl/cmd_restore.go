@@ -160,7 +160,7 @@ func (a *app) runRestore(ctx context.Context, o restoreOptions, setDir string) e
 		res, err = plan.Execute(ctx)
 		if err == nil {
 			// backupctl status reminds to test restores; this was one.
-			if rerr := recordRestoreTest(abs, "backupctl restore", time.Now()); rerr != nil {
+			if rerr := recordRestoreTest(abs, "backupctl restore", a.now()); rerr != nil {
 				a.log.Warn("record restore test", "error", rerr)
 			}
 		}

@@ -135,7 +135,7 @@ func (a *app) runRestoreTest(ctx context.Context, arg string, o restoreTestOptio
 		problems = append(problems, c.Name+": "+c.Detail)
 	}
 	if err := updateHostState(hostDir, func(s *hostState) {
-		s.LastRestoreTest = &restoreRecord{Time: time.Now(), Set: res.Set, How: "backupctl restore-test",
+		s.LastRestoreTest = &restoreRecord{Time: a.now(), Set: res.Set, How: "backupctl restore-test",
 			Passed: &passed, Problems: problems, Seconds: res.Duration.Seconds()}
 	}); err != nil {
 		a.log.Warn("record the restore test", "error", err)

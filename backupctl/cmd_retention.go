@@ -5,7 +5,6 @@ import (
 	"os"
 	"path/filepath"
 	"text/tabwriter"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -60,7 +59,7 @@ func (a *app) runRetention(cmd *cobra.Command, dir string, policy retention.Poli
 	if err != nil {
 		return fmt.Errorf("retention: %w", err)
 	}
-	keep, remove := retention.Plan(l.Sets, time.Now(), policy)
+	keep, remove := retention.Plan(l.Sets, a.now(), policy)
 	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
 	verb := "delete"
 	if dryRun {

@@ -42,6 +42,17 @@ type runRecord struct {
 	ExitCode int       `json:"exit_code"`
 	Error    string    `json:"error,omitempty"`
 	Log      string    `json:"log,omitempty"`
+	// What the run cost (readUsage): storage read and written by
+	// backupctl and its tools, and the peak resident set; absent when
+	// not measured.
+	runUsage
+}
+
+// runUsage is a run's cost, as the state file records it.
+type runUsage struct {
+	BytesRead    int64 `json:"bytes_read,omitempty"`
+	BytesWritten int64 `json:"bytes_written,omitempty"`
+	PeakRSS      int64 `json:"peak_rss_bytes,omitempty"`
 }
 
 // restoreRecord is a test restore: `backupctl restore` of a set, or one
@@ -138,7 +149,7 @@ Examples:
 			if err != nil {
 				return withCode(exitUsage, err)
 			}
-			return a.runStatus(cmd.Context(), args[0], o, i18n.New(lang), time.Now())
+			return a.runStatus(cmd.Context(), args[0], o, i18n.New(lang), a.now())
 		},
 	}
 	o.cfg = config.AddFlags(cmd.Flags(), config.CmdStatus)

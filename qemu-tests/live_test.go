@@ -129,22 +129,8 @@ func liveCase(t *testing.T, a *artifacts, tools, typ string) {
 		// The fixture runs in snapshot mode: whatever the running system
 		// writes is dropped, so the image stays the reference.
 		Drives: []Drive{{Path: fx.Path, ReadOnly: true}, {Path: backups}}}
-	ctx, cancel := context.WithTimeout(context.Background(), restoreDeadline+time.Minute)
-	defer cancel()
-	vm, err := Start(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer vm.Kill()
-	start := time.Now()
-	m, err := vm.Expect(regexp.MustCompile(`PIBACKUP-LIVE-RESULT rc=(-?\d+)`), restoreDeadline)
-	if err != nil || m[1] != "0" {
-		t.Fatalf("live backup: %v %v\nconsole:\n%s", err, m, tailString(vm.Console(), 6000))
-	}
-	t.Logf("live %s backup in the guest: %s", typ, time.Since(start).Round(time.Second))
-	if err := vm.Wait(60 * time.Second); err != nil {
-		t.Errorf("guest did not power off: %v", err)
-	}
+	took := runToEnd(t, cfg, regexp.MustCompile(`PIBACKUP-LIVE-RESULT rc=(-?\d+)`), restoreDeadline)
+	t.Logf("live %s backup in the guest: %s", typ, took.Round(time.Second))
 
 	// The host takes the backup disk and restores from it.
 	bdev := testfs.AttachLoop(t, backups, 0, 0, true)
@@ -166,6 +152,30 @@ func liveCase(t *testing.T, a *artifacts, tools, typ string) {
 	run(t, a.backupctl, "restore", sets[0], "--to", target, "--yes")
 	judge(t, fx, target)
 	bootRestored(t, a, work, target)
+}
+
+// runToEnd boots cfg and waits, up to deadline, for the guest's result
+// line done, whose first group must be "0", and for it to power off. It
+// returns how long the guest took to the result line.
+func runToEnd(t *testing.T, cfg VMConfig, done *regexp.Regexp, deadline time.Duration) time.Duration {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), deadline+time.Minute)
+	defer cancel()
+	vm, err := Start(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer vm.Kill()
+	start := time.Now()
+	m, err := vm.Expect(done, deadline)
+	if err != nil || m[1] != "0" {
+		t.Fatalf("%v %v\nconsole:\n%s", err, m, tailString(vm.Console(), 8000))
+	}
+	took := time.Since(start)
+	if err := vm.Wait(60 * time.Second); err != nil {
+		t.Errorf("guest did not power off: %v", err)
+	}
+	return took
 }
 
 // liveTypes are the types TestLiveBackup runs: the file-level ones, and

@@ -323,6 +323,22 @@ func bootRecoveryVM(t *testing.T, work string, cfg VMConfig, during func(vm *VM)
 // and the tree comparison.
 func judge(t *testing.T, fx *testfs.PiDisk, target string) {
 	t.Helper()
+	fsckRestored(t, target)
+	dump := run(t, "sfdisk", "--dump", target)
+	t.Logf("restored table:\n%s", dump)
+	r, err := testfs.CompareDisks(fx.Path, target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !r.OK() {
+		t.Fatalf("restored disk differs from the source:\n%s", r)
+	}
+}
+
+// fsckRestored checks both filesystems of a restored disk (the boot
+// partition first, the root last) and returns where they are.
+func fsckRestored(t *testing.T, target string) *testfs.PiDisk {
+	t.Helper()
 	layout, err := disklayout.ReadFile(target)
 	if err != nil {
 		t.Fatal(err)
@@ -335,15 +351,7 @@ func judge(t *testing.T, fx *testfs.PiDisk, target string) {
 	if err := pd.Fsck(); err != nil {
 		t.Fatalf("fsck of the restored disk: %v", err)
 	}
-	dump := run(t, "sfdisk", "--dump", target)
-	t.Logf("restored table:\n%s", dump)
-	r, err := testfs.CompareDisks(fx.Path, target)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !r.OK() {
-		t.Fatalf("restored disk differs from the source:\n%s", r)
-	}
+	return pd
 }
 
 // bootRestored boots the restored disk with the kernel of the image and

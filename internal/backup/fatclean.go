@@ -3,6 +3,7 @@ package backup
 import (
 	"encoding/binary"
 	"io"
+	"os"
 	"slices"
 )
 
@@ -72,4 +73,10 @@ func (r *runner) cleanMountedFATs(src io.ReaderAt) io.ReaderAt {
 		return src
 	}
 	return cleanFATReader{ReaderAt: src, at: at}
+}
+
+// File is the disk the reader wraps, for imageio's read advice.
+func (c cleanFATReader) File() *os.File {
+	f, _ := c.ReaderAt.(*os.File)
+	return f
 }

@@ -31,6 +31,15 @@ const (
 	readGap = 64 << 10
 )
 
+// FileReader is a source that wraps an open file (changing a few bytes
+// on the way, like a mounted FAT's boot sector saved as clean): the
+// advice on how the source is read goes to that file, or a wrapped disk
+// would be read with the kernel's readahead. File may return nil.
+type FileReader interface {
+	io.ReaderAt
+	File() *os.File
+}
+
 // CopyOptions tune the copy functions.
 type CopyOptions struct {
 	// Progress gets Add(n) for every byte of the extents read; a caller

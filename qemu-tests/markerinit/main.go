@@ -28,6 +28,12 @@ func main() {
 		_ = unix.Mount("proc", "/proc", "proc", 0, "")
 		cmdline, _ = os.ReadFile("/proc/cmdline")
 	}
+	if soakEnabled(string(cmdline)) {
+		soak()
+		unix.Sync()
+		_ = unix.Reboot(unix.LINUX_REBOOT_CMD_POWER_OFF)
+		select {}
+	}
 	if typ, ok := liveType(string(cmdline)); ok {
 		live(typ)
 		unix.Sync()
