@@ -21,6 +21,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/pibackup/pibackup/internal/backupset"
+	"github.com/pibackup/pibackup/internal/extract"
 	"github.com/pibackup/pibackup/internal/i18n"
 	"github.com/pibackup/pibackup/internal/progress"
 	"github.com/pibackup/pibackup/internal/setfs"
@@ -33,6 +35,7 @@ var (
 	errBrowseRemote     = i18n.Err(i18n.UIErrBrowseRemote)
 	errBrowseCompressed = i18n.Err(i18n.UIErrBrowseZipped)
 	errDestBusy         = i18n.Err(i18n.UIErrDestBusy)
+	errTarOntoFAT       = i18n.Err(i18n.UIErrTarOntoFAT)
 )
 
 // browser serves "Get files back": a set is mounted read-only with
@@ -58,12 +61,16 @@ func newBrowser(runDir string, log *slog.Logger) *browser {
 }
 
 // Browse implements model.Browser.
-func (b *browser) Browse(ctx context.Context, r model.Request) (model.Tree, error) {
+func (b *browser) Browse(ctx context.Context, r model.Request, rep progress.Reporter) (model.Tree, error) {
 	local := r.Source.LocalDir()
 	if local == "" {
 		return nil, errBrowseRemote
 	}
 	setDir := filepath.Join(local, filepath.FromSlash(r.Set.Dir))
+	if payload, ok := compressedTar(r.Set, setDir); ok {
+		b.log.Info("listing compressed tar for browsing", "set", r.Set.String(), "payload", payload)
+		return listTar(ctx, setDir, rep, b.log)
+	}
 	mnt := filepath.Join(b.dir, fmt.Sprintf("set%d", b.seq.Add(1)))
 	if err := os.MkdirAll(mnt, 0o700); err != nil {
 		return nil, err
@@ -81,6 +88,19 @@ func (b *browser) Browse(ctx context.Context, r model.Request) (model.Tree, erro
 	}
 	b.log.Info("set mounted for browsing", "set", r.Set.String(), "at", mnt)
 	return &setTree{srv: srv, mnt: mnt, root: filepath.Join(mnt, "root"), log: b.log}, nil
+}
+
+// compressedTar reports whether the set in setDir is a tar set whose
+// root payload is compressed, and returns that payload.
+func compressedTar(set backupset.Set, setDir string) (string, bool) {
+	if set.Name.Type != backupset.TypeTar && set.Name.Type != backupset.TypeTGZ {
+		return "", false
+	}
+	payload, err := extract.TarPayload(setDir)
+	if err != nil || backupset.CompressionOf(payload) == backupset.CompressNone {
+		return "", false
+	}
+	return payload, true
 }
 
 // setTree is a set's root as setfs shows it.
