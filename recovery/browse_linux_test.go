@@ -128,6 +128,14 @@ func TestBrowseAndCopy(t *testing.T) {
 				t.Fatal(err)
 			}
 			into := filepath.Join(dirOut, "pibackup-files", sets[typ].String())
+			if typ == "tgz" {
+				// A cancelled copy stops with the context's error.
+				cctx, cancel := context.WithCancel(ctx)
+				cancel()
+				if _, err := tree.Copy(cctx, marked, into, nil); !errors.Is(err, context.Canceled) {
+					t.Errorf("cancelled copy: %v, want context.Canceled", err)
+				}
+			}
 			rep := &sum{}
 			got, err := tree.Copy(ctx, marked, into, rep)
 			if err != nil {
