@@ -35,7 +35,6 @@ var (
 	errBrowseRemote     = i18n.Err(i18n.UIErrBrowseRemote)
 	errBrowseCompressed = i18n.Err(i18n.UIErrBrowseZipped)
 	errDestBusy         = i18n.Err(i18n.UIErrDestBusy)
-	errTarOntoFAT       = i18n.Err(i18n.UIErrTarOntoFAT)
 )
 
 // browser serves "Get files back": a set is mounted read-only with

@@ -188,8 +188,9 @@ func (t *tarTree) bytes(p string) int64 {
 // Copy implements model.Tree: the archive is read again and GNU tar
 // extracts the marked members with every attribute (extract.Paths).
 // The progress is the archive's bytes read, as the whole archive is
-// read whatever is marked. FAT is refused: GNU tar would fail on its
-// owners, symlinks and device nodes.
+// read whatever is marked. Onto FAT, where GNU tar would fail on owners,
+// symlinks and device nodes, contents and times are written in Go
+// (copyPlain), as rsync does for the other sets.
 func (t *tarTree) Copy(ctx context.Context, paths []string, dest string, rep progress.Reporter) (model.Copied, error) {
 	if err := os.MkdirAll(dest, 0o755); err != nil {
 		return model.Copied{}, err
@@ -199,7 +200,18 @@ func (t *tarTree) Copy(ctx context.Context, paths []string, dest string, rep pro
 		return model.Copied{}, err
 	}
 	if fat {
-		return model.Copied{}, errTarOntoFAT
+		var rels []string
+		for _, p := range paths {
+			if rel := strings.TrimPrefix(path.Clean("/"+p), "/"); rel != "" {
+				rels = append(rels, rel)
+			}
+		}
+		res, err := copyPlain(ctx, t.payload, rels, dest, rep)
+		if err != nil {
+			return res, err
+		}
+		t.log.Info("files copied onto FAT", "paths", paths, "dest", dest, "bytes", res.Bytes, "skipped", res.Skipped)
+		return res, nil
 	}
 	var res model.Copied
 	for _, p := range paths {

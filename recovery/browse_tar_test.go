@@ -8,9 +8,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/pibackup/pibackup/internal/tui/model"
 )
@@ -137,4 +140,65 @@ func TestTarListingMemory(t *testing.T) {
 		t.Errorf("the listing holds %d MB, want at most 32", held>>20)
 	}
 	runtime.KeepAlive(tr)
+}
+
+// TestUntarPlain: onto FAT, the marked members of a compressed tar are
+// written with contents and times only; a hardlink gets its first
+// name's data when that was written, and what FAT cannot hold
+// (symlinks, device nodes, a hardlink whose data lies outside the
+// marked paths) is left out and counted. Folders keep their times
+// although files were written into them.
+func TestUntarPlain(t *testing.T) {
+	mt := time.Date(2024, 5, 6, 7, 8, 10, 0, time.UTC)
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	add := func(h *tar.Header, data string) {
+		h.ModTime, h.Size = mt, int64(len(data))
+		if h.Mode == 0 {
+			h.Mode = 0o644
+		}
+		if err := tw.WriteHeader(h); err != nil {
+			t.Fatal(err)
+		}
+		tw.Write([]byte(data))
+	}
+	add(&tar.Header{Name: "./etc/", Typeflag: tar.TypeDir, Mode: 0o755}, "")
+	add(&tar.Header{Name: "./etc/hostname", Typeflag: tar.TypeReg}, "pi\n")
+	add(&tar.Header{Name: "./home/pi/", Typeflag: tar.TypeDir, Mode: 0o755}, "")
+	add(&tar.Header{Name: "./home/pi/a.txt", Typeflag: tar.TypeReg}, "hello")
+	add(&tar.Header{Name: "./home/pi/b.txt", Typeflag: tar.TypeLink, Linkname: "./home/pi/a.txt"}, "")
+	add(&tar.Header{Name: "./home/pi/host", Typeflag: tar.TypeLink, Linkname: "./etc/hostname"}, "")
+	add(&tar.Header{Name: "./home/pi/link", Typeflag: tar.TypeSymlink, Linkname: "a.txt"}, "")
+	add(&tar.Header{Name: "./home/pi/dev/null", Typeflag: tar.TypeChar, Devmajor: 1, Devminor: 3}, "")
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	dest := t.TempDir()
+	res, err := untarPlain(context.Background(), &buf, []string{"home/pi"}, dest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Bytes != 10 || res.Skipped != 3 {
+		t.Errorf("copied %d bytes, skipped %d; want 10 and 3 (host, link, dev/null)", res.Bytes, res.Skipped)
+	}
+	for name, want := range map[string]string{"home/pi/a.txt": "hello", "home/pi/b.txt": "hello"} {
+		b, err := os.ReadFile(filepath.Join(dest, name))
+		if err != nil || string(b) != want {
+			t.Errorf("%s: %q, %v; want %q", name, b, err, want)
+		}
+	}
+	for _, name := range []string{"home/pi", "home/pi/a.txt", "home/pi/b.txt"} {
+		fi, err := os.Stat(filepath.Join(dest, name))
+		if err != nil || !fi.ModTime().Equal(mt) {
+			t.Errorf("%s: mtime %v (%v), want %v", name, fi.ModTime(), err, mt)
+		}
+	}
+	for _, name := range []string{"etc", "home/pi/host", "home/pi/link", "home/pi/dev"} {
+		if _, err := os.Lstat(filepath.Join(dest, name)); !os.IsNotExist(err) {
+			t.Errorf("%s written (%v), want left out", name, err)
+		}
+	}
+	if _, err := untarPlain(context.Background(), bytes.NewReader(nil), []string{"nowhere"}, t.TempDir()); err == nil {
+		t.Error("a path not in the archive: no error")
+	}
 }

@@ -221,7 +221,6 @@ const (
 	UIErrBrowseRemote  ID = "ui.err-browse-remote"
 	UIErrBrowseZipped  ID = "ui.err-browse-compressed"
 	UIErrDestBusy      ID = "ui.err-dest-busy"
-	UIErrTarOntoFAT    ID = "ui.err-tar-onto-fat"
 )
 
 var filesCatalogue = map[ID]map[Lang]string{
@@ -247,8 +246,6 @@ var filesCatalogue = map[ID]map[Lang]string{
 		German: "Dateien lassen sich nur in Sicherungen auf einem USB-Datenträger oder NFS-Share durchsuchen: die Sicherung zurückspielen oder auf einen USB-Datenträger kopieren"},
 	UIErrBrowseZipped: {English: "this set is a compressed image (ddz) or compressed per partition: browsing it would first unpack all of it into the recovery's memory; restore it, or use 'backupctl mount' on a computer",
 		German: "diese Sicherung ist ein komprimiertes Abbild (ddz) oder je Partition komprimiert: zum Durchsuchen müsste sie erst ganz in den Speicher der Recovery entpackt werden; sie zurückspielen oder 'backupctl mount' auf einem Rechner benutzen"},
-	UIErrTarOntoFAT: {English: "files of a compressed tar set can be copied only onto a Linux filesystem (ext4, btrfs, xfs): FAT cannot hold their owners, links and device nodes",
-		German: "Dateien einer komprimierten tar-Sicherung lassen sich nur auf ein Linux-Dateisystem (ext4, btrfs, xfs) kopieren: FAT kann ihre Besitzer, Links und Gerätedateien nicht aufnehmen"},
 	UIErrDestBusy: {English: "the partition is in use (is it the disk the backup is read from?): choose another one",
 		German: "die Partition ist in Benutzung (ist es der Datenträger, von dem die Sicherung gelesen wird?): eine andere wählen"},
 }
