@@ -42,9 +42,10 @@ var (
 // dir, and its root is listed and copied from there.
 //
 // setfs's cache (tar indexes; decompressed archives and images) is in
-// the run dir too, which is RAM. A compressed set (tgz, tar.zst, ddz)
-// is refused rather than decompressed there: a root filesystem's full
-// size does not fit in a 512 MB Pi's memory. Putting the cache on the
+// the run dir too, which is RAM. A compressed set is not decompressed
+// there: a root filesystem's full size does not fit in a 512 MB Pi's
+// memory. A compressed tar (tgz, tar.zst...) is browsed as a tarTree
+// instead, read through twice and never held; a ddz is refused. Putting the cache on the
 // source instead is not possible without writing to the backup disk,
 // which the recovery mounts read-only on purpose.
 type browser struct {

@@ -25,11 +25,12 @@ import (
 
 // TestBrowseAndCopy is "Get files back" on real parts: sets made by the
 // backup engine from the Pi-like disk, opened through the browser (a
-// real FUSE mount of setfs), listed, and four paths copied with rsync
+// real FUSE mount of setfs; a tgz set's archive read through for its
+// listing), listed, and four paths copied (rsync; GNU tar from the tgz)
 // onto an ext4 on a loop device that mountDest mounts; the copies must
 // equal the source in every attribute (owners, modes, times, xattrs,
-// ACLs, capabilities, hardlinks, device nodes). A compressed set and a
-// source without a local folder are refused with their own messages.
+// ACLs, capabilities, hardlinks, device nodes). A ddz set and a source
+// without a local folder are refused with their own messages.
 func TestBrowseAndCopy(t *testing.T) {
 	for _, c := range []string{"fuse", "pidisk", "rsync", "loop"} {
 		testfs.Require(t, c)
