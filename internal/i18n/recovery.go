@@ -235,7 +235,7 @@ var filesCatalogue = map[ID]map[Lang]string{
 	UIFileDestTitle: {English: "Copy %d marked to", German: "%d Markierte kopieren nach"},
 	UICopiedTo:      {English: "copied to %s", German: "kopiert nach %s"},
 	UIBusyReading:   {English: "reading %s", German: "lese %s"},
-	UIBusyListing:   {English: "reading the list of files of %s: %d%%", German: "lese die Dateiliste von %s: %d%%"},
+	UIBusyListing:   {English: "reading the list of files of %s: %d%% (Esc cancels)", German: "lese die Dateiliste von %s: %d%% (Esc bricht ab)"},
 	UIErrNothingMarked: {English: "nothing marked: mark files or folders with Space first",
 		German: "nichts markiert: zuerst Dateien oder Ordner mit der Leertaste markieren"},
 	UIErrNoDest: {English: "no partition to copy to: plug in a USB disk with a FAT or ext4 partition",

@@ -84,10 +84,19 @@ func (m *Model) browse(ctx context.Context, r Request, si SetInfo) error {
 	if m.deps.Browser == nil {
 		return m.end(errors.New("BUG: no file browser"), nil)
 	}
+	// Reading a compressed archive's list takes a while on a Pi: Back
+	// (Esc) cancels it meanwhile.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	m.update(func() { m.cancel = cancel })
 	rep := &busyPercent{m: m, set: si.Set.String(), pct: -1}
 	t, err := m.deps.Browser.Browse(ctx, r, rep)
 	rep.stop()
+	m.update(func() { m.cancel = nil })
 	if err != nil {
+		if ctx.Err() != nil && errors.Is(err, context.Canceled) {
+			err = fmt.Errorf("%w: %w", ErrCancelled, err)
+		}
 		return m.end(fmt.Errorf("open %s: %w", si.Set, err), nil)
 	}
 	entries, err := t.ReadDir("/")
