@@ -25,8 +25,9 @@ import (
 
 // TestBrowseAndCopy is "Get files back" on real parts: sets made by the
 // backup engine from the Pi-like disk, opened through the browser (a
-// real FUSE mount of setfs; a tgz set's archive read through for its
-// listing), listed, and four paths copied (rsync; GNU tar from the tgz)
+// real FUSE mount of setfs; a tgz or tar.zst set's archive read through
+// for its listing), listed, and four paths copied (rsync; GNU tar from
+// the compressed archives)
 // onto an ext4 on a loop device that mountDest mounts; the copies must
 // equal the source in every attribute (owners, modes, times, xattrs,
 // ACLs, capabilities, hardlinks, device nodes). A ddz set and a source
@@ -47,17 +48,24 @@ func TestBrowseAndCopy(t *testing.T) {
 		t.Fatal(err)
 	}
 	sets := map[string]backupset.Set{}
-	for _, typ := range []backupset.Type{backupset.TypeRsync, backupset.TypeTar, backupset.TypeTGZ, backupset.TypeDDZ} {
-		res, err := backup.Run(context.Background(), backup.Options{Target: backups, Type: typ, SourceDisk: d.Path, Snapshot: string(typ)}, backup.Deps{})
+	for _, c := range []struct {
+		key  string
+		typ  backupset.Type
+		comp backupset.Compression
+	}{
+		{"rsync", backupset.TypeRsync, ""}, {"tar", backupset.TypeTar, ""}, {"tgz", backupset.TypeTGZ, ""},
+		{"tar.zst", backupset.TypeTar, backupset.CompressZstd}, {"ddz", backupset.TypeDDZ, ""},
+	} {
+		res, err := backup.Run(context.Background(), backup.Options{Target: backups, Type: c.typ, Compression: c.comp, SourceDisk: d.Path, Snapshot: c.key}, backup.Deps{})
 		if err != nil {
-			t.Fatalf("backup %s: %v", typ, err)
+			t.Fatalf("backup %s: %v", c.key, err)
 		}
 		rel, _ := filepath.Rel(backups, res.SetDir)
 		name, err := backupset.Parse(filepath.Base(res.SetDir))
 		if err != nil {
 			t.Fatal(err)
 		}
-		sets[string(typ)] = backupset.Set{Name: name, Dir: filepath.ToSlash(rel)}
+		sets[c.key] = backupset.Set{Name: name, Dir: filepath.ToSlash(rel)}
 	}
 	src, err := source.OpenDir(backups, "")
 	if err != nil {
@@ -93,7 +101,8 @@ func TestBrowseAndCopy(t *testing.T) {
 	}
 	randomSize := ri.Size()
 	marked := []string{"/home/pi", "/srv/shared", "/srv/chroot", "/usr/bin"}
-	for _, typ := range []string{"rsync", "tar", "tgz"} {
+	for _, typ := range []string{"rsync", "tar", "tgz", "tar.zst"} {
+		compressed := typ == "tgz" || typ == "tar.zst"
 		t.Run(typ, func(t *testing.T) {
 			listing := &sum{}
 			tree, err := b.Browse(ctx, model.Request{Source: src, Set: sets[typ]}, listing)
@@ -116,7 +125,7 @@ func TestBrowseAndCopy(t *testing.T) {
 				if _, special, err := count([]string{st.root + "/./srv/chroot", st.root + "/./" + testfs.PathSymlink}); err != nil || special != 3 {
 					t.Errorf("counted %d entries FAT cannot hold (%v), want 3", special, err)
 				}
-			} else if _, ok := tree.(*tarTree); !ok || typ != "tgz" {
+			} else if _, ok := tree.(*tarTree); !ok || !compressed {
 				t.Fatalf("%s set browsed as %T", typ, tree)
 			} else if listing.total == 0 || listing.added != listing.total {
 				// The archive was read through once, and said so.
@@ -129,7 +138,7 @@ func TestBrowseAndCopy(t *testing.T) {
 				t.Fatal(err)
 			}
 			into := filepath.Join(dirOut, "pibackup-files", sets[typ].String())
-			if typ == "tgz" {
+			if compressed {
 				// A cancelled copy stops with the context's error.
 				cctx, cancel := context.WithCancel(ctx)
 				cancel()
@@ -146,7 +155,7 @@ func TestBrowseAndCopy(t *testing.T) {
 			if got.Skipped != 0 {
 				t.Errorf("onto ext4 %d entries were skipped", got.Skipped)
 			}
-			if typ == "tgz" {
+			if compressed {
 				// The progress is the archive read through (maybe twice,
 				// for hardlinks whose first name is not marked).
 				if rep.total == 0 || rep.added < rep.total || got.Bytes < randomSize {
