@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"runtime/debug"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/pibackup/pibackup/internal/config"
+	"github.com/pibackup/pibackup/internal/i18n"
 )
 
 // Build information, set with -ldflags "-X main.version=... -X main.commit=... -X main.date=...".
@@ -27,6 +29,10 @@ type app struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
 	log            *slog.Logger
+	// msg is the language of help and of the line that says why a command
+	// failed: --lang or the locale, then the lang setting once a command
+	// has loaded its configuration.
+	msg *i18n.Printer
 	// loaded, if set, sees every merged configuration a command loads,
 	// and its error ends the command there: the settings test stops each
 	// command right after its flags and files are merged.
@@ -107,7 +113,8 @@ func orDash(s string) string {
 
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	a := &app{stdin: stdin, stdout: stdout, stderr: stderr,
-		log: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}
+		log: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		msg: i18n.New(argsLang(args, os.Getenv))}
 	root := a.rootCmd()
 	root.SetArgs(args)
 	root.SetIn(stdin)
@@ -117,7 +124,12 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if err == nil {
 		return exitOK
 	}
-	fmt.Fprintf(stderr, "backupctl: %s\n", strings.TrimSpace(err.Error()))
+	code := exitCode(err)
+	fmt.Fprintf(stderr, "backupctl: %s\n", strings.TrimSpace(a.errorLine(code, err)))
+	return code
+}
+
+func exitCode(err error) int {
 	var ce *codedError
 	switch {
 	case errors.As(err, &ce):
@@ -128,6 +140,28 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return exitUsage
 	}
 	return exitFailure
+}
+
+// exitReasons name, per exit code, why a command failed; in English the
+// error says it, in German the reason comes before the English details.
+var exitReasons = map[int]i18n.ID{
+	exitFailure:   i18n.CLIErrFailed,
+	exitUsage:     i18n.CLIErrUsage,
+	exitPreflight: i18n.CLIErrPreflight,
+	exitVerify:    i18n.CLIErrVerify,
+	exitLocked:    i18n.CLIErrLocked,
+	exitCancelled: i18n.CLIErrCancelled,
+}
+
+// errorLine is the line that says why a command failed, in the user's
+// language. A result line a command has translated itself is printed as
+// it is.
+func (a *app) errorLine(code int, err error) string {
+	var done *msgError
+	if errors.As(err, &done) {
+		return err.Error()
+	}
+	return a.msg.Sprintf(exitReasons[code], a.msg.Translate(err))
 }
 
 // rootCmd builds the command tree: backupctl, its persistent flags and
@@ -150,6 +184,9 @@ func (a *app) rootCmd() *cobra.Command {
 		}
 	}
 	root.AddCommand(a.commands()...)
+	if a.msg != nil {
+		translateHelp(root, a.msg)
+	}
 	return root
 }
 

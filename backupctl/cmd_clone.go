@@ -10,6 +10,7 @@ import (
 
 	"github.com/pibackup/pibackup/internal/config"
 	"github.com/pibackup/pibackup/internal/hooks"
+	"github.com/pibackup/pibackup/internal/i18n"
 	"github.com/pibackup/pibackup/internal/restore"
 	"github.com/pibackup/pibackup/internal/size"
 )
@@ -97,7 +98,7 @@ func (a *app) runClone(ctx context.Context, o cloneOptions) error {
 	if o.rootSource != "" && o.source == "" {
 		return withCode(exitUsage, errors.New("clone: --source-root-disk needs --source-disk (the running system's root is found)"))
 	}
-	hk, err := a.newRestoreHooks(o.cfg)
+	hk, pr, err := a.newRestoreHooks(o.cfg)
 	if err != nil {
 		return err
 	}
@@ -113,12 +114,12 @@ func (a *app) runClone(ctx context.Context, o cloneOptions) error {
 		}
 		return withCode(exitPreflight, fmt.Errorf("clone: %w", err))
 	}
-	if proceed, err := a.showPlanAndConfirm("clone", plan.String(), plan.Target, o.dryRun, o.yes); !proceed {
+	if proceed, err := a.showPlanAndConfirm("clone", pr, plan.Text(pr), plan.Target, o.dryRun, o.yes); !proceed {
 		return err
 	}
 	if plan.RootTarget != nil && !o.yes {
 		// Two disks are overwritten: each is confirmed by its name.
-		if err := confirmTarget(a.stdin, a.stdout, plan.RootTarget); err != nil {
+		if err := confirmTarget(a.stdin, a.stdout, pr, plan.RootTarget); err != nil {
 			return withCode(exitPreflight, fmt.Errorf("clone: %w", err))
 		}
 	}
@@ -139,12 +140,12 @@ func (a *app) runClone(ctx context.Context, o cloneOptions) error {
 	if err != nil {
 		return err
 	}
-	what := "Cloned"
+	done := i18n.CloneDone
 	if res.Sync {
-		what = "Synced"
+		done = i18n.CloneSynced
 	}
-	fmt.Fprintf(a.stdout, "\n%s onto %s in %s: root %s in %d changed files, boot partition %s written.\n", what, plan.Target.Path,
-		res.Duration.Round(100*time.Millisecond), size.Format(res.RootTransferred), res.FilesChanged, size.Format(res.BootWritten))
+	fmt.Fprintf(a.stdout, "\n%s\n", pr.Sprintf(done, plan.Target.Path,
+		res.Duration.Round(100*time.Millisecond), size.Format(res.RootTransferred), res.FilesChanged, size.Format(res.BootWritten)))
 	for _, c := range res.Changes {
 		fmt.Fprintf(a.stdout, "  %s\n", c)
 	}

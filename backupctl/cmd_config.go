@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/pibackup/pibackup/internal/config"
+	"github.com/pibackup/pibackup/internal/i18n"
 )
 
 // raspiBackupConf is where raspiBackup keeps its system config.
@@ -32,6 +33,11 @@ func (a *app) loadConfig(flags *config.Flags) (*config.Loaded, error) {
 	}
 	for _, w := range l.Warnings {
 		fmt.Fprintf(a.stderr, "backupctl: warning: %s\n", w)
+	}
+	// From here on a failure is reported in the language the command
+	// speaks; an invalid lang is the command's own error to report.
+	if lang, err := i18n.Pick(l.Config.Lang, os.Getenv); err == nil {
+		a.msg = i18n.New(lang)
 	}
 	if a.loaded != nil {
 		if err := a.loaded(l); err != nil {

@@ -11,6 +11,8 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/cobra/doc"
 	"github.com/spf13/pflag"
+
+	"github.com/pibackup/pibackup/internal/i18n"
 )
 
 // Completion script names written by gendocs --completions; the packager
@@ -38,7 +40,14 @@ func (a *app) newGendocsCmd() *cobra.Command {
 			if manDir == "" && complDir == "" {
 				return withCode(exitUsage, errors.New("gendocs: give --man DIR, --completions DIR or both"))
 			}
+			// The package's pages and completions are English whatever
+			// the packager's locale, so the same build gives the same files.
 			root := cmd.Root()
+			if a.msg != nil && a.msg.Lang() != i18n.English {
+				en := *a
+				en.msg = nil
+				root = en.rootCmd()
+			}
 			if manDir != "" {
 				if err := genMan(root, manDir); err != nil {
 					return err

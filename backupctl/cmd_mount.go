@@ -7,11 +7,12 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/pibackup/pibackup/internal/config"
 	"github.com/pibackup/pibackup/internal/setfs"
 )
 
 func (a *app) newMountCmd() *cobra.Command {
-	var cacheDir string
+	var cfg *config.Flags
 	cmd := &cobra.Command{
 		Use:   "mount SET|HOSTDIR MOUNTPOINT",
 		Short: "Show a backup set (or every set of a host) as a read-only folder",
@@ -51,8 +52,12 @@ Examples:
 			if err != nil {
 				return withCode(exitUsage, err)
 			}
+			l, err := a.loadConfig(cfg)
+			if err != nil {
+				return err
+			}
 			ctx := cmd.Context()
-			srv, err := setfs.Mount(ctx, src, mnt, setfs.Options{CacheDir: cacheDir, Log: a.log, Out: a.stdout})
+			srv, err := setfs.Mount(ctx, src, mnt, setfs.Options{CacheDir: l.Config.MountCacheDir, Log: a.log, Out: a.stdout})
 			if err != nil {
 				if errors.Is(err, setfs.ErrUnsupported) {
 					return withCode(exitPreflight, fmt.Errorf("mount: %w", err))
@@ -79,6 +84,6 @@ Examples:
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&cacheDir, "cache-dir", "", "folder for archive indexes and decompressed payloads (default "+setfs.DefaultCacheDir()+")")
+	cfg = config.AddFlags(cmd.Flags(), config.CmdMount)
 	return cmd
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/pibackup/pibackup/internal/config"
 	"github.com/pibackup/pibackup/internal/disklayout"
 	"github.com/pibackup/pibackup/internal/hooks"
+	"github.com/pibackup/pibackup/internal/i18n"
 	"github.com/pibackup/pibackup/internal/restore"
 	"github.com/pibackup/pibackup/internal/size"
 )
@@ -116,7 +117,7 @@ func (a *app) runRestore(ctx context.Context, o restoreOptions, setDir string) e
 	if fi, err := os.Stat(abs); err != nil || !fi.IsDir() {
 		return withCode(exitPreflight, fmt.Errorf("restore: %s is not a backup set folder", setDir))
 	}
-	hk, err := a.newRestoreHooks(o.cfg)
+	hk, pr, err := a.newRestoreHooks(o.cfg)
 	if err != nil {
 		return err
 	}
@@ -146,7 +147,7 @@ func (a *app) runRestore(ctx context.Context, o restoreOptions, setDir string) e
 		}
 		return withCode(exitPreflight, fmt.Errorf("restore: %w", err))
 	}
-	if proceed, err := a.showPlanAndConfirm("restore", plan.String(), plan.Target, o.dryRun, o.yes); !proceed {
+	if proceed, err := a.showPlanAndConfirm("restore", pr, plan.Text(pr), plan.Target, o.dryRun, o.yes); !proceed {
 		return err
 	}
 	vars := hooks.Vars{TargetDir: abs, RestoreDev: plan.Target.Path}
@@ -176,27 +177,27 @@ func (a *app) runRestore(ctx context.Context, o restoreOptions, setDir string) e
 	if err != nil {
 		return err
 	}
-	verified := "checked"
+	done := i18n.RestoreDone
 	if !res.Verified {
-		verified = "NOT verified (see the log)"
+		done = i18n.RestoreDoneNotVer
 	}
-	fmt.Fprintf(a.stdout, "\nRestored %s onto %s in %s (%s written), %s.\n", filepath.Base(abs), plan.Target.Path,
-		res.Duration.Round(100*time.Millisecond), size.Format(res.Bytes), verified)
+	fmt.Fprintf(a.stdout, "\n%s\n", pr.Sprintf(done, filepath.Base(abs), plan.Target.Path,
+		res.Duration.Round(100*time.Millisecond), size.Format(res.Bytes)))
 	for _, c := range res.Changes {
 		fmt.Fprintf(a.stdout, "  %s\n", c)
 	}
 	for _, w := range res.Warnings {
-		fmt.Fprintf(a.stdout, "  warning: %s\n", w)
+		fmt.Fprintln(a.stdout, pr.Sprintf(i18n.RestoreWarning, w))
 	}
 	return nil
 }
 
 // confirmTarget asks for the target's name to be typed, after showing
 // what is on it. An empty or closed stdin refuses.
-func confirmTarget(in io.Reader, out io.Writer, t *restore.Target) error {
+func confirmTarget(in io.Reader, out io.Writer, pr *i18n.Printer, t *restore.Target) error {
 	name := filepath.Base(t.Path)
-	fmt.Fprintf(out, "\nEverything on %s will be overwritten.\n", t.Describe())
-	fmt.Fprintf(out, "Type %q to go on: ", name)
+	fmt.Fprintf(out, "\n%s\n", pr.Sprintf(i18n.PlanOverwritten, t.Text(pr)))
+	fmt.Fprint(out, pr.Sprintf(i18n.PlanTypeName, name))
 	line, err := readLine(in)
 	if err != nil && line == "" {
 		return errors.New("not confirmed (no input; use --yes for unattended runs)")
@@ -291,14 +292,14 @@ func (p *textProgress) done() {
 // showPlanAndConfirm prints a restore or clone plan and, unless --yes,
 // asks for the target's name. proceed is false after a dry run (err nil)
 // or a refused confirmation (err set); nothing has been written then.
-func (a *app) showPlanAndConfirm(verb, plan string, target *restore.Target, dryRun, yes bool) (proceed bool, err error) {
+func (a *app) showPlanAndConfirm(verb string, pr *i18n.Printer, plan string, target *restore.Target, dryRun, yes bool) (proceed bool, err error) {
 	fmt.Fprint(a.stdout, plan)
 	if dryRun {
-		fmt.Fprintln(a.stdout, "\nDry run (-F): nothing was written.")
+		fmt.Fprintf(a.stdout, "\n%s\n", pr.Sprintf(i18n.PlanDryRun))
 		return false, nil
 	}
 	if !yes {
-		if err := confirmTarget(a.stdin, a.stdout, target); err != nil {
+		if err := confirmTarget(a.stdin, a.stdout, pr, target); err != nil {
 			return false, withCode(exitPreflight, fmt.Errorf("%s: %w", verb, err))
 		}
 	}

@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 
 	"github.com/spf13/pflag"
 
 	"github.com/pibackup/pibackup/internal/config"
 	"github.com/pibackup/pibackup/internal/hooks"
+	"github.com/pibackup/pibackup/internal/i18n"
 )
 
 // addRestoreHookFlags adds -f/--config and the settings of command
@@ -39,18 +41,23 @@ HOOKS
 `
 
 // newRestoreHooks loads the configuration and returns the hook runner of
-// a restore or clone.
-func (a *app) newRestoreHooks(flags *config.Flags) (*hooks.Runner, error) {
+// a restore or clone, and the printer of its plan and result lines (the
+// lang setting, else LC_ALL, LC_MESSAGES, LANG).
+func (a *app) newRestoreHooks(flags *config.Flags) (*hooks.Runner, *i18n.Printer, error) {
 	l, err := a.loadConfig(flags)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	ho, err := l.Config.HookOptions()
 	if err != nil {
-		return nil, withCode(exitUsage, fmt.Errorf("configuration: %w", err))
+		return nil, nil, withCode(exitUsage, fmt.Errorf("configuration: %w", err))
+	}
+	lang, err := i18n.Pick(l.Config.Lang, os.Getenv)
+	if err != nil {
+		return nil, nil, withCode(exitUsage, err)
 	}
 	ho.Log = a.log
-	return hooks.New(ho), nil
+	return hooks.New(ho), i18n.New(lang), nil
 }
 
 // withRestoreHooks runs execute between the pre-restore and the

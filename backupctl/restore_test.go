@@ -69,6 +69,47 @@ func TestRestoreCLI(t *testing.T) {
 			t.Errorf("dry run created %s", img)
 		}
 	})
+	t.Run("dry run in German", func(t *testing.T) {
+		img := filepath.Join(work, "dry.img")
+		// --lang, and without it LC_MESSAGES (LC_ALL unset), as gettext.
+		t.Setenv("LC_ALL", "")
+		t.Setenv("LANG", "")
+		t.Setenv("LC_MESSAGES", "de_DE.UTF-8")
+		for _, args := range [][]string{{"--lang", "de"}, nil} {
+			code, out, errOut := cli(ctx, append([]string{"restore", "-F", set, "--to", img, "--size", "300M"}, args...)...)
+			if code != 0 {
+				t.Fatalf("%q: exit %d: %s %s", args, code, out, errOut)
+			}
+			for _, want := range []string{"Neue Partitionstabelle:", "Schritte:", "cmdline.txt: root=PARTUUID=", "Probelauf (-F)"} {
+				if !strings.Contains(out, want) {
+					t.Errorf("%q: plan lacks %q:\n%s", args, want, out)
+				}
+			}
+			for _, not := range []string{"New partition table:", "Steps:", "Dry run"} {
+				if strings.Contains(out, not) {
+					t.Errorf("%q: German plan has %q:\n%s", args, not, out)
+				}
+			}
+		}
+		if code, out, _ := cli(ctx, "restore", "-F", set, "--to", img, "--size", "300M", "--lang", "en"); code != 0 || !strings.Contains(out, "New partition table:") {
+			t.Errorf("--lang en over LC_MESSAGES=de: exit %d\n%s", code, out)
+		}
+		if code, _, errOut := cli(ctx, "restore", "-F", set, "--to", img, "--size", "300M", "--lang", "fr"); code != exitUsage || !strings.Contains(errOut, "--lang") {
+			t.Errorf("--lang fr: exit %d %s; want %d naming --lang", code, errOut, exitUsage)
+		}
+		code, out, errOut := cliIn(ctx, "ja\n", "restore", "--lang", "de", set, "--to", img, "--size", "300M")
+		if code != exitPreflight || !strings.Contains(out, "Alles auf neue Abbilddatei") || !strings.Contains(out, `Zum Fortfahren "dry.img" eintippen`) {
+			t.Errorf("German confirmation: exit %d\n%s\n%s", code, out, errOut)
+		}
+		if _, err := os.Stat(img); !os.IsNotExist(err) {
+			t.Errorf("dry run created %s", img)
+		}
+		de := filepath.Join(work, "de.img")
+		code, out, errOut = cliIn(ctx, "de.img\n", "restore", "--lang", "de", set, "--to", de, "--size", "300M")
+		if code != 0 || !strings.Contains(out, filepath.Base(set)+" auf "+de+" wiederhergestellt in ") || !strings.Contains(out, "geschrieben), geprüft.") {
+			t.Errorf("German restore: exit %d\n%s\n%s", code, out, errOut)
+		}
+	})
 	t.Run("not confirmed", func(t *testing.T) {
 		img := filepath.Join(work, "noconfirm.img")
 		code, out, errOut := cliIn(ctx, "yes\n", "restore", set, "--to", img, "--size", "300M")
@@ -212,16 +253,24 @@ func TestCloneCLI(t *testing.T) {
 	d := fixture(t)
 	ctx := context.Background()
 	img := filepath.Join(t.TempDir(), "standby.img")
+	code, out, errOut := cli(ctx, "clone", "-F", "--lang", "de", "--source-disk", d.Path, "--to", img, "--size", "400M")
+	if code != 0 || !strings.Contains(out, "Klonen: "+d.Path) || !strings.Contains(out, "Vollständiger Klon") || !strings.Contains(out, "Probelauf (-F)") {
+		t.Errorf("German dry run: exit %d\n%s\n%s", code, out, errOut)
+	}
 	if code, _, errOut := cli(ctx, "clone", "--source-disk", d.Path, "--to", img, "--size", "400M"); code != exitPreflight || !strings.Contains(errOut, "not confirmed") {
 		t.Errorf("clone without --yes and without input: exit %d %s", code, errOut)
 	}
-	code, out, errOut := cli(ctx, "clone", "--source-disk", d.Path, "--to", img, "--size", "400M", "--yes")
+	code, out, errOut = cli(ctx, "clone", "--source-disk", d.Path, "--to", img, "--size", "400M", "--yes")
 	if code != 0 || !strings.Contains(out, "Cloned onto") {
 		t.Fatalf("first clone: exit %d\n%s\n%s", code, out, errOut)
 	}
 	code, out, errOut = cli(ctx, "clone", "--source-disk", d.Path, "--to", img, "--yes")
 	if code != 0 || !strings.Contains(out, "Synced onto") || !strings.Contains(out, "root 0 B in 0 changed files") {
 		t.Fatalf("second clone: exit %d\n%s\n%s", code, out, errOut)
+	}
+	code, out, errOut = cli(ctx, "clone", "--lang", "de", "--source-disk", d.Path, "--to", img, "--yes")
+	if code != 0 || !strings.Contains(out, "Auf "+img+" abgeglichen") || !strings.Contains(out, "Root 0 B in 0 geänderten Dateien") {
+		t.Fatalf("third clone, in German: exit %d\n%s\n%s", code, out, errOut)
 	}
 	got, err := disklayout.ReadFile(img)
 	if err != nil {

@@ -27,15 +27,6 @@ type settingFlag struct {
 	opt  config.Option
 }
 
-// commandPath is the path of c below the root ("" for the root).
-func commandPath(c *cobra.Command) string {
-	var parts []string
-	for ; c.HasParent(); c = c.Parent() {
-		parts = append([]string{c.Name()}, parts...)
-	}
-	return strings.Join(parts, " ")
-}
-
 // walkFlags calls fn for every flag defined on every command of the
 // tree (persistent flags once, on the command that defines them).
 func walkFlags(root *cobra.Command, fn func(path string, f *pflag.Flag)) {
@@ -128,6 +119,7 @@ func TestEverySettingIsKeyAndFlag(t *testing.T) {
 		"status":           {dir},
 		"schedule":         {"install"},
 		"recover-services": {"--run-dir", t.TempDir()},
+		"mount":            {setDir, t.TempDir()},
 	}
 	n := 0
 	paths := map[string]bool{}

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/pibackup/pibackup/internal/i18n"
 	"github.com/pibackup/pibackup/internal/progress"
 	"github.com/pibackup/pibackup/internal/restore"
 	"github.com/pibackup/pibackup/internal/tui/model"
@@ -20,6 +21,9 @@ import (
 type engine struct {
 	log   *slog.Logger
 	board string // restore.HostBoard: the Pi 5 boot-order note
+	// lang is the language of the plans: the UI's, since the model hands
+	// the plan's text to the screen as it is. The zero value is English.
+	lang i18n.Lang
 }
 
 var _ model.Engine = engine{}
@@ -49,24 +53,27 @@ func (f *forward) Add(n int64)                    { f.get().Add(n) }
 type restorePlan struct {
 	p  *restore.Plan
 	fw *forward
+	pr *i18n.Printer
 }
 
-func (p *restorePlan) String() string { return p.p.String() }
+func (p *restorePlan) String() string { return p.p.Text(p.pr) }
 
 type clonePlan struct {
 	p  *restore.ClonePlan
 	fw *forward
+	pr *i18n.Printer
 }
 
-func (p *clonePlan) String() string { return p.p.String() }
+func (p *clonePlan) String() string { return p.p.Text(p.pr) }
 
 type verifyPlan struct {
 	fsys  fs.FS
 	name  string
 	local string
+	pr    *i18n.Printer
 }
 
-func (p *verifyPlan) String() string { return "verify " + p.name }
+func (p *verifyPlan) String() string { return p.pr.Sprintf(i18n.PlanVerify, p.name) }
 
 // setFS is the set folder of a request as the engines want it: an fs.FS
 // rooted at the set, and its local path when the source has one.
@@ -85,6 +92,7 @@ func setFS(r model.Request) (fs.FS, string, error) {
 // Plan implements model.Engine. It writes nothing.
 func (e engine) Plan(ctx context.Context, r model.Request) (model.PlanText, error) {
 	fw := &forward{}
+	pr := i18n.New(e.lang)
 	switch r.Task {
 	case model.TaskRestore:
 		sub, local, err := setFS(r)
@@ -98,19 +106,19 @@ func (e engine) Plan(ctx context.Context, r model.Request) (model.PlanText, erro
 		if err != nil {
 			return nil, err
 		}
-		return &restorePlan{p: p, fw: fw}, nil
+		return &restorePlan{p: p, fw: fw, pr: pr}, nil
 	case model.TaskClone:
 		p, err := restore.NewClonePlan(ctx, restore.CloneOptions{Source: r.From.Path, Target: r.Target.Path, Log: e.log, Progress: fw})
 		if err != nil {
 			return nil, err
 		}
-		return &clonePlan{p: p, fw: fw}, nil
+		return &clonePlan{p: p, fw: fw, pr: pr}, nil
 	case model.TaskVerify:
 		sub, local, err := setFS(r)
 		if err != nil {
 			return nil, err
 		}
-		return &verifyPlan{fsys: sub, name: r.Set.String(), local: local}, nil
+		return &verifyPlan{fsys: sub, name: r.Set.String(), local: local, pr: pr}, nil
 	}
 	return nil, fmt.Errorf("BUG: unknown task %v", r.Task)
 }

@@ -90,6 +90,8 @@ func run(ctx context.Context, sys *system, restart respawn.Run) bootcmdline.Afte
 	} else if unattendedAsked {
 		res := result{Target: cfg.Target, Error: fmt.Sprint(cfgErr)}
 		if cfgErr == nil {
+			// The plan on the console stays English, like the rest of the
+			// unattended run's lines, which scripts and logs read.
 			res = unattended(ctx, cfg, identity, unattendedDeps{
 				Opener: opener, Disks: disks, Engine: engine{log: log, board: restore.HostBoard()}, BootDisk: boot.disk, Log: log,
 				Out: consoleWriter{sys},
@@ -114,8 +116,12 @@ func run(ctx context.Context, sys *system, restart respawn.Run) bootcmdline.Afte
 	if sp, err := source.ParseURL(cfg.Source); err == nil && cfg.KnownHost != "" {
 		known[sp.Addr()] = cfg.KnownHost
 	}
+	// recovery.lang, else LANG=de on the kernel command line (the kernel
+	// hands words it does not know to init's environment), else English:
+	// the screens, the SSH UI and the plans they show.
+	lang, _ := i18n.Pick(string(cfg.Lang), os.Getenv)
 	m := model.New(model.Deps{
-		Opener: confSecrets{o: opener, cfg: cfg, identity: identity}, Disks: disks, Engine: engine{log: log, board: restore.HostBoard()}, BootDisk: boot.disk, KnownHosts: known, Log: log,
+		Opener: confSecrets{o: opener, cfg: cfg, identity: identity}, Disks: disks, Engine: engine{log: log, board: restore.HostBoard(), lang: lang}, BootDisk: boot.disk, KnownHosts: known, Log: log,
 		// "Get files back": the console's and the SSH UI's (they share m).
 		Browser: newBrowser(sys.RunDir, log), MountDest: mountDest(sys.RunDir, log),
 		Power: func(reboot bool) error {
@@ -132,9 +138,6 @@ func run(ctx context.Context, sys *system, restart respawn.Run) bootcmdline.Afte
 		m.SetError(restarted)
 	}
 	// Headless Pis: the same UI over SSH when recovery.conf asks for it.
-	// recovery.lang, else LANG=de on the kernel command line (the kernel
-	// hands words it does not know to init's environment), else English.
-	lang, _ := i18n.Pick(string(cfg.Lang), os.Getenv)
 	sshSrv := startSSH(ctx, sys, cfg, sshUI(m, disks, ring, func() string { return *netStatus.Load() }, lang), log)
 	screen, ttyPath, err := openScreen(uiTTY(cfg.TTY, cmdline, sys.Dev), sys.Dev)
 	if err != nil {

@@ -115,6 +115,7 @@ type Config struct {
 	Lang    string // en or de; "" follows LC_ALL, LC_MESSAGES, LANG
 
 	RestoreTestWorkDir  string
+	MountCacheDir       string
 	RestoreTestSample   int
 	RestoreTestMaxSpace string
 	RemindMonths        int
@@ -158,6 +159,7 @@ const (
 	CmdStatus          = "status"
 	CmdSchedule        = "schedule"
 	CmdRecoverServices = "recover-services"
+	CmdMount           = "mount"
 )
 
 // Groups of commands that share options.
@@ -167,7 +169,7 @@ var (
 	withRestore    = []string{CmdRestore, CmdClone}
 	everyHookUser  = []string{CmdBackup, CmdRestore, CmdClone}
 	withBackupPath = []string{CmdBackup, CmdRestoreTest}
-	everyLangUser  = []string{CmdBackup, CmdRestoreTest, CmdStatus, CmdSchedule, CmdRecoverServices}
+	everyLangUser  = []string{CmdBackup, CmdRestore, CmdClone, CmdRestoreTest, CmdStatus, CmdSchedule, CmdRecoverServices}
 )
 
 // option is one row of the table: the file key, the flag (key with "."
@@ -274,7 +276,8 @@ var table = []option{
 	{key: "ntfy.on-error-only", help: "notify ntfy only when the run failed", cmds: backupOnly, field: func(c *Config) any { return &c.NtfyOnErrorOnly }},
 	{key: "notify-start", help: "also notify when a backup starts (notifiers set to on-error-only stay quiet)", cmds: backupOnly, field: func(c *Config) any { return &c.NotifyStart }},
 	{key: "log.json", help: "write the run log as JSON lines instead of text", cmds: backupOnly, field: func(c *Config) any { return &c.LogJSON }},
-	{key: "lang", help: `language of result lines, notices and status: en or de ("" follows LC_ALL, LC_MESSAGES, LANG); raspiBackup -G`, choices: []string{"en", "de"}, cmds: everyLangUser, field: func(c *Config) any { return &c.Lang }},
+	{key: "lang", help: `language of result lines, notices, status and the restore and clone plans: en or de ("" follows LC_ALL, LC_MESSAGES, LANG); raspiBackup -G`, choices: []string{"en", "de"}, cmds: everyLangUser, field: func(c *Config) any { return &c.Lang }},
+	{key: "mount.cache-dir", flag: "cache-dir", help: "mount: folder for archive indexes and decompressed payloads (\"\" is /var/cache/backupctl for root)", cmds: []string{CmdMount}, field: func(c *Config) any { return &c.MountCacheDir }},
 	{key: "restore-test.work-dir", flag: "work-dir", help: "restore-test: folder for the scratch image (it needs about the used space of the backed-up filesystems)", cmds: []string{CmdRestoreTest}, field: func(c *Config) any { return &c.RestoreTestWorkDir }},
 	{key: "restore-test.sample", flag: "sample", help: "restore-test: number of files compared with the set's hashes", cmds: []string{CmdRestoreTest}, field: func(c *Config) any { return &c.RestoreTestSample }},
 	{key: "restore-test.max-space", flag: "max-space", help: `restore-test: refuse to start when the image would need more than this (e.g. "8G"; "" no limit)`, cmds: []string{CmdRestoreTest}, field: func(c *Config) any { return &c.RestoreTestMaxSpace }},

@@ -1,18 +1,22 @@
 // Package i18n holds backupctl's user-facing result lines in English and
 // German and picks the language from --lang, LC_ALL, LC_MESSAGES or LANG.
 //
-// Two kinds of text are here: the lines a user reads to learn the outcome
+// Four kinds of text are here: the lines a user reads to learn the outcome
 // of a run (the result of a backup, why it did not start, what retention
-// deleted, the status report, notification subjects), and every word of
+// deleted, the status report, notification subjects); every word of
 // the recovery's screens (recovery.go), whose user may read no English
-// at all while his Pi is broken. Details inside error messages
+// at all while his Pi is broken; the restore and clone plans (plan.go)
+// he confirms before a disk is overwritten; and backupctl's own words
+// (cli.go): the summaries of its commands, the help of its flags and the
+// reason a command failed. Details inside error messages
 // from the engines stay English: they name files, tools and system errors
 // that are searched for on the web, and a half-translated chain of
 // wrapped errors reads worse than an English one. Log records are English
 // for the same reason.
 //
-// The catalogue is two tables, in catalogue.go and recovery.go; a test fails when an ID lacks
-// a language or when the translations disagree on their format verbs.
+// The catalogue is in tables, in catalogue.go, recovery.go, plan.go and
+// cli.go; a test fails when an ID lacks a language or when the translations
+// disagree on their format verbs.
 package i18n
 
 import (
@@ -106,7 +110,25 @@ func (p *Printer) Sprintf(id ID, args ...any) string {
 	if !ok {
 		f = m[English]
 	}
-	return fmt.Sprintf(f, args...)
+	return fmt.Sprintf(f, p.nested(args)...)
+}
+
+// nested prints the Msg arguments of a message in p's language, so a
+// message can name another ("partition 2 (the boot partition)").
+func (p *Printer) nested(args []any) []any {
+	var out []any
+	for i, a := range args {
+		if m, ok := a.(Msg); ok {
+			if out == nil {
+				out = slices.Clone(args)
+			}
+			out[i] = p.Msg(m)
+		}
+	}
+	if out == nil {
+		return args
+	}
+	return out
 }
 
 // Msg is a message not yet printed: a model that does not know the
@@ -130,9 +152,10 @@ func (p *Printer) Msg(m Msg) string {
 	return p.Sprintf(m.ID, m.Args...)
 }
 
-// tables are the catalogue's parts: the result lines of backupctl and the
-// recovery's screens. An ID lives in exactly one (the test checks).
-var tables = []map[ID]map[Lang]string{catalogue, recoveryCatalogue, filesCatalogue}
+// tables are the catalogue's parts: the result lines of backupctl, the
+// recovery's screens, the restore and clone plans, and backupctl's help
+// and error lines. An ID lives in exactly one (the test checks).
+var tables = []map[ID]map[Lang]string{catalogue, recoveryCatalogue, filesCatalogue, planCatalogue, cliCatalogue}
 
 func lookup(id ID) (map[Lang]string, bool) {
 	for _, t := range tables {
@@ -144,9 +167,14 @@ func lookup(id ID) (map[Lang]string, bool) {
 }
 
 // IDs lists the catalogue's message IDs, sorted.
-func IDs() []ID {
+func IDs() []ID { return idsOf(tables...) }
+
+// RecoveryIDs lists the IDs of the recovery's screens, sorted.
+func RecoveryIDs() []ID { return idsOf(recoveryCatalogue, filesCatalogue) }
+
+func idsOf(ts ...map[ID]map[Lang]string) []ID {
 	var ids []ID
-	for _, t := range tables {
+	for _, t := range ts {
 		for id := range t {
 			ids = append(ids, id)
 		}
@@ -155,17 +183,8 @@ func IDs() []ID {
 	return ids
 }
 
-// RecoveryIDs lists the IDs of the recovery's screens, sorted.
-func RecoveryIDs() []ID {
-	var ids []ID
-	for _, t := range []map[ID]map[Lang]string{recoveryCatalogue, filesCatalogue} {
-		for id := range t {
-			ids = append(ids, id)
-		}
-	}
-	slices.Sort(ids)
-	return ids
-}
+// PlanIDs lists the IDs of the restore and clone plans, sorted.
+func PlanIDs() []ID { return idsOf(planCatalogue) }
 
 // Format returns the raw format of id in lang and whether it exists.
 func Format(id ID, lang Lang) (string, bool) {

@@ -64,6 +64,10 @@ func TestSprintf(t *testing.T) {
 	if got, want := New("fr").Sprintf(RetentionNothing, 1), "retention: nothing to delete, sets kept 1"; got != want {
 		t.Errorf("unknown language = %q; want English %q", got, want)
 	}
+	// A Msg argument is printed in the printer's language.
+	if got, want := New(German).Sprintf(NoteNotRestored, 1, M(PlanBootPartition)), "Partition 1 (Boot-Partition) wird nicht wiederhergestellt"; got != want {
+		t.Errorf("nested German = %q; want %q", got, want)
+	}
 	if got := New(English).Sprintf("no.such.id", 1); got != "no.such.id 1" {
 		t.Errorf("missing ID = %q", got)
 	}
@@ -78,6 +82,30 @@ func TestRecoveryTranslated(t *testing.T) {
 		en, _ := Format(id, English)
 		de, _ := Format(id, German)
 		if en == de && !same[id] {
+			t.Errorf("%s: German is the English text %q", id, en)
+		}
+	}
+}
+
+// TestPlanTranslated: no sentence of the restore and clone plans is an
+// English copy. Before the plan table existed, the plan was English only.
+func TestPlanTranslated(t *testing.T) { notCopied(t, "plan", PlanIDs()) }
+
+// TestCLITranslated: every summary, flag help and error reason of
+// backupctl has its own German text. The error reasons are "%s" in
+// English (the error says it) and must name the reason in German.
+func TestCLITranslated(t *testing.T) { notCopied(t, "cli", CLIIDs()) }
+
+// notCopied fails for each of ids whose German text is the English one.
+func notCopied(t *testing.T, what string, ids []ID) {
+	t.Helper()
+	if len(ids) == 0 {
+		t.Fatalf("no %s IDs", what)
+	}
+	for _, id := range ids {
+		en, _ := Format(id, English)
+		de, _ := Format(id, German)
+		if en == de {
 			t.Errorf("%s: German is the English text %q", id, en)
 		}
 	}

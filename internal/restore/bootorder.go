@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+
+	"github.com/pibackup/pibackup/internal/i18n"
 )
 
 // HostBoard is the model of the machine this program runs on, as its
@@ -26,15 +28,13 @@ var nvmeDiskRE = regexp.MustCompile(`^nvme\d+n\d+$`)
 // order of BOOT_ORDER, read right to left (raspberrypi docs "Raspberry Pi
 // bootloader configuration"): 0xf416 is NVMe (6), then SD (1), then USB
 // (4), then start again (f), so the restored disk boots even with a card
-// in the slot. "" for any other board or target.
-func bootOrderNote(board, target string, isFile bool) string {
+// in the slot. The zero Msg for any other board or target.
+func bootOrderNote(board, target string, isFile bool) i18n.Msg {
 	if isFile || !nvmeDiskRE.MatchString(filepath.Base(target)) {
-		return ""
+		return i18n.Msg{}
 	}
 	if !strings.HasPrefix(board, "Raspberry Pi 5") && !strings.HasPrefix(board, "Raspberry Pi Compute Module 5") {
-		return ""
+		return i18n.Msg{}
 	}
-	return "this " + board + " boots from " + target + " only when its bootloader tries NVMe first: " +
-		"set BOOT_ORDER=0xf416 (NVMe, then SD card, then USB) with `sudo rpi-eeprom-config --edit`, " +
-		"or in raspi-config: Advanced Options > Boot Order > NVMe/USB Boot"
+	return i18n.M(i18n.NoteBootOrder, board, target)
 }

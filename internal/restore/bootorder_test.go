@@ -3,6 +3,8 @@ package restore
 import (
 	"strings"
 	"testing"
+
+	"github.com/pibackup/pibackup/internal/i18n"
 )
 
 func TestBootOrderNote(t *testing.T) {
@@ -22,7 +24,7 @@ func TestBootOrderNote(t *testing.T) {
 		{"linux,dummy-virt", "/dev/nvme0n1", false, false},
 		{"", "/dev/nvme0n1", false, false},
 	} {
-		note := bootOrderNote(c.board, c.target, c.isFile)
+		note := i18n.New(i18n.English).Msg(bootOrderNote(c.board, c.target, c.isFile))
 		if got := note != ""; got != c.want {
 			t.Errorf("bootOrderNote(%q, %q, %v) = %q; want a note: %v", c.board, c.target, c.isFile, note, c.want)
 		}

@@ -21,6 +21,7 @@ import (
 	"github.com/pibackup/pibackup/internal/backupset"
 	"github.com/pibackup/pibackup/internal/blockdev"
 	"github.com/pibackup/pibackup/internal/disklayout"
+	"github.com/pibackup/pibackup/internal/i18n"
 	"github.com/pibackup/pibackup/internal/progress"
 	"github.com/pibackup/pibackup/internal/size"
 )
@@ -86,7 +87,7 @@ type ClonePlan struct {
 	rootDev  string // the source's root disk when it is another one ("" otherwise)
 	rootIDs  *ids   // the root disk's ids alone (external root), for the plan
 	rootData int64
-	why      string // why a full clone (not a sync) is planned
+	why      i18n.Msg // why a full clone (not a sync) is planned
 }
 
 // CloneResult reports a clone.
@@ -298,47 +299,63 @@ func abs(p string) string {
 // canSync decides whether the target(s) already are our clone of the
 // source: same partition positions and types as planned, an ext4 root
 // carrying our marker for this source.
-func (p *ClonePlan) canSync() (bool, string) {
-	if why := differsFrom(p.Target.Current, p.Layout); why != "" {
-		return false, "the target " + why
+func (p *ClonePlan) canSync() (bool, i18n.Msg) {
+	switch differsFrom(p.Target.Current, p.Layout) {
+	case tableMissing:
+		return false, i18n.M(i18n.CloneWhyNoTable)
+	case tableOther:
+		return false, i18n.M(i18n.CloneWhyOtherParts)
 	}
 	src, t, layout, _ := p.rootSide()
 	if p.RootTarget != nil {
-		if why := differsFrom(t.Current, layout); why != "" {
-			return false, "the root target " + why
+		switch differsFrom(t.Current, layout) {
+		case tableMissing:
+			return false, i18n.M(i18n.CloneWhyRootNoTable)
+		case tableOther:
+			return false, i18n.M(i18n.CloneWhyRootOther)
 		}
 	}
 	root, _ := disklayout.PartitionByNumber(t.Current, p.root)
 	if !strings.HasPrefix(root.FSType, "ext") {
-		return false, "the target's root partition holds no ext4"
+		return false, i18n.M(i18n.CloneWhyNoExt4)
 	}
 	m, err := readMarker(t.Path, *root)
 	if err != nil {
-		return false, "the target carries no clone marker: " + err.Error()
+		return false, i18n.M(i18n.CloneWhyNoMarker, err.Error())
 	}
 	srcRoot, _ := disklayout.PartitionByNumber(src, p.root)
 	if !strings.EqualFold(m.SourceDiskID, src.DiskID) || !strings.EqualFold(m.SourceRootUUID, srcRoot.UUID) {
-		return false, fmt.Sprintf("the target is a clone of another disk (%s)", m.SourceDiskID)
+		return false, i18n.M(i18n.CloneWhyOtherSource, m.SourceDiskID)
 	}
-	return true, ""
+	return true, i18n.Msg{}
 }
 
+// tableDiff is how a target's current partition table differs from the
+// planned one.
+type tableDiff int
+
+const (
+	tableSame    tableDiff = iota // the same partitions at the same places
+	tableMissing                  // the target has no partition table
+	tableOther                    // other partitions than the planned ones
+)
+
 // differsFrom says how a target's current table cur differs from the
-// planned one ("" when it has the same partitions at the same places).
-func differsFrom(cur, planned *backupset.Disk) string {
+// planned one.
+func differsFrom(cur, planned *backupset.Disk) tableDiff {
 	if cur == nil {
-		return "has no partition table"
+		return tableMissing
 	}
 	if cur.Table != planned.Table || len(cur.Partitions) != len(planned.Partitions) {
-		return "has other partitions than the planned ones"
+		return tableOther
 	}
 	for _, want := range planned.Partitions {
 		got, ok := disklayout.PartitionByNumber(cur, want.Number)
 		if !ok || got.Start != want.Start || got.Size != want.Size || !strings.EqualFold(got.Type, want.Type) {
-			return "has other partitions than the planned ones"
+			return tableOther
 		}
 	}
-	return ""
+	return tableSame
 }
 
 // readMarker reads the clone marker from the root filesystem of a target
@@ -370,59 +387,61 @@ func syncIDs(src, cur *backupset.Disk, boot, root int) *ids {
 	return m
 }
 
-// String describes the clone plan.
-func (p *ClonePlan) String() string {
+// String is the clone plan in English (Text with an English printer).
+func (p *ClonePlan) String() string { return p.Text(i18n.New(i18n.English)) }
+
+// Text describes the clone plan in pr's language.
+func (p *ClonePlan) Text(pr *i18n.Printer) string {
 	var b strings.Builder
+	line := func(id i18n.ID, args ...any) { b.WriteString(pr.Sprintf(id, args...) + "\n") }
 	src := p.srcDev
 	if p.live {
-		src += " (the running system)"
+		src += pr.Sprintf(i18n.CloneRunning)
 	}
 	if p.RootTarget == nil {
-		fmt.Fprintf(&b, "Clone %s\nonto  %s\n", src, p.Target.Describe())
+		line(i18n.CloneHead, src, p.Target.Text(pr))
 	} else {
-		fmt.Fprintf(&b, "Clone %s: boot partition %d on %s, root partition %d on %s (external root)\n", src, p.boot, p.srcDev, p.root, p.rootDev)
-		fmt.Fprintf(&b, "boot onto  %s (the boot partition alone)\nroot onto  %s\n", p.Target.Describe(), p.RootTarget.Describe())
+		line(i18n.CloneHeadExternal, src, p.boot, p.srcDev, p.root, p.rootDev, p.Target.Text(pr), p.RootTarget.Text(pr))
 	}
+	b.WriteString("\n")
 	if p.Sync {
-		b.WriteString("\nThe target is a clone of this source with the same layout: only changes are copied\n(rsync --delete of the root, changed blocks of the boot partition); nothing is formatted.\n")
+		line(i18n.CloneSync)
 	} else {
-		fmt.Fprintf(&b, "\nFull clone (%s).\n", p.why)
+		line(i18n.CloneFull, p.why)
 		for _, t := range []*Target{p.Target, p.RootTarget} {
 			if t != nil && t.Current != nil && len(t.Current.Partitions) > 0 {
-				fmt.Fprintf(&b, "\nNow on %s (will be overwritten):\n", t.Path)
-				writeTable(&b, t.Current, nil)
+				writeSection(&b, pr, pr.Sprintf(i18n.CloneNowOn, t.Path), t.Current, nil)
 			}
 		}
 	}
-	b.WriteString("\nSource partition table:\n")
-	writeTable(&b, p.Source, nil)
-	b.WriteString("\nTarget partition table:\n")
-	writeTable(&b, p.Layout, p.Source)
+	writeSection(&b, pr, pr.Sprintf(i18n.PlanSourceTable), p.Source, nil)
+	writeSection(&b, pr, pr.Sprintf(i18n.CloneTargetTable), p.Layout, p.Source)
 	if p.RootTarget != nil {
-		fmt.Fprintf(&b, "\nRoot source partition table (%s):\n", p.rootDev)
-		writeTable(&b, p.RootSource, nil)
-		fmt.Fprintf(&b, "\nRoot target partition table (%s):\n", p.RootTarget.Path)
-		writeTable(&b, p.RootLayout, p.RootSource)
+		writeSection(&b, pr, pr.Sprintf(i18n.CloneRootSource, p.rootDev), p.RootSource, nil)
+		writeSection(&b, pr, pr.Sprintf(i18n.CloneRootTarget, p.RootTarget.Path), p.RootLayout, p.RootSource)
 	}
-	b.WriteString("\nIdentifiers (the clone never shares ids with its source):\n")
-	fmt.Fprintf(&b, "  disk id       %s -> %s\n", p.ids.OldDiskID, p.ids.NewDiskID)
+	b.WriteString("\n")
+	line(i18n.CloneIdentifiers)
+	line(i18n.PlanDiskID, p.ids.OldDiskID, p.ids.NewDiskID)
 	if p.rootIDs != nil {
-		fmt.Fprintf(&b, "  root disk id  %s -> %s\n", p.rootIDs.OldDiskID, p.rootIDs.NewDiskID)
+		line(i18n.CloneRootDiskID, p.rootIDs.OldDiskID, p.rootIDs.NewDiskID)
 	}
 	for _, n := range sortedIDParts(p.ids) {
 		pi := p.ids.Parts[n]
 		name := fmt.Sprintf("p%d ", n)
 		if n >= rootDiskKey {
-			name = fmt.Sprintf("root disk p%d ", n-rootDiskKey)
+			name = pr.Sprintf(i18n.CloneRootDiskPart, n-rootDiskKey)
 		}
 		fmt.Fprintf(&b, "  PARTUUID  %s %s -> %s\n", name, pi.OldPartUUID, p.ids.partUUID(n))
 		if n == p.boot || n == p.rootID() {
-			fmt.Fprintf(&b, "  UUID      %s %s -> %s\n", name, orUnknown(pi.OldUUID), p.ids.fsUUID(n))
+			fmt.Fprintf(&b, "  UUID      %s %s -> %s\n", name, orUnknown(pr, pi.OldUUID), p.ids.fsUUID(n))
 		}
 	}
-	b.WriteString("\nBoot configuration: root= in cmdline.txt and the / and /boot entries of /etc/fstab name the clone's ids.\n")
+	b.WriteString("\n")
+	line(i18n.CloneBootConfig)
 	_, rt, _, _ := p.rootSide()
-	fmt.Fprintf(&b, "\nSpace: root data about %s; the root's target needs at least %s, it has %s.\n", size.Format(p.rootData), size.Format(p.Need), size.Format(rt.Size))
+	b.WriteString("\n")
+	line(i18n.CloneSpace, size.Format(p.rootData), size.Format(p.Need), size.Format(rt.Size))
 	return b.String()
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/pibackup/pibackup/internal/backupset"
 	"github.com/pibackup/pibackup/internal/blockdev"
 	"github.com/pibackup/pibackup/internal/disklayout"
+	"github.com/pibackup/pibackup/internal/i18n"
 	"github.com/pibackup/pibackup/internal/progress"
 )
 
@@ -85,14 +86,14 @@ func (p *Plan) planFiles(ctx context.Context) error {
 	if s.manifest == nil {
 		switch s.kind {
 		case kindTar:
-			p.notes = append(p.notes, "raspiBackup set without manifest: the archive has no checksum; its compression check and its end-of-archive marker are checked before the partition table is written")
+			p.notes = append(p.notes, i18n.M(i18n.NoteNoManifestTar))
 		case kindRsync:
-			p.notes = append(p.notes, "raspiBackup set without manifest: the tree has no checksums; it is copied as it is")
+			p.notes = append(p.notes, i18n.M(i18n.NoteNoManifestTree))
 		}
 	}
 	p.ids, err = newIDs(src, p.Layout, p.boot, p.root, p.o.KeepIDs)
 	if p.o.KeepIDs && rootPart.UUID == "" {
-		p.notes = append(p.notes, "the set does not record the root filesystem's UUID (nothing in cmdline.txt or fstab names it): it gets a new one")
+		p.notes = append(p.notes, i18n.M(i18n.NoteNoRootUUID))
 	}
 	return err
 }
@@ -146,7 +147,7 @@ func (p *Plan) learnFromSet(ctx context.Context, src *backupset.Disk) error {
 		case err == nil:
 			p.fstab = string(b)
 		case errors.Is(err, ErrNotRegular):
-			p.notes = append(p.notes, "the set's /etc/fstab is not a regular file; it is not rewritten")
+			p.notes = append(p.notes, i18n.M(i18n.NoteFstabNotFile))
 		}
 	case s.kind == kindRsync && p.tree != nil:
 		// A remote set: the listing says what etc/fstab is; only a

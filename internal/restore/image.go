@@ -12,6 +12,7 @@ import (
 	"github.com/pibackup/pibackup/internal/blockdev"
 	"github.com/pibackup/pibackup/internal/compress"
 	"github.com/pibackup/pibackup/internal/disklayout"
+	"github.com/pibackup/pibackup/internal/i18n"
 	"github.com/pibackup/pibackup/internal/size"
 )
 
@@ -123,9 +124,9 @@ func (p *Plan) planImage(ctx context.Context) error {
 			if s.payloadSize < end {
 				return fmt.Errorf("set %s: %s is %d bytes, but its last partition ends at %d: the image is truncated: %w", s.dirName, s.payload, s.payloadSize, end, ErrBadSet)
 			}
-			p.notes = append(p.notes, "raspiBackup image without manifest: it has no checksum, so only its size can be checked (it reaches the end of the last partition); damage inside it would not be noticed")
+			p.notes = append(p.notes, i18n.M(i18n.NoteNoManifestDD))
 		} else {
-			p.notes = append(p.notes, fmt.Sprintf("raspiBackup image without manifest: no checksum; the %s stream's own check and its length (at least to the end of the last partition) are checked before the partition table is written", s.comp))
+			p.notes = append(p.notes, i18n.M(i18n.NoteNoManifestDDZ, s.comp))
 		}
 	}
 	p.boot, p.root = bootRoot(s.manifest, src)
@@ -141,7 +142,7 @@ func (p *Plan) planImage(ctx context.Context) error {
 	layout.Size = p.Target.Size
 	if src.Table == "gpt" && p.Target.Size < src.Size {
 		// The backup GPT moves to the new end; nothing else changes.
-		p.notes = append(p.notes, "the image is larger than the target; its partitions end before the target's end, so only unused space is left out")
+		p.notes = append(p.notes, i18n.M(i18n.NoteImageLarger))
 	}
 	if p.Target.Size > src.Size && p.root != 0 {
 		grown, res, err := disklayout.Resize(src, p.Target.Size, disklayout.ResizeOptions{KeepFollowing: true})
@@ -150,9 +151,9 @@ func (p *Plan) planImage(ctx context.Context) error {
 		}
 	}
 	if p.imageSize == 0 {
-		p.notes = append(p.notes, "the image's uncompressed size is not recorded; data after the last partition is not written if the target is smaller")
+		p.notes = append(p.notes, i18n.M(i18n.NoteNoImageSize))
 	} else if p.imageSize > p.Target.Size {
-		p.notes = append(p.notes, fmt.Sprintf("the last %s of the image lie after the last partition and are left out", size.Format(p.imageSize-p.Target.Size)))
+		p.notes = append(p.notes, i18n.M(i18n.NoteTailLeftOut, size.Format(p.imageSize-p.Target.Size)))
 	}
 	p.Layout = layout
 	return p.planImageIDs()

@@ -16,6 +16,7 @@ import (
 	"github.com/pibackup/pibackup/internal/backupset"
 	"github.com/pibackup/pibackup/internal/blockdev"
 	"github.com/pibackup/pibackup/internal/disklayout"
+	"github.com/pibackup/pibackup/internal/i18n"
 	"github.com/pibackup/pibackup/internal/size"
 )
 
@@ -203,34 +204,27 @@ func (c ctxReader) Read(b []byte) (int, error) {
 }
 
 // shrinkSteps describes executeImageShrink for the plan.
-func (p *Plan) shrinkSteps() []string {
+func (p *Plan) shrinkSteps(pr *i18n.Printer) []string {
 	sh := p.shrink
 	s := p.set
-	out := []string{fmt.Sprintf("write %s up to the root partition (%s: partition table, boot partition as is); the first MiB last, after the whole image was read and checked", s.payload, size.Format(sh.src.Start))}
+	var out []string
+	step := func(id i18n.ID, args ...any) { out = append(out, pr.Sprintf(id, args...)) }
+	step(i18n.StepShrinkHead, s.payload, size.Format(sh.src.Start))
 	switch {
 	case sh.inPlace != "":
-		out = append(out, fmt.Sprintf("mount the image's root filesystem (partition %d, %s) read-only where it lies in the set", p.root, size.Format(sh.src.Size)))
+		step(i18n.StepShrinkInPlace, p.root, size.Format(sh.src.Size))
 	case sh.onTarget > 0:
-		out = append(out, fmt.Sprintf("make a temporary ext4 in the last %s of the target's partition %d (%s has too little room) and decompress the image's root filesystem (partition %d, %s) into a sparse file there (about %s), then mount it read-only",
-			size.Format(p.resized.NewSize-sh.onTarget), p.root, os.TempDir(), p.root, size.Format(sh.src.Size), size.Format(sh.used)))
+		step(i18n.StepShrinkOnTarget, size.Format(p.resized.NewSize-sh.onTarget), p.root, os.TempDir(), p.root, size.Format(sh.src.Size), size.Format(sh.used))
 	default:
-		out = append(out, fmt.Sprintf("decompress the image's root filesystem (partition %d, %s) into a sparse scratch file in %s (about %s), then mount it read-only",
-			p.root, size.Format(sh.src.Size), sh.scratchDir, size.Format(sh.used)))
+		step(i18n.StepShrinkScratch, p.root, size.Format(sh.src.Size), sh.scratchDir, size.Format(sh.used))
 	}
-	label := ""
-	if p.rootLabel != "" {
-		label = " label " + p.rootLabel
-	}
-	out = append(out,
-		fmt.Sprintf("shrink the root: format partition %d ext4 (%s instead of %s%s) and copy the image's files into it "+
-			"(rsync -aHAX --numeric-ids: owners, modes, times, symlinks, hardlinks, xattrs, ACLs, device nodes)",
-			p.root, size.Format(cmp.Or(sh.onTarget, p.resized.NewSize)), size.Format(sh.src.Size), label),
-		"e2fsck -fy the root filesystem")
+	step(i18n.StepShrinkCopy, p.root, size.Format(cmp.Or(sh.onTarget, p.resized.NewSize)), size.Format(sh.src.Size), p.labelText(pr))
+	step(i18n.StepFsck)
 	if sh.onTarget > 0 {
-		out = append(out, fmt.Sprintf("grow the root filesystem over the temporary one to %s (resize2fs)", size.Format(p.resized.NewSize)))
+		step(i18n.StepShrinkGrow, size.Format(p.resized.NewSize))
 	}
 	if !p.o.KeepIDs {
-		out = append(out, "give the boot filesystem a new serial")
+		step(i18n.StepNewBootSerial)
 	}
 	return out
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/pibackup/pibackup/internal/backupset"
 	"github.com/pibackup/pibackup/internal/blockdev"
 	"github.com/pibackup/pibackup/internal/disklayout"
+	"github.com/pibackup/pibackup/internal/i18n"
 )
 
 // ErrNotSupported is returned for sets this build cannot restore yet.
@@ -107,12 +108,12 @@ func (p *Plan) planPartitions(ctx context.Context) error {
 	for _, q := range src.Partitions {
 		if !slices.Contains(p.selected, q.Number) && q.Number != p.boot && q.Number != p.root &&
 			!disklayout.IsExtendedType(q.Type) && q.FSType != "swap" {
-			p.notes = append(p.notes, fmt.Sprintf("partition %d is left unformatted: the set holds no payload for it, or it was not selected", q.Number))
+			p.notes = append(p.notes, i18n.M(i18n.NotePartLeft, q.Number))
 		}
 	}
 	for _, n := range []int{p.boot, p.root} {
 		if n != 0 && !slices.Contains(p.selected, n) {
-			p.notes = append(p.notes, fmt.Sprintf("partition %d (the %s) is not restored", n, map[bool]string{true: "boot partition", false: "root filesystem"}[n == p.boot]))
+			p.notes = append(p.notes, i18n.M(i18n.NoteNotRestored, n, i18n.M(map[bool]i18n.ID{true: i18n.PlanBootPartition, false: i18n.PlanRootFilesystem}[n == p.boot])))
 		}
 	}
 
@@ -142,7 +143,7 @@ func (p *Plan) planPartitions(ctx context.Context) error {
 		p.Need = disklayout.MinDiskSize(src) - lp.Size + ext4Need(p.rootData)
 	}
 	if s.manifest == nil {
-		p.notes = append(p.notes, "raspiBackup set without manifest: the payloads have no checksums; archives are checked for their compression check and end-of-archive marker before the partition table is written")
+		p.notes = append(p.notes, i18n.M(i18n.NoteNoManifestParts))
 	}
 	if p.ids, err = newIDs(src, p.Layout, p.boot, p.root, p.o.KeepIDs); err != nil {
 		return err

@@ -7,82 +7,88 @@ import (
 
 	"github.com/pibackup/pibackup/internal/backupset"
 	"github.com/pibackup/pibackup/internal/disklayout"
+	"github.com/pibackup/pibackup/internal/i18n"
 	"github.com/pibackup/pibackup/internal/size"
 )
 
-// String describes the plan for a person about to confirm it: the set,
-// the target, the old and new partition tables, what is formatted and
-// copied, the new ids, the cmdline.txt and fstab changes, and the space
-// needed.
-func (p *Plan) String() string {
+// String is the plan in English (Text with an English printer).
+func (p *Plan) String() string { return p.Text(i18n.New(i18n.English)) }
+
+// Text describes the plan, in pr's language, for a person about to confirm
+// it: the set, the target, the old and new partition tables, what is
+// formatted and copied, the new ids, the cmdline.txt and fstab changes,
+// and the space needed.
+func (p *Plan) Text(pr *i18n.Printer) string {
 	var b strings.Builder
+	line := func(id i18n.ID, args ...any) { b.WriteString(pr.Sprintf(id, args...) + "\n") }
 	s := p.set
-	kind := s.kind.String()
+	kind := pr.Sprintf(s.kind.msgID())
 	if s.comp != backupset.CompressNone && s.payload != "" {
 		kind += ", " + string(s.comp)
 	}
 	if s.manifest == nil {
-		kind += ", raspiBackup set without manifest"
+		kind += ", " + pr.Sprintf(i18n.PlanKindNoManifest)
 	}
-	fmt.Fprintf(&b, "Restore %s (%s)\n", p.o.SetName, kind)
-	fmt.Fprintf(&b, "onto    %s\n", p.Target.Describe())
+	line(i18n.PlanRestoreHead, p.o.SetName, kind)
+	line(i18n.PlanOnto, p.Target.Text(pr))
 	if p.Target.IsFile && p.Target.Exists && p.Target.OldSize != p.Target.Size {
-		fmt.Fprintf(&b, "        (resized from %s)\n", size.Format(p.Target.OldSize))
+		line(i18n.PlanResizedFrom, size.Format(p.Target.OldSize))
 	}
 	if c := p.Target.Current; c != nil && len(c.Partitions) > 0 {
-		b.WriteString("\nNow on the target (will be overwritten):\n")
-		writeTable(&b, c, nil)
+		writeSection(&b, pr, pr.Sprintf(i18n.PlanNowOnTarget), c, nil)
 	}
-	b.WriteString("\nSource partition table:\n")
-	writeTable(&b, p.Source, nil)
-	b.WriteString("\nNew partition table:\n")
-	writeTable(&b, p.Layout, p.Source)
+	writeSection(&b, pr, pr.Sprintf(i18n.PlanSourceTable), p.Source, nil)
+	writeSection(&b, pr, pr.Sprintf(i18n.PlanNewTable), p.Layout, p.Source)
 
-	b.WriteString("\nSteps:\n")
-	for _, step := range p.steps() {
+	b.WriteString("\n")
+	line(i18n.PlanSteps)
+	for _, step := range p.steps(pr) {
 		fmt.Fprintf(&b, "  - %s\n", step)
 	}
 
-	b.WriteString("\nIdentifiers:\n")
+	b.WriteString("\n")
+	line(i18n.PlanIdentifiers)
 	if p.o.KeepIDs {
-		b.WriteString("  kept as in the source (--keep-ids): disk id, PARTUUIDs, filesystem UUIDs\n")
+		line(i18n.PlanKeptIDs)
 	} else {
-		fmt.Fprintf(&b, "  disk id       %s -> %s\n", p.ids.OldDiskID, p.ids.NewDiskID)
+		line(i18n.PlanDiskID, p.ids.OldDiskID, p.ids.NewDiskID)
 		for _, n := range sortedIDParts(p.ids) {
 			pi := p.ids.Parts[n]
 			if pi.NewPartUUID != "" {
 				fmt.Fprintf(&b, "  PARTUUID  p%d  %s -> %s\n", n, pi.OldPartUUID, pi.NewPartUUID)
 			}
 			if pi.NewUUID != "" && (n == p.boot || n == p.root || p.set.kind == kindPartition) {
-				fmt.Fprintf(&b, "  UUID      p%d  %s -> %s\n", n, orUnknown(pi.OldUUID), pi.NewUUID)
+				fmt.Fprintf(&b, "  UUID      p%d  %s -> %s\n", n, orUnknown(pr, pi.OldUUID), pi.NewUUID)
 			}
 		}
 	}
-	if changes := p.previewChanges(); len(changes) > 0 {
-		b.WriteString("\nBoot configuration:\n")
+	if changes := p.previewChanges(pr); len(changes) > 0 {
+		b.WriteString("\n")
+		line(i18n.PlanBootConfig)
 		for _, c := range changes {
 			fmt.Fprintf(&b, "  %s\n", c)
 		}
 	}
 
-	b.WriteString("\nSpace:\n")
+	b.WriteString("\n")
+	line(i18n.PlanSpace)
 	if p.rootData > 0 {
-		fmt.Fprintf(&b, "  root data about %s\n", size.Format(p.rootData))
+		line(i18n.PlanRootData, size.Format(p.rootData))
 	}
 	if p.Need > 0 {
-		fmt.Fprintf(&b, "  the target needs at least %s (%d bytes); it has %s\n", size.Format(p.Need), p.Need, size.Format(p.Target.Size))
+		line(i18n.PlanNeeds, size.Format(p.Need), p.Need, size.Format(p.Target.Size))
 	} else {
-		fmt.Fprintf(&b, "  the target has %s; the data fits (the source's root partition was no larger)\n", size.Format(p.Target.Size))
+		line(i18n.PlanFits, size.Format(p.Target.Size))
 	}
 	for _, n := range p.notes {
-		fmt.Fprintf(&b, "  note: %s\n", n)
+		line(i18n.PlanNote, n)
 	}
 	return b.String()
 }
 
-func orUnknown(s string) string {
+func orUnknown(pr *i18n.Printer, s string) string {
 	if s == "" {
-		return "(not recorded)"
+		return pr.Sprintf(i18n.PlanNotRecorded)
 	}
 	return s
 }
@@ -97,52 +103,49 @@ func sortedIDParts(m *ids) []int {
 }
 
 // steps lists what Execute will do, in order.
-func (p *Plan) steps() []string {
+func (p *Plan) steps(pr *i18n.Printer) []string {
 	s := p.set
 	var out []string
+	step := func(id i18n.ID, args ...any) { out = append(out, pr.Sprintf(id, args...)) }
 	switch s.kind {
 	case kindImage:
 		if p.shrink != nil {
-			out = append(out, p.shrinkSteps()...)
+			out = append(out, p.shrinkSteps(pr)...)
 			break
 		}
 		if s.manifest != nil {
-			out = append(out, fmt.Sprintf("write %s onto the whole target; the first MiB (partition table) only after the whole image matched its SHA-256 and size in the manifest", s.payload))
+			step(i18n.StepWriteImage, s.payload)
 		} else {
-			out = append(out, fmt.Sprintf("write %s onto the whole target (first MiB last)", s.payload))
+			step(i18n.StepWriteImageRaw, s.payload)
 		}
 		if p.growRoot {
-			out = append(out, fmt.Sprintf("grow partition %d from %s to %s and its filesystem (resize2fs)", p.root, size.Format(p.resized.OldSize), size.Format(p.resized.NewSize)))
+			step(i18n.StepGrowRoot, p.root, size.Format(p.resized.OldSize), size.Format(p.resized.NewSize))
 		}
 		if !p.o.KeepIDs {
-			out = append(out, "give the root filesystem a new UUID (tune2fs -U) and the boot filesystem a new serial")
+			step(i18n.StepNewImageIDs)
 		}
 	case kindTar, kindRsync:
 		if s.bootImg != "" {
-			out = append(out, fmt.Sprintf("copy %s into partition %d (boot)", s.bootImg, p.boot))
+			step(i18n.StepCopyBootImg, s.bootImg, p.boot)
 		} else {
-			out = append(out, fmt.Sprintf("format partition %d FAT32 and extract %s into it", p.boot, s.bootTar))
+			step(i18n.StepBootTar, p.boot, s.bootTar)
 		}
-		label := ""
-		if p.rootLabel != "" {
-			label = " label " + p.rootLabel
-		}
-		out = append(out, fmt.Sprintf("format partition %d ext4 (%s%s)", p.root, size.Format(p.partition(p.root).Size), label))
+		step(i18n.StepFormatRoot, p.root, size.Format(p.partition(p.root).Size), p.labelText(pr))
 		switch {
 		case s.kind == kindTar:
-			out = append(out, fmt.Sprintf("extract %s into it (GNU tar, numeric owners, xattrs, ACLs)", s.payload))
+			step(i18n.StepExtractTar, s.payload)
 		case p.tree != nil:
-			out = append(out, treeStep(p.tree, false))
+			out = append(out, treeStep(pr, p.tree, false))
 		default:
-			out = append(out, fmt.Sprintf("copy the tree of %s into it (rsync -aHAX)", p.o.LocalDir))
+			step(i18n.StepRsyncTree, p.o.LocalDir)
 		}
 		if s.kind == kindTar && s.manifest != nil {
-			out = append(out, fmt.Sprintf("check %s against its SHA-256 in the manifest (hashed while it is extracted)", s.payload))
+			step(i18n.StepCheckTar, s.payload)
 		}
-		out = append(out, "e2fsck -fy the root filesystem")
+		step(i18n.StepFsck)
 		for _, q := range p.Layout.Partitions {
 			if q.Number != p.boot && q.Number != p.root && !disklayout.IsExtendedType(q.Type) {
-				out = append(out, fmt.Sprintf("leave partition %d unformatted (not in the backup)", q.Number))
+				step(i18n.StepLeave, q.Number)
 			}
 		}
 	case kindPartition:
@@ -150,22 +153,22 @@ func (p *Plan) steps() []string {
 			pp := s.partPayloads[n]
 			q := p.partition(n)
 			if g := p.partTrees[n]; g != nil {
-				out = append(out, fmt.Sprintf("format partition %d %s and %s", n, orUnknown(q.FSType), treeStep(g, q.FSType == "vfat")))
+				step(i18n.StepFormatTree, n, orUnknown(pr, q.FSType), treeStep(pr, g, q.FSType == "vfat"))
 				continue
 			}
-			out = append(out, fmt.Sprintf("format partition %d %s and fill it from %s", n, orUnknown(q.FSType), pp.name))
+			step(i18n.StepFormatFill, n, orUnknown(pr, q.FSType), pp.name)
 		}
 	}
 	if !p.o.KeepIDs {
-		out = append(out, "rewrite root= in cmdline.txt and the / and /boot entries of /etc/fstab")
+		step(i18n.StepRewriteIDs)
 	}
-	out = append(out, "write the partition table (last, so an interrupted restore leaves no half-valid disk)")
+	step(i18n.StepTableLast)
 	return out
 }
 
 // previewChanges shows the cmdline.txt and fstab rewrites known before
 // the restore: the set's cmdline.txt (boot image) and fstab (rsync tree).
-func (p *Plan) previewChanges() []string {
+func (p *Plan) previewChanges(pr *i18n.Printer) []string {
 	if p.o.KeepIDs || p.ids == nil {
 		return nil
 	}
@@ -182,7 +185,7 @@ func (p *Plan) previewChanges() []string {
 			out = append(out, c.String())
 		}
 		if len(changes) == 0 {
-			out = append(out, fmt.Sprintf("%s: root=%s stays", strings.TrimPrefix(k, "/"), rootRefFromCmdline(p.cmdlines[k])))
+			out = append(out, pr.Sprintf(i18n.PlanRootStays, strings.TrimPrefix(k, "/"), rootRefFromCmdline(p.cmdlines[k])))
 		}
 	}
 	if p.fstab != "" {
@@ -191,22 +194,28 @@ func (p *Plan) previewChanges() []string {
 			out = append(out, c.String())
 		}
 	} else if p.root != 0 {
-		out = append(out, fmt.Sprintf("/etc/fstab: entries for / and /boot* naming PARTUUID= or UUID= get %s and %s",
-			p.ids.partUUID(p.root), p.ids.partUUID(p.boot)))
+		out = append(out, pr.Sprintf(i18n.PlanFstabPreview, p.ids.partUUID(p.root), p.ids.partUUID(p.boot)))
 	}
 	return out
 }
 
+// writeSection prints a blank line, title and the layout d (see
+// writeTable).
+func writeSection(b *strings.Builder, pr *i18n.Printer, title string, d, old *backupset.Disk) {
+	b.WriteString("\n" + title + "\n")
+	writeTable(b, pr, d, old)
+}
+
 // writeTable prints a layout; with old, changed sizes and starts are
 // marked.
-func writeTable(b *strings.Builder, d *backupset.Disk, old *backupset.Disk) {
+func writeTable(b *strings.Builder, pr *i18n.Printer, d *backupset.Disk, old *backupset.Disk) {
 	if d == nil {
-		b.WriteString("  (none)\n")
+		b.WriteString(pr.Sprintf(i18n.PlanNoTable) + "\n")
 		return
 	}
-	fmt.Fprintf(b, "  %s, %s, disk id %s\n", d.Table, size.Format(d.Size), d.DiskID)
+	b.WriteString(pr.Sprintf(i18n.PlanTableHead, d.Table, size.Format(d.Size), d.DiskID) + "\n")
 	for _, q := range d.Partitions {
-		fmt.Fprintf(b, "  %2d  start %10s  size %10s  type %-4s", q.Number, size.Format(q.Start), size.Format(q.Size), shortType(q.Type))
+		b.WriteString(pr.Sprintf(i18n.PlanTableRow, q.Number, size.Format(q.Start), size.Format(q.Size), shortType(q.Type)))
 		if q.FSType != "" {
 			fmt.Fprintf(b, "  %s", q.FSType)
 		}
@@ -217,12 +226,12 @@ func writeTable(b *strings.Builder, d *backupset.Disk, old *backupset.Disk) {
 			if o, ok := disklayout.PartitionByNumber(old, q.Number); ok {
 				switch {
 				case q.Size > o.Size:
-					fmt.Fprintf(b, "  (grown from %s)", size.Format(o.Size))
+					b.WriteString(pr.Sprintf(i18n.PlanGrownFrom, size.Format(o.Size)))
 				case q.Size < o.Size:
-					fmt.Fprintf(b, "  (shrunk from %s)", size.Format(o.Size))
+					b.WriteString(pr.Sprintf(i18n.PlanShrunkFrom, size.Format(o.Size)))
 				}
 				if q.Start != o.Start {
-					fmt.Fprintf(b, "  (moved from %s)", size.Format(o.Start))
+					b.WriteString(pr.Sprintf(i18n.PlanMovedFrom, size.Format(o.Start)))
 				}
 			}
 		}
@@ -246,15 +255,23 @@ func shortType(t string) string {
 
 // treeStep describes how the Go tree restorer fills a filesystem (FAT:
 // content and times only).
-func treeStep(g *goTree, fat bool) string {
-	where := "the set's tree"
+func treeStep(pr *i18n.Printer, g *goTree, fat bool) string {
+	where := pr.Sprintf(i18n.PlanTheSetsTree)
 	if g.root != "." {
 		where = g.root + "/"
 	}
-	s := fmt.Sprintf("fill it file by file from %s: %d files (%s), each checked against its SHA-256 in %s while it is copied",
-		where, g.files, size.Format(g.bytes), g.listing)
+	s := pr.Sprintf(i18n.StepTree, where, g.files, size.Format(g.bytes), g.listing)
 	if !fat {
-		s += fmt.Sprintf("; owners, modes, times, xattrs, ACLs, capabilities, symlinks, hardlinks and device nodes from %s and %s", g.listing, g.extras)
+		s += pr.Sprintf(i18n.StepTreeMeta, g.listing, g.extras)
 	}
 	return s
+}
+
+// labelText is the " label NAME" of the root's format step ("" without a
+// label).
+func (p *Plan) labelText(pr *i18n.Printer) string {
+	if p.rootLabel == "" {
+		return ""
+	}
+	return pr.Sprintf(i18n.PlanLabel, p.rootLabel)
 }

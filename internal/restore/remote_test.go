@@ -20,6 +20,7 @@ import (
 	"github.com/pibackup/pibackup/internal/backup"
 	"github.com/pibackup/pibackup/internal/backupset"
 	"github.com/pibackup/pibackup/internal/disklayout"
+	"github.com/pibackup/pibackup/internal/i18n"
 	"github.com/pibackup/pibackup/internal/source"
 	"github.com/pibackup/pibackup/internal/testfs"
 	"github.com/pibackup/pibackup/internal/testsrv"
@@ -212,6 +213,8 @@ func TestRestoreRaspiBackupRsyncSFTP(t *testing.T) {
 	if strings.Contains(plan, "symlinks:") {
 		t.Errorf("plan says symlinks are lost; SFTP shows them")
 	}
+	// The losses are told in the user's language too.
+	checkGerman(t, englishTells(t), p.Text(i18n.New(i18n.German)))
 	start := time.Now()
 	res, err := p.Execute(ctx)
 	if err != nil {

@@ -36,6 +36,7 @@ import (
 
 	"github.com/pibackup/pibackup/internal/backupset"
 	"github.com/pibackup/pibackup/internal/disklayout"
+	"github.com/pibackup/pibackup/internal/i18n"
 	"github.com/pibackup/pibackup/internal/progress"
 )
 
@@ -101,8 +102,8 @@ type Plan struct {
 	resized   disklayout.ResizeResult
 	cmdlines  map[string]string // cmdline.txt files of the set's boot image
 	fstab     string            // /etc/fstab of an rsync set ("" unknown)
-	notes     []string
-	lossNotes []string // what a walked tree (walk.go) could not keep; also warnings of the result
+	notes     []i18n.Msg
+	lossNotes []string // what a walked tree (walk.go) could not keep, in English; also warnings of the result
 	// rsync trees rebuilt by the Go tree restorer (tree.go); nil: rsync
 	// from LocalDir
 	tree      *goTree         // normal mode
@@ -134,7 +135,7 @@ func NewPlan(ctx context.Context, o Options) (*Plan, error) {
 	if err := p.decide(ctx); err != nil {
 		return nil, err
 	}
-	if n := bootOrderNote(o.Board, p.Target.Path, p.Target.IsFile); n != "" {
+	if n := bootOrderNote(o.Board, p.Target.Path, p.Target.IsFile); !n.IsZero() {
 		p.notes = append(p.notes, n)
 	}
 	return p, nil

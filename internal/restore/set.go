@@ -12,6 +12,7 @@ import (
 	"github.com/pibackup/pibackup/internal/backupset"
 	"github.com/pibackup/pibackup/internal/compress"
 	"github.com/pibackup/pibackup/internal/disklayout"
+	"github.com/pibackup/pibackup/internal/i18n"
 )
 
 // setKind is how a set is restored.
@@ -24,8 +25,11 @@ const (
 	kindPartition                // -P: one payload per partition
 )
 
-func (k setKind) String() string {
-	return [...]string{"disk image", "tar archive", "rsync tree", "partition-oriented"}[k]
+func (k setKind) String() string { return i18n.New(i18n.English).Sprintf(k.msgID()) }
+
+// msgID names the kind in the plan's catalogue.
+func (k setKind) msgID() i18n.ID {
+	return [...]i18n.ID{i18n.PlanKindImage, i18n.PlanKindTar, i18n.PlanKindRsync, i18n.PlanKindPartition}[k]
 }
 
 // ErrBadSet is returned when a set lacks what its type needs.

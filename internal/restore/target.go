@@ -13,6 +13,7 @@ import (
 	"github.com/pibackup/pibackup/internal/backupset"
 	"github.com/pibackup/pibackup/internal/blockdev"
 	"github.com/pibackup/pibackup/internal/disklayout"
+	"github.com/pibackup/pibackup/internal/i18n"
 	"github.com/pibackup/pibackup/internal/size"
 )
 
@@ -31,15 +32,18 @@ type Target struct {
 }
 
 // Describe is one line for prompts: path, model, size.
-func (t *Target) Describe() string {
-	kind := "disk"
+func (t *Target) Describe() string { return t.Text(i18n.New(i18n.English)) }
+
+// Text is Describe in pr's language.
+func (t *Target) Text(pr *i18n.Printer) string {
+	id := i18n.PlanTargetDisk
 	if t.IsFile {
-		kind = "image file"
+		id = i18n.PlanTargetFile
 		if !t.Exists {
-			kind = "new image file"
+			id = i18n.PlanTargetNewFile
 		}
 	}
-	s := fmt.Sprintf("%s %s, %s", kind, t.Path, size.Format(t.Size))
+	s := pr.Sprintf(id, t.Path, size.Format(t.Size))
 	if t.Model != "" {
 		s += ", " + t.Model
 	}

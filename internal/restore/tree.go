@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/pibackup/pibackup/internal/backupset"
+	"github.com/pibackup/pibackup/internal/i18n"
 	"github.com/pibackup/pibackup/internal/imageio"
 	"github.com/pibackup/pibackup/internal/progress"
 	"github.com/pibackup/pibackup/internal/source"
@@ -598,16 +599,13 @@ func (p *Plan) planTree(ctx context.Context, root string) (*goTree, error) {
 		}
 		for _, n := range loss.notes(root) {
 			p.notes = append(p.notes, n)
-			p.lossNotes = append(p.lossNotes, n)
+			p.lossNotes = append(p.lossNotes, i18n.New(i18n.English).Msg(n))
 		}
 		return g, nil
 	}
 	if fsKind := networkFS(p.o.LocalDir); fsKind != "" {
-		note := fmt.Sprintf("the set is read over %s and has no extras file (<host>-backup.extras.list), so rsync copies what the share gives: "+
-			"NFSv3 and most SMB and FUSE mounts carry no xattrs, so ACLs and file capabilities (ping's cap_net_raw) may be missing after the restore; "+
-			"to keep them, restore from a copy made on the server with rsync -aHAX onto a USB disk", fsKind)
-		if !slices.Contains(p.notes, note) {
-			p.notes = append(p.notes, note)
+		if !slices.ContainsFunc(p.notes, func(m i18n.Msg) bool { return m.ID == i18n.NoteNetworkFS }) {
+			p.notes = append(p.notes, i18n.M(i18n.NoteNetworkFS, fsKind))
 		}
 	}
 	return nil, nil

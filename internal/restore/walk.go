@@ -10,6 +10,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/pibackup/pibackup/internal/backupset"
+	"github.com/pibackup/pibackup/internal/i18n"
 	"github.com/pibackup/pibackup/internal/source"
 	"github.com/pibackup/pibackup/internal/treelist"
 )
@@ -148,25 +149,25 @@ func walkTree(ctx context.Context, s *setInfo, root string) (*goTree, *treeLoss,
 }
 
 // notes says what the restore keeps and what it cannot, one line a kind.
-func (l *treeLoss) notes(root string) []string {
-	where := "the tree"
+func (l *treeLoss) notes(root string) []i18n.Msg {
+	var where any = i18n.M(i18n.PlanTheTree) // printed in the plan's language
 	if root != "." {
 		where = root
 	}
-	out := []string{
-		fmt.Sprintf("%s has no listing (a raspiBackup rsync set) and is read from an SFTP server: %d entries restored with what the server reports", where, l.entries),
-		"owners: the server reports uid/gid numerically: kept",
-		"modes: permission bits with setuid, setgid and sticky: kept",
-		"mtimes: kept in whole seconds (SFTP carries no fractions; a time before 1970 arrives as one after 2038)",
-		"xattrs, ACLs and file capabilities (e.g. ping's cap_net_raw): not readable over SFTP: lost for every file that had them",
-		"hardlinks: SFTP does not show which files share an inode: each is restored as a separate file",
+	out := []i18n.Msg{
+		i18n.M(i18n.NoteLossListing, where, l.entries),
+		i18n.M(i18n.NoteLossOwners),
+		i18n.M(i18n.NoteLossModes),
+		i18n.M(i18n.NoteLossMtimes),
+		i18n.M(i18n.NoteLossXattrs),
+		i18n.M(i18n.NoteLossHardlinks),
 	}
 	if n := len(l.devices); n > 0 {
 		shown, more := l.devices, ""
 		if n > 5 {
 			shown, more = shown[:5], ", ..."
 		}
-		out = append(out, fmt.Sprintf("device nodes: the server reports no device numbers: %d not restored (%s%s)", n, strings.Join(shown, ", "), more))
+		out = append(out, i18n.M(i18n.NoteLossDevices, n, strings.Join(shown, ", "), more))
 	}
 	return out
 }
