@@ -21,6 +21,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/pibackup/pibackup/internal/backupset"
+	"github.com/pibackup/pibackup/internal/extract"
 	"github.com/pibackup/pibackup/internal/i18n"
 	"github.com/pibackup/pibackup/internal/progress"
 	"github.com/pibackup/pibackup/internal/setfs"
@@ -40,9 +42,10 @@ var (
 // dir, and its root is listed and copied from there.
 //
 // setfs's cache (tar indexes; decompressed archives and images) is in
-// the run dir too, which is RAM. A compressed set (tgz, tar.zst, ddz)
-// is refused rather than decompressed there: a root filesystem's full
-// size does not fit in a 512 MB Pi's memory. Putting the cache on the
+// the run dir too, which is RAM. A compressed set is not decompressed
+// there: a root filesystem's full size does not fit in a 512 MB Pi's
+// memory. A compressed tar (tgz, tar.zst...) is browsed as a tarTree
+// instead, read through twice and never held; a ddz is refused. Putting the cache on the
 // source instead is not possible without writing to the backup disk,
 // which the recovery mounts read-only on purpose.
 type browser struct {
@@ -58,12 +61,16 @@ func newBrowser(runDir string, log *slog.Logger) *browser {
 }
 
 // Browse implements model.Browser.
-func (b *browser) Browse(ctx context.Context, r model.Request) (model.Tree, error) {
+func (b *browser) Browse(ctx context.Context, r model.Request, rep progress.Reporter) (model.Tree, error) {
 	local := r.Source.LocalDir()
 	if local == "" {
 		return nil, errBrowseRemote
 	}
 	setDir := filepath.Join(local, filepath.FromSlash(r.Set.Dir))
+	if payload, ok := compressedTar(r.Set, setDir); ok {
+		b.log.Info("listing compressed tar for browsing", "set", r.Set.String(), "payload", payload)
+		return listTar(ctx, setDir, rep, b.log)
+	}
 	mnt := filepath.Join(b.dir, fmt.Sprintf("set%d", b.seq.Add(1)))
 	if err := os.MkdirAll(mnt, 0o700); err != nil {
 		return nil, err
@@ -81,6 +88,19 @@ func (b *browser) Browse(ctx context.Context, r model.Request) (model.Tree, erro
 	}
 	b.log.Info("set mounted for browsing", "set", r.Set.String(), "at", mnt)
 	return &setTree{srv: srv, mnt: mnt, root: filepath.Join(mnt, "root"), log: b.log}, nil
+}
+
+// compressedTar reports whether the set in setDir is a tar set whose
+// root payload is compressed, and returns that payload.
+func compressedTar(set backupset.Set, setDir string) (string, bool) {
+	if set.Name.Type != backupset.TypeTar && set.Name.Type != backupset.TypeTGZ {
+		return "", false
+	}
+	payload, err := extract.TarPayload(setDir)
+	if err != nil || backupset.CompressionOf(payload) == backupset.CompressNone {
+		return "", false
+	}
+	return payload, true
 }
 
 // setTree is a set's root as setfs shows it.

@@ -23,6 +23,7 @@ import (
 
 	"github.com/pibackup/pibackup/internal/backupset"
 	"github.com/pibackup/pibackup/internal/compress"
+	"github.com/pibackup/pibackup/internal/progress"
 	"github.com/pibackup/pibackup/internal/restore"
 )
 
@@ -37,6 +38,15 @@ var ErrUnsupported = errors.New("files cannot be extracted from this set")
 // "home/pi") from the set folder setDir to dest, each under its full
 // path. dest is created if missing.
 func Paths(ctx context.Context, setDir string, paths []string, dest string) error {
+	return PathsProgress(ctx, setDir, paths, dest, nil)
+}
+
+// PathsProgress is Paths reporting to rep, for a tar payload, the
+// archive's bytes as they are read (phase "copy", the payload's size as
+// total): the whole archive is read whatever is extracted, so that is
+// what takes the time. A second pass for hardlinks starts the phase
+// again.
+func PathsProgress(ctx context.Context, setDir string, paths []string, dest string, rep progress.Reporter) error {
 	name, err := backupset.Parse(filepath.Base(setDir))
 	if err != nil {
 		return fmt.Errorf("%s is not a backup set folder: %w", setDir, err)
@@ -48,21 +58,16 @@ func Paths(ctx context.Context, setDir string, paths []string, dest string) erro
 	if err := os.MkdirAll(dest, 0o755); err != nil {
 		return err
 	}
-	entries, err := os.ReadDir(setDir)
-	if err != nil {
-		return err
-	}
 	base := filepath.Base(setDir)
 	switch name.Type {
 	case backupset.TypeRsync:
 		return fromTree(ctx, setDir, rels, dest)
 	case backupset.TypeTar, backupset.TypeTGZ:
-		for _, e := range entries {
-			if b, _, ok := backupset.TarPayloadBase(e.Name()); ok && b == base {
-				return fromTar(ctx, filepath.Join(setDir, e.Name()), rels, dest)
-			}
+		payload, err := TarPayload(setDir)
+		if err != nil {
+			return err
 		}
-		return fmt.Errorf("%w: no %s.tar* payload (a partition-oriented set?)", ErrUnsupported, base)
+		return fromTar(ctx, payload, rels, dest, progress.OrNop(rep))
 	case backupset.TypeDD, backupset.TypeDDZ:
 		img := filepath.Join(setDir, base+".img")
 		if _, err := os.Stat(img); err != nil {
@@ -71,6 +76,23 @@ func Paths(ctx context.Context, setDir string, paths []string, dest string) erro
 		return fromImage(ctx, img, rels, dest)
 	}
 	return fmt.Errorf("%w: type %s", ErrUnsupported, name.Type)
+}
+
+// TarPayload returns the path of the tar payload holding the root
+// filesystem of the tar or tgz set in setDir (SET.tar, SET.tgz,
+// SET.tar.zst...).
+func TarPayload(setDir string) (string, error) {
+	entries, err := os.ReadDir(setDir)
+	if err != nil {
+		return "", err
+	}
+	base := filepath.Base(setDir)
+	for _, e := range entries {
+		if b, _, ok := backupset.TarPayloadBase(e.Name()); ok && b == base {
+			return filepath.Join(setDir, e.Name()), nil
+		}
+	}
+	return "", fmt.Errorf("%w: no %s.tar* payload (a partition-oriented set?)", ErrUnsupported, base)
 }
 
 // cleanPaths makes every path relative to the root and refuses any that
@@ -112,8 +134,8 @@ func rsyncRelative(ctx context.Context, root string, rels []string, dest string)
 }
 
 // fromTar extracts the members from a tar payload with GNU tar.
-func fromTar(ctx context.Context, payload string, rels []string, dest string) error {
-	err := untar(ctx, payload, rels, dest)
+func fromTar(ctx context.Context, payload string, rels []string, dest string, rep progress.Reporter) error {
+	err := untar(ctx, payload, rels, dest, rep)
 	if err == nil || !strings.Contains(err.Error(), "Cannot hard link to") {
 		return err
 	}
@@ -132,7 +154,7 @@ func fromTar(ctx context.Context, payload string, rels []string, dest string) er
 			remove = append(remove, x)
 		}
 	}
-	if err := untar(ctx, payload, append(slices.Clone(rels), extra...), dest); err != nil {
+	if err := untar(ctx, payload, append(slices.Clone(rels), extra...), dest, rep); err != nil {
 		return err
 	}
 	for _, x := range remove {
@@ -150,8 +172,8 @@ func fromTar(ctx context.Context, payload string, rels []string, dest string) er
 }
 
 // untar extracts members (relative paths) of the payload under dest.
-func untar(ctx context.Context, payload string, members []string, dest string) error {
-	zr, err := compress.OpenFile(payload)
+func untar(ctx context.Context, payload string, members []string, dest string, rep progress.Reporter) error {
+	zr, err := OpenCounted(payload, "copy", rep)
 	if err != nil {
 		return err
 	}
@@ -165,6 +187,43 @@ func untar(ctx context.Context, payload string, members []string, dest string) e
 	_, err = restore.RunTool(ctx, zr, "tar", args...)
 	if err != nil && strings.Contains(err.Error(), "Not found in archive") {
 		return fmt.Errorf("%w: %w", ErrNotFound, err)
+	}
+	return err
+}
+
+// OpenCounted opens payload decompressed, as compress.OpenFile, and
+// reports its (compressed) bytes to rep as they are read, in the phase
+// named phase whose total is the file's size.
+func OpenCounted(payload, phase string, rep progress.Reporter) (io.ReadCloser, error) {
+	f, err := os.Open(payload)
+	if err != nil {
+		return nil, err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	rep = progress.OrNop(rep)
+	rep.Phase(phase, fi.Size())
+	zr, err := compress.NewReader(progress.Reader{R: f, Rep: rep}, backupset.CompressionOf(payload))
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("%s: %w", filepath.Base(payload), err)
+	}
+	return closeBoth{zr, f}, nil
+}
+
+// closeBoth closes the decompressor, then the file under it.
+type closeBoth struct {
+	io.ReadCloser
+	f *os.File
+}
+
+func (c closeBoth) Close() error {
+	err := c.ReadCloser.Close()
+	if ferr := c.f.Close(); err == nil {
+		err = ferr
 	}
 	return err
 }

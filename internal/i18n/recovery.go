@@ -214,6 +214,7 @@ const (
 	UIFileDestTitle    ID = "ui.filedest-title"
 	UICopiedTo         ID = "ui.copied-to"
 	UIBusyReading      ID = "ui.busy-reading"
+	UIBusyListing      ID = "ui.busy-listing"
 	UIErrNothingMarked ID = "ui.err-nothing-marked"
 	UIErrNoDest        ID = "ui.err-no-dest"
 	UISkippedOnFAT     ID = "ui.skipped-on-fat"
@@ -234,6 +235,7 @@ var filesCatalogue = map[ID]map[Lang]string{
 	UIFileDestTitle: {English: "Copy %d marked to", German: "%d Markierte kopieren nach"},
 	UICopiedTo:      {English: "copied to %s", German: "kopiert nach %s"},
 	UIBusyReading:   {English: "reading %s", German: "lese %s"},
+	UIBusyListing:   {English: "reading the list of files of %s: %d%% (Esc cancels)", German: "lese die Dateiliste von %s: %d%% (Esc bricht ab)"},
 	UIErrNothingMarked: {English: "nothing marked: mark files or folders with Space first",
 		German: "nichts markiert: zuerst Dateien oder Ordner mit der Leertaste markieren"},
 	UIErrNoDest: {English: "no partition to copy to: plug in a USB disk with a FAT or ext4 partition",
@@ -242,8 +244,8 @@ var filesCatalogue = map[ID]map[Lang]string{
 		German: "%d symbolische Links oder Gerätedateien ausgelassen: FAT kann sie nicht speichern"},
 	UIErrBrowseRemote: {English: "files can be browsed only in sets on a USB disk or NFS share: restore the set, or copy it to a USB disk",
 		German: "Dateien lassen sich nur in Sicherungen auf einem USB-Datenträger oder NFS-Share durchsuchen: die Sicherung zurückspielen oder auf einen USB-Datenträger kopieren"},
-	UIErrBrowseZipped: {English: "this set is compressed (tgz, zstd or ddz): browsing it would first unpack all of it into the recovery's memory; restore it, or use 'backupctl mount' on a computer",
-		German: "diese Sicherung ist komprimiert (tgz, zstd oder ddz): zum Durchsuchen müsste sie erst ganz in den Speicher der Recovery entpackt werden; sie zurückspielen oder 'backupctl mount' auf einem Rechner benutzen"},
+	UIErrBrowseZipped: {English: "this set is a compressed image (ddz) or compressed per partition: browsing it would first unpack all of it into the recovery's memory; restore it, or use 'backupctl mount' on a computer",
+		German: "diese Sicherung ist ein komprimiertes Abbild (ddz) oder je Partition komprimiert: zum Durchsuchen müsste sie erst ganz in den Speicher der Recovery entpackt werden; sie zurückspielen oder 'backupctl mount' auf einem Rechner benutzen"},
 	UIErrDestBusy: {English: "the partition is in use (is it the disk the backup is read from?): choose another one",
 		German: "die Partition ist in Benutzung (ist es der Datenträger, von dem die Sicherung gelesen wird?): eine andere wählen"},
 }

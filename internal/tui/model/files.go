@@ -7,6 +7,8 @@ import (
 	"path"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/pibackup/pibackup/internal/i18n"
 	"github.com/pibackup/pibackup/internal/progress"
@@ -56,7 +58,9 @@ type Copied struct {
 // Browser opens a set's files; the adapter in package main serves them
 // from the set itself (no restore needed), tests use a folder.
 type Browser interface {
-	Browse(ctx context.Context, r Request) (Tree, error)
+	// Browse opens r.Set. Reading its list of files may take a while
+	// (a compressed archive is read through); rep hears of it.
+	Browse(ctx context.Context, r Request, rep progress.Reporter) (Tree, error)
 }
 
 // DestMounter mounts partition p writable and returns the folder where
@@ -80,8 +84,19 @@ func (m *Model) browse(ctx context.Context, r Request, si SetInfo) error {
 	if m.deps.Browser == nil {
 		return m.end(errors.New("BUG: no file browser"), nil)
 	}
-	t, err := m.deps.Browser.Browse(ctx, r)
+	// Reading a compressed archive's list takes a while on a Pi: Back
+	// (Esc) cancels it meanwhile.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	m.update(func() { m.cancel = cancel })
+	rep := &busyPercent{m: m, set: si.Set.String(), pct: -1}
+	t, err := m.deps.Browser.Browse(ctx, r, rep)
+	rep.stop()
+	m.update(func() { m.cancel = nil })
 	if err != nil {
+		if ctx.Err() != nil && errors.Is(err, context.Canceled) {
+			err = fmt.Errorf("%w: %w", ErrCancelled, err)
+		}
 		return m.end(fmt.Errorf("open %s: %w", si.Set, err), nil)
 	}
 	entries, err := t.ReadDir("/")
@@ -95,6 +110,54 @@ func (m *Model) browse(ctx context.Context, r Request, si SetInfo) error {
 		m.st.Dir, m.st.Entries, m.st.Marked = "/", entries, nil
 		m.goTo(Files)
 	})
+}
+
+// busyPercent shows a set's listing progress in the busy message:
+// "reading the files of SET: 42%".
+type busyPercent struct {
+	m           *Model
+	set         string
+	total, done atomic.Int64
+	mu          sync.Mutex
+	pct         int64 // shown last
+	stopped     bool
+}
+
+// Phase implements progress.Reporter.
+func (b *busyPercent) Phase(_ string, total int64) {
+	b.total.Store(total)
+	b.done.Store(0)
+	b.show()
+}
+
+// Add implements progress.Reporter.
+func (b *busyPercent) Add(n int64) {
+	b.done.Add(n)
+	b.show()
+}
+
+// show updates the message when the percentage changed, so the screen
+// is redrawn at most a hundred times.
+func (b *busyPercent) show() {
+	t := b.total.Load()
+	if t <= 0 {
+		return
+	}
+	pct := min(100, b.done.Load()*100/t)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if pct != b.pct && !b.stopped {
+		b.pct = pct
+		b.m.update(func() { b.m.st.Busy = i18n.M(i18n.UIBusyListing, b.set, pct) })
+	}
+}
+
+// stop ends the updates before the busy message is cleared: a
+// decompressor's read-ahead may still count bytes after Browse returned.
+func (b *busyPercent) stop() {
+	b.mu.Lock()
+	b.stopped = true
+	b.mu.Unlock()
 }
 
 // OpenEntry shows the folder of row i of the Files screen; a file's row

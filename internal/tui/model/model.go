@@ -740,6 +740,13 @@ func (m *Model) Back() error {
 		m.notify()
 	}()
 	if !m.st.Busy.IsZero() {
+		if m.cancel != nil {
+			// Only a set's listing is cancellable while busy (a job
+			// is Running, not busy).
+			m.log.Warn("listing cancelled by the user")
+			m.cancel()
+			return nil
+		}
 		return ErrBusy
 	}
 	switch m.st.Screen {

@@ -23,7 +23,7 @@ type Browser struct {
 }
 
 // Browse implements model.Browser.
-func (b *Browser) Browse(context.Context, model.Request) (model.Tree, error) {
+func (b *Browser) Browse(context.Context, model.Request, progress.Reporter) (model.Tree, error) {
 	return folderTree{root: b.Root, skipped: b.Skipped}, nil
 }
 
