@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/pibackup/pibackup/internal/backup"
@@ -353,13 +354,18 @@ func (r *Run) keepFailedLog() string {
 }
 
 // unwrapStartErrors picks the errors of services that did not start
-// again out of services.Run's joined error.
+// again out of services.Run's joined error. Each of them wraps
+// services.ErrStart and the command's error side by side ("%w %s: %w"):
+// it is kept whole, so the message names the service and says why.
 func unwrapStartErrors(err error) []error {
 	if err == nil {
 		return nil
 	}
 	var out []error
 	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		if slices.Contains(j.Unwrap(), services.ErrStart) {
+			return []error{err}
+		}
 		for _, e := range j.Unwrap() {
 			out = append(out, unwrapStartErrors(e)...)
 		}

@@ -271,3 +271,26 @@ func newExt4(t *testing.T, size int64) string {
 	testfs.MountExt4(t, testfs.AttachLoop(t, img, 0, 0, false), dir, false)
 	return dir
 }
+
+// TestExecuteServiceDoesNotStart: the set is complete and kept, the
+// error of the start command is the result's, and the marker stays so
+// recover-services tries once more.
+func TestExecuteServiceDoesNotStart(t *testing.T) {
+	d := fixture(t)
+	e := newEnv(t, "tgz")
+	e.cfg.StartCommands = []string{"/bin/sh -c 'echo unit failed >&2; exit 1'"}
+	res := e.run(t, context.Background(), d, t.TempDir())
+	if res.Err != nil {
+		t.Fatalf("run: %v", res.Err)
+	}
+	if res.StartErr == nil || !strings.Contains(res.StartErr.Error(), "unit failed") {
+		t.Errorf("start error %v; want the start command's", res.StartErr)
+	}
+	if _, err := os.Stat(res.SetDir); err != nil {
+		t.Errorf("the complete set: %v", err)
+	}
+	b, err := os.ReadFile(filepath.Join(e.runDir, MarkerName))
+	if err != nil || !strings.Contains(string(b), "unit failed") {
+		t.Errorf("marker for recover-services: %v\n%s", err, b)
+	}
+}
