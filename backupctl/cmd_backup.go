@@ -17,17 +17,16 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/pibackup/pibackup/internal/backup"
+	"github.com/pibackup/pibackup/internal/backuprun"
 	"github.com/pibackup/pibackup/internal/backupset"
 	"github.com/pibackup/pibackup/internal/config"
 	"github.com/pibackup/pibackup/internal/hooks"
 	"github.com/pibackup/pibackup/internal/i18n"
 	"github.com/pibackup/pibackup/internal/notify"
 	"github.com/pibackup/pibackup/internal/progress"
-	"github.com/pibackup/pibackup/internal/retention"
 	"github.com/pibackup/pibackup/internal/runlog"
 	"github.com/pibackup/pibackup/internal/services"
 	"github.com/pibackup/pibackup/internal/size"
-	"github.com/pibackup/pibackup/internal/verify"
 )
 
 // defaultRunDir holds the marker of services a running backup has
@@ -37,7 +36,11 @@ const defaultRunDir = "/run/backupctl"
 
 // failedLogName is where the run log of the last failed run is kept in
 // the host folder (the set it was in is removed).
-const failedLogName = "backupctl-failed.log"
+const failedLogName = backuprun.FailedLogName
+
+// serviceMarkerName is the marker of stopped services in the run folder
+// (backuprun.Marker).
+const serviceMarkerName = backuprun.MarkerName
 
 // backupOptions are the flags of `backupctl backup` that are not
 // settings: what this one run does (dry run, a named snapshot, another
@@ -177,280 +180,54 @@ type backupRun struct {
 	runDir       string
 }
 
-// backupOutcome collects what a run did, for the summary, the state file,
-// the notification and the exit code.
-type backupOutcome struct {
-	start    time.Time
-	host     string
-	hostDir  string
-	set      string // set name, "" if none was started
-	setDir   string // the set's folder once complete
-	res      *backup.Result
-	err      error // the run failed: nothing new is complete
-	stage    string
-	typ      string
-	left     string // the partial set could not be removed from this folder
-	startErr error  // the set is complete but a service did not start
-	retErr   error  // the set is complete but retention failed
-	removed  []string
-	kept     int
-	logFile  string
-}
-
-// Stages of a run, for the exit code and the message of an error.
-const (
-	stagePrepare = "prepare"
-	stageHook    = "hook"
-	stageStop    = "stop"
-	stageWrite   = "write"
-)
-
-// runBackup runs one backup with everything around it; the order is the
-// one in backupLong. Whatever happens after the services stopped, they
-// are started again (services.Run) and the post-backup hooks run.
+// runBackup builds the run (internal/backuprun holds its phases and
+// their order, see backupLong) and turns its result into the summary,
+// the state file, the notification and the exit code.
 func (a *app) runBackup(ctx context.Context, br backupRun) error {
-	deps := backup.Deps{Log: a.log, Out: a.stdout, Now: a.now}
+	r := &backuprun.Run{Opts: br.opts, Config: br.cfg, Msg: br.msg, Log: a.log, Out: a.stdout, Stderr: a.stderr,
+		RunDir: br.runDir, Version: versionString(), Now: a.now,
+		Console: func(h slog.Handler) slog.Handler { return consoleOnly{h} },
+		RC: func(ctx context.Context, err error, stage backuprun.Stage) int {
+			rc, _ := backupExit(ctx, br.msg, backuprun.Result{Err: err, Stage: stage})
+			return rc
+		}}
 	if br.showProgress {
 		c := &progress.Counter{}
-		deps.Progress = c
+		r.Progress = c
 		stop := startBackupBar(a.stderr, c)
 		defer stop()
 	}
+	defer r.Close()
+	res, _ := r.Execute(ctx)
 	if br.opts.DryRun {
-		// A dry run is a plan: no hooks, no services, no mail.
-		_, err := backup.Run(ctx, br.opts, deps)
-		code, err := backupExit(ctx, br.msg, backupOutcome{err: err, stage: stagePrepare})
+		code, err := backupExit(ctx, br.msg, res)
 		return withCode(code, err)
 	}
-	// Validate passed, so these cannot fail.
-	notifiers, _ := br.cfg.Notifiers()
-	stoppers, _ := br.cfg.Stoppers(services.ExecRunner{})
-	ho, _ := br.cfg.HookOptions()
-
-	out := backupOutcome{start: a.now(), stage: stagePrepare}
-	log := a.log // the run log once it is open; the closure below sees the switch
-	deps.BeforeCommit = func(ctx context.Context, dir string, _ *backupset.Manifest) error {
-		return verifyNewSet(ctx, dir, log, deps.Progress)
-	}
-	p, err := backup.Prepare(ctx, br.opts, deps)
-	if p != nil {
-		defer p.Close()
-		if p.HostDir() != "" { // known once the source is identified
-			out.host, out.hostDir, out.set, out.typ = p.Name().Host, p.HostDir(), p.Name().String(), string(p.Name().Type)
-		}
-	}
-	var rl *runlog.Log
-	if err == nil {
-		rl, err = runlog.Open(runlog.Options{Path: filepath.Join(p.TmpDir(), backupset.RunLogName(p.Name().Host)),
-			Console: consoleOnly{a.log.Handler()}, JSON: br.cfg.LogJSON, Secrets: br.cfg.Secrets()})
-	}
-	if err != nil {
-		out.err = err
-		return a.finishBackup(ctx, br, out, nil, notifiers)
-	}
-	log = rl.Logger
-	p.SetLog(log)
-	log.Info("backup run", "version", versionString(), "set", out.set, "target", br.opts.Target)
-	// A backup holds every file of the system, secrets included: say so
-	// when others can read the target. It never fails the run.
-	if w, err := backup.ExposureWarning(br.opts.Target); err == nil && w != "" {
-		fmt.Fprintf(a.stderr, "backupctl: warning: %s\n", w)
-		log.Warn(w)
-	}
-	if br.cfg.NotifyStart {
-		// Sent once the run is prepared (lock held, source and target
-		// checked): a start notice is a promise of an outcome notice.
-		m := notify.Message{Host: out.host, OK: true, Subject: br.msg.Sprintf(i18n.SubjectStarted, out.host),
-			Body: br.msg.Sprintf(i18n.BackupStartedBody, out.set, br.opts.Target) + "\n"}
-		if nerr := notify.Send(context.WithoutCancel(ctx), log, notifiers, m); nerr != nil {
-			fmt.Fprintln(a.stderr, "backupctl: "+br.msg.Sprintf(i18n.NotifyFailed, nerr))
-		}
-	}
-	ho.Log = log
-	hk := hooks.New(ho)
-	vars := hooks.Vars{TargetDir: p.FinalDir(), Type: string(p.Name().Type), Host: out.host, LogFile: rl.Path()}
-
-	out.stage = stageHook
-	if err := hk.Run(ctx, hooks.PreBackup, vars); err != nil {
-		out.err = err
-		out.logFile = keepFailedLog(log, rl.Path(), out.hostDir)
-		return a.finishBackup(ctx, br, out, rl, notifiers)
-	}
-	out.stage = stageStop
-	marker, err := writeServiceMarker(br.runDir, stoppers)
-	if err != nil {
-		out.err = err
-		out.logFile = keepFailedLog(log, rl.Path(), out.hostDir)
-		return a.finishBackup(ctx, br, out, rl, notifiers)
-	}
-	var runErr error // the backup's own outcome, apart from starting services
-	fnRan := false
-	svcErr := services.Run(ctx, services.Options{Log: log}, stoppers, func(ctx context.Context) (err error) {
-		fnRan = true
-		defer func() {
-			runErr = err
-			if err != nil {
-				// Close removes the partial set with the log in it.
-				vars.LogFile = keepFailedLog(log, rl.Path(), out.hostDir)
-			}
-			rc, _ := backupExit(ctx, br.msg, backupOutcome{err: err, stage: out.stage})
-			vars.RC = &rc
-			// The outcome is known; the hooks run even when ctx is
-			// cancelled (they may have to undo what pre-backup did).
-			_ = hk.Run(context.WithoutCancel(ctx), hooks.PostBackup, vars)
-		}()
-		out.stage = stageHook
-		if err := hk.Run(ctx, hooks.Ready, vars); err != nil {
-			return err
-		}
-		out.stage = stageWrite
-		res, err := p.Write(ctx)
-		if err != nil {
-			return err
-		}
-		out.res, out.setDir = res, res.SetDir
-		vars.LogFile = filepath.Join(res.SetDir, backupset.RunLogName(out.host))
-		vars.TargetFile = p.Payload()
-		return nil
-	})
-	if !fnRan {
-		// A service did not stop (services.Run started the others again):
-		// nothing was written, but post-backup may have to undo what
-		// pre-backup did.
-		runErr = svcErr
-		vars.LogFile = keepFailedLog(log, rl.Path(), out.hostDir)
-		rc, _ := backupExit(ctx, br.msg, backupOutcome{err: runErr, stage: out.stage})
-		vars.RC = &rc
-		_ = hk.Run(context.WithoutCancel(ctx), hooks.PostBackup, vars)
-	}
-	out.logFile = vars.LogFile
-	out.err = runErr
-	if startErr := errors.Join(unwrapStartErrors(svcErr)...); startErr != nil {
-		out.startErr = startErr
-	} else if marker != "" {
-		// Only when every service is up again; otherwise
-		// recover-services tries once more.
-		os.Remove(marker)
-	}
-	if out.err == nil {
-		a.applyRetention(ctx, br, &out, log) // still under the host lock
-	}
-	// A failed set goes now: its space is needed for the state file.
-	if cerr := p.Close(); cerr != nil {
-		out.left = filepath.Join(out.hostDir, backupset.TmpDir)
-		log.Info("partial set left", "error", cerr)
-	}
-	return a.finishBackup(ctx, br, out, rl, notifiers)
-}
-
-// unwrapStartErrors picks the errors of services that did not start
-// again out of services.Run's joined error.
-func unwrapStartErrors(err error) []error {
-	if err == nil {
-		return nil
-	}
-	var out []error
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		for _, e := range j.Unwrap() {
-			out = append(out, unwrapStartErrors(e)...)
-		}
-		return out
-	}
-	if errors.Is(err, services.ErrStart) {
-		return []error{err}
-	}
-	return nil
-}
-
-// verifyNewSet checks the complete set in tmp against its manifest
-// (sizes, SHA-256 sums, archive and tree integrity) before it is moved
-// into place: retention deletes older sets only after this passed.
-func verifyNewSet(ctx context.Context, dir string, log *slog.Logger, pr progress.Reporter) error {
-	start := time.Now()
-	rep, err := verify.Dir(ctx, dir, verify.Options{Log: log, Progress: pr})
-	if err != nil {
-		return fmt.Errorf("%w: %w", errNewSetBad, err)
-	}
-	log.Info("new set verified", "bytes", rep.Bytes, "duration", time.Since(start).Round(time.Millisecond))
-	return nil
-}
-
-// errNewSetBad marks a set that was written but did not verify.
-var errNewSetBad = errors.New("verify new set")
-
-// keepFailedLog hard-links the run log out of the set that is about to
-// be removed, to <host>/backupctl-failed.log, and returns its new path
-// (the old one if that fails). The open file keeps being written.
-func keepFailedLog(log *slog.Logger, path, hostDir string) string {
-	if hostDir == "" {
-		return path
-	}
-	dst := filepath.Join(hostDir, failedLogName)
-	os.Remove(dst)
-	if err := os.Link(path, dst); err != nil {
-		log.Info("cannot keep the log of the failed run", "error", err)
-		return path
-	}
-	return dst
-}
-
-// applyRetention deletes old sets of this host by the configured policy.
-// The new set is complete and verified; Plan keeps the newest set of every
-// series and snapshots, and Apply refuses snapshots and sets in progress.
-func (a *app) applyRetention(ctx context.Context, br backupRun, out *backupOutcome, log *slog.Logger) {
-	policy := br.cfg.RetentionPolicy()
-	root := br.opts.Target
-	l, err := backupset.List(os.DirFS(root), ".")
-	if err != nil {
-		out.retErr = fmt.Errorf("list %s: %w", root, err)
-		return
-	}
-	var mine []backupset.Set
-	for _, s := range l.Sets {
-		if s.Name.Host == out.host {
-			mine = append(mine, s)
-		}
-	}
-	keep, remove := retention.Plan(mine, a.now(), policy)
-	out.kept = len(keep)
-	if len(remove) == 0 {
-		return
-	}
-	for _, s := range remove {
-		log.Info("retention: deleting", "set", s.Dir)
-	}
-	done, err := retention.Apply(ctx, retention.ApplyOptions{Root: root, Log: log}, remove)
-	for _, s := range done {
-		out.removed = append(out.removed, filepath.Base(s.Dir))
-	}
-	out.kept += len(remove) - len(done)
-	if err != nil {
-		out.retErr = err
-	}
+	return a.finishBackup(ctx, br, res)
 }
 
 // finishBackup ends a run: summary and close of the run log, the state
 // file for `backupctl status`, the notification, the result line and the
 // exit code.
-func (a *app) finishBackup(ctx context.Context, br backupRun, out backupOutcome, rl *runlog.Log, notifiers []notify.Notifier) error {
+func (a *app) finishBackup(ctx context.Context, br backupRun, out backuprun.Result) error {
 	code, err := backupExit(ctx, br.msg, out)
 	var bytes int64
 	var result string
-	if out.res != nil && out.res.Manifest != nil {
-		for _, f := range out.res.Manifest.Files {
+	if out.Engine != nil && out.Engine.Manifest != nil {
+		for _, f := range out.Engine.Manifest.Files {
 			bytes += f.Size
 		}
-		result = br.msg.Sprintf(i18n.BackupComplete, out.setDir, len(out.res.Manifest.Files), size.Format(bytes))
+		result = br.msg.Sprintf(i18n.BackupComplete, out.SetDir, len(out.Engine.Manifest.Files), size.Format(bytes))
 	}
-	if rl != nil {
-		rl.Summary(context.WithoutCancel(ctx), runlog.Summary{Operation: "backup", Set: out.set, Type: out.typ,
-			Bytes: bytes, Removed: out.removed, Err: err})
+	if rl := out.RunLog; rl != nil {
+		rl.Summary(context.WithoutCancel(ctx), runlog.Summary{Operation: "backup", Set: out.Set, Type: out.Type,
+			Bytes: bytes, Removed: out.Removed, Err: err})
 		if cerr := rl.Close(); cerr != nil {
 			a.log.Info("close run log", "error", cerr)
 		}
 	}
-	if fi, serr := os.Stat(out.hostDir); serr == nil && fi.IsDir() {
-		rec := runRecord{Start: out.start, End: a.now(), Set: out.set, OK: err == nil, ExitCode: code, Log: out.logFile}
+	if fi, serr := os.Stat(out.HostDir); serr == nil && fi.IsDir() {
+		rec := runRecord{Start: out.Start, End: a.now(), Set: out.Set, OK: err == nil, ExitCode: code, Log: out.LogFile}
 		if err != nil {
 			rec.Error = err.Error()
 		}
@@ -459,52 +236,52 @@ func (a *app) finishBackup(ctx context.Context, br backupRun, out backupOutcome,
 		} else {
 			a.log.Info("cannot measure the run's cost", "error", uerr)
 		}
-		if serr := updateHostState(out.hostDir, func(s *hostState) { s.LastRun = &rec }); serr != nil {
+		if serr := updateHostState(out.HostDir, func(s *hostState) { s.LastRun = &rec }); serr != nil {
 			a.log.Info("cannot record the run for backupctl status", "error", serr)
 		}
 	}
 	if result != "" {
 		fmt.Fprintln(a.stdout, result)
-		m := out.res.Manifest
+		m := out.Engine.Manifest
 		if why := backupset.RaspiBackupProblem(m.Type, backupset.Compression(m.Compression)); why != "" {
 			fmt.Fprintln(a.stdout, br.msg.Sprintf(i18n.BackupNoRaspiBackup, why))
 		}
-		if out.retErr == nil {
-			if len(out.removed) > 0 {
-				fmt.Fprintln(a.stdout, br.msg.Sprintf(i18n.RetentionDeleted, len(out.removed), out.kept))
-			} else if out.kept > 0 {
-				fmt.Fprintln(a.stdout, br.msg.Sprintf(i18n.RetentionNothing, out.kept))
+		if out.RetErr == nil {
+			if len(out.Removed) > 0 {
+				fmt.Fprintln(a.stdout, br.msg.Sprintf(i18n.RetentionDeleted, len(out.Removed), out.Kept))
+			} else if out.Kept > 0 {
+				fmt.Fprintln(a.stdout, br.msg.Sprintf(i18n.RetentionNothing, out.Kept))
 			}
 		}
 	}
-	host := out.host
+	host := out.Host
 	if host == "" {
 		host, _ = os.Hostname()
 	}
-	m := notify.Message{Host: host, OK: err == nil, LogFile: out.logFile,
+	m := notify.Message{Host: host, OK: err == nil, LogFile: out.LogFile,
 		Subject: br.msg.Sprintf(i18n.SubjectOK, host)}
 	if err != nil {
 		m.Subject = br.msg.Sprintf(i18n.SubjectFailed, host)
 		m.Body = err.Error() + "\n"
-		if out.logFile != "" {
-			m.Body += br.msg.Sprintf(i18n.BackupFailedLog, out.logFile) + "\n"
+		if out.LogFile != "" {
+			m.Body += br.msg.Sprintf(i18n.BackupFailedLog, out.LogFile) + "\n"
 		}
 	} else {
 		m.Body = result + "\n"
-		if len(out.removed) > 0 {
-			m.Body += br.msg.Sprintf(i18n.RetentionDeleted, len(out.removed), out.kept) + "\n"
+		if len(out.Removed) > 0 {
+			m.Body += br.msg.Sprintf(i18n.RetentionDeleted, len(out.Removed), out.Kept) + "\n"
 		}
 	}
 	// The reminder status shows, in the notice too: most people read
 	// the mail, few run status.
-	if out.hostDir != "" {
-		if st, err := readHostState(out.hostDir); err == nil {
+	if out.HostDir != "" {
+		if st, err := readHostState(out.HostDir); err == nil {
 			if line := restoreReminder(st.LastRestoreTest, br.cfg.RemindMonths, a.now(), br.msg); line != "" {
 				m.Body += strings.TrimSpace(line) + "\n"
 			}
 		}
 	}
-	if nerr := notify.Send(context.WithoutCancel(ctx), a.log, notifiers, m); nerr != nil {
+	if nerr := notify.Send(context.WithoutCancel(ctx), a.log, out.Notifiers, m); nerr != nil {
 		fmt.Fprintln(a.stderr, "backupctl: "+br.msg.Sprintf(i18n.NotifyFailed, nerr))
 	}
 	return withCode(code, err)
@@ -512,17 +289,17 @@ func (a *app) finishBackup(ctx context.Context, br backupRun, out backupOutcome,
 
 // backupExit maps a run's outcome to an exit code and the one line the
 // user reads.
-func backupExit(ctx context.Context, msg *i18n.Printer, out backupOutcome) (int, error) {
-	err := out.err
+func backupExit(ctx context.Context, msg *i18n.Printer, out backuprun.Result) (int, error) {
+	err := out.Err
 	switch {
-	case err == nil && out.startErr != nil:
-		return exitFailure, &msgError{msg.Sprintf(i18n.BackupServicesDown, filepath.Base(out.setDir), out.startErr), out.startErr}
-	case err == nil && out.retErr != nil:
-		return exitFailure, &msgError{msg.Sprintf(i18n.RetentionFailed, filepath.Base(out.setDir), out.retErr), out.retErr}
+	case err == nil && out.StartErr != nil:
+		return exitFailure, &msgError{msg.Sprintf(i18n.BackupServicesDown, filepath.Base(out.SetDir), out.StartErr), out.StartErr}
+	case err == nil && out.RetErr != nil:
+		return exitFailure, &msgError{msg.Sprintf(i18n.RetentionFailed, filepath.Base(out.SetDir), out.RetErr), out.RetErr}
 	case err == nil:
 		return exitOK, nil
-	case (errors.Is(err, context.Canceled) || ctx.Err() != nil) && out.left != "":
-		return exitCancelled, &msgError{msg.Sprintf(i18n.BackupCancelledLeft, out.left, err), err}
+	case (errors.Is(err, context.Canceled) || ctx.Err() != nil) && out.Left != "":
+		return exitCancelled, &msgError{msg.Sprintf(i18n.BackupCancelledLeft, out.Left, err), err}
 	case errors.Is(err, context.Canceled), ctx.Err() != nil:
 		return exitCancelled, translated(msg, i18n.BackupCancelled, err, err)
 	case errors.Is(err, backup.ErrLocked):
@@ -530,15 +307,15 @@ func backupExit(ctx context.Context, msg *i18n.Printer, out backupOutcome) (int,
 	case errors.Is(err, backup.ErrPreflight):
 		detail := strings.TrimPrefix(err.Error(), backup.ErrPreflight.Error()+": ")
 		return exitPreflight, translated(msg, i18n.BackupPreflight, detail, err)
-	case errors.Is(err, hooks.ErrHookFailed) && out.stage == stageHook:
+	case errors.Is(err, hooks.ErrHookFailed) && out.Stage == backuprun.StageHook:
 		return exitPreflight, translated(msg, i18n.BackupHookAborted, err, err)
 	case errors.Is(err, services.ErrStop):
 		return exitPreflight, translated(msg, i18n.BackupPreflight, err, err)
-	case errors.Is(err, errNewSetBad):
+	case errors.Is(err, backuprun.ErrNewSetBad):
 		return exitVerify, translated(msg, i18n.BackupNotVerified, err, err)
 	}
-	if out.left != "" {
-		return exitFailure, &msgError{msg.Sprintf(i18n.BackupFailedLeft, out.left, err), err}
+	if out.Left != "" {
+		return exitFailure, &msgError{msg.Sprintf(i18n.BackupFailedLeft, out.Left, err), err}
 	}
 	return exitFailure, translated(msg, i18n.BackupFailed, err, err)
 }
@@ -577,84 +354,10 @@ func (h consoleOnly) WithGroup(name string) slog.Handler {
 	return consoleOnly{h.Handler.WithGroup(name)}
 }
 
-// serviceMarker records the services a running backup has stopped, as the
-// commands that start them, so `backupctl recover-services` can start
-// them after backupctl itself was killed (SIGKILL, OOM, power loss of
-// the USB disk hanging the process until systemd kills it). A killed
-// process can restart nothing; the systemd unit's ExecStopPost can.
-type serviceMarker struct {
-	PID     int        `json:"pid"`
-	Started time.Time  `json:"started"`
-	Start   [][]string `json:"start"` // in stop order; started in reverse
-}
-
-const serviceMarkerName = "services-stopped.json"
-
-// startArgv returns the commands that start s.
-func startArgv(s services.Stopper) ([][]string, bool) {
-	switch v := s.(type) {
-	case services.Unit:
-		return [][]string{services.UnitArgv(v.Systemctl, "start", v.Name)}, true
-	case services.Container:
-		return [][]string{services.ContainerArgv(v.Docker, "start", v.Name)}, true
-	case services.Commands:
-		return v.StartCmds, true
-	}
-	return nil, false
-}
-
-// writeServiceMarker writes the marker before any service stops; with no
-// services it writes nothing and returns "".
-func writeServiceMarker(dir string, stoppers []services.Stopper) (string, error) {
-	if len(stoppers) == 0 {
-		return "", nil
-	}
-	m := serviceMarker{PID: os.Getpid(), Started: time.Now()}
-	for _, s := range stoppers {
-		argvs, ok := startArgv(s)
-		if !ok {
-			return "", fmt.Errorf("BUG: no start command known for %s", s)
-		}
-		m.Start = append(m.Start, argvs...)
-	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return "", fmt.Errorf("services marker: %w", err)
-	}
-	p := filepath.Join(dir, serviceMarkerName)
-	b, err := json.MarshalIndent(m, "", "  ")
-	if err != nil {
-		return "", err
-	}
-	if err := writeFileAtomic(p, append(b, '\n'), 0o600); err != nil {
-		return "", fmt.Errorf("services marker: %w", err)
-	}
-	return p, nil
-}
-
 // writeFileAtomic writes data to a temporary file next to p and renames
 // it over p, so a reader never sees half a file.
 func writeFileAtomic(p string, data []byte, mode os.FileMode) error {
-	f, err := os.CreateTemp(filepath.Dir(p), "."+filepath.Base(p)+".*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name())
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Chmod(mode); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), p)
+	return backuprun.WriteFileAtomic(p, data, mode)
 }
 
 func (a *app) newRecoverServicesCmd() *cobra.Command {
@@ -706,7 +409,7 @@ func (a *app) recoverServices(ctx context.Context, runDir string, msg *i18n.Prin
 	if err != nil {
 		return fmt.Errorf("recover services: %w", err)
 	}
-	var m serviceMarker
+	var m backuprun.Marker
 	if err := json.Unmarshal(b, &m); err != nil {
 		return fmt.Errorf("recover services: %s: %w", p, err)
 	}
