@@ -45,6 +45,6 @@ func readUsage() (runUsage, error) {
 	return runUsage{
 		BytesRead:    io["read_bytes"],
 		BytesWritten: max(io["write_bytes"]-io["cancelled_write_bytes"], 0),
-		PeakRSS:      max(self.Maxrss, children.Maxrss) * 1024, // Linux reports KiB
+		PeakRSS:      int64(max(self.Maxrss, children.Maxrss)) * 1024, // Linux reports KiB (an int32 on 32-bit ARM)
 	}, nil
 }
