@@ -21,7 +21,8 @@ import (
 // So a backupctl killed with SIGKILL leaks no loop device, only a
 // read-only mount that the next run removes (cleanStaleMounts).
 //
-// blockdev.AttachPartition uses losetup, which cannot set autoclear;
+// blockdev.AttachPartition's loop devices are not autocleared (its callers
+// mkfs, mount and unmount across several opens and detach themselves);
 // that is why this is our own.
 func attachLoop(path string, offset, size int64) (dev string, handle *os.File, err error) {
 	backing, err := os.Open(path)
