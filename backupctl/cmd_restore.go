@@ -7,13 +7,13 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/pibackup/pibackup/internal/backup"
 	"github.com/pibackup/pibackup/internal/backupset"
 	"github.com/pibackup/pibackup/internal/config"
 	"github.com/pibackup/pibackup/internal/disklayout"
@@ -228,21 +228,17 @@ func readLine(in io.Reader) (string, error) {
 	}
 }
 
-// parsePartitions parses "1,2", "1 2" or "*" (nil: all).
+// parsePartitions reads --partitions with backup's -P parser (the same
+// list on both sides); nil, for no list or "*", is every partition.
 func parsePartitions(s string) ([]int, error) {
-	s = strings.TrimSpace(s)
-	if s == "" || s == "*" {
+	if strings.TrimSpace(s) == "" {
 		return nil, nil
 	}
-	var out []int
-	for _, f := range strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' }) {
-		n, err := strconv.Atoi(f)
-		if err != nil || n < 1 || n > 128 {
-			return nil, fmt.Errorf("%q is not a partition number", f)
-		}
-		out = append(out, n)
+	nums, all, err := backup.ParsePartitions(s)
+	if all {
+		return nil, err
 	}
-	return out, nil
+	return nums, err
 }
 
 // textProgress prints phases and a percentage line every few seconds to

@@ -37,8 +37,17 @@ func TestParsePartitions(t *testing.T) {
 	if parts, err := parsePartitions("*"); err != nil || parts != nil {
 		t.Errorf("parsePartitions(*) = %v, %v", parts, err)
 	}
-	if _, err := parsePartitions("x"); err == nil {
-		t.Error("parsePartitions(x) succeeded")
+	if parts, err := parsePartitions(""); err != nil || parts != nil {
+		t.Errorf("parsePartitions() = %v, %v", parts, err)
+	}
+	// The same list as backup -P: each partition once, in order.
+	if parts, err := parsePartitions("5,1 5"); err != nil || !reflect.DeepEqual(parts, []int{1, 5}) {
+		t.Errorf("parsePartitions(5,1 5) = %v, %v", parts, err)
+	}
+	for _, bad := range []string{"x", "0", "129", ","} {
+		if _, err := parsePartitions(bad); err == nil {
+			t.Errorf("parsePartitions(%q) succeeded", bad)
+		}
 	}
 }
 

@@ -8,9 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/pibackup/pibackup/internal/backupset"
 	"github.com/pibackup/pibackup/internal/blockdev"
@@ -64,8 +61,7 @@ func openOffline(path string, sys blockdev.Sys) (*source, error) {
 		s.devName, s.partBase, s.transport = "/dev/"+imageDiskName, imageDiskName, "sd/mmc"
 	case fi.Mode()&os.ModeDevice != 0 && fi.Mode()&os.ModeCharDevice == 0:
 		s.isDevice = true
-		st := fi.Sys().(*unixStat)
-		p, err := sys.ByDevNum(int(unix.Major(uint64(st.Rdev))), int(unix.Minor(uint64(st.Rdev))))
+		p, err := sys.ByDevNum(devNum(fi))
 		if err != nil {
 			return nil, fmt.Errorf("%w: source disk %s: %w", ErrPreflight, path, err)
 		}
@@ -278,59 +274,3 @@ func (m *mounter) mount(s *source, p *backupset.Partition) (string, error) {
 	m.mounted = append(m.mounted, dir)
 	return dir, nil
 }
-
-// bindRoot bind-mounts / (not what is mounted below it) read-only and
-// private in the mounter's folder and returns where. close unmounts it,
-// and cleanStaleMounts does so after a killed run.
-func (m *mounter) bindRoot() (string, error) {
-	if m.base == "" {
-		base, err := newMountBase()
-		if err != nil {
-			return "", err
-		}
-		m.base = base
-	}
-	dir := filepath.Join(m.base, "root")
-	if err := os.Mkdir(dir, 0o700); err != nil {
-		return "", fmt.Errorf("mount folder: %w", err)
-	}
-	if err := unix.Mount("/", dir, "", unix.MS_BIND, ""); err != nil {
-		os.Remove(dir)
-		return "", fmt.Errorf("bind-mount / on %s: %w", dir, err)
-	}
-	m.mounted = append(m.mounted, dir)
-	// Private: mounts made under / while the backup runs (an automounted
-	// USB stick) must not appear in this view. Read-only: the backup
-	// cannot change the system through it.
-	for _, flags := range []uintptr{unix.MS_PRIVATE, unix.MS_BIND | unix.MS_REMOUNT | unix.MS_RDONLY | unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC} {
-		if err := unix.Mount("", dir, "", flags, ""); err != nil {
-			return "", fmt.Errorf("bind mount of / on %s: set flags %#x: %w", dir, flags, err)
-		}
-	}
-	return dir, nil
-}
-
-func (m *mounter) close() error {
-	var errs []error
-	for i := len(m.mounted) - 1; i >= 0; i-- {
-		dir := m.mounted[i]
-		if err := unix.Unmount(dir, 0); err != nil {
-			// Busy (a child still holds a file): detach lazily so the
-			// source is released as soon as it can be.
-			if err2 := unix.Unmount(dir, unix.MNT_DETACH); err2 != nil {
-				errs = append(errs, fmt.Errorf("unmount %s: %w", dir, err))
-				continue
-			}
-		}
-		os.Remove(dir)
-	}
-	m.mounted = nil
-	if m.base != "" {
-		os.Remove(m.base)
-		m.base = ""
-	}
-	return errors.Join(errs...)
-}
-
-// unixStat is what os.FileInfo.Sys holds on Linux.
-type unixStat = syscall.Stat_t

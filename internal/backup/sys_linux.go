@@ -21,7 +21,8 @@ import (
 // So a backupctl killed with SIGKILL leaks no loop device, only a
 // read-only mount that the next run removes (cleanStaleMounts).
 //
-// blockdev.AttachPartition uses losetup, which cannot set autoclear;
+// blockdev.AttachPartition's loop devices are not autocleared (its callers
+// mkfs, mount and unmount across several opens and detach themselves);
 // that is why this is our own.
 func attachLoop(path string, offset, size int64) (dev string, handle *os.File, err error) {
 	backing, err := os.Open(path)
@@ -223,3 +224,105 @@ func setTimesLike(dst, src string) error {
 
 // syncAll writes every filesystem's dirty data and metadata (sync(2)).
 func syncAll() { unix.Sync() }
+
+// bindRoot bind-mounts / (not what is mounted below it) read-only and
+// private in the mounter's folder and returns where. close unmounts it,
+// and cleanStaleMounts does so after a killed run.
+func (m *mounter) bindRoot() (string, error) {
+	if m.base == "" {
+		base, err := newMountBase()
+		if err != nil {
+			return "", err
+		}
+		m.base = base
+	}
+	dir := filepath.Join(m.base, "root")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		return "", fmt.Errorf("mount folder: %w", err)
+	}
+	if err := unix.Mount("/", dir, "", unix.MS_BIND, ""); err != nil {
+		os.Remove(dir)
+		return "", fmt.Errorf("bind-mount / on %s: %w", dir, err)
+	}
+	m.mounted = append(m.mounted, dir)
+	// Private: mounts made under / while the backup runs (an automounted
+	// USB stick) must not appear in this view. Read-only: the backup
+	// cannot change the system through it.
+	for _, flags := range []uintptr{unix.MS_PRIVATE, unix.MS_BIND | unix.MS_REMOUNT | unix.MS_RDONLY | unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC} {
+		if err := unix.Mount("", dir, "", flags, ""); err != nil {
+			return "", fmt.Errorf("bind mount of / on %s: set flags %#x: %w", dir, flags, err)
+		}
+	}
+	return dir, nil
+}
+
+func (m *mounter) close() error {
+	var errs []error
+	for i := len(m.mounted) - 1; i >= 0; i-- {
+		dir := m.mounted[i]
+		if err := unix.Unmount(dir, 0); err != nil {
+			// Busy (a child still holds a file): detach lazily so the
+			// source is released as soon as it can be.
+			if err2 := unix.Unmount(dir, unix.MNT_DETACH); err2 != nil {
+				errs = append(errs, fmt.Errorf("unmount %s: %w", dir, err))
+				continue
+			}
+		}
+		os.Remove(dir)
+	}
+	m.mounted = nil
+	if m.base != "" {
+		os.Remove(m.base)
+		m.base = ""
+	}
+	return errors.Join(errs...)
+}
+
+// childAttr kills tar and rsync when backupctl dies, so a killed run does
+// not leave them writing into the partial set.
+func childAttr() *syscall.SysProcAttr {
+	return &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+}
+
+// probeTarget checks, in the host folder, what an rsync set needs from the
+// target filesystem: hardlinks (for --link-dest), owners (chown) and
+// extended attributes (file capabilities). raspiBackup makes the same
+// checks; the typical failure is an NFS export with root_squash.
+func probeTarget(hostDir string) error {
+	dir, err := os.MkdirTemp(hostDir, ".probe-")
+	if err != nil {
+		return fmt.Errorf("%w: %s is not writable: %w", ErrPreflight, hostDir, err)
+	}
+	defer os.RemoveAll(dir)
+	a := filepath.Join(dir, "a")
+	if err := os.WriteFile(a, nil, 0o600); err != nil {
+		return fmt.Errorf("%w: %s is not writable: %w", ErrPreflight, hostDir, noSpace(err))
+	}
+	hint := "; an rsync set needs a Linux filesystem (ext4, btrfs, xfs) or an NFS export with no_root_squash"
+	if err := os.Link(a, filepath.Join(dir, "b")); err != nil {
+		return fmt.Errorf("%w: %s does not support hardlinks (%w)%s", ErrPreflight, hostDir, err, hint)
+	}
+	if err := os.Lchown(a, 4242, 4343); err != nil {
+		return fmt.Errorf("%w: %s does not keep file owners (%w)%s", ErrPreflight, hostDir, err, hint)
+	}
+	var st unix.Stat_t
+	if err := unix.Lstat(a, &st); err != nil || st.Uid != 4242 || st.Gid != 4343 {
+		return fmt.Errorf("%w: %s does not keep file owners (chown did not stick)%s", ErrPreflight, hostDir, hint)
+	}
+	if err := unix.Lsetxattr(a, "user.pibackup.probe", []byte("1"), 0); err != nil {
+		return fmt.Errorf("%w: %s does not support extended attributes (%w)%s", ErrPreflight, hostDir, err, hint)
+	}
+	// cap_net_raw+ep, the capability ping carries on Raspberry Pi OS.
+	capV2 := []byte{0x01, 0x00, 0x00, 0x02, 0x00, 0x20, 0x00, 0x00, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}
+	if err := unix.Lsetxattr(a, "security.capability", capV2, 0); err != nil {
+		return fmt.Errorf("%w: %s cannot store file capabilities (%w)%s", ErrPreflight, hostDir, err, hint)
+	}
+	return nil
+}
+
+// devNum gives the major and minor number of the device file fi
+// describes.
+func devNum(fi os.FileInfo) (major, minor int) {
+	rdev := uint64(fi.Sys().(*syscall.Stat_t).Rdev)
+	return int(unix.Major(rdev)), int(unix.Minor(rdev))
+}

@@ -13,10 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/pibackup/pibackup/internal/backupset"
 	"github.com/pibackup/pibackup/internal/blockdev"
@@ -575,12 +572,6 @@ func (r *runner) writeTar(ctx context.Context, rel, dir string, excludes []strin
 	return err
 }
 
-// childAttr kills tar and rsync when backupctl dies, so a killed run does
-// not leave them writing into the partial set.
-func childAttr() *syscall.SysProcAttr {
-	return &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-}
-
 // runTar streams GNU tar's archive of dir into w.
 func (r *runner) runTar(ctx context.Context, dir string, excludes []string, w io.Writer) error {
 	cmd, stderr := r.tarCmd(ctx, dir, excludes)
@@ -840,40 +831,4 @@ func oneLine(s string) string {
 		s = s[:400] + "..."
 	}
 	return s
-}
-
-// probeTarget checks, in the host folder, what an rsync set needs from the
-// target filesystem: hardlinks (for --link-dest), owners (chown) and
-// extended attributes (file capabilities). raspiBackup makes the same
-// checks; the typical failure is an NFS export with root_squash.
-func probeTarget(hostDir string) error {
-	dir, err := os.MkdirTemp(hostDir, ".probe-")
-	if err != nil {
-		return fmt.Errorf("%w: %s is not writable: %w", ErrPreflight, hostDir, err)
-	}
-	defer os.RemoveAll(dir)
-	a := filepath.Join(dir, "a")
-	if err := os.WriteFile(a, nil, 0o600); err != nil {
-		return fmt.Errorf("%w: %s is not writable: %w", ErrPreflight, hostDir, noSpace(err))
-	}
-	hint := "; an rsync set needs a Linux filesystem (ext4, btrfs, xfs) or an NFS export with no_root_squash"
-	if err := os.Link(a, filepath.Join(dir, "b")); err != nil {
-		return fmt.Errorf("%w: %s does not support hardlinks (%w)%s", ErrPreflight, hostDir, err, hint)
-	}
-	if err := os.Lchown(a, 4242, 4343); err != nil {
-		return fmt.Errorf("%w: %s does not keep file owners (%w)%s", ErrPreflight, hostDir, err, hint)
-	}
-	var st unix.Stat_t
-	if err := unix.Lstat(a, &st); err != nil || st.Uid != 4242 || st.Gid != 4343 {
-		return fmt.Errorf("%w: %s does not keep file owners (chown did not stick)%s", ErrPreflight, hostDir, hint)
-	}
-	if err := unix.Lsetxattr(a, "user.pibackup.probe", []byte("1"), 0); err != nil {
-		return fmt.Errorf("%w: %s does not support extended attributes (%w)%s", ErrPreflight, hostDir, err, hint)
-	}
-	// cap_net_raw+ep, the capability ping carries on Raspberry Pi OS.
-	capV2 := []byte{0x01, 0x00, 0x00, 0x02, 0x00, 0x20, 0x00, 0x00, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}
-	if err := unix.Lsetxattr(a, "security.capability", capV2, 0); err != nil {
-		return fmt.Errorf("%w: %s cannot store file capabilities (%w)%s", ErrPreflight, hostDir, err, hint)
-	}
-	return nil
 }

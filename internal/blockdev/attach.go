@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
-	"strconv"
 	"strings"
 )
 
@@ -29,7 +27,7 @@ func (a *Attached) Detach() error {
 // file or disk reachable as a block device. For a real disk whose
 // partition node exists (/dev/mmcblk0p2) that node is used; otherwise
 // (image files, loop devices, which get no partition nodes on every
-// kernel) a loop device is attached with losetup --offset --sizelimit.
+// kernel) a loop device is attached over the range with the loop ioctls.
 // partNum names the node to look for; 0 forces a loop device.
 func AttachPartition(ctx context.Context, disk string, partNum int, start, size int64, readOnly bool) (*Attached, error) {
 	fi, err := os.Stat(disk)
@@ -49,26 +47,10 @@ func AttachPartition(ctx context.Context, disk string, partNum int, start, size 
 	return &Attached{Path: dev, detach: func() error { return detachLoop(dev, disk) }}, nil
 }
 
-// LosetupArgs builds losetup's argv for a partition of disk.
-func LosetupArgs(disk string, start, size int64, readOnly bool) []string {
-	args := []string{"--find", "--show", "--offset", strconv.FormatInt(start, 10), "--sizelimit", strconv.FormatInt(size, 10)}
-	if readOnly {
-		args = append(args, "--read-only")
-	}
-	return append(args, disk)
-}
-
 func partNode(disk string, n int) string {
 	last := disk[len(disk)-1]
 	if last >= '0' && last <= '9' {
 		return fmt.Sprintf("%sp%d", disk, n)
 	}
 	return fmt.Sprintf("%s%d", disk, n)
-}
-
-func stderrOf(err error) string {
-	if ee, ok := err.(*exec.ExitError); ok && len(ee.Stderr) > 0 {
-		return ": " + strings.TrimSpace(string(ee.Stderr))
-	}
-	return ""
 }

@@ -96,13 +96,6 @@ func TestParseMountInfoErrors(t *testing.T) {
 	}
 }
 
-func TestLosetupArgs(t *testing.T) {
-	got := strings.Join(LosetupArgs("/tmp/x.img", 4194304, 1048576, true), " ")
-	if got != "--find --show --offset 4194304 --sizelimit 1048576 --read-only /tmp/x.img" {
-		t.Errorf("LosetupArgs = %q", got)
-	}
-}
-
 // TestAttachAndCheckTarget uses a real loop device (root only): a disk
 // with a mounted filesystem must be refused, an idle one accepted.
 func TestAttachAndCheckTarget(t *testing.T) {

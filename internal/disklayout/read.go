@@ -63,21 +63,7 @@ func Read(r *os.File, size int64) (*backupset.Disk, error) {
 	d := &backupset.Disk{Size: size, SectorSize: SectorSize}
 	be := file.New(r, true)
 	if t, err := gpt.Read(be, SectorSize, SectorSize); err == nil {
-		d.Table = "gpt"
-		d.DiskID = strings.ToUpper(t.GUID)
-		for _, p := range t.Partitions {
-			if p.Type == gpt.Unused {
-				continue
-			}
-			d.Partitions = append(d.Partitions, backupset.Partition{
-				Number:   p.Index,
-				Start:    int64(p.Start) * SectorSize,
-				Size:     int64(p.End-p.Start+1) * SectorSize,
-				Type:     string(p.Type),
-				PartUUID: strings.ToLower(p.GUID),
-				Label:    p.Name, // the partition name; replaced by the fs label below when there is one
-			})
-		}
+		fromGPT(d, t)
 	} else {
 		t, err := mbr.Read(be, SectorSize, SectorSize)
 		if err != nil {
@@ -86,21 +72,7 @@ func Read(r *os.File, size int64) (*backupset.Disk, error) {
 		if !hasMBRSignature(r) {
 			return nil, ErrNoTable
 		}
-		d.Table = "dos"
-		d.DiskID = "0x" + t.UUID()
-		for _, p := range t.Partitions {
-			if p.Type == mbr.Empty || p.Size == 0 {
-				continue
-			}
-			d.Partitions = append(d.Partitions, backupset.Partition{
-				Number:   p.Index,
-				Start:    int64(p.Start) * SectorSize,
-				Size:     int64(p.Size) * SectorSize,
-				Type:     strconv.FormatUint(uint64(p.Type), 16),
-				PartUUID: t.UUID() + fmt.Sprintf("-%02x", p.Index),
-				Bootable: p.Bootable,
-			})
-		}
+		fromMBR(d, t)
 		if ext, ok := Extended(d); ok {
 			logical, err := readLogical(r, ext, t.UUID())
 			if err != nil {
@@ -125,6 +97,44 @@ func Read(r *os.File, size int64) (*backupset.Disk, error) {
 		p.FSUsed = id.Used
 	}
 	return d, nil
+}
+
+// fromGPT and fromMBR put a table go-diskfs decoded into d in the set's
+// terms; Read (a disk) and ReadTable (the head of a stream) share them.
+func fromGPT(d *backupset.Disk, t *gpt.Table) {
+	d.Table = "gpt"
+	d.DiskID = strings.ToUpper(t.GUID)
+	for _, p := range t.Partitions {
+		if p.Type == gpt.Unused {
+			continue
+		}
+		d.Partitions = append(d.Partitions, backupset.Partition{
+			Number:   p.Index,
+			Start:    int64(p.Start) * SectorSize,
+			Size:     int64(p.End-p.Start+1) * SectorSize,
+			Type:     string(p.Type),
+			PartUUID: strings.ToLower(p.GUID),
+			Label:    p.Name, // the partition name; Read replaces it by the fs label when there is one
+		})
+	}
+}
+
+func fromMBR(d *backupset.Disk, t *mbr.Table) {
+	d.Table = "dos"
+	d.DiskID = "0x" + t.UUID()
+	for _, p := range t.Partitions {
+		if p.Type == mbr.Empty || p.Size == 0 {
+			continue
+		}
+		d.Partitions = append(d.Partitions, backupset.Partition{
+			Number:   p.Index,
+			Start:    int64(p.Start) * SectorSize,
+			Size:     int64(p.Size) * SectorSize,
+			Type:     strconv.FormatUint(uint64(p.Type), 16),
+			PartUUID: t.UUID() + fmt.Sprintf("-%02x", p.Index),
+			Bootable: p.Bootable,
+		})
+	}
 }
 
 func hasMBRSignature(r io.ReaderAt) bool {

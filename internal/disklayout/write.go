@@ -457,34 +457,13 @@ func ReadTable(head []byte, size int64) (*backupset.Disk, error) {
 		if err != nil {
 			return nil, fmt.Errorf("read GPT: %w", err)
 		}
-		d.Table = "gpt"
-		d.DiskID = strings.ToUpper(t.GUID)
-		for _, p := range t.Partitions {
-			if p.Type == gpt.Unused {
-				continue
-			}
-			d.Partitions = append(d.Partitions, backupset.Partition{
-				Number: p.Index, Start: int64(p.Start) * SectorSize, Size: int64(p.End-p.Start+1) * SectorSize,
-				Type: string(p.Type), PartUUID: strings.ToLower(p.GUID), Label: p.Name,
-			})
-		}
+		fromGPT(d, t)
 	} else {
 		t, err := mbr.Read(f, SectorSize, SectorSize)
 		if err != nil {
 			return nil, fmt.Errorf("read MBR: %w", err)
 		}
-		d.Table = "dos"
-		d.DiskID = "0x" + t.UUID()
-		for _, p := range t.Partitions {
-			if p.Type == mbr.Empty || p.Size == 0 {
-				continue
-			}
-			d.Partitions = append(d.Partitions, backupset.Partition{
-				Number: p.Index, Start: int64(p.Start) * SectorSize, Size: int64(p.Size) * SectorSize,
-				Type: strconv.FormatUint(uint64(p.Type), 16), PartUUID: t.UUID() + fmt.Sprintf("-%02x", p.Index),
-				Bootable: p.Bootable,
-			})
-		}
+		fromMBR(d, t)
 	}
 	if d.Size == 0 {
 		d.Size = MinDiskSize(d)

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -15,8 +14,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/pibackup/pibackup/internal/backupset"
 	"github.com/pibackup/pibackup/internal/blockdev"
@@ -208,9 +205,8 @@ func NewClonePlan(ctx context.Context, o CloneOptions) (*ClonePlan, error) {
 func (p *ClonePlan) planRootDisk(src *backupset.Disk, rootPart *backupset.Partition, t *Target) (*backupset.Disk, error) {
 	p.rootData = rootPart.FSUsed
 	if p.live {
-		var st unix.Statfs_t
-		if err := unix.Statfs("/", &st); err == nil {
-			p.rootData = int64(st.Blocks-st.Bfree) * int64(st.Bsize) // Bsize is int32 on 32-bit ARM
+		if used, err := usedBytes("/"); err == nil {
+			p.rootData = used
 		}
 	}
 	minRoot := ext4Need(max(p.rootData-ext4Overhead(rootPart.Size), p.rootData/2))
@@ -722,8 +718,8 @@ func syncFstab(srcDir, mnt string, m *ids) ([]change, error) {
 	if err := os.WriteFile(dst, []byte(want), fi.Mode().Perm()); err != nil {
 		return nil, fmt.Errorf("write fstab: %w", err)
 	}
-	if st, ok := fi.Sys().(*unix.Stat_t); ok {
-		if err := os.Lchown(dst, int(st.Uid), int(st.Gid)); err != nil {
+	if uid, gid, ok := owner(fi); ok {
+		if err := os.Lchown(dst, uid, gid); err != nil {
 			return nil, fmt.Errorf("write fstab: %w", err)
 		}
 	}
@@ -731,82 +727,6 @@ func syncFstab(srcDir, mnt string, m *ids) ([]change, error) {
 		return nil, fmt.Errorf("write fstab: %w", err)
 	}
 	return changes, copyTimes(src, dst)
-}
-
-// syncDirTimes gives every directory under dst the times of the same
-// directory under src, staying on src's filesystem like rsync -x (a
-// mount point's own times are taken, what is below it is not walked).
-func syncDirTimes(ctx context.Context, src, dst string) error {
-	var root unix.Stat_t
-	if err := unix.Lstat(src, &root); err != nil {
-		return fmt.Errorf("stat %s: %w", src, err)
-	}
-	return filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			if errors.Is(err, fs.ErrPermission) || errors.Is(err, fs.ErrNotExist) {
-				return nil // vanished or unreadable (live /proc, ...): rsync skipped it too
-			}
-			return err
-		}
-		if !d.IsDir() {
-			return nil
-		}
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		rel, err := filepath.Rel(src, p)
-		if err != nil {
-			return err
-		}
-		var ss, ds unix.Stat_t
-		if err := unix.Lstat(p, &ss); err != nil {
-			return nil
-		}
-		t := filepath.Join(dst, rel)
-		if err := unix.Lstat(t, &ds); err == nil && ds.Mode&unix.S_IFMT == unix.S_IFDIR && ds.Mtim != ss.Mtim {
-			if err := unix.UtimesNanoAt(unix.AT_FDCWD, t, []unix.Timespec{ss.Atim, ss.Mtim}, unix.AT_SYMLINK_NOFOLLOW); err != nil {
-				return fmt.Errorf("set times of %s: %w", t, err)
-			}
-		}
-		if ss.Dev != root.Dev {
-			return filepath.SkipDir
-		}
-		return nil
-	})
-}
-
-// copyTimes gives dst the access and modification times of src, to the
-// nanosecond.
-func copyTimes(src, dst string) error {
-	var st unix.Stat_t
-	if err := unix.Lstat(src, &st); err != nil {
-		return fmt.Errorf("stat %s: %w", src, err)
-	}
-	ts := []unix.Timespec{st.Atim, st.Mtim}
-	if err := unix.UtimesNanoAt(unix.AT_FDCWD, dst, ts, unix.AT_SYMLINK_NOFOLLOW); err != nil {
-		return fmt.Errorf("set times of %s: %w", dst, err)
-	}
-	return nil
-}
-
-// mountReadOnly mounts an ext4 read-only without replaying its journal
-// (noload): the source may be a disk whose filesystem was not unmounted
-// cleanly, and must not change.
-func mountReadOnly(dev string) (string, func() error, error) {
-	dir, err := os.MkdirTemp("", "pibackup-clone-src-")
-	if err != nil {
-		return "", nil, err
-	}
-	if err := unix.Mount(dev, dir, "ext4", unix.MS_RDONLY|unix.MS_NOATIME, "noload"); err != nil {
-		os.Remove(dir)
-		return "", nil, fmt.Errorf("mount %s read-only: %w", dev, err)
-	}
-	return dir, func() error {
-		if err := unix.Unmount(dir, 0); err != nil {
-			return err
-		}
-		return os.Remove(dir)
-	}, nil
 }
 
 // syncBlocks makes [off, off+size) of f equal to r, writing only the

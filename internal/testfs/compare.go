@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/pibackup/pibackup/internal/xattr"
 )
 
 // Kind classifies a Diff.
@@ -264,34 +266,19 @@ func lstat(p string, opts CompareOptions) (*entry, error) {
 	return e, nil
 }
 
-// xattrs reads every xattr of p (not following symlinks), retrying when the
-// list grows between the size probe and the read.
+// xattrs reads every xattr of p (not following symlinks) but the ignored
+// ones.
 func xattrs(p string, ignore []string) (map[string][]byte, error) {
-	var buf []byte
-	for {
-		n, err := unix.Llistxattr(p, nil)
-		if err == nil && n > 0 {
-			buf = make([]byte, n)
-			n, err = unix.Llistxattr(p, buf)
-		}
-		if errors.Is(err, unix.ERANGE) {
-			continue
-		}
-		if errors.Is(err, unix.ENOTSUP) {
-			return nil, nil
-		}
-		if err != nil {
-			return nil, &fs.PathError{Op: "llistxattr", Path: p, Err: err}
-		}
-		buf = buf[:n]
-		break
+	names, err := xattr.List(p)
+	if err != nil {
+		return nil, err
 	}
 	var m map[string][]byte
-	for name := range strings.SplitSeq(strings.TrimSuffix(string(buf), "\x00"), "\x00") {
-		if name == "" || ignored(ignore, name) {
+	for _, name := range names {
+		if ignored(ignore, name) {
 			continue
 		}
-		v, err := getxattr(p, name)
+		v, err := xattr.Get(p, name)
 		if err != nil {
 			return nil, err
 		}
@@ -301,24 +288,6 @@ func xattrs(p string, ignore []string) (map[string][]byte, error) {
 		m[name] = v
 	}
 	return m, nil
-}
-
-func getxattr(p, name string) ([]byte, error) {
-	for {
-		n, err := unix.Lgetxattr(p, name, nil)
-		if err != nil {
-			return nil, &fs.PathError{Op: "lgetxattr " + name, Path: p, Err: err}
-		}
-		v := make([]byte, n)
-		n, err = unix.Lgetxattr(p, name, v)
-		if errors.Is(err, unix.ERANGE) {
-			continue
-		}
-		if err != nil {
-			return nil, &fs.PathError{Op: "lgetxattr " + name, Path: p, Err: err}
-		}
-		return v[:n], nil
-	}
 }
 
 type addFunc func(p string, k Kind, format string, args ...any)

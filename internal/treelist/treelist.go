@@ -42,6 +42,8 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/pibackup/pibackup/internal/xattr"
 )
 
 // Header is the first line of every listing.
@@ -350,14 +352,14 @@ func hashFile(p string, buf []byte) (string, error) {
 // readXattrs reads every xattr of p (not following a symlink), sorted by
 // name.
 func readXattrs(p string) ([]Xattr, error) {
-	names, err := listXattrs(p)
+	names, err := xattr.List(p)
 	if err != nil || len(names) == 0 {
 		return nil, err
 	}
 	slices.Sort(names)
 	out := make([]Xattr, 0, len(names))
 	for _, n := range names {
-		v, err := getXattr(p, n)
+		v, err := xattr.Get(p, n)
 		if err != nil {
 			return nil, err
 		}
@@ -384,54 +386,6 @@ func XattrHash(xs []Xattr) string {
 		h.Write(x.Value)
 	}
 	return hex.EncodeToString(h.Sum(nil))
-}
-
-func listXattrs(p string) ([]string, error) {
-	for {
-		n, err := unix.Llistxattr(p, nil)
-		if errors.Is(err, unix.ENOTSUP) {
-			return nil, nil
-		}
-		if err != nil {
-			return nil, &fs.PathError{Op: "llistxattr", Path: p, Err: err}
-		}
-		if n == 0 {
-			return nil, nil
-		}
-		buf := make([]byte, n)
-		n, err = unix.Llistxattr(p, buf)
-		if errors.Is(err, unix.ERANGE) {
-			continue // grew since the probe
-		}
-		if err != nil {
-			return nil, &fs.PathError{Op: "llistxattr", Path: p, Err: err}
-		}
-		var names []string
-		for _, s := range strings.Split(string(buf[:n]), "\x00") {
-			if s != "" {
-				names = append(names, s)
-			}
-		}
-		return names, nil
-	}
-}
-
-func getXattr(p, name string) ([]byte, error) {
-	for {
-		n, err := unix.Lgetxattr(p, name, nil)
-		if err != nil {
-			return nil, &fs.PathError{Op: "lgetxattr " + name, Path: p, Err: err}
-		}
-		v := make([]byte, n)
-		n, err = unix.Lgetxattr(p, name, v)
-		if errors.Is(err, unix.ERANGE) {
-			continue
-		}
-		if err != nil {
-			return nil, &fs.PathError{Op: "lgetxattr " + name, Path: p, Err: err}
-		}
-		return v[:n], nil
-	}
 }
 
 // Reuse carries the content hashes of a previous tree, for files that are
