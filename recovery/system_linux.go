@@ -21,10 +21,11 @@ type system struct {
 	Kmsg    string // /dev/kmsg
 	Dev     string // /dev
 	RunDir  string // /run/recovery: mount points
+	Uptime  string // /proc/uptime
 }
 
 func newSystem() *system {
-	return &system{Cmdline: "/proc/cmdline", Kmsg: "/dev/kmsg", Dev: "/dev", RunDir: "/run/recovery"}
+	return &system{Cmdline: "/proc/cmdline", Kmsg: "/dev/kmsg", Dev: "/dev", RunDir: "/run/recovery", Uptime: "/proc/uptime"}
 }
 
 func (s *system) cmdline() string {
@@ -33,6 +34,20 @@ func (s *system) cmdline() string {
 		return ""
 	}
 	return strings.TrimSpace(string(b))
+}
+
+// uptime is the seconds since the kernel started as /proc/uptime says
+// them ("12.34"), "" when it cannot be read.
+func (s *system) uptime() string {
+	b, err := os.ReadFile(s.Uptime)
+	if err != nil {
+		return ""
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return ""
+	}
+	return f[0]
 }
 
 // kmsgWrite writes one message to the kernel log, one write per line as
