@@ -205,7 +205,7 @@ func findBoot(sys *system, disks source.DiskLister, log *slog.Logger) bootPart {
 			log.Warn("list disks", "err", err)
 		}
 		cands = bootCandidates(ds)
-		if len(cands) > 0 {
+		if len(cands) > 0 || !sys.disksMayComeLate() {
 			break
 		}
 		time.Sleep(500 * time.Millisecond)
