@@ -172,7 +172,11 @@ func bootRecovery(repo, img, board string, deadline time.Duration) (secs, guest 
 	case at := <-ready:
 		cancel() // the UI is up: that is all we wait for
 		<-waited
-		logf("  RECOVERY-READY after %.1f s guest clock, %.1f s host wall clock", at.guest, at.wall)
+		if at.guest == 0 {
+			logf("  RECOVERY-READY after %.1f s host wall clock (no guest clock in the line)", at.wall)
+		} else {
+			logf("  RECOVERY-READY after %.1f s guest clock, %.1f s host wall clock", at.guest, at.wall)
+		}
 		return at.wall, at.guest, machine, ""
 	case err := <-waited:
 		return 0, 0, machine, fmt.Sprintf("not measured: QEMU exited (%v) before RECOVERY-READY; console ended with %q", err, tail.last())
