@@ -109,3 +109,37 @@ func TestTablesSayRuns(t *testing.T) {
 		}
 	}
 }
+
+// The boot figure is the guest's clock: the uptime the READY line carries.
+func TestGuestSeconds(t *testing.T) {
+	for _, tt := range []struct {
+		line string
+		want float64
+		ok   bool
+	}{
+		{"RECOVERY-READY v1.2 uptime=6.48", 6.48, true},
+		{"\x1b[?25lRECOVERY-READY dev uptime=12", 12, true},
+		{"RECOVERY-READY v1.2", 0, false},
+		{"RECOVERY-ERROR no console uptime=1.00", 0, false},
+	} {
+		got, ok := guestSeconds(tt.line)
+		if ok != tt.ok || got != tt.want {
+			t.Errorf("guestSeconds(%q) = %v, %v; want %v, %v", tt.line, got, ok, tt.want, tt.ok)
+		}
+	}
+}
+
+// Both of issue 20's figures are in the table, and a miss is marked.
+func TestWriteRecoveryTargets(t *testing.T) {
+	var buf bytes.Buffer
+	writeRecovery(&buf, []recoveryResult{
+		{Board: "qemu-virt-arm64", Image: "x", Size: 70 << 20, Booted: true, BootS: 14.4, GuestS: 11.2, Machine: "virt"},
+		{Board: "pi4", Image: "y", Size: 40 << 20, Booted: true, BootS: 9, GuestS: 6.5, Machine: "raspi4b"},
+	})
+	out := buf.String()
+	for _, want := range []string{"| 70.0 (over 64) |", "11.2 s guest clock (over 10); wall 14.4 s (QEMU virt)", "| 40.0 |", "6.5 s guest clock; wall 9.0 s (QEMU raspi4b)"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("table lacks %q:\n%s", want, out)
+		}
+	}
+}

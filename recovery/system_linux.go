@@ -21,10 +21,12 @@ type system struct {
 	Kmsg    string // /dev/kmsg
 	Dev     string // /dev
 	RunDir  string // /run/recovery: mount points
+	Uptime  string // /proc/uptime
+	Sys     string // /sys
 }
 
 func newSystem() *system {
-	return &system{Cmdline: "/proc/cmdline", Kmsg: "/dev/kmsg", Dev: "/dev", RunDir: "/run/recovery"}
+	return &system{Cmdline: "/proc/cmdline", Kmsg: "/dev/kmsg", Dev: "/dev", RunDir: "/run/recovery", Uptime: "/proc/uptime", Sys: "/sys"}
 }
 
 func (s *system) cmdline() string {
@@ -33,6 +35,38 @@ func (s *system) cmdline() string {
 		return ""
 	}
 	return strings.TrimSpace(string(b))
+}
+
+// lateDiskBuses are the sysfs globs of the buses whose disks the kernel
+// finds after it started init: USB (enumeration, usb-storage's delay),
+// MMC/SD, NVMe and SCSI hosts probe asynchronously. Disks on other buses
+// (virtio-blk, ...) are there before init runs.
+var lateDiskBuses = []string{"bus/usb/devices/usb*", "class/mmc_host/*", "class/nvme/*", "class/scsi_host/*"}
+
+// disksMayComeLate says whether a disk missing now may still appear: only
+// then is waiting for the boot disk worth it. Without such a bus (QEMU
+// virt with no disk) the wait would only hold the UI back (issue 20).
+func (s *system) disksMayComeLate() bool {
+	for _, g := range lateDiskBuses {
+		if m, _ := filepath.Glob(filepath.Join(s.Sys, g)); len(m) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// uptime is the seconds since the kernel started as /proc/uptime says
+// them ("12.34"), "" when it cannot be read.
+func (s *system) uptime() string {
+	b, err := os.ReadFile(s.Uptime)
+	if err != nil {
+		return ""
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return ""
+	}
+	return f[0]
 }
 
 // kmsgWrite writes one message to the kernel log, one write per line as

@@ -85,11 +85,9 @@ func TestQEMUBoot(t *testing.T) {
 		}
 		return r
 	}
+	checkSize(t, "qemu-virt-arm64", virt)
 	pi3 := arm64Image(t, "pi3")
-	t.Logf("pi3 image: %d bytes (%.1f MiB)", pi3.Layout.Size(), float64(pi3.Layout.Size())/mib)
-	if pi3.Layout.Size() >= 64*mib {
-		t.Errorf("pi3 image is %.1f MiB, want < 64 MiB", float64(pi3.Layout.Size())/mib)
-	}
+	checkSize(t, "pi3", pi3)
 
 	t.Run("virt", func(t *testing.T) {
 		bootImage(t, virt.Image, "qemu-virt-arm64", 90*time.Second,
@@ -101,6 +99,7 @@ func TestQEMUBoot(t *testing.T) {
 	})
 	t.Run("raspi4b", func(t *testing.T) {
 		pi4 := arm64Image(t, "pi4")
+		checkSize(t, "pi4", pi4)
 		bootImage(t, pi4.Image, "pi4", 180*time.Second, nil, regexp.MustCompile(`RECOVERY-READY \S+`))
 	})
 	// rpi-arm64 stores the kernel gzip-compressed. QEMU unpacks the kernel
@@ -108,10 +107,7 @@ func TestQEMUBoot(t *testing.T) {
 	// Pi firmware unpacks it (that needs hardware).
 	t.Run("rpi-arm64", func(t *testing.T) {
 		all := arm64Image(t, "rpi-arm64")
-		t.Logf("rpi-arm64 image: %.1f MiB", float64(all.Layout.Size())/mib)
-		if all.Layout.Size() >= 64*mib {
-			t.Errorf("rpi-arm64 image is %.1f MiB, want < 64 MiB", float64(all.Layout.Size())/mib)
-		}
+		checkSize(t, "rpi-arm64", all)
 		t.Run("raspi3b", func(t *testing.T) {
 			bootImage(t, all.Image, "rpi-arm64", 180*time.Second, nil, regexp.MustCompile(`RECOVERY-READY \S+`))
 		})
@@ -135,9 +131,30 @@ func TestQEMUBoot(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		checkSize(t, "qemu-x86_64", x86)
 		bootImage(t, x86.Image, "qemu-x86_64", 120*time.Second, []string{"rdinit=/bbin/selftest"},
 			regexp.MustCompile(`SELFTEST DONE ok=\d+ fail=0`), regexp.MustCompile(`RECOVERY-READY \S+`))
 	})
+}
+
+// maxImage is the most a recovery image may take (issue 20): it must fit
+// the smallest cards and downloads people make of it.
+const maxImage = 64 * mib
+
+// checkSize fails when board's image, as built, is over maxImage. Both the
+// layout and the file are checked: the file is what a person downloads.
+func checkSize(t *testing.T, board string, r *Report) {
+	t.Helper()
+	size := r.Layout.Size()
+	if fi, err := os.Stat(r.Image); err != nil {
+		t.Errorf("%s image: %v", board, err)
+	} else if fi.Size() > size {
+		size = fi.Size()
+	}
+	t.Logf("%s image: %d bytes (%.1f MiB)", board, size, float64(size)/mib)
+	if size > maxImage {
+		t.Errorf("%s image is %.1f MiB, want at most %d MiB", board, float64(size)/mib, maxImage/mib)
+	}
 }
 
 // bootImage boots img on board's QEMU machine and waits until every pattern
