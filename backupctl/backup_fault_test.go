@@ -20,6 +20,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/pibackup/pibackup/internal/backuprun"
 	"github.com/pibackup/pibackup/internal/backupset"
 	"github.com/pibackup/pibackup/internal/i18n"
 	"github.com/pibackup/pibackup/internal/testfs"
@@ -361,7 +362,7 @@ func TestBackupFaultSignals(t *testing.T) {
 				if _, err := os.Stat(e.running()); rc != 0 || err != nil {
 					t.Errorf("recover-services after SIGKILL: exit %d %s%s; service running: %v", rc, rout, rerr, err)
 				}
-				if _, err := os.Stat(filepath.Join(e.runDir, serviceMarkerName)); err == nil {
+				if _, err := os.Stat(filepath.Join(e.runDir, backuprun.MarkerName)); err == nil {
 					t.Errorf("the service marker is left after recover-services")
 				}
 			}

@@ -34,14 +34,6 @@ import (
 // the need to start anything.
 const defaultRunDir = "/run/backupctl"
 
-// failedLogName is where the run log of the last failed run is kept in
-// the host folder (the set it was in is removed).
-const failedLogName = backuprun.FailedLogName
-
-// serviceMarkerName is the marker of stopped services in the run folder
-// (backuprun.Marker).
-const serviceMarkerName = backuprun.MarkerName
-
 // backupOptions are the flags of `backupctl backup` that are not
 // settings: what this one run does (dry run, a named snapshot, another
 // source disk). Every setting (type, compression, keep, services,
@@ -114,7 +106,7 @@ against its manifest and moved into place → post-backup hooks (they see
 BACKUP_RC) → services start again, always, also after an error or
 cancellation → retention (only after a complete, verified set; named
 snapshots are never deleted) → notifications. The run log
-<host>-backup.backupctl.log is inside the set; a failed run's log is kept as <host>/` + failedLogName + `.
+<host>-backup.backupctl.log is inside the set; a failed run's log is kept as <host>/` + backuprun.FailedLogName + `.
 If backupctl itself is killed, ` + "`backupctl recover-services`" + ` starts
 what it stopped (the systemd unit runs it as ExecStopPost).
 
@@ -354,12 +346,6 @@ func (h consoleOnly) WithGroup(name string) slog.Handler {
 	return consoleOnly{h.Handler.WithGroup(name)}
 }
 
-// writeFileAtomic writes data to a temporary file next to p and renames
-// it over p, so a reader never sees half a file.
-func writeFileAtomic(p string, data []byte, mode os.FileMode) error {
-	return backuprun.WriteFileAtomic(p, data, mode)
-}
-
 func (a *app) newRecoverServicesCmd() *cobra.Command {
 	var runDir string
 	var flags *config.Flags
@@ -400,7 +386,7 @@ marker is still running.
 }
 
 func (a *app) recoverServices(ctx context.Context, runDir string, msg *i18n.Printer) error {
-	p := filepath.Join(runDir, serviceMarkerName)
+	p := filepath.Join(runDir, backuprun.MarkerName)
 	b, err := os.ReadFile(p)
 	if errors.Is(err, os.ErrNotExist) {
 		fmt.Fprintln(a.stdout, msg.Sprintf(i18n.ServicesNothing))

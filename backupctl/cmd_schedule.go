@@ -14,6 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/pibackup/pibackup/internal/backuprun"
 	"github.com/pibackup/pibackup/internal/config"
 	"github.com/pibackup/pibackup/internal/i18n"
 )
@@ -301,10 +302,10 @@ func (a *app) scheduleInstall(ctx context.Context, o scheduleOptions, backupArgs
 		return withCode(exitPreflight, fmt.Errorf("schedule: %w", err))
 	}
 	sp, tp := filepath.Join(dir, serviceUnit), filepath.Join(dir, timerUnit)
-	if err := writeFileAtomic(sp, []byte(service), 0o644); err != nil {
+	if err := backuprun.WriteFileAtomic(sp, []byte(service), 0o644); err != nil {
 		return fmt.Errorf("schedule: %w", err)
 	}
-	if err := writeFileAtomic(tp, []byte(timer), 0o644); err != nil {
+	if err := backuprun.WriteFileAtomic(tp, []byte(timer), 0o644); err != nil {
 		return fmt.Errorf("schedule: %w", err)
 	}
 	enable := [][]string{{"daemon-reload"}, {"enable", "--now", timerUnit}}
@@ -317,10 +318,10 @@ func (a *app) scheduleInstall(ctx context.Context, o scheduleOptions, backupArgs
 			return withCode(exitUsage, fmt.Errorf("schedule: %w", err))
 		}
 		tsp, ttp := filepath.Join(dir, testServiceUnit), filepath.Join(dir, testTimerUnit)
-		if err := writeFileAtomic(tsp, []byte(ts), 0o644); err != nil {
+		if err := backuprun.WriteFileAtomic(tsp, []byte(ts), 0o644); err != nil {
 			return fmt.Errorf("schedule: %w", err)
 		}
-		if err := writeFileAtomic(ttp, []byte(tt), 0o644); err != nil {
+		if err := backuprun.WriteFileAtomic(ttp, []byte(tt), 0o644); err != nil {
 			return fmt.Errorf("schedule: %w", err)
 		}
 		enable = append(enable, []string{"enable", "--now", testTimerUnit})

@@ -17,6 +17,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/pibackup/pibackup/internal/backuprun"
 	"github.com/pibackup/pibackup/internal/backupset"
 	"github.com/pibackup/pibackup/internal/config"
 	"github.com/pibackup/pibackup/internal/i18n"
@@ -96,7 +97,7 @@ func updateHostState(hostDir string, change func(*hostState)) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(filepath.Join(hostDir, stateFileName), append(b, '\n'), 0o644)
+	return backuprun.WriteFileAtomic(filepath.Join(hostDir, stateFileName), append(b, '\n'), 0o644)
 }
 
 // recordRestoreTest records that setDir (BACKUPDIR/<host>/<set>) was

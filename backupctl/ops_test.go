@@ -24,6 +24,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/pibackup/pibackup/internal/backuprun"
 	"github.com/pibackup/pibackup/internal/backupset"
 	"github.com/pibackup/pibackup/internal/config"
 	"github.com/pibackup/pibackup/internal/testfs"
@@ -281,7 +282,7 @@ func TestBackupServicesAndHooks(t *testing.T) {
 				t.Error("the manifest lists the run log")
 			}
 		}
-		if _, err := os.Stat(filepath.Join(runDir, serviceMarkerName)); !os.IsNotExist(err) {
+		if _, err := os.Stat(filepath.Join(runDir, backuprun.MarkerName)); !os.IsNotExist(err) {
 			t.Errorf("service marker left after a good run: %v", err)
 		}
 	})
@@ -307,7 +308,7 @@ func TestBackupServicesAndHooks(t *testing.T) {
 		}
 		// The set is gone, the log of the failed run is kept, the older
 		// set is untouched although keep = 1 (no retention after a failure).
-		failedLog := filepath.Join(target, "testpi", failedLogName)
+		failedLog := filepath.Join(target, "testpi", backuprun.FailedLogName)
 		if post["LOG_FILE"] != failedLog {
 			t.Errorf("post-backup LOG_FILE=%q; want %s", post["LOG_FILE"], failedLog)
 		}
@@ -373,7 +374,7 @@ func TestBackupServicesAndHooks(t *testing.T) {
 		if e.svc.running() != 0 {
 			t.Fatalf("service running after SIGKILL mid-backup; the test did not kill it in time (%s)", stderr.String())
 		}
-		if _, err := os.Stat(filepath.Join(runDir, serviceMarkerName)); err != nil {
+		if _, err := os.Stat(filepath.Join(runDir, backuprun.MarkerName)); err != nil {
 			t.Fatalf("no marker of the stopped services: %v", err)
 		}
 		code, out, errOut := cliCmd(context.Background(), (*app).newRecoverServicesCmd, "--run-dir", runDir)
