@@ -43,7 +43,7 @@ func faultBinary(t *testing.T) string {
 	t.Helper()
 	fixture(t)
 	faultBinOnce.Do(func() {
-		faultBin = filepath.Join(fixtureDir, "backupctl")
+		faultBin = filepath.Join(shared.Dir(), "backupctl")
 		out, err := exec.Command("go", "build", "-o", faultBin, ".").CombinedOutput()
 		if err != nil {
 			faultBinErr = fmt.Errorf("go build: %w\n%s", err, out)

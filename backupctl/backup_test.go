@@ -14,7 +14,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -33,18 +32,11 @@ import (
 // ext4, gzip -t and zstd -t check the streams, testfs.Compare compares the
 // trees with the source, and inode numbers prove rsync's hardlinks.
 
-var (
-	fixtureOnce sync.Once
-	fixtureDisk *testfs.PiDisk
-	fixtureErr  error
-	fixtureDir  string
-)
+var shared = testfs.SharedDisk{Prefix: "backupctl-fixture-", Opts: testfs.DiskOptions{Hostname: "testpi"}}
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if fixtureDir != "" {
-		os.RemoveAll(fixtureDir)
-	}
+	shared.Remove()
 	if binaryPath != "" {
 		os.RemoveAll(filepath.Dir(binaryPath))
 	}
@@ -55,18 +47,8 @@ func TestMain(m *testing.M) {
 // that changes its source makes its own copy (copyFixture).
 func fixture(t *testing.T) *testfs.PiDisk {
 	t.Helper()
-	testfs.Require(t, "pidisk")
 	testfs.Require(t, "rsync")
-	fixtureOnce.Do(func() {
-		fixtureDir, fixtureErr = os.MkdirTemp("", "backupctl-fixture-")
-		if fixtureErr == nil {
-			fixtureDisk, fixtureErr = testfs.BuildPiDisk(fixtureDir, testfs.DiskOptions{Hostname: "testpi"})
-		}
-	})
-	if fixtureErr != nil {
-		t.Fatalf("build fixture: %v", fixtureErr)
-	}
-	return fixtureDisk
+	return shared.Get(t)
 }
 
 // copyFixture makes a private copy of the fixture image that a test may

@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/pibackup/pibackup/internal/backup"
@@ -29,34 +28,17 @@ import (
 // real hook scripts and stop/start commands, the new set judged by
 // verify and by what is left in the target folder.
 
-var (
-	fixtureOnce sync.Once
-	fixtureDisk *testfs.PiDisk
-	fixtureErr  error
-	fixtureDir  string
-)
+var shared = testfs.SharedDisk{Prefix: "backuprun-fixture-", Opts: testfs.DiskOptions{Hostname: "testpi"}}
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if fixtureDir != "" {
-		os.RemoveAll(fixtureDir)
-	}
+	shared.Remove()
 	os.Exit(code)
 }
 
 func fixture(t *testing.T) *testfs.PiDisk {
 	t.Helper()
-	testfs.Require(t, "pidisk")
-	fixtureOnce.Do(func() {
-		fixtureDir, fixtureErr = os.MkdirTemp("", "backuprun-fixture-")
-		if fixtureErr == nil {
-			fixtureDisk, fixtureErr = testfs.BuildPiDisk(fixtureDir, testfs.DiskOptions{Hostname: "testpi"})
-		}
-	})
-	if fixtureErr != nil {
-		t.Fatalf("build fixture: %v", fixtureErr)
-	}
-	return fixtureDisk
+	return shared.Get(t)
 }
 
 // env is a run's surroundings: a service the stop/start commands stop
