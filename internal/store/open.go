@@ -21,7 +21,7 @@ type Options struct {
 	// given).
 	Password string
 	// S3 configures s3:// stores.
-	S3 S3Options
+	S3  S3Options
 	Log *slog.Logger
 }
 
