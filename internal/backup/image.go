@@ -287,11 +287,11 @@ func (r *runner) writePlannedImage(ctx context.Context, rel string, comp backups
 		if start != 0 {
 			return backupset.File{}, fmt.Errorf("BUG: compressed image of %s starts at %d", r.src.path, start)
 		}
-		return r.streamTo(rel, comp, true, func(w io.Writer) error {
+		return r.streamTo(ctx, rel, comp, true, func(w io.Writer) error {
 			return imageio.WriteStream(ctxWriter{ctx, w}, in, size, pl.extents, opts)
 		})
 	}
-	out, err := createOut(r.tmpDir, rel, 0o600, true)
+	out, err := r.createOut(ctx, rel, 0o600, true)
 	if err != nil {
 		return backupset.File{}, err
 	}
