@@ -4,11 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"path/filepath"
 
 	"github.com/spf13/cobra"
 
+	"github.com/pibackup/pibackup/internal/backupset"
 	"github.com/pibackup/pibackup/internal/size"
+	"github.com/pibackup/pibackup/internal/store"
 	"github.com/pibackup/pibackup/internal/verify"
 )
 
@@ -35,8 +38,13 @@ name, the files its type needs) and the integrity of its archives;
 without checksums, a flipped byte in an uncompressed payload cannot be
 found.
 
+A set on a server is given as its URL (sftp://, smb://, s3://, then the
+backup folder, the host and the set); every byte is read over the
+network. The keys and passwords come from the configuration files.
+
 Examples:
   backupctl verify /backup/pi/pi@debian12-tgz-backup-20240416-094106
+  backupctl verify sftp://pi@nas.lan/srv/backup/pi/pi@debian12-tgz-backup-20240416-094106
   backupctl verify /backup/pi/*-backup-*
 ` + exitStatusHelp,
 		Args: cobra.MinimumNArgs(1),
@@ -51,11 +59,17 @@ Examples:
 func (a *app) runVerify(ctx context.Context, dirs []string, list bool) error {
 	failed := 0
 	for _, dir := range dirs {
-		abs, err := filepath.Abs(dir)
-		if err != nil {
-			return withCode(exitUsage, err)
+		var rep *verify.Report
+		var err error
+		if store.IsURL(dir) {
+			rep, err = a.verifyURL(ctx, dir)
+		} else {
+			abs, aerr := filepath.Abs(dir)
+			if aerr != nil {
+				return withCode(exitUsage, aerr)
+			}
+			rep, err = verify.Dir(ctx, abs, verify.Options{Log: a.log, Progress: newTextProgress(a.stderr)})
 		}
-		rep, err := verify.Dir(ctx, abs, verify.Options{Log: a.log, Progress: newTextProgress(a.stderr)})
 		if err != nil && !errors.Is(err, verify.ErrFailed) {
 			return fmt.Errorf("verify %s: %w", dir, err)
 		}
@@ -82,4 +96,30 @@ func (a *app) runVerify(ctx context.Context, dirs []string, list bool) error {
 		return withCode(exitVerify, fmt.Errorf("verify: %d of %d set(s) failed", failed, len(dirs)))
 	}
 	return nil
+}
+
+// verifyURL verifies a set on a server (URL/HOST/SET), reading every
+// byte of it over the network.
+func (a *app) verifyURL(ctx context.Context, u string) (*verify.Report, error) {
+	parent, name := splitURL(u)
+	n, err := backupset.Parse(name)
+	if err != nil {
+		return nil, withCode(exitUsage, fmt.Errorf("%s does not end in a set's name: %w", store.Redact(u), err))
+	}
+	st, err := a.openStore(ctx, parent, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer st.Close()
+	if _, err := backupset.FindManifest(st.FS(), name, n.Host); err != nil && !st.CanRename() {
+		// The manifest is written last: without one the set is being
+		// written, or was left by a killed run; it is no set.
+		rep := &verify.Report{Set: name, Problems: []verify.Problem{{Msg: "no manifest: the set is being written or was left by a killed run (on this server a set's manifest is written last)"}}}
+		return rep, verify.ErrFailed
+	}
+	fsys, err := fs.Sub(st.FS(), name)
+	if err != nil {
+		return nil, err
+	}
+	return verify.Set(ctx, fsys, name, verify.Options{Log: a.log, Progress: newTextProgress(a.stderr)})
 }

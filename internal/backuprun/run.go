@@ -431,15 +431,7 @@ func (r *Run) upload(ctx context.Context, name string) error {
 	if err := st.RemoveAll(ctx, name); err != nil {
 		return err
 	}
-	f, err := st.Create(ctx, name)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(b); err != nil {
-		f.Abort()
-		return err
-	}
-	return f.Close()
+	return store.WriteFile(ctx, st, name, b)
 }
 
 // unwrapStartErrors picks the errors of services that did not start

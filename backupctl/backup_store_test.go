@@ -1,0 +1,136 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/pibackup/pibackup/internal/backupset"
+	"github.com/pibackup/pibackup/internal/testfs"
+)
+
+// listJSON runs `backupctl list --json target` and returns its sets.
+func listJSON(t *testing.T, target string) []listEntry {
+	t.Helper()
+	code, out, errOut := cli(context.Background(), "list", "--json", target)
+	if code != 0 {
+		t.Fatalf("list --json %s = exit %d\n%s%s", target, code, out, errOut)
+	}
+	var l []listEntry
+	if err := json.Unmarshal([]byte(out), &l); err != nil {
+		t.Fatalf("list --json: %v\n%s", err, out)
+	}
+	return l
+}
+
+// completeSets are the names of the complete sets of a listing.
+func completeSets(l []listEntry) []string {
+	var out []string
+	for _, e := range l {
+		if !e.Incomplete {
+			out = append(out, e.Set)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// killMidUpload backs up into target (a path or a server's URL, whose
+// folder is dir on this machine) and SIGKILLs backupctl while it writes
+// the payload: the event is the payload file of the new set appearing
+// in <host>/tmp/ with data in it, upon which the gate holds the
+// backup's next read of the source, so the kill lands mid-write however
+// fast the machine. Then `list` shows no new complete set, and the next
+// run succeeds and removes the leftover.
+func killMidUpload(t *testing.T, target, dir string, extra ...string) {
+	d := fixture(t)
+	faultBinary(t)
+	code, out, errOut := cli(context.Background(), append(append([]string{"backup", "-t", "tgz", "--source-disk", d.Path}, extra...), target)...)
+	if code != 0 {
+		t.Fatalf("first backup: exit %d\n%s%s", code, out, errOut)
+	}
+	before := completeSets(listJSON(t, target))
+	if len(before) != 1 {
+		t.Fatalf("sets after the first backup: %q", before)
+	}
+
+	tmp := filepath.Join(dir, "testpi", backupset.TmpDir)
+	gate := testfs.NewGate(t, t.TempDir(), d.Path)
+	gate.Hold(func(string) bool {
+		es, _ := os.ReadDir(tmp)
+		for _, e := range es {
+			set := filepath.Join(tmp, e.Name())
+			fi, err := os.Stat(filepath.Join(set, e.Name()+".tar"))
+			if err == nil && fi.Size() > 0 {
+				return true
+			}
+		}
+		return false
+	})
+	args := append(append([]string{"backup", "-t", "tar", "--source-disk", gate.Path(d.Path), "--run-dir", t.TempDir()}, extra...), target)
+	cmd, bout, done := startBin(t, args...)
+	if err := gate.WaitHeld(done, 2*time.Minute); err != nil {
+		gate.Release()
+		<-done
+		t.Fatalf("the backup was never held while it wrote its payload: %v\nbackupctl said: %s", err, bout)
+	}
+	signalBin(cmd, syscall.SIGKILL)
+	gate.Release()
+	<-done
+	if es, _ := os.ReadDir(tmp); len(es) == 0 {
+		t.Fatalf("the killed run left nothing in %s; it was not killed mid-write", tmp)
+	}
+	l := listJSON(t, target)
+	if got := completeSets(l); !slices.Equal(got, before) {
+		t.Errorf("complete sets after the kill: %q; want only %q", got, before)
+	}
+	incomplete := 0
+	for _, e := range l {
+		if e.Incomplete {
+			incomplete++
+			if e.Verifiable != "no" {
+				t.Errorf("the killed run's set is listed verifiable %q", e.Verifiable)
+			}
+		}
+	}
+	if incomplete != 1 {
+		t.Errorf("listing after the kill has %d incomplete sets; want the killed run's one:\n%+v", incomplete, l)
+	}
+
+	code, out, errOut = cli(context.Background(), append(append([]string{"backup", "-t", "tgz", "--source-disk", d.Path}, extra...), target)...)
+	if code != 0 {
+		t.Fatalf("the run after the kill: exit %d\n%s%s", code, out, errOut)
+	}
+	after := listJSON(t, target)
+	if got := completeSets(after); len(got) != 2 || !slices.Contains(got, before[0]) {
+		t.Errorf("complete sets after the next run: %q; want %s and a new one", got, before[0])
+	}
+	for _, e := range after {
+		if e.Incomplete {
+			t.Errorf("the killed run's set is still there: %s", e.Set)
+		}
+		if !strings.HasPrefix(e.Path, strings.TrimRight(target, "/")+"/") {
+			t.Errorf("list says the set is at %s; want it under %s", e.Path, target)
+		}
+	}
+	for _, e := range after {
+		if vc, vout, verr := cli(context.Background(), "verify", e.Path); vc != 0 {
+			t.Errorf("verify %s: exit %d\n%s%s", e.Path, vc, vout, verr)
+		}
+	}
+	if es, _ := os.ReadDir(tmp); len(es) != 0 {
+		t.Errorf("%s is not empty after the next run: %v", tmp, es)
+	}
+}
+
+// TestBackupKilledUploadLocal: a killed run into a local folder.
+func TestBackupKilledUploadLocal(t *testing.T) {
+	dir := t.TempDir()
+	killMidUpload(t, dir, dir)
+}
