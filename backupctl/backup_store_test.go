@@ -134,3 +134,48 @@ func TestBackupKilledUploadLocal(t *testing.T) {
 	dir := t.TempDir()
 	killMidUpload(t, dir, dir)
 }
+
+// TestBackupDirAsURL drives every command that takes BACKUPDIR as a URL
+// (a file:// URL, which store.Open opens like a path, so the URL code
+// of the commands runs without a server): backup, list --json, verify
+// URL/HOST/SET, status, retention and restore from URL/HOST/SET onto
+// an image judged against the source disk.
+func TestBackupDirAsURL(t *testing.T) {
+	d := fixture(t)
+	dir := t.TempDir()
+	u := "file://" + dir
+	for range 2 {
+		if code, out, errOut := cli(context.Background(), "backup", "-t", "tgz", "--source-disk", d.Path, u); code != 0 {
+			t.Fatalf("backup %s: exit %d\n%s%s", u, code, out, errOut)
+		}
+	}
+	l := listJSON(t, u)
+	if len(completeSets(l)) != 2 {
+		t.Fatalf("list --json %s: %+v", u, l)
+	}
+	for _, e := range l {
+		if want := u + "/testpi/" + e.Set; e.Path != want || e.Verifiable != "checksums" {
+			t.Errorf("list entry %+v; want path %s, verifiable checksums", e, want)
+		}
+		if code, out, errOut := cli(context.Background(), "verify", e.Path); code != 0 || !strings.Contains(out, "OK") {
+			t.Errorf("verify %s: exit %d\n%s%s", e.Path, code, out, errOut)
+		}
+	}
+	if code, out, errOut := cli(context.Background(), "status", u); code != 0 || !strings.Contains(out, "testpi") {
+		t.Errorf("status %s: exit %d\n%s%s", u, code, out, errOut)
+	}
+	restoreAndCompare(t, d, l[0].Path)
+	st, err := readHostState(filepath.Join(dir, "testpi"))
+	if err != nil || st.LastRestoreTest == nil || st.LastRestoreTest.Set != l[0].Set {
+		t.Errorf("restore from %s was not recorded: %+v %v", l[0].Path, st.LastRestoreTest, err)
+	}
+	if code, out, errOut := cli(context.Background(), "retention", "--keep", "1", u); code != 0 {
+		t.Fatalf("retention %s: exit %d\n%s%s", u, code, out, errOut)
+	}
+	if got := completeSets(listJSON(t, u)); len(got) != 1 || got[0] != l[0].Set {
+		t.Errorf("sets after retention --keep 1: %q; want %s", got, l[0].Set)
+	}
+	if code, _, errOut := cli(context.Background(), "verify", u+"/testpi/not-a-set"); code != exitUsage {
+		t.Errorf("verify of a URL that names no set: exit %d %s; want %d", code, errOut, exitUsage)
+	}
+}

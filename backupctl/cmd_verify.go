@@ -101,6 +101,34 @@ func (a *app) runVerify(ctx context.Context, dirs []string, list bool) error {
 // verifyURL verifies a set on a server (URL/HOST/SET), reading every
 // byte of it over the network.
 func (a *app) verifyURL(ctx context.Context, u string) (*verify.Report, error) {
+	set, err := a.openSetURL(ctx, u)
+	if errors.Is(err, errNoManifestYet) {
+		rep := &verify.Report{Set: set.name, Problems: []verify.Problem{{Msg: err.Error()}}}
+		return rep, verify.ErrFailed
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer set.st.Close()
+	return verify.Set(ctx, set.fsys, set.name, verify.Options{Log: a.log, Progress: newTextProgress(a.stderr)})
+}
+
+// errNoManifestYet: a set folder without a manifest on a store that
+// writes it last.
+var errNoManifestYet = errors.New("no manifest: the set is being written or was left by a killed run (on this server a set's manifest is written last)")
+
+// remoteSet is a set on a server, opened from its URL.
+type remoteSet struct {
+	st   store.Store // the host folder (the set's parent); close it
+	fsys fs.FS       // the set folder
+	name string
+	host string
+}
+
+// openSetURL opens the set at URL/HOST/SET: its host folder as a store
+// and the set in it. On a store that writes manifests last, a set
+// without one is refused with errNoManifestYet (st is closed then).
+func (a *app) openSetURL(ctx context.Context, u string) (*remoteSet, error) {
 	parent, name := splitURL(u)
 	n, err := backupset.Parse(name)
 	if err != nil {
@@ -110,16 +138,14 @@ func (a *app) verifyURL(ctx context.Context, u string) (*verify.Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer st.Close()
+	set := &remoteSet{st: st, name: name, host: n.Host}
 	if _, err := backupset.FindManifest(st.FS(), name, n.Host); err != nil && !st.CanRename() {
-		// The manifest is written last: without one the set is being
-		// written, or was left by a killed run; it is no set.
-		rep := &verify.Report{Set: name, Problems: []verify.Problem{{Msg: "no manifest: the set is being written or was left by a killed run (on this server a set's manifest is written last)"}}}
-		return rep, verify.ErrFailed
+		st.Close()
+		return set, errNoManifestYet
 	}
-	fsys, err := fs.Sub(st.FS(), name)
-	if err != nil {
+	if set.fsys, err = fs.Sub(st.FS(), name); err != nil {
+		st.Close()
 		return nil, err
 	}
-	return verify.Set(ctx, fsys, name, verify.Options{Log: a.log, Progress: newTextProgress(a.stderr)})
+	return set, nil
 }

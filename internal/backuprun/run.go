@@ -246,7 +246,7 @@ func (r *Run) prepare(ctx context.Context, deps backup.Deps) error {
 	}
 	r.rl, r.res.RunLog, r.log = rl, rl, rl.Logger
 	p.SetLog(r.log)
-	r.log.Info("backup run", "version", r.Version, "set", r.res.Set, "target", r.Opts.Target)
+	r.log.Info("backup run", "version", r.Version, "set", r.res.Set, "target", store.Redact(r.Opts.Target))
 	ho, _ := r.Config.HookOptions()
 	ho.Log = r.log
 	r.hk = hooks.New(ho)
@@ -273,7 +273,7 @@ func (r *Run) notifyStart(ctx context.Context) {
 		return
 	}
 	m := notify.Message{Host: r.res.Host, OK: true, Subject: r.Msg.Sprintf(i18n.SubjectStarted, r.res.Host),
-		Body: r.Msg.Sprintf(i18n.BackupStartedBody, r.res.Set, r.Opts.Target) + "\n"}
+		Body: r.Msg.Sprintf(i18n.BackupStartedBody, r.res.Set, store.Redact(r.Opts.Target)) + "\n"}
 	if nerr := notify.Send(context.WithoutCancel(ctx), r.log, r.notifiers, m); nerr != nil {
 		fmt.Fprintln(r.Stderr, "backupctl: "+r.Msg.Sprintf(i18n.NotifyFailed, nerr))
 	}
