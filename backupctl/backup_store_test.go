@@ -179,3 +179,20 @@ func TestBackupDirAsURL(t *testing.T) {
 		t.Errorf("verify of a URL that names no set: exit %d %s; want %d", code, errOut, exitUsage)
 	}
 }
+
+// TestLocalOnlyCommands: the commands that read a set with local tools
+// refuse a server's URL with what to do instead, before they touch it.
+func TestLocalOnlyCommands(t *testing.T) {
+	u := "sftp://backup:secret@nas.invalid/srv/pi-backups/pi/pi@debian12-tgz-backup-20261125-031500"
+	for _, args := range [][]string{
+		{"mount", u, t.TempDir()},
+		{"extract", u, "/etc/fstab", "--to", t.TempDir()},
+		{"diff", u, u},
+		{"restore-test", u},
+	} {
+		code, _, errOut := cli(context.Background(), args...)
+		if code != exitUsage || !strings.Contains(errOut, "backupctl restore URL") || strings.Contains(errOut, "secret") {
+			t.Errorf("%s of a URL: exit %d\n%s\nwant exit %d, advice, no password", args[0], code, errOut, exitUsage)
+		}
+	}
+}

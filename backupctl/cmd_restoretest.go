@@ -80,6 +80,9 @@ Examples:
 				}
 				arg = l.Config.BackupPath
 			}
+			if err := localOnly("restore-test", arg); err != nil {
+				return err
+			}
 			o.workDir, o.sample, o.maxSpace = l.Config.RestoreTestWorkDir, l.Config.RestoreTestSample, l.Config.RestoreTestMaxSpace
 			lang, err := i18n.Pick(l.Config.Lang, os.Getenv)
 			if err != nil {
