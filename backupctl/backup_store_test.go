@@ -63,12 +63,16 @@ func killMidUpload(t *testing.T, target, dir string, extra ...string) {
 	tmp := filepath.Join(dir, "testpi", backupset.TmpDir)
 	gate := testfs.NewGate(t, t.TempDir(), d.Path)
 	gate.Hold(func(string) bool {
-		es, _ := os.ReadDir(tmp)
-		for _, e := range es {
-			set := filepath.Join(tmp, e.Name())
-			fi, err := os.Stat(filepath.Join(set, e.Name()+".tar"))
-			if err == nil && fi.Size() > 0 {
-				return true
+		// The payload (under whatever name the store uploads it) has
+		// data: not the boot image or backupctl's own files.
+		sets, _ := os.ReadDir(tmp)
+		for _, set := range sets {
+			files, _ := os.ReadDir(filepath.Join(tmp, set.Name()))
+			for _, f := range files {
+				fi, err := f.Info()
+				if err == nil && fi.Mode().IsRegular() && fi.Size() > 0 && !backupset.IsOwnFile("testpi", f.Name()) {
+					return true
+				}
 			}
 		}
 		return false
