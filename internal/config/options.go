@@ -43,6 +43,9 @@ import (
 // Config is the merged configuration.
 type Config struct {
 	BackupPath         string
+	SSHIdentity        string // sftp:// backup folders: private key file
+	SSHKnownHosts      string // sftp:// backup folders: known_hosts pinning the server
+	SMBPasswordFile    string // smb:// backup folders: file holding the password
 	Type               string
 	Compress           string // "", gzip, zstd or none; "" is the type's own
 	Keep               int
@@ -160,6 +163,10 @@ const (
 	CmdSchedule        = "schedule"
 	CmdRecoverServices = "recover-services"
 	CmdMount           = "mount"
+	CmdList            = "list"
+	CmdVerify          = "verify"
+	CmdExtract         = "extract"
+	CmdDiff            = "diff"
 )
 
 // Groups of commands that share options.
@@ -169,7 +176,11 @@ var (
 	withRestore    = []string{CmdRestore, CmdClone}
 	everyHookUser  = []string{CmdBackup, CmdRestore, CmdClone}
 	withBackupPath = []string{CmdBackup, CmdRestoreTest}
-	everyLangUser  = []string{CmdBackup, CmdRestore, CmdClone, CmdRestoreTest, CmdStatus, CmdSchedule, CmdRecoverServices}
+	// withBackupDir are the commands that open a BACKUPDIR, which may be
+	// a server (see store.Open). list, verify, extract and diff take one
+	// too (CmdList...); they join when they take config flags.
+	withBackupDir = []string{CmdBackup, CmdRestore, CmdRestoreTest, CmdStatus, CmdMount, CmdRetention}
+	everyLangUser = []string{CmdBackup, CmdRestore, CmdClone, CmdRestoreTest, CmdStatus, CmdSchedule, CmdRecoverServices}
 )
 
 // option is one row of the table: the file key, the flag (key with "."
@@ -212,6 +223,9 @@ func (o option) forCommand(cmd string) bool {
 // `config show`.
 var table = []option{
 	{key: "backup-path", help: "backup folder (holds one folder per host); raspiBackup -p", cmds: withBackupPath, field: func(c *Config) any { return &c.BackupPath }},
+	{key: "ssh-identity", help: "sftp:// backup folder: private key file (OpenSSH or PEM, no passphrase); \"\" uses the ssh-agent at SSH_AUTH_SOCK", cmds: withBackupDir, field: func(c *Config) any { return &c.SSHIdentity }},
+	{key: "ssh-known-hosts", help: "sftp:// backup folder: OpenSSH known_hosts file that pins the server's host key (\"\" is /root/.ssh/known_hosts; add it with ssh-keyscan -p PORT HOST >> FILE)", cmds: withBackupDir, field: func(c *Config) any { return &c.SSHKnownHosts }},
+	{key: "smb-password-file", help: "smb:// backup folder: file holding the user's password (chmod 600)", cmds: withBackupDir, field: func(c *Config) any { return &c.SMBPasswordFile }},
 	{key: "type", short: "t", help: "backup type: dd, ddz, tar, tgz or rsync; raspiBackup -t", cmds: backupOnly, field: func(c *Config) any { return &c.Type }},
 	{key: "compress", short: "z", help: `compression for dd and tar: gzip, zstd or none (dd+gzip = ddz, tar+gzip = tgz); "" is the type's own; true means gzip (raspiBackup -z)`,
 		choices: []string{"gzip", "zstd", "none"}, fromBool: map[bool]string{true: "gzip", false: ""}, cmds: backupOnly, field: func(c *Config) any { return &c.Compress }},
