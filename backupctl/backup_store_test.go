@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -13,12 +14,13 @@ import (
 
 	"github.com/pibackup/pibackup/internal/backupset"
 	"github.com/pibackup/pibackup/internal/testfs"
+	"github.com/pibackup/pibackup/internal/testsrv"
 )
 
 // listJSON runs `backupctl list --json target` and returns its sets.
-func listJSON(t *testing.T, target string) []listEntry {
+func listJSON(t *testing.T, target string, extra ...string) []listEntry {
 	t.Helper()
-	code, out, errOut := cli(context.Background(), "list", "--json", target)
+	code, out, errOut := cli(context.Background(), append(append([]string{"list", "--json"}, extra...), target)...)
 	if code != 0 {
 		t.Fatalf("list --json %s = exit %d\n%s%s", target, code, out, errOut)
 	}
@@ -55,7 +57,7 @@ func killMidUpload(t *testing.T, target, dir string, extra ...string) {
 	if code != 0 {
 		t.Fatalf("first backup: exit %d\n%s%s", code, out, errOut)
 	}
-	before := completeSets(listJSON(t, target))
+	before := completeSets(listJSON(t, target, extra...))
 	if len(before) != 1 {
 		t.Fatalf("sets after the first backup: %q", before)
 	}
@@ -90,7 +92,7 @@ func killMidUpload(t *testing.T, target, dir string, extra ...string) {
 	if es, _ := os.ReadDir(tmp); len(es) == 0 {
 		t.Fatalf("the killed run left nothing in %s; it was not killed mid-write", tmp)
 	}
-	l := listJSON(t, target)
+	l := listJSON(t, target, extra...)
 	if got := completeSets(l); !slices.Equal(got, before) {
 		t.Errorf("complete sets after the kill: %q; want only %q", got, before)
 	}
@@ -111,7 +113,7 @@ func killMidUpload(t *testing.T, target, dir string, extra ...string) {
 	if code != 0 {
 		t.Fatalf("the run after the kill: exit %d\n%s%s", code, out, errOut)
 	}
-	after := listJSON(t, target)
+	after := listJSON(t, target, extra...)
 	if got := completeSets(after); len(got) != 2 || !slices.Contains(got, before[0]) {
 		t.Errorf("complete sets after the next run: %q; want %s and a new one", got, before[0])
 	}
@@ -124,7 +126,7 @@ func killMidUpload(t *testing.T, target, dir string, extra ...string) {
 		}
 	}
 	for _, e := range after {
-		if vc, vout, verr := cli(context.Background(), "verify", e.Path); vc != 0 {
+		if vc, vout, verr := cli(context.Background(), append(append([]string{"verify"}, extra...), e.Path)...); vc != 0 {
 			t.Errorf("verify %s: exit %d\n%s%s", e.Path, vc, vout, verr)
 		}
 	}
@@ -137,6 +139,27 @@ func killMidUpload(t *testing.T, target, dir string, extra ...string) {
 func TestBackupKilledUploadLocal(t *testing.T) {
 	dir := t.TempDir()
 	killMidUpload(t, dir, dir)
+}
+
+// startSSHD starts a real OpenSSH sshd on 127.0.0.1 and returns it with
+// the flags that reach it; an ssh-agent of the environment is hidden.
+func startSSHD(t *testing.T) (*testsrv.SSHD, []string) {
+	t.Helper()
+	testfs.Require(t, "sftp")
+	t.Setenv("SSH_AUTH_SOCK", "")
+	s := testsrv.StartSSHD(t)
+	return s, []string{"--ssh-identity", s.KeyPath, "--ssh-known-hosts", s.KnownHosts}
+}
+
+func sftpURL(s *testsrv.SSHD, dir string) string {
+	return fmt.Sprintf("sftp://%s@127.0.0.1:%d%s", s.User, s.Port, dir)
+}
+
+// TestBackupKilledUploadSFTP: a killed upload to an SFTP server.
+func TestBackupKilledUploadSFTP(t *testing.T) {
+	s, flags := startSSHD(t)
+	dir := t.TempDir()
+	killMidUpload(t, sftpURL(s, dir), dir, flags...)
 }
 
 // TestBackupDirAsURL drives every command that takes BACKUPDIR as a URL

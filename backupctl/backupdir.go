@@ -16,26 +16,33 @@ import (
 // server's URL (sftp://, smb://, s3://); internal/store opens both.
 
 // openStore opens the backup folder dir. c supplies what a server needs
-// (keys, passwords); nil loads it from the configuration files, for the
-// commands that take no settings (list, verify).
-func (a *app) openStore(ctx context.Context, dir string, c *config.Config) (store.Store, error) {
-	if c == nil && store.IsURL(dir) {
-		l, err := config.Load(configSources(""), nil)
-		if err != nil {
-			return nil, withCode(exitUsage, err)
+// (keys, known hosts, the SMB password); nil loads the configuration
+// files and flags (the command's config flags, or nil for none).
+func (a *app) openStore(ctx context.Context, dir string, c *config.Config, flags *config.Flags) (store.Store, error) {
+	o := store.Options{Log: a.log}
+	if store.IsURL(dir) {
+		if c == nil {
+			explicit := ""
+			if flags != nil {
+				explicit = flags.File
+			}
+			// Warnings were printed when the command loaded it.
+			l, err := config.Load(configSources(explicit), flags)
+			if err != nil {
+				return nil, withCode(exitUsage, err)
+			}
+			c = l.Config
 		}
-		c = l.Config
+		var err error
+		if o, err = c.StoreOptions(a.log); err != nil {
+			return nil, withCode(exitPreflight, err)
+		}
 	}
-	st, err := store.Open(ctx, dir, a.storeOptions(c))
+	st, err := store.Open(ctx, dir, o)
 	if err != nil {
 		return nil, withCode(exitPreflight, err)
 	}
 	return st, nil
-}
-
-// storeOptions are the settings a server needs.
-func (a *app) storeOptions(_ *config.Config) store.Options {
-	return store.Options{Log: a.log}
 }
 
 // splitURL splits a URL naming a folder in a backup folder into the

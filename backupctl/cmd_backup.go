@@ -164,7 +164,7 @@ func (a *app) newBackupCmd() *cobra.Command {
 			if store.IsURL(target) {
 				// A local folder is opened by the engine, which says
 				// what to do when it is missing.
-				if br.store, err = a.openStore(cmd.Context(), target, c); err != nil {
+				if br.store, err = a.openStore(cmd.Context(), target, c, nil); err != nil {
 					return err
 				}
 				defer br.store.Close()

@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/pibackup/pibackup/internal/backupset"
+	"github.com/pibackup/pibackup/internal/config"
 	"github.com/pibackup/pibackup/internal/size"
 	"github.com/pibackup/pibackup/internal/store"
 )
@@ -42,6 +43,7 @@ type listEntry struct {
 
 func (a *app) newListCmd() *cobra.Command {
 	var asJSON bool
+	var flags *config.Flags
 	cmd := &cobra.Command{
 		Use:   "list [--json] BACKUPDIR",
 		Short: "List the backup sets in a backup folder",
@@ -55,8 +57,8 @@ without their manifest, which is written last; a set raspiBackup's restore canno
 zstd) is marked "not for raspiBackup". --json prints a JSON array instead
 of the table, with the reason in not_raspibackup.
 
-BACKUPDIR may be a server's folder (sftp://, smb://, s3://); the keys
-and passwords come from the configuration files.
+BACKUPDIR may be a server's folder (sftp://, smb://, s3://), opened with
+the keys and passwords of the configuration (or the flags).
 
 Examples:
   backupctl list /backup
@@ -65,13 +67,18 @@ Examples:
 ` + exitStatusHelp,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			l, err := a.loadConfig(flags)
+			if err != nil {
+				return err
+			}
 			if store.IsURL(args[0]) {
-				return a.runListURL(cmd.Context(), args[0], asJSON)
+				return a.runListURL(cmd.Context(), args[0], asJSON, l.Config)
 			}
 			return a.runList(args[0], asJSON)
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print a JSON array")
+	flags = config.AddFlags(cmd.Flags(), config.CmdList)
 	return cmd
 }
 
@@ -97,14 +104,14 @@ func (a *app) runList(dir string, asJSON bool) error {
 
 // runListURL lists the sets in a server's folder: a backup folder, a
 // host folder or a set, as for a local one.
-func (a *app) runListURL(ctx context.Context, u string, asJSON bool) error {
+func (a *app) runListURL(ctx context.Context, u string, asJSON bool, c *config.Config) error {
 	root, rel := u, "."
 	if parent, name := splitURL(u); name != "." {
 		if _, err := backupset.Parse(name); err == nil {
 			root, rel = parent, name
 		}
 	}
-	st, err := a.openStore(ctx, root, nil)
+	st, err := a.openStore(ctx, root, c, nil)
 	if err != nil {
 		return fmt.Errorf("list: %w", err)
 	}

@@ -87,7 +87,7 @@ in-process, so the host needs no vfat driver.
 
 SETDIR may be a set on a server: sftp://, smb:// or s3://, then the
 backup folder, the host and the set (keys and passwords from the
-configuration files).
+configuration or the flags).
 
 Examples:
   backupctl restore /backup/pi/pi@debian12-tgz-backup-20240416-094106 --to /dev/sdb
@@ -122,7 +122,7 @@ func (a *app) runRestore(ctx context.Context, o restoreOptions, setDir string) e
 	var setFS fs.FS
 	record := func() error { return recordRestoreTest(abs, "backupctl restore", a.now()) }
 	if store.IsURL(setDir) {
-		set, err := a.openSetURL(ctx, setDir)
+		set, err := a.openSetURL(ctx, setDir, nil, o.cfg)
 		if err != nil {
 			return withCode(exitPreflight, fmt.Errorf("restore: %w", err))
 		}

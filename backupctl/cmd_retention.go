@@ -53,7 +53,7 @@ func (a *app) runRetention(cmd *cobra.Command, dir string, c *config.Config, dry
 	var st store.Store
 	if store.IsURL(dir) {
 		var err error
-		if st, err = a.openStore(cmd.Context(), dir, c); err != nil {
+		if st, err = a.openStore(cmd.Context(), dir, c, nil); err != nil {
 			return fmt.Errorf("retention: %w", err)
 		}
 		defer st.Close()

@@ -215,7 +215,7 @@ func (a *app) runStatus(ctx context.Context, dir string, o statusOptions, msg *i
 
 // runStatusURL is status of a server's folder.
 func (a *app) runStatusURL(ctx context.Context, dir string, o statusOptions, msg *i18n.Printer, now time.Time) error {
-	st, err := a.openStore(ctx, dir, nil)
+	st, err := a.openStore(ctx, dir, nil, o.cfg)
 	if err != nil {
 		return fmt.Errorf("status: %w", err)
 	}

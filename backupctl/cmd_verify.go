@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/pibackup/pibackup/internal/backupset"
+	"github.com/pibackup/pibackup/internal/config"
 	"github.com/pibackup/pibackup/internal/size"
 	"github.com/pibackup/pibackup/internal/store"
 	"github.com/pibackup/pibackup/internal/verify"
@@ -17,6 +18,7 @@ import (
 
 func (a *app) newVerifyCmd() *cobra.Command {
 	var verbose bool
+	var flags *config.Flags
 	cmd := &cobra.Command{
 		Use:   "verify SETDIR...",
 		Short: "Check backup sets completely, without restoring them",
@@ -40,7 +42,7 @@ found.
 
 A set on a server is given as its URL (sftp://, smb://, s3://, then the
 backup folder, the host and the set); every byte is read over the
-network. The keys and passwords come from the configuration files.
+network, with the keys and passwords of the configuration (or the flags).
 
 Examples:
   backupctl verify /backup/pi/pi@debian12-tgz-backup-20240416-094106
@@ -49,20 +51,25 @@ Examples:
 ` + exitStatusHelp,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.runVerify(cmd.Context(), args, verbose)
+			l, err := a.loadConfig(flags)
+			if err != nil {
+				return err
+			}
+			return a.runVerify(cmd.Context(), args, verbose, l.Config)
 		},
 	}
 	cmd.Flags().BoolVar(&verbose, "list", false, "list every file and tree checked")
+	flags = config.AddFlags(cmd.Flags(), config.CmdVerify)
 	return cmd
 }
 
-func (a *app) runVerify(ctx context.Context, dirs []string, list bool) error {
+func (a *app) runVerify(ctx context.Context, dirs []string, list bool, c *config.Config) error {
 	failed := 0
 	for _, dir := range dirs {
 		var rep *verify.Report
 		var err error
 		if store.IsURL(dir) {
-			rep, err = a.verifyURL(ctx, dir)
+			rep, err = a.verifyURL(ctx, dir, c)
 		} else {
 			abs, aerr := filepath.Abs(dir)
 			if aerr != nil {
@@ -100,8 +107,8 @@ func (a *app) runVerify(ctx context.Context, dirs []string, list bool) error {
 
 // verifyURL verifies a set on a server (URL/HOST/SET), reading every
 // byte of it over the network.
-func (a *app) verifyURL(ctx context.Context, u string) (*verify.Report, error) {
-	set, err := a.openSetURL(ctx, u)
+func (a *app) verifyURL(ctx context.Context, u string, c *config.Config) (*verify.Report, error) {
+	set, err := a.openSetURL(ctx, u, c, nil)
 	if errors.Is(err, errNoManifestYet) {
 		rep := &verify.Report{Set: set.name, Problems: []verify.Problem{{Msg: err.Error()}}}
 		return rep, verify.ErrFailed
@@ -128,13 +135,13 @@ type remoteSet struct {
 // openSetURL opens the set at URL/HOST/SET: its host folder as a store
 // and the set in it. On a store that writes manifests last, a set
 // without one is refused with errNoManifestYet (st is closed then).
-func (a *app) openSetURL(ctx context.Context, u string) (*remoteSet, error) {
+func (a *app) openSetURL(ctx context.Context, u string, c *config.Config, flags *config.Flags) (*remoteSet, error) {
 	parent, name := splitURL(u)
 	n, err := backupset.Parse(name)
 	if err != nil {
 		return nil, withCode(exitUsage, fmt.Errorf("%s does not end in a set's name: %w", store.Redact(u), err))
 	}
-	st, err := a.openStore(ctx, parent, nil)
+	st, err := a.openStore(ctx, parent, c, flags)
 	if err != nil {
 		return nil, err
 	}

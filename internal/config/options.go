@@ -177,9 +177,9 @@ var (
 	everyHookUser  = []string{CmdBackup, CmdRestore, CmdClone}
 	withBackupPath = []string{CmdBackup, CmdRestoreTest}
 	// withBackupDir are the commands that open a BACKUPDIR, which may be
-	// a server (see store.Open). list, verify, extract and diff take one
-	// too (CmdList...); they join when they take config flags.
-	withBackupDir = []string{CmdBackup, CmdRestore, CmdRestoreTest, CmdStatus, CmdMount, CmdRetention}
+	// a server (see store.Open). extract and diff take one too
+	// (CmdExtract...); they join when they take config flags.
+	withBackupDir = []string{CmdBackup, CmdRestore, CmdRestoreTest, CmdStatus, CmdMount, CmdRetention, CmdList, CmdVerify}
 	everyLangUser = []string{CmdBackup, CmdRestore, CmdClone, CmdRestoreTest, CmdStatus, CmdSchedule, CmdRecoverServices}
 )
 
