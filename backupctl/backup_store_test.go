@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pibackup/pibackup/internal/backuprun"
 	"github.com/pibackup/pibackup/internal/backupset"
 	"github.com/pibackup/pibackup/internal/testfs"
 	"github.com/pibackup/pibackup/internal/testsrv"
@@ -222,4 +223,82 @@ func TestLocalOnlyCommands(t *testing.T) {
 			t.Errorf("%s of a URL: exit %d\n%s\nwant exit %d, advice, no password", args[0], code, errOut, exitUsage)
 		}
 	}
+}
+
+// TestBackupSFTP backs up every type an SFTP server takes straight to a
+// real OpenSSH server, lists, verifies and restores each set from its
+// URL (the restored disk judged against the source), and checks the
+// set on the server's disk against its manifest. rsync is refused with
+// advice before anything is written.
+func TestBackupSFTP(t *testing.T) {
+	d := fixture(t)
+	s, flags := startSSHD(t)
+	for _, tc := range []struct {
+		name string
+		args []string
+	}{
+		{"dd", []string{"-t", "dd"}},
+		{"ddz", []string{"-t", "ddz"}},
+		{"dd-zstd", []string{"-t", "dd", "-z", "zstd"}},
+		{"tar", []string{"-t", "tar"}},
+		{"tgz", []string{"-t", "tgz"}},
+		{"tar-zstd-boot-tar", []string{"-t", "tar", "-z", "zstd", "--boot-tar"}},
+		{"tar-P", []string{"-t", "tar", "-P", "*"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			u := sftpURL(s, dir)
+			args := append(append(append([]string{"backup", "--source-disk", d.Path}, tc.args...), flags...), u)
+			start := time.Now()
+			if code, out, errOut := cli(context.Background(), args...); code != 0 {
+				t.Fatalf("backup %s: exit %d\n%s%s", tc.name, code, out, errOut)
+			}
+			t.Logf("backup over SFTP took %v", time.Since(start).Round(time.Millisecond))
+			l := listJSON(t, u, flags...)
+			if len(l) != 1 || l[0].Incomplete || l[0].Verifiable != "checksums" || l[0].Path != u+"/testpi/"+l[0].Set {
+				t.Fatalf("list --json %s: %+v", u, l)
+			}
+			setDir := filepath.Join(dir, "testpi", l[0].Set)
+			readManifest(t, setDir)
+			if b, err := os.ReadFile(filepath.Join(setDir, backupset.RunLogName("testpi"))); err != nil || !strings.Contains(string(b), "new set verified") {
+				t.Errorf("run log in the set on the server: %v\n%s", err, b)
+			}
+			if st, err := readHostState(filepath.Join(dir, "testpi")); err != nil || st.LastRun == nil || !st.LastRun.OK || st.LastRun.Set != l[0].Set {
+				t.Errorf("state file on the server: %+v %v", st.LastRun, err)
+			}
+			if _, err := os.Stat(filepath.Join(dir, "testpi", backupset.TmpDir)); !os.IsNotExist(err) {
+				t.Errorf("tmp/ left on the server: %v", err)
+			}
+			if code, out, errOut := cli(context.Background(), append(append([]string{"verify"}, flags...), l[0].Path)...); code != 0 || !strings.Contains(out, "OK") {
+				t.Errorf("verify %s: exit %d\n%s%s", l[0].Path, code, out, errOut)
+			}
+			restoreAndCompare(t, d, l[0].Path, flags...)
+		})
+	}
+	t.Run("failed-run", func(t *testing.T) {
+		dir := t.TempDir()
+		args := append(append([]string{"backup", "-t", "tgz", "--source-disk", d.Path, "--hook-pre-backup", "sh -c 'echo dump failed >&2; exit 1'"}, flags...), sftpURL(s, dir))
+		if code, _, errOut := cli(context.Background(), args...); code != exitPreflight {
+			t.Fatalf("backup with a failing pre-backup hook: exit %d %s; want %d", code, errOut, exitPreflight)
+		}
+		if b, err := os.ReadFile(filepath.Join(dir, "testpi", backuprun.FailedLogName)); err != nil || !strings.Contains(string(b), "dump failed") {
+			t.Errorf("failed run's log on the server: %v\n%s", err, b)
+		}
+		if st, err := readHostState(filepath.Join(dir, "testpi")); err != nil || st.LastRun == nil || st.LastRun.OK {
+			t.Errorf("state file on the server after a failed run: %+v %v", st.LastRun, err)
+		}
+		if l := listJSON(t, sftpURL(s, dir), flags...); len(l) != 0 {
+			t.Errorf("sets after a failed run: %+v", l)
+		}
+	})
+	t.Run("rsync-refused", func(t *testing.T) {
+		dir := t.TempDir()
+		code, _, errOut := cli(context.Background(), append(append([]string{"backup", "-t", "rsync", "--source-disk", d.Path}, flags...), sftpURL(s, dir))...)
+		if code != exitPreflight || !strings.Contains(errOut, "tgz") || !strings.Contains(errOut, "mount") {
+			t.Errorf("rsync to SFTP: exit %d %s; want %d with advice", code, errOut, exitPreflight)
+		}
+		if es, _ := os.ReadDir(dir); len(es) != 0 {
+			t.Errorf("the refused run wrote %v", es)
+		}
+	})
 }
