@@ -291,6 +291,28 @@ func TestBackupSFTP(t *testing.T) {
 			t.Errorf("sets after a failed run: %+v", l)
 		}
 	})
+	t.Run("retention-status", func(t *testing.T) {
+		dir := t.TempDir()
+		u := sftpURL(s, dir)
+		backup := append(append([]string{"backup", "-t", "tgz", "--keep", "1", "--source-disk", d.Path}, flags...), u)
+		var sets []string
+		for range 2 {
+			if code, out, errOut := cli(context.Background(), backup...); code != 0 {
+				t.Fatalf("backup: exit %d\n%s%s", code, out, errOut)
+			}
+			sets = completeSets(listJSON(t, u, flags...))
+		}
+		if len(sets) != 1 {
+			t.Errorf("sets after two runs with keep 1: %q", sets)
+		}
+		if _, err := os.Stat(filepath.Join(dir, "testpi", backupset.TmpDir)); !os.IsNotExist(err) {
+			t.Errorf("tmp/ left on the server after retention: %v", err)
+		}
+		code, out, errOut := cli(context.Background(), append(append([]string{"status"}, flags...), u)...)
+		if code != 0 || !strings.Contains(out, "testpi") || !strings.Contains(out, sets[0]) {
+			t.Errorf("status %s: exit %d\n%s%s", u, code, out, errOut)
+		}
+	})
 	t.Run("rsync-refused", func(t *testing.T) {
 		dir := t.TempDir()
 		code, _, errOut := cli(context.Background(), append(append([]string{"backup", "-t", "rsync", "--source-disk", d.Path}, flags...), sftpURL(s, dir))...)

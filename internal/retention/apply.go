@@ -102,6 +102,13 @@ func Apply(ctx context.Context, opts ApplyOptions, remove []backupset.Set) ([]ba
 		log.Info("removed backup set", "set", s.String())
 		done = append(done, s)
 	}
+	for tmp := range cleaned {
+		// An empty tmp/ goes, as after a backup. The host lock is held
+		// (or nothing writes there: retention without a backup).
+		if es, err := fs.ReadDir(st.FS(), tmp); err == nil && len(es) == 0 {
+			st.RemoveAll(ctx, tmp)
+		}
+	}
 	return done, errors.Join(errs...)
 }
 
