@@ -197,6 +197,14 @@ func TestBackupDirAsURL(t *testing.T) {
 	if err != nil || st.LastRestoreTest == nil || st.LastRestoreTest.Set != l[0].Set {
 		t.Errorf("restore from %s was not recorded: %+v %v", l[0].Path, st.LastRestoreTest, err)
 	}
+	// restore-test picks the newest set of the folder the URL names.
+	code, out, errOut := cli(context.Background(), "restore-test", "--work-dir", t.TempDir(), u)
+	if code != 0 || !strings.Contains(out, "passed") {
+		t.Errorf("restore-test %s: exit %d\n%s%s", u, code, out, errOut)
+	}
+	if st, err := readHostState(filepath.Join(dir, "testpi")); err != nil || st.LastRestoreTest == nil || st.LastRestoreTest.How != "backupctl restore-test" {
+		t.Errorf("restore-test of %s was not recorded: %+v %v", u, st.LastRestoreTest, err)
+	}
 	if code, out, errOut := cli(context.Background(), "retention", "--keep", "1", u); code != 0 {
 		t.Fatalf("retention %s: exit %d\n%s%s", u, code, out, errOut)
 	}
@@ -216,7 +224,6 @@ func TestLocalOnlyCommands(t *testing.T) {
 		{"mount", u, t.TempDir()},
 		{"extract", u, "/etc/fstab", "--to", t.TempDir()},
 		{"diff", u, u},
-		{"restore-test", u},
 	} {
 		code, _, errOut := cli(context.Background(), args...)
 		if code != exitUsage || !strings.Contains(errOut, "backupctl restore URL") || strings.Contains(errOut, "secret") {
@@ -273,6 +280,12 @@ func TestBackupSFTP(t *testing.T) {
 				t.Errorf("verify %s: exit %d\n%s%s", l[0].Path, code, out, errOut)
 			}
 			restoreAndCompare(t, d, l[0].Path, flags...)
+			if tc.name == "tgz" {
+				args := append(append([]string{"restore-test", "--work-dir", t.TempDir()}, flags...), l[0].Path)
+				if code, out, errOut := cli(context.Background(), args...); code != 0 || !strings.Contains(out, "passed") {
+					t.Errorf("restore-test %s: exit %d\n%s%s", l[0].Path, code, out, errOut)
+				}
+			}
 		})
 	}
 	t.Run("failed-run", func(t *testing.T) {

@@ -103,8 +103,8 @@ func updateHostStateIn(ctx context.Context, st store.Store, host string, change 
 }
 
 // localOnly refuses a server's URL for the commands that read sets with
-// local tools (GNU tar on the payload file, loop devices, FUSE), with
-// what to do instead.
+// local tools (GNU tar on the payload file, loop devices, FUSE): mount,
+// extract and diff. It says what to do instead.
 func localOnly(command, dir string) error {
 	if !store.IsURL(dir) {
 		return nil
