@@ -121,6 +121,9 @@ func (r *runner) makePlan() error {
 			return err
 		}})
 		r.man.ImageSize = end
+		if r.local == "" && r.comp == backupset.CompressNone {
+			p.Notes = append(p.Notes, fmt.Sprintf("a file on a server has no holes: the unused blocks of the %s image go over the network as zeros; -t ddz sends them compressed", size.Format(end)))
+		}
 		if s.running && s.root == nil {
 			p.Notes = append(p.Notes, "the root filesystem is on another disk and is not in the image")
 		}
