@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -98,8 +99,12 @@ func TestSFTPHostKey(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
+			before := authAttempts(t, s)
 			err := open(kh)
 			t.Log(err)
+			if tc.want != nil && authAttempts(t, s) != before {
+				t.Errorf("the client tried to log on with an unpinned host key")
+			}
 			switch want := tc.want.(type) {
 			case nil:
 				if err != nil {
@@ -207,6 +212,16 @@ func TestSFTPAuth(t *testing.T) {
 			t.Fatalf("Open() with the key in the agent: %v", err)
 		}
 	})
+}
+
+// authAttempts counts the logons sshd logged, failed or not.
+func authAttempts(t *testing.T, s *testsrv.SSHD) int {
+	t.Helper()
+	b, err := os.ReadFile(s.LogPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(regexp.MustCompile(`(?m)(Accepted|Failed|Postponed) (publickey|password|keyboard-interactive)`).FindAll(b, -1))
 }
 
 // newKey makes a key pair of type typ and returns the private key file
