@@ -304,8 +304,9 @@ func (w *sftpWriter) Close() error {
 	w.pw.Close()
 	<-w.done
 	err := w.copyErr
+	var st *sftp.StatusError
 	if err == nil {
-		if err = w.f.Sync(); errors.Is(err, sftp.ErrSSHFxOpUnsupported) {
+		if err = w.f.Sync(); errors.As(err, &st) && st.FxCode() == sftp.ErrSSHFxOpUnsupported {
 			err = nil
 		}
 	}
