@@ -65,8 +65,8 @@ func openSFTP(ctx context.Context, u *url.URL, o Options) (Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("backup folder %s: %w", shown, err)
 	}
-	// Concurrent writes keep 64 packets in flight: without them every
-	// 32 KiB waits for the server's answer, a few MB/s on a LAN.
+	// Up to 64 requests of 32 KiB in flight per file, for uploads (see
+	// sftpClient.Create) and for verify's and restore's reads.
 	c, err := sftp.NewClient(sc,
 		sftp.UseConcurrentWrites(true),
 		sftp.UseConcurrentReads(true),
