@@ -11,6 +11,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/cloudsoda/go-smb2"
 	"github.com/pkg/sftp"
 )
 
@@ -211,12 +212,14 @@ func (f *remoteFileFS) WriteTo(w io.Writer) (int64, error) {
 // user reads what happened and what to do instead of "read: connection
 // lost" or "i/o timeout". A bare io.EOF is a file's end; a wrapped one
 // ("failed to send packet: EOF") is the server closing the connection.
+// go-smb2's TransportError does not unwrap, so it is matched by type.
 func LostErr(err error) error {
 	if err == nil || err == io.EOF || errors.Is(err, ErrConnectionLost) {
 		return err
 	}
 	var ne net.Error
-	if errors.Is(err, sftp.ErrSSHFxConnectionLost) || errors.Is(err, syscall.ETIMEDOUT) ||
+	var te *smb2.TransportError
+	if errors.As(err, &te) || errors.Is(err, sftp.ErrSSHFxConnectionLost) || errors.Is(err, syscall.ETIMEDOUT) ||
 		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) ||
 		errors.Is(err, net.ErrClosed) || (errors.As(err, &ne) && ne.Timeout()) ||
 		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {

@@ -28,20 +28,6 @@ import (
 // when Options.SSHKnownHosts is empty: backupctl runs as root.
 const DefaultKnownHosts = "/root/.ssh/known_hosts"
 
-// SFTP is a backup folder on an SFTP server. The connection is
-// source.DialSSH's: a server that dies mid-upload fails the write in
-// about 30 s instead of hanging it.
-type SFTP struct {
-	url    string // without secrets
-	ssh    *ssh.Client
-	c      *sftp.Client
-	root   string // the folder as the server resolves it
-	fsys   fs.FS
-	closed bool
-}
-
-var _ Store = (*SFTP)(nil)
-
 // openSFTP opens sftp://user@host[:port]/path. The path is as the server
 // resolves it: /srv/backup is absolute; sftp://pi@nas (no path) is the
 // user's home folder. The folder must exist.
@@ -79,8 +65,8 @@ func openSFTP(ctx context.Context, u *url.URL, o Options) (Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("backup folder %s: %w", shown, err)
 	}
-	// Concurrent writes keep 64 packets in flight: without them every
-	// 32 KiB waits for the server's answer, a few MB/s on a LAN.
+	// Up to 64 requests of 32 KiB in flight per file, for uploads (see
+	// sftpClient.Create) and for verify's and restore's reads.
 	c, err := sftp.NewClient(sc,
 		sftp.UseConcurrentWrites(true),
 		sftp.UseConcurrentReads(true),
@@ -105,7 +91,8 @@ func openSFTP(ctx context.Context, u *url.URL, o Options) (Store, error) {
 		}
 		return nil, fmt.Errorf("backup folder %s: %w", shown, err)
 	}
-	return &SFTP{url: shown, ssh: sc, c: c, root: root, fsys: source.NewSFTPFS(c, root)}, nil
+	return &remote{url: shown, c: sftpClient{c, sc}, mapErr: source.SFTPErr, fsys: source.NewSFTPFS(c, root),
+		path: func(name string) string { return path.Join(root, name) }}, nil
 }
 
 // userOnly is u's user without a password, for messages.
@@ -243,45 +230,49 @@ func keyFileType(t string) string {
 	return "rsa"
 }
 
-func (s *SFTP) path(name string) string { return path.Join(s.root, name) }
-
-// FS implements Store.
-func (s *SFTP) FS() fs.FS { return s.fsys }
-
-// Create implements Store. The upload runs in a goroutine that pkg/sftp's
-// ReadFrom feeds from a pipe: it keeps many write requests in flight,
-// whatever the size of the caller's writes.
-func (s *SFTP) Create(_ context.Context, name string) (File, error) {
-	if err := checkName("create", name); err != nil {
-		return nil, err
-	}
-	p := s.path(name)
-	if err := s.c.MkdirAll(path.Dir(p)); err != nil {
-		return nil, s.err("create", name, err)
-	}
-	f, err := s.c.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL)
-	if err != nil {
-		// SFTP v3 has no "exists" status: OpenSSH says "failure".
-		if _, serr := s.c.Lstat(p); serr == nil {
-			err = fs.ErrExist
-		}
-		return nil, s.err("create", name, err)
-	}
-	pr, pw := io.Pipe()
-	sf := &sftpFile{s: s, name: name, f: f, pw: pw, done: make(chan struct{})}
-	go func() {
-		defer close(sf.done)
-		sf.n, sf.copyErr = f.ReadFromWithConcurrency(pr, 0)
-		// A failed upload stops the caller's next Write.
-		pr.CloseWithError(cmpOr(sf.copyErr, io.ErrClosedPipe))
-	}()
-	return sf, nil
+// sftpClient adapts pkg/sftp's client to remoteClient. The connection
+// is source.DialSSH's: a server that dies mid-upload fails the write in
+// about 30 s instead of hanging it.
+type sftpClient struct {
+	c   *sftp.Client
+	ssh *ssh.Client
 }
 
-// err wraps err for op on name, with the io/fs sentinels and
-// source.ErrConnectionLost where they apply.
-func (s *SFTP) err(op, name string, err error) error {
-	return &fs.PathError{Op: op, Path: s.url + "/" + name, Err: source.LostErr(source.SFTPErr(err))}
+func (c sftpClient) MkdirAll(p string) error             { return c.c.MkdirAll(p) }
+func (c sftpClient) Lstat(p string) (fs.FileInfo, error) { return c.c.Lstat(p) }
+func (c sftpClient) Rename(oldp, newp string) error      { return c.c.Rename(oldp, newp) }
+func (c sftpClient) Remove(p string) error               { return c.c.Remove(p) }
+
+func (c sftpClient) RemoveAll(p string) error { return c.c.RemoveAll(p) }
+
+// Close ends the sftp session, then the connection; a connection that
+// died already is closed.
+func (c sftpClient) Close() error {
+	err := c.c.Close()
+	if e := c.ssh.Close(); !errors.Is(e, net.ErrClosed) {
+		err = errors.Join(err, e)
+	}
+	return err
+}
+
+// Create starts an upload that runs in a goroutine fed from a pipe by
+// pkg/sftp's ReadFromWithConcurrency: it keeps many write requests in
+// flight, whatever the size of the caller's writes (one request per
+// Write, waiting for its answer, is a few MB/s on a LAN).
+func (c sftpClient) Create(p string) (remoteWriter, error) {
+	f, err := c.c.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL)
+	if err != nil {
+		return nil, err
+	}
+	pr, pw := io.Pipe()
+	w := &sftpWriter{f: f, pw: pw, done: make(chan struct{})}
+	go func() {
+		defer close(w.done)
+		_, w.copyErr = f.ReadFromWithConcurrency(pr, 0)
+		// A failed upload stops the caller's next Write.
+		pr.CloseWithError(cmpOr(w.copyErr, io.ErrClosedPipe))
+	}()
+	return w, nil
 }
 
 func cmpOr(err, def error) error {
@@ -291,146 +282,44 @@ func cmpOr(err, def error) error {
 	return def
 }
 
-type sftpFile struct {
-	s       *SFTP
-	name    string
+type sftpWriter struct {
 	f       *sftp.File
 	pw      *io.PipeWriter
 	done    chan struct{}
-	n       int64 // bytes uploaded, valid after done
 	copyErr error // valid after done
-	written int64
-	ended   bool
 }
 
-func (f *sftpFile) Write(p []byte) (int, error) {
-	n, err := f.pw.Write(p)
-	f.written += int64(n)
+func (w *sftpWriter) Write(p []byte) (int, error) {
+	n, err := w.pw.Write(p)
 	if err != nil {
-		<-f.done
-		return n, f.s.err("write", f.name, cmpOr(f.copyErr, err))
+		<-w.done
+		return n, cmpOr(w.copyErr, err)
 	}
 	return n, nil
 }
 
-// end stops the upload and closes the remote file.
-func (f *sftpFile) end(err error) error {
-	if f.ended {
-		return nil
+// Close waits for the upload, then has the server fsync the file
+// (fsync@openssh.com; servers without it only promise the write).
+func (w *sftpWriter) Close() error {
+	w.pw.Close()
+	<-w.done
+	err := w.copyErr
+	var st *sftp.StatusError
+	if err == nil {
+		if err = w.f.Sync(); errors.As(err, &st) && st.FxCode() == sftp.ErrSSHFxOpUnsupported {
+			err = nil
+		}
 	}
-	f.ended = true
-	f.pw.CloseWithError(err)
-	<-f.done
-	if f.copyErr != nil {
-		f.f.Close()
-		return f.copyErr
+	if cerr := w.f.Close(); err == nil {
+		err = cerr
 	}
-	// fsync@openssh.com makes the file durable on the server's disk;
-	// servers without it (not OpenSSH) only promise the write.
-	if serr := f.f.Sync(); serr != nil && !errors.Is(serr, sftp.ErrSSHFxOpUnsupported) {
-		f.f.Close()
-		return serr
-	}
-	return f.f.Close()
-}
-
-// Close implements File: the upload completes, and the server's size
-// must be what was written.
-func (f *sftpFile) Close() error {
-	if f.ended {
-		return nil
-	}
-	if err := f.end(nil); err != nil {
-		return f.s.err("complete", f.name, err)
-	}
-	fi, err := f.s.c.Stat(f.s.path(f.name))
-	if err != nil {
-		return f.s.err("complete", f.name, err)
-	}
-	if fi.Size() != f.written || f.n != f.written {
-		return fmt.Errorf("complete %s/%s: the server holds %d bytes, %d were written", f.s.url, f.name, fi.Size(), f.written)
-	}
-	return nil
+	return err
 }
 
 var errAborted = errors.New("upload aborted")
 
-// Abort implements File.
-func (f *sftpFile) Abort() error {
-	_ = f.end(errAborted)
-	if err := f.s.c.Remove(f.s.path(f.name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return f.s.err("discard", f.name, err)
-	}
-	return nil
-}
-
-// MkdirAll implements Store.
-func (s *SFTP) MkdirAll(_ context.Context, name string) error {
-	if err := checkName("mkdir", name); err != nil {
-		return err
-	}
-	if err := s.c.MkdirAll(s.path(name)); err != nil {
-		return s.err("mkdir", name, err)
-	}
-	return nil
-}
-
-// CanRename implements Store.
-func (s *SFTP) CanRename() bool { return true }
-
-// Rename implements Store with SFTP v3's rename. OpenSSH refuses an
-// existing target for files (it links and unlinks) but renames a folder
-// over an empty one, so the target is checked first, as on a local disk.
-func (s *SFTP) Rename(_ context.Context, oldname, newname string) error {
-	if err := checkName("rename", oldname); err != nil {
-		return err
-	}
-	if err := checkName("rename", newname); err != nil {
-		return err
-	}
-	np := s.path(newname)
-	if _, err := s.c.Lstat(np); err == nil {
-		return s.err("rename", newname, fs.ErrExist)
-	}
-	if err := s.c.MkdirAll(path.Dir(np)); err != nil {
-		return s.err("rename", oldname, err)
-	}
-	if err := s.c.Rename(s.path(oldname), np); err != nil {
-		if _, serr := s.c.Lstat(np); serr == nil {
-			err = fs.ErrExist // made by someone else meanwhile
-		}
-		return s.err("rename", oldname, err)
-	}
-	return nil
-}
-
-// RemoveAll implements Store.
-func (s *SFTP) RemoveAll(_ context.Context, name string) error {
-	if err := checkName("remove", name); err != nil {
-		return err
-	}
-	err := s.c.RemoveAll(s.path(name))
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return s.err("remove", name, err)
-	}
-	return nil
-}
-
-// Local implements Store: an SFTP server has no local path.
-func (s *SFTP) Local() string { return "" }
-
-// String implements Store.
-func (s *SFTP) String() string { return s.url }
-
-// Close implements Store.
-func (s *SFTP) Close() error {
-	if s.closed {
-		return nil
-	}
-	s.closed = true
-	err := s.c.Close()
-	if e := s.ssh.Close(); err == nil && !errors.Is(e, net.ErrClosed) {
-		err = e
-	}
-	return err
+func (w *sftpWriter) Abort() {
+	w.pw.CloseWithError(errAborted)
+	<-w.done
+	w.f.Close()
 }

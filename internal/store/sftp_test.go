@@ -9,13 +9,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/pibackup/pibackup/internal/source"
 	"github.com/pibackup/pibackup/internal/store"
-	"github.com/pibackup/pibackup/internal/store/storetest"
 	"github.com/pibackup/pibackup/internal/testfs"
 	"github.com/pibackup/pibackup/internal/testsrv"
 )
@@ -46,18 +46,7 @@ func openSFTP(t testing.TB, s *testsrv.SSHD, dir string) store.Store {
 func TestSFTP(t *testing.T) {
 	s := startSSHD(t)
 	dir := t.TempDir()
-	st := openSFTP(t, s, dir)
-	if st.Local() != "" || !st.CanRename() {
-		t.Fatalf("an SFTP store: Local %q CanRename %v", st.Local(), st.CanRename())
-	}
-	if want := sftpURL(s, dir); st.String() != want {
-		t.Errorf("String() = %q, want %q", st.String(), want)
-	}
-	storetest.Run(t, st)
-	// What the store wrote is on the server's disk, under the folder.
-	if b, err := os.ReadFile(filepath.Join(dir, "conformance/h/s3/b")); err != nil || string(b) != "b" {
-		t.Fatalf("on the server: %q %v", b, err)
-	}
+	runRemote(t, openSFTP(t, s, dir), sftpURL(s, dir), dir)
 }
 
 func TestSFTPHostKey(t *testing.T) {
@@ -110,8 +99,12 @@ func TestSFTPHostKey(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
+			before := authAttempts(t, s)
 			err := open(kh)
 			t.Log(err)
+			if tc.want != nil && authAttempts(t, s) != before {
+				t.Errorf("the client tried to log on with an unpinned host key")
+			}
 			switch want := tc.want.(type) {
 			case nil:
 				if err != nil {
@@ -221,13 +214,14 @@ func TestSFTPAuth(t *testing.T) {
 	})
 }
 
-// tryOpen opens the store u and closes it again.
-func tryOpen(u string, o store.Options) error {
-	st, err := store.Open(context.Background(), u, o)
-	if err == nil {
-		st.Close()
+// authAttempts counts the logons sshd logged, failed or not.
+func authAttempts(t *testing.T, s *testsrv.SSHD) int {
+	t.Helper()
+	b, err := os.ReadFile(s.LogPath)
+	if err != nil {
+		t.Fatal(err)
 	}
-	return err
+	return len(regexp.MustCompile(`(?m)(Accepted|Failed|Postponed) (publickey|password|keyboard-interactive)`).FindAll(b, -1))
 }
 
 // newKey makes a key pair of type typ and returns the private key file
@@ -269,63 +263,12 @@ func startAgent(t *testing.T) string {
 func TestSFTPServerStopped(t *testing.T) {
 	s := startSSHD(t)
 	dir := t.TempDir()
-	st := openSFTP(t, s, dir)
-	f, err := st.Create(context.Background(), "h/tmp/s/big.img")
-	if err != nil {
-		t.Fatal(err)
-	}
-	chunk := bytes.Repeat([]byte("pibackup"), 1<<17) // 1 MiB
-	for range 4 {
-		if _, err := f.Write(chunk); err != nil {
-			t.Fatal(err)
-		}
-	}
-	s.Stop(t)
-	// The pipe holds at most one chunk: a dead server fails a Write or
-	// the Close, never both silently.
-	const chunks = 64
-	for range chunks {
-		if _, err = f.Write(chunk); err != nil {
-			break
-		}
-	}
-	if err == nil {
-		err = f.Close()
-	}
-	if !errors.Is(err, source.ErrConnectionLost) {
-		t.Fatalf("after the server stopped: %v; want ErrConnectionLost", err)
-	}
-	t.Log(err)
-	f.Abort() // cannot reach the server; must not hang or panic
-	// A partial file may remain on the server (the engine writes under
-	// tmp/ and the next run removes it), never the whole one.
-	if fi, err := os.Stat(filepath.Join(dir, "h/tmp/s/big.img")); err == nil && fi.Size() >= (4+chunks)<<20 {
-		t.Fatalf("the server holds all %d bytes", fi.Size())
-	}
+	serverStopped(t, openSFTP(t, s, dir), dir, s.Stop)
 }
 
 // BenchmarkSFTPWrite measures uploads to 127.0.0.1 in the odd-sized
 // writes a compressor makes: go test -bench SFTPWrite -benchtime 1x.
 func BenchmarkSFTPWrite(b *testing.B) {
 	s := startSSHD(b)
-	st := openSFTP(b, s, b.TempDir())
-	chunk := bytes.Repeat([]byte{1, 2, 3, 5, 8, 13, 21}, 32<<10/7)
-	const size = 256 << 20
-	b.SetBytes(size)
-	for i := range b.N {
-		f, err := st.Create(context.Background(), fmt.Sprintf("f%d", i))
-		if err != nil {
-			b.Fatal(err)
-		}
-		for n := 0; n < size; {
-			m := min(len(chunk), size-n)
-			if _, err := f.Write(chunk[:m]); err != nil {
-				b.Fatal(err)
-			}
-			n += m
-		}
-		if err := f.Close(); err != nil {
-			b.Fatal(err)
-		}
-	}
+	benchWrite(b, openSFTP(b, s, b.TempDir()))
 }

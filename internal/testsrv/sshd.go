@@ -17,6 +17,7 @@ type SSHD struct {
 	HostKeyPub  string // the server's public host key line
 	Fingerprint string // SHA256:... as ssh-keygen -l prints it
 	KnownHosts  string // a known_hosts file naming [127.0.0.1]:port
+	LogPath     string // sshd's log (LogLevel VERBOSE: every auth attempt)
 
 	pidFile string
 }
@@ -68,5 +69,5 @@ LogLevel VERBOSE
 	fields := strings.Fields(string(hostPub))
 	writeFile(t, kh, fmt.Sprintf("[127.0.0.1]:%d %s %s\n", port, fields[0], fields[1]), 0o644)
 	return &SSHD{Port: port, User: "root", KeyPath: clientKey, HostKeyPub: strings.TrimSpace(string(hostPub)), Fingerprint: fp[1], KnownHosts: kh,
-		pidFile: filepath.Join(dir, "sshd.pid")}
+		LogPath: logPath, pidFile: filepath.Join(dir, "sshd.pid")}
 }
