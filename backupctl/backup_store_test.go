@@ -337,3 +337,47 @@ func TestBackupSFTP(t *testing.T) {
 		}
 	})
 }
+
+// TestBackupSMB backs up to a real Samba share with the password from
+// smb-password-file, lists, verifies and restores from the URL, and
+// kills an upload to it.
+func TestBackupSMB(t *testing.T) {
+	d := fixture(t)
+	testfs.Require(t, "smb")
+	share := t.TempDir()
+	s := testsrv.StartSMB(t, share)
+	pw := filepath.Join(t.TempDir(), "smb-password")
+	if err := os.WriteFile(pw, []byte(s.Password+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	flags := []string{"--smb-password-file", pw}
+	url := func(sub string) string {
+		return fmt.Sprintf("smb://%s@127.0.0.1:%d/%s/%s", s.User, s.Port, s.Share, sub)
+	}
+	for _, typ := range []string{"tgz", "ddz"} {
+		t.Run(typ, func(t *testing.T) {
+			if err := os.Mkdir(filepath.Join(share, typ), 0o700); err != nil {
+				t.Fatal(err)
+			}
+			u := url(typ)
+			if code, out, errOut := cli(context.Background(), append(append([]string{"backup", "-t", typ, "--source-disk", d.Path}, flags...), u)...); code != 0 {
+				t.Fatalf("backup to %s: exit %d\n%s%s", u, code, out, errOut)
+			}
+			l := listJSON(t, u, flags...)
+			if len(l) != 1 || l[0].Incomplete || l[0].Verifiable != "checksums" {
+				t.Fatalf("list --json %s: %+v", u, l)
+			}
+			readManifest(t, filepath.Join(share, typ, "testpi", l[0].Set))
+			if code, out, errOut := cli(context.Background(), append(append([]string{"verify"}, flags...), l[0].Path)...); code != 0 {
+				t.Errorf("verify %s: exit %d\n%s%s", l[0].Path, code, out, errOut)
+			}
+			restoreAndCompare(t, d, l[0].Path, flags...)
+		})
+	}
+	t.Run("killed", func(t *testing.T) {
+		if err := os.Mkdir(filepath.Join(share, "killed"), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		killMidUpload(t, url("killed"), filepath.Join(share, "killed"), flags...)
+	})
+}
