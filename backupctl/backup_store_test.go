@@ -52,6 +52,12 @@ func completeSets(l []listEntry) []string {
 // fast the machine. Then `list` shows no new complete set, and the next
 // run succeeds and removes the leftover.
 func killMidUpload(t *testing.T, target, dir string, extra ...string) {
+	signalMidUpload(t, syscall.SIGKILL, target, dir, extra...)
+}
+
+// signalMidUpload is killMidUpload with sig. SIGTERM cancels the run:
+// backupctl exits 130 and has removed the partial set itself.
+func signalMidUpload(t *testing.T, sig syscall.Signal, target, dir string, extra ...string) {
 	d := fixture(t)
 	faultBinary(t)
 	code, out, errOut := cli(context.Background(), append(append([]string{"backup", "-t", "tgz", "--source-disk", d.Path}, extra...), target)...)
@@ -87,11 +93,18 @@ func killMidUpload(t *testing.T, target, dir string, extra ...string) {
 		<-done
 		t.Fatalf("the backup was never held while it wrote its payload: %v\nbackupctl said: %s", err, bout)
 	}
-	signalBin(cmd, syscall.SIGKILL)
+	signalBin(cmd, sig)
 	gate.Release()
 	<-done
-	if es, _ := os.ReadDir(tmp); len(es) == 0 {
-		t.Fatalf("the killed run left nothing in %s; it was not killed mid-write", tmp)
+	left := 1 // the killed run's set
+	if sig == syscall.SIGTERM {
+		left = 0
+		if code := cmd.ProcessState.ExitCode(); code != exitCancelled || !strings.Contains(bout.String(), "cancelled") {
+			t.Errorf("SIGTERM mid-upload: exit %d; want %d and a line saying it was cancelled\n%s", code, exitCancelled, bout)
+		}
+	}
+	if es, _ := os.ReadDir(tmp); len(es) != left {
+		t.Fatalf("%s holds %d sets after %v mid-write; want %d", tmp, len(es), sig, left)
 	}
 	l := listJSON(t, target, extra...)
 	if got := completeSets(l); !slices.Equal(got, before) {
@@ -106,8 +119,8 @@ func killMidUpload(t *testing.T, target, dir string, extra ...string) {
 			}
 		}
 	}
-	if incomplete != 1 {
-		t.Errorf("listing after the kill has %d incomplete sets; want the killed run's one:\n%+v", incomplete, l)
+	if incomplete != left {
+		t.Errorf("listing after the %v has %d incomplete sets; want %d:\n%+v", sig, incomplete, left, l)
 	}
 
 	code, out, errOut = cli(context.Background(), append(append([]string{"backup", "-t", "tgz", "--source-disk", d.Path}, extra...), target)...)
@@ -156,11 +169,18 @@ func sftpURL(s *testsrv.SSHD, dir string) string {
 	return fmt.Sprintf("sftp://%s@127.0.0.1:%d%s", s.User, s.Port, dir)
 }
 
-// TestBackupKilledUploadSFTP: a killed upload to an SFTP server.
+// TestBackupKilledUploadSFTP: a killed upload to an SFTP server, and
+// one cancelled with SIGTERM.
 func TestBackupKilledUploadSFTP(t *testing.T) {
 	s, flags := startSSHD(t)
-	dir := t.TempDir()
-	killMidUpload(t, sftpURL(s, dir), dir, flags...)
+	t.Run("SIGKILL", func(t *testing.T) {
+		dir := t.TempDir()
+		killMidUpload(t, sftpURL(s, dir), dir, flags...)
+	})
+	t.Run("SIGTERM", func(t *testing.T) {
+		dir := t.TempDir()
+		signalMidUpload(t, syscall.SIGTERM, sftpURL(s, dir), dir, flags...)
+	})
 }
 
 // TestBackupDirAsURL drives every command that takes BACKUPDIR as a URL
