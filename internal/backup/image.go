@@ -57,6 +57,9 @@ func (r *runner) planImage(start, size int64, parts []backupset.Partition) (*ima
 		return nil, err
 	}
 	defer f.Close()
+	// The maps are small reads scattered over the disk: readahead after
+	// each would read free space the image then leaves out.
+	imageio.NoReadahead(f)
 	d := *r.src.disk
 	d.Partitions = nil
 	for _, p := range parts {
@@ -122,6 +125,7 @@ func (r *runner) liveMap(pp *imageio.PartPlan, name string) (*liveMap, int64, er
 	if err != nil {
 		return nil, 0, err
 	}
+	imageio.NoReadahead(f) // the map's reads are a few blocks each
 	live, known, reason, err := usedblocks.OpenLive(f, pp.Size, pp.FSType)
 	if err != nil || !known {
 		f.Close()
