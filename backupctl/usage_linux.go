@@ -15,8 +15,12 @@ import (
 // rsync) have cost so far: the kernel adds a reaped child's I/O counters
 // to its parent's, so /proc/self/io covers both. read_bytes and
 // write_bytes count storage I/O (page-cache hits and data overwritten
-// before writeback do not count); maxrss is the peak resident set of the
-// process or of its largest child.
+// before writeback do not count). The peak resident set is the larger
+// of this process's own (VmHWM) and its largest reaped child's. Not
+// RUSAGE_SELF: Linux carries the high-water mark of the image a process
+// replaced by exec into its ru_maxrss, so a backupctl started by a large
+// scheduler would report the scheduler's peak (the soak showed every
+// run at the highest figure any earlier run had).
 func readUsage() (runUsage, error) {
 	b, err := os.ReadFile("/proc/self/io")
 	if err != nil {
@@ -35,16 +39,38 @@ func readUsage() (runUsage, error) {
 		}
 		io[k] = n
 	}
-	var self, children unix.Rusage
-	if err := unix.Getrusage(unix.RUSAGE_SELF, &self); err != nil {
-		return runUsage{}, fmt.Errorf("usage: getrusage: %w", err)
+	hwm, err := ownPeakRSS()
+	if err != nil {
+		return runUsage{}, err
 	}
+	var children unix.Rusage
 	if err := unix.Getrusage(unix.RUSAGE_CHILDREN, &children); err != nil {
 		return runUsage{}, fmt.Errorf("usage: getrusage: %w", err)
 	}
 	return runUsage{
 		BytesRead:    io["read_bytes"],
 		BytesWritten: max(io["write_bytes"]-io["cancelled_write_bytes"], 0),
-		PeakRSS:      int64(max(self.Maxrss, children.Maxrss)) * 1024, // Linux reports KiB (an int32 on 32-bit ARM)
+		PeakRSS:      max(hwm, int64(children.Maxrss)*1024), // Linux reports KiB (an int32 on 32-bit ARM)
 	}, nil
+}
+
+// ownPeakRSS is VmHWM from /proc/self/status: the peak resident set of
+// this process's own memory since its exec.
+func ownPeakRSS() (int64, error) {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0, fmt.Errorf("usage: %w", err)
+	}
+	for line := range strings.Lines(string(b)) {
+		v, ok := strings.CutPrefix(line, "VmHWM:")
+		if !ok {
+			continue
+		}
+		kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("usage: /proc/self/status %q: %w", strings.TrimSpace(line), err)
+		}
+		return kb * 1024, nil
+	}
+	return 0, fmt.Errorf("usage: no VmHWM in /proc/self/status")
 }
