@@ -38,7 +38,7 @@ func (f *bucketFS) Stat(name string) (fs.FileInfo, error) {
 	}
 	oi, err := f.b.core.StatObject(f.ctx, f.b.bucket, f.b.key(name), minio.StatObjectOptions{})
 	if err == nil {
-		return fileInfo{name: path.Base(name), size: oi.Size, mtime: oi.LastModified}, nil
+		return fileInfo{name: path.Base(name), size: oi.Size, mtime: oi.LastModified.Truncate(time.Second)}, nil
 	}
 	if err = f.b.wrap("stat", name, err); !errors.Is(err, fs.ErrNotExist) {
 		return nil, err
@@ -77,7 +77,9 @@ func (f *bucketFS) ReadDir(name string) ([]fs.DirEntry, error) {
 		for _, o := range res.Contents {
 			// A key ending in "/" is a folder marker some tools make.
 			if n := strings.TrimPrefix(o.Key, prefix); n != "" && !strings.HasSuffix(n, "/") {
-				es = append(es, fs.FileInfoToDirEntry(fileInfo{name: n, size: o.Size, mtime: o.LastModified}))
+				// HEAD says Last-Modified to the second, a listing
+				// to the millisecond: Stat and ReadDir must agree.
+				es = append(es, fs.FileInfoToDirEntry(fileInfo{name: n, size: o.Size, mtime: o.LastModified.Truncate(time.Second)}))
 			}
 		}
 		if !res.IsTruncated || res.NextContinuationToken == "" {

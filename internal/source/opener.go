@@ -53,6 +53,8 @@ func (o *Opener) Open(ctx context.Context, sp Spec) (Source, error) {
 		return DialSFTP(ctx, sp)
 	case KindSMB:
 		return DialSMB(ctx, sp)
+	case KindS3:
+		return OpenS3(ctx, sp)
 	case KindUSB:
 		return o.openUSB(sp)
 	case KindNFS:
