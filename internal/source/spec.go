@@ -23,14 +23,17 @@ const (
 	KindSMB  Kind = "smb"  // SMB 2/3 in user space (the kernels have no CIFS)
 	KindSFTP Kind = "sftp" // SFTP over SSH
 	KindS3   Kind = "s3"   // an S3 bucket (AWS, MinIO, Garage, ...)
+	// KindHTTPS and KindHTTP are one set folder on a web server (see Web).
+	KindHTTPS Kind = "https"
+	KindHTTP  Kind = "http"
 )
 
 // Kinds lists every kind in the order the UI offers them.
-var Kinds = []Kind{KindUSB, KindNFS, KindSMB, KindSFTP, KindS3, KindDir}
+var Kinds = []Kind{KindUSB, KindNFS, KindSMB, KindSFTP, KindS3, KindHTTPS, KindHTTP, KindDir}
 
 // Network reports whether the kind needs the network up.
 func (k Kind) Network() bool {
-	return k == KindNFS || k == KindSMB || k == KindSFTP || k == KindS3
+	return k == KindNFS || k == KindSMB || k == KindSFTP || k == KindS3 || k == KindHTTPS || k == KindHTTP
 }
 
 // Spec says which source to open and how. The secret fields are never
@@ -79,6 +82,10 @@ func (s Spec) Addr() string {
 			p = DefaultSMBPort
 		case KindNFS:
 			p = DefaultNFSPort
+		case KindHTTPS:
+			p = 443
+		case KindHTTP:
+			p = 80
 		}
 	}
 	return net.JoinHostPort(s.Host, strconv.Itoa(p))
@@ -150,6 +157,7 @@ func (s Spec) String() string {
 //	nfs://host[:port]/export[?vers=3&port=2049&mountport=2049&export=/srv/x]
 //	smb://[user@]host[:port]/share/path
 //	s3://[accesskey@]bucket[/prefix][?endpoint=https://host:port&region=r]
+//	https://[user@]host[:port]/path/HOST/SET   (http:// too; a set folder)
 //	usb:LABEL/path   usb:/dev/sda1/path
 //	dir:/local/path
 //
@@ -230,6 +238,12 @@ func ParseURL(s string) (Spec, error) {
 		if err := parseS3(&sp, u); err != nil {
 			return Spec{}, fmt.Errorf("source %s: %w", safe, err)
 		}
+	case KindHTTPS, KindHTTP:
+		sp.Kind = Kind(u.Scheme)
+		sp.Path = path.Clean("/" + u.Path)
+		if len(u.Query()) > 0 {
+			return Spec{}, fmt.Errorf("source %s: %s takes no options", safe, u.Scheme)
+		}
 	case KindNFS:
 		sp.Kind = KindNFS
 		if sp.User != "" {
@@ -239,7 +253,7 @@ func ParseURL(s string) (Spec, error) {
 			return Spec{}, fmt.Errorf("source %s: %w", safe, err)
 		}
 	default:
-		return Spec{}, fmt.Errorf("source %s: unknown scheme %q (want sftp, nfs, smb, s3, usb or dir)", safe, u.Scheme)
+		return Spec{}, fmt.Errorf("source %s: unknown scheme %q (want sftp, nfs, smb, s3, https, http, usb or dir)", safe, u.Scheme)
 	}
 	return sp, nil
 }

@@ -43,7 +43,10 @@ func TestParseURL(t *testing.T) {
 		{in: "dir:/mnt/backups/", want: source.Spec{Kind: source.KindDir, Path: "/mnt/backups"}},
 		{in: "dir:relative", wantErr: "absolute"},
 		{in: "sftp://u:secret@h/x", wantErr: "password in the URL"},
-		{in: "http://h/x", wantErr: "unknown scheme"},
+		{in: "ftp://h/x", wantErr: "unknown scheme"},
+		{in: "https://nas:8443/backups/pi/pi@debian12-tgz-backup-20260302-030405/", want: source.Spec{Kind: source.KindHTTPS, Host: "nas", Port: 8443, Path: "/backups/pi/pi@debian12-tgz-backup-20260302-030405"}},
+		{in: "http://u@nas/pi/s", want: source.Spec{Kind: source.KindHTTP, Host: "nas", User: "u", Path: "/pi/s"}},
+		{in: "https://nas/x?a=1", wantErr: "takes no options"},
 		{in: "sftp:///x", wantErr: "missing host"},
 		{in: "sftp://u@h:99999/x", wantErr: "bad port"},
 	} {

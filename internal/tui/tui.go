@@ -392,7 +392,7 @@ func (u *UI) showSourceForm() {
 	pw := tview.NewInputField().SetLabel(u.p.Sprintf(i18n.UIPassword) + " ").SetFieldWidth(30).SetMaskCharacter('*')
 	help := tview.NewTextView().SetText(u.p.Sprintf(i18n.UIFormKeys) + "\n" +
 		"sftp://user@host[:port]/path   nfs://host/export[?vers=3]   smb://[user@]host/share/path\n" +
-		"usb:LABEL/path   dir:/path\n" + u.p.Sprintf(i18n.UIFormS3))
+		"usb:LABEL/path   dir:/path   https://host/path/HOST/SET/\n" + u.p.Sprintf(i18n.UIFormS3))
 	form := tview.NewFlex().SetDirection(tview.FlexRow).
 		AddItem(loc, 1, 0, true).AddItem(pw, 1, 0, false).AddItem(tview.NewBox(), 1, 0, false).AddItem(help, 0, 1, false)
 	titled(form.Box, u.p.Sprintf(i18n.UILocation))
