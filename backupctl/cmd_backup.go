@@ -27,6 +27,7 @@ import (
 	"github.com/pibackup/pibackup/internal/runlog"
 	"github.com/pibackup/pibackup/internal/services"
 	"github.com/pibackup/pibackup/internal/size"
+	"github.com/pibackup/pibackup/internal/store"
 )
 
 // defaultRunDir holds the marker of services a running backup has
@@ -98,7 +99,11 @@ partition is saved on its own as <part>.tar[.zst]/.tgz or <part>/.
 
 Without --source-disk the running system is backed up; with it, an
 unmounted disk or image (its root is mounted read-only in a private folder).
-Without BACKUPDIR, backup-path from the configuration is used.
+Without BACKUPDIR, backup-path from the configuration is used. BACKUPDIR
+may be a server's folder, no mount needed: sftp://user@host[:port]/path,
+smb://user@host/share/path or s3://bucket/prefix. A set on a server is
+written under <host>/tmp/ and renamed (SFTP, SMB), or written in place
+with its manifest last (S3); rsync sets need a local or mounted folder.
 
 A run goes: checks (space, lock, source) → pre-backup hooks → services
 stop → ready hooks → the set is written under <host>/tmp/, verified
@@ -119,6 +124,7 @@ Examples:
   backupctl backup -t dd --used-partitions-only --source-disk /dev/sdb /mnt/backup
   backupctl backup -P "*" -t tar --source-disk pi.img -F /mnt/backup
   backupctl backup -f /etc/backupctl/nas.conf -k 5 --service docker:nextcloud /mnt/nas
+  backupctl backup -t tgz sftp://pi@nas.lan/srv/backup
 ` + exitStatusHelp
 
 func (a *app) newBackupCmd() *cobra.Command {
@@ -154,8 +160,16 @@ func (a *app) newBackupCmd() *cobra.Command {
 			if err != nil {
 				return withCode(exitUsage, err)
 			}
-			return a.runBackup(cmd.Context(), backupRun{opts: eo, cfg: c, msg: i18n.New(lang),
-				showProgress: c.Progress, runDir: o.runDir})
+			br := backupRun{opts: eo, cfg: c, msg: i18n.New(lang), showProgress: c.Progress, runDir: o.runDir}
+			if store.IsURL(target) {
+				// A local folder is opened by the engine, which says
+				// what to do when it is missing.
+				if br.store, err = a.openStore(cmd.Context(), target, c, nil); err != nil {
+					return err
+				}
+				defer br.store.Close()
+			}
+			return a.runBackup(cmd.Context(), br)
 		},
 	}
 	o.addFlags(cmd.Flags())
@@ -170,6 +184,7 @@ type backupRun struct {
 	msg          *i18n.Printer
 	showProgress bool
 	runDir       string
+	store        store.Store // a server's folder; nil: opts.Target is a local one
 }
 
 // runBackup builds the run (internal/backuprun holds its phases and
@@ -177,7 +192,7 @@ type backupRun struct {
 // the state file, the notification and the exit code.
 func (a *app) runBackup(ctx context.Context, br backupRun) error {
 	r := &backuprun.Run{Opts: br.opts, Config: br.cfg, Msg: br.msg, Log: a.log, Out: a.stdout, Stderr: a.stderr,
-		RunDir: br.runDir, Version: versionString(), Now: a.now,
+		RunDir: br.runDir, Version: versionString(), Now: a.now, Store: br.store,
 		Console: func(h slog.Handler) slog.Handler { return consoleOnly{h} },
 		RC: func(ctx context.Context, err error, stage backuprun.Stage) int {
 			rc, _ := backupExit(ctx, br.msg, backuprun.Result{Err: err, Stage: stage})
@@ -218,7 +233,8 @@ func (a *app) finishBackup(ctx context.Context, br backupRun, out backuprun.Resu
 			a.log.Info("close run log", "error", cerr)
 		}
 	}
-	if fi, serr := os.Stat(out.HostDir); serr == nil && fi.IsDir() {
+	remote := out.Store != nil && out.Store.Local() == "" && out.Host != ""
+	if fi, serr := os.Stat(out.HostDir); remote || serr == nil && fi.IsDir() {
 		rec := runRecord{Start: out.Start, End: a.now(), Set: out.Set, OK: err == nil, ExitCode: code, Log: out.LogFile}
 		if err != nil {
 			rec.Error = err.Error()
@@ -228,7 +244,14 @@ func (a *app) finishBackup(ctx context.Context, br backupRun, out backuprun.Resu
 		} else {
 			a.log.Info("cannot measure the run's cost", "error", uerr)
 		}
-		if serr := updateHostState(out.HostDir, func(s *hostState) { s.LastRun = &rec }); serr != nil {
+		change := func(s *hostState) { s.LastRun = &rec }
+		var serr error
+		if remote {
+			serr = updateHostStateIn(context.WithoutCancel(ctx), out.Store, out.Host, change)
+		} else {
+			serr = updateHostState(out.HostDir, change)
+		}
+		if serr != nil {
 			a.log.Info("cannot record the run for backupctl status", "error", serr)
 		}
 	}
@@ -267,7 +290,11 @@ func (a *app) finishBackup(ctx context.Context, br backupRun, out backuprun.Resu
 	// The reminder status shows, in the notice too: most people read
 	// the mail, few run status.
 	if out.HostDir != "" {
-		if st, err := readHostState(out.HostDir); err == nil {
+		read := readHostState
+		if remote {
+			read = func(string) (hostState, error) { return readHostStateIn(out.Store, out.Host) }
+		}
+		if st, err := read(out.HostDir); err == nil {
 			if line := restoreReminder(st.LastRestoreTest, br.cfg.RemindMonths, a.now(), br.msg); line != "" {
 				m.Body += strings.TrimSpace(line) + "\n"
 			}

@@ -35,6 +35,9 @@ Examples:
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var dirs [2]string
 			for i, a := range args {
+				if err := localOnly("diff", a); err != nil {
+					return err
+				}
 				abs, err := filepath.Abs(a)
 				if err != nil {
 					return withCode(exitUsage, err)

@@ -34,6 +34,9 @@ Examples:
 			if to == "" {
 				return withCode(exitUsage, errors.New("extract: --to DIR is required"))
 			}
+			if err := localOnly("extract", args[0]); err != nil {
+				return err
+			}
 			set, err := filepath.Abs(args[0])
 			if err != nil {
 				return withCode(exitUsage, err)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,13 +10,16 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/pibackup/pibackup/internal/backupset"
+	"github.com/pibackup/pibackup/internal/config"
 	"github.com/pibackup/pibackup/internal/size"
+	"github.com/pibackup/pibackup/internal/store"
 )
 
 // listEntry is one set in `backupctl list --json`.
@@ -39,6 +43,7 @@ type listEntry struct {
 
 func (a *app) newListCmd() *cobra.Command {
 	var asJSON bool
+	var flags *config.Flags
 	cmd := &cobra.Command{
 		Use:   "list [--json] BACKUPDIR",
 		Short: "List the backup sets in a backup folder",
@@ -47,20 +52,33 @@ folders, a host folder, or one set): host, set, type, date, size and how
 completely it can be verified ("checksums" for sets with a manifest,
 "structure" for raspiBackup sets, "no" for sets still being written or
 whose manifest cannot be read). Sets still in <host>/tmp/ are shown as
-incomplete; a set raspiBackup's restore cannot restore (a ddz image with
+incomplete, and so are, on a server that cannot rename (S3), set folders
+without their manifest, which is written last; a set raspiBackup's restore cannot restore (a ddz image with
 zstd) is marked "not for raspiBackup". --json prints a JSON array instead
 of the table, with the reason in not_raspibackup.
+
+BACKUPDIR may be a server's folder (sftp://, smb://, s3://), opened with
+the keys and passwords of the configuration (or the flags).
 
 Examples:
   backupctl list /backup
   backupctl list --json /backup/raspberrypi
+  backupctl list --json sftp://pi@nas.lan/srv/backup
 ` + exitStatusHelp,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			l, err := a.loadConfig(flags)
+			if err != nil {
+				return err
+			}
+			if store.IsURL(args[0]) {
+				return a.runListURL(cmd.Context(), args[0], asJSON, l.Config)
+			}
 			return a.runList(args[0], asJSON)
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print a JSON array")
+	flags = config.AddFlags(cmd.Flags(), config.CmdList)
 	return cmd
 }
 
@@ -79,15 +97,40 @@ func (a *app) runList(dir string, asJSON bool) error {
 	if _, err := backupset.Parse(filepath.Base(abs)); err == nil {
 		root, rel = filepath.Dir(abs), filepath.Base(abs)
 	}
-	fsys := os.DirFS(root)
-	l, err := backupset.List(fsys, rel)
+	return a.printList(os.DirFS(root), rel, backupset.ListOptions{}, func(dir string) string {
+		return filepath.Join(root, filepath.FromSlash(dir))
+	}, asJSON)
+}
+
+// runListURL lists the sets in a server's folder: a backup folder, a
+// host folder or a set, as for a local one.
+func (a *app) runListURL(ctx context.Context, u string, asJSON bool, c *config.Config) error {
+	root, rel := u, "."
+	if parent, name := splitURL(u); name != "." {
+		if _, err := backupset.Parse(name); err == nil {
+			root, rel = parent, name
+		}
+	}
+	st, err := a.openStore(ctx, root, c, nil)
+	if err != nil {
+		return fmt.Errorf("list: %w", err)
+	}
+	defer st.Close()
+	shown := strings.TrimRight(store.Redact(root), "/")
+	return a.printList(st.FS(), rel, listOptions(st), func(dir string) string { return shown + "/" + dir }, asJSON)
+}
+
+// printList lists the sets under rel in fsys; where turns a set's
+// folder into what the user gives to verify or restore.
+func (a *app) printList(fsys fs.FS, rel string, lo backupset.ListOptions, where func(dir string) string, asJSON bool) error {
+	l, err := lo.List(fsys, rel)
 	if err != nil {
 		return fmt.Errorf("list: %w", err)
 	}
 	entries := make([]listEntry, 0, len(l.Sets))
 	for _, s := range l.Sets {
 		e := listEntry{
-			Host: s.Name.Host, Set: s.String(), Path: filepath.Join(root, filepath.FromSlash(s.Dir)),
+			Host: s.Name.Host, Set: s.String(), Path: where(s.Dir),
 			Type: string(s.Name.Type), OSRelease: s.Name.OSRelease, Date: s.Name.Time, Snapshot: s.Name.Snapshot,
 			Manifest: s.HasManifest, PartitionMode: s.PartitionMode, Incomplete: s.InProgress,
 			NotRaspiBackup: s.RaspiBackupProblem(),
@@ -116,7 +159,7 @@ func (a *app) runList(dir string, asJSON bool) error {
 	for _, e := range entries {
 		state := "complete"
 		if e.Incomplete {
-			state = "incomplete (in tmp/)"
+			state = "incomplete (being written, or left by a killed run)"
 		}
 		if e.Snapshot != "" {
 			state += ", snapshot"

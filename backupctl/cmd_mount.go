@@ -44,6 +44,9 @@ Examples:
 ` + exitStatusHelp,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := localOnly("mount", args[0]); err != nil {
+				return err
+			}
 			src, err := filepath.Abs(args[0])
 			if err != nil {
 				return withCode(exitUsage, err)

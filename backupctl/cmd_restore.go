@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -21,6 +22,7 @@ import (
 	"github.com/pibackup/pibackup/internal/i18n"
 	"github.com/pibackup/pibackup/internal/restore"
 	"github.com/pibackup/pibackup/internal/size"
+	"github.com/pibackup/pibackup/internal/store"
 )
 
 // restoreOptions are the flags of `backupctl restore`.
@@ -83,8 +85,13 @@ Partition-oriented sets (backup -P) are restored partition by partition
 (--partitions selects some); FAT partitions and .tmg boot tars are made
 in-process, so the host needs no vfat driver.
 
+SETDIR may be a set on a server: sftp://, smb:// or s3://, then the
+backup folder, the host and the set (keys and passwords from the
+configuration or the flags).
+
 Examples:
   backupctl restore /backup/pi/pi@debian12-tgz-backup-20240416-094106 --to /dev/sdb
+  backupctl restore sftp://backup@nas.lan/srv/pi-backups/pi/pi@debian12-tgz-backup-20240416-094106 --to /dev/sdb
   backupctl restore -F /backup/pi/pi@debian12-rsync-backup-20240416-094106 --to /dev/sdb
   backupctl restore /backup/pi/pi@debian12-dd-backup-20240416-094106 --to /tmp/pi.img --size 16G --yes
   backupctl restore --hook-pre-restore "/usr/local/bin/notify restore" SETDIR --to /dev/sdb
@@ -110,12 +117,31 @@ func (a *app) runRestore(ctx context.Context, o restoreOptions, setDir string) e
 	if err != nil {
 		return withCode(exitUsage, fmt.Errorf("restore: --partitions: %w", err))
 	}
-	abs, err := filepath.Abs(setDir)
-	if err != nil {
-		return withCode(exitUsage, fmt.Errorf("restore: %w", err))
-	}
-	if fi, err := os.Stat(abs); err != nil || !fi.IsDir() {
-		return withCode(exitPreflight, fmt.Errorf("restore: %s is not a backup set folder", setDir))
+	// The set: a local folder, or URL/HOST/SET on a server.
+	abs, setName, localDir := setDir, "", ""
+	var setFS fs.FS
+	record := func() error { return recordRestoreTest(abs, "backupctl restore", a.now()) }
+	if store.IsURL(setDir) {
+		set, err := a.openSetURL(ctx, setDir, nil, o.cfg)
+		if err != nil {
+			return withCode(exitPreflight, fmt.Errorf("restore: %w", err))
+		}
+		defer set.st.Close()
+		abs, setName, setFS = store.Redact(setDir), set.name, set.fsys
+		record = func() error {
+			return updateHostStateIn(ctx, set.st, ".", func(s *hostState) {
+				s.LastRestoreTest = &restoreRecord{Time: a.now(), Set: set.name, How: "backupctl restore"}
+			})
+		}
+	} else {
+		var err error
+		if abs, err = filepath.Abs(setDir); err != nil {
+			return withCode(exitUsage, fmt.Errorf("restore: %w", err))
+		}
+		if fi, err := os.Stat(abs); err != nil || !fi.IsDir() {
+			return withCode(exitPreflight, fmt.Errorf("restore: %s is not a backup set folder", setDir))
+		}
+		setName, localDir, setFS = filepath.Base(abs), abs, os.DirFS(abs)
 	}
 	hk, pr, err := a.newRestoreHooks(o.cfg)
 	if err != nil {
@@ -123,9 +149,9 @@ func (a *app) runRestore(ctx context.Context, o restoreOptions, setDir string) e
 	}
 	rep := newTextProgress(a.stderr)
 	plan, err := restore.NewPlan(ctx, restore.Options{
-		Set:        os.DirFS(abs),
-		SetName:    filepath.Base(abs),
-		LocalDir:   abs,
+		Set:        setFS,
+		SetName:    setName,
+		LocalDir:   localDir,
 		Target:     o.to,
 		Size:       targetSize,
 		KeepIDs:    o.keepIDs,
@@ -151,7 +177,7 @@ func (a *app) runRestore(ctx context.Context, o restoreOptions, setDir string) e
 		return err
 	}
 	vars := hooks.Vars{TargetDir: abs, RestoreDev: plan.Target.Path}
-	if n, err := backupset.Parse(filepath.Base(abs)); err == nil {
+	if n, err := backupset.Parse(setName); err == nil {
 		vars.Type, vars.Host = string(n.Type), n.Host
 	}
 	var res *restore.Result
@@ -160,7 +186,7 @@ func (a *app) runRestore(ctx context.Context, o restoreOptions, setDir string) e
 		res, err = plan.Execute(ctx)
 		if err == nil {
 			// backupctl status reminds to test restores; this was one.
-			if rerr := recordRestoreTest(abs, "backupctl restore", a.now()); rerr != nil {
+			if rerr := record(); rerr != nil {
 				a.log.Warn("record restore test", "error", rerr)
 			}
 		}
@@ -181,7 +207,7 @@ func (a *app) runRestore(ctx context.Context, o restoreOptions, setDir string) e
 	if !res.Verified {
 		done = i18n.RestoreDoneNotVer
 	}
-	fmt.Fprintf(a.stdout, "\n%s\n", pr.Sprintf(done, filepath.Base(abs), plan.Target.Path,
+	fmt.Fprintf(a.stdout, "\n%s\n", pr.Sprintf(done, setName, plan.Target.Path,
 		res.Duration.Round(100*time.Millisecond), size.Format(res.Bytes)))
 	for _, c := range res.Changes {
 		fmt.Fprintf(a.stdout, "  %s\n", c)

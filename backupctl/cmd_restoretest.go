@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -22,10 +24,12 @@ import (
 	"github.com/pibackup/pibackup/internal/notify"
 	"github.com/pibackup/pibackup/internal/restoretest"
 	"github.com/pibackup/pibackup/internal/size"
+	"github.com/pibackup/pibackup/internal/store"
 )
 
 type restoreTestOptions struct {
 	cfg      *config.Flags
+	conf     *config.Config // merged from cfg
 	workDir  string
 	sample   int
 	maxSpace string
@@ -60,6 +64,10 @@ The result is recorded in the host folder (` + "`backupctl status`" + ` shows it
 and sent by the e-mail and webhook settings of the configuration, as a
 backup's result is: a failure is an error notice.
 
+SET, HOSTDIR or BACKUPDIR may be on a server (sftp://, smb://, s3://):
+the set is read over the network, the host's lock is the one a backup
+into that server takes, and the result goes into its state file there.
+
 Examples:
   backupctl restore-test
   backupctl restore-test /mnt/usb-backup/pi
@@ -80,6 +88,7 @@ Examples:
 				}
 				arg = l.Config.BackupPath
 			}
+			o.conf = l.Config
 			o.workDir, o.sample, o.maxSpace = l.Config.RestoreTestWorkDir, l.Config.RestoreTestSample, l.Config.RestoreTestMaxSpace
 			lang, err := i18n.Pick(l.Config.Lang, os.Getenv)
 			if err != nil {
@@ -105,23 +114,45 @@ func (a *app) runRestoreTest(ctx context.Context, arg string, o restoreTestOptio
 	if err != nil {
 		return withCode(exitUsage, fmt.Errorf("restore-test: --max-space: %w", err))
 	}
-	setDir, err := pickSet(arg)
-	if err != nil {
-		return withCode(exitUsage, fmt.Errorf("restore-test: %w", err))
-	}
-	hostDir := filepath.Dir(setDir)
-	unlock, err := backup.LockHost(hostDir)
-	if err != nil {
-		if errors.Is(err, backup.ErrLocked) {
-			return withCode(exitLocked, fmt.Errorf("restore-test: %w; try again when it has finished", err))
+	// The set, the host lock and where the result is recorded: a local
+	// folder, or a server's.
+	var (
+		topt   = restoretest.Options{WorkDir: o.workDir, Sample: o.sample, MaxBytes: maxBytes, Log: a.log}
+		host   string
+		unlock func()
+		update func(change func(*hostState)) error
+	)
+	if store.IsURL(arg) {
+		st, hostRel, setRel, err := a.pickSetURL(ctx, arg, o.conf)
+		if err != nil {
+			return err
 		}
-		return withCode(exitPreflight, fmt.Errorf("restore-test: %w", err))
+		defer st.Close()
+		if topt.Set, err = fs.Sub(st.FS(), setRel); err != nil {
+			return err
+		}
+		topt.SetName, host = path.Base(setRel), hostOf(setRel)
+		if unlock, err = backup.LockServer("", st, host); err != nil {
+			return lockError(err)
+		}
+		update = func(change func(*hostState)) error { return updateHostStateIn(ctx, st, hostRel, change) }
+	} else {
+		setDir, err := pickSet(arg)
+		if err != nil {
+			return withCode(exitUsage, fmt.Errorf("restore-test: %w", err))
+		}
+		hostDir := filepath.Dir(setDir)
+		if unlock, err = backup.LockHost(hostDir); err != nil {
+			return lockError(err)
+		}
+		topt.SetDir, topt.SetName, host = setDir, filepath.Base(setDir), filepath.Base(hostDir)
+		update = func(change func(*hostState)) error { return updateHostState(hostDir, change) }
 	}
 	defer unlock()
-	fmt.Fprintf(a.stderr, "restore test of %s in %s\n", filepath.Base(setDir), o.workDir)
+	fmt.Fprintf(a.stderr, "restore test of %s in %s\n", topt.SetName, o.workDir)
 	rep := newTextProgress(a.stderr)
-	res, err := restoretest.Run(ctx, restoretest.Options{SetDir: setDir, WorkDir: o.workDir, Sample: o.sample,
-		MaxBytes: maxBytes, Log: a.log, Progress: rep})
+	topt.Progress = rep
+	res, err := restoretest.Run(ctx, topt)
 	rep.done()
 	if err != nil {
 		if errors.Is(err, restoretest.ErrNoSpace) {
@@ -134,7 +165,7 @@ func (a *app) runRestoreTest(ctx context.Context, arg string, o restoreTestOptio
 	for _, c := range res.Failed() {
 		problems = append(problems, c.Name+": "+c.Detail)
 	}
-	if err := updateHostState(hostDir, func(s *hostState) {
+	if err := update(func(s *hostState) {
 		s.LastRestoreTest = &restoreRecord{Time: a.now(), Set: res.Set, How: "backupctl restore-test",
 			Passed: &passed, Problems: problems, Seconds: res.Duration.Seconds()}
 	}); err != nil {
@@ -158,7 +189,6 @@ func (a *app) runRestoreTest(ctx context.Context, arg string, o restoreTestOptio
 			fmt.Fprintf(a.stdout, "  %s %s: %s\n", mark, c.Name, c.Detail)
 		}
 	}
-	host := filepath.Base(hostDir)
 	m := notify.Message{Host: host, OK: passed, Subject: msg.Sprintf(i18n.SubjectTestOK, host),
 		Body: fmt.Sprintf("restore test of %s passed in %s (%d checks)\n", res.Set, res.Duration.Round(100*time.Millisecond), len(res.Checks))}
 	if !passed {
@@ -194,9 +224,31 @@ func pickSet(arg string) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	// Names carry the second a run started; sets of one second (two
+	// types in a row) are told apart by the inode change time of their
+	// folder: the rename that moved the complete set into place. (Not
+	// its mtime: an rsync set's folder is the tree's root and carries the
+	// source root's mtime.)
+	newest, err := newestSet(l.Sets, arg, func(s backupset.Set) int64 {
+		var st unix.Stat_t
+		if unix.Stat(filepath.Join(abs, filepath.FromSlash(s.Dir)), &st) != nil {
+			return 0
+		}
+		return st.Ctim.Nano()
+	})
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(abs, filepath.FromSlash(newest.Dir)), nil
+}
+
+// newestSet is the newest complete set of sets (of this host when they
+// are of several), arg the folder they are in, for messages. order
+// tells sets of the same second apart.
+func newestSet(all []backupset.Set, arg string, order func(backupset.Set) int64) (backupset.Set, error) {
 	var sets []backupset.Set
 	hosts := map[string]bool{}
-	for _, s := range l.Sets {
+	for _, s := range all {
 		if !s.InProgress {
 			sets = append(sets, s)
 			hosts[s.Name.Host] = true
@@ -211,29 +263,67 @@ func pickSet(arg string) (string, error) {
 				names = append(names, h)
 			}
 			slices.Sort(names)
-			return "", fmt.Errorf("%s holds sets of %s but not of this host (%s): give the host's folder", arg, strings.Join(names, ", "), me)
+			return backupset.Set{}, fmt.Errorf("%s holds sets of %s but not of this host (%s): give the host's folder", arg, strings.Join(names, ", "), me)
 		}
 	}
 	if len(sets) == 0 {
-		return "", fmt.Errorf("no complete backup set in %s", arg)
+		return backupset.Set{}, fmt.Errorf("no complete backup set in %s", arg)
 	}
-	// Names carry the second a run started; sets of one second (two
-	// types in a row) are told apart by the inode change time of their
-	// folder: the rename that moved the complete set into place. (Not
-	// its mtime: an rsync set's folder is the tree's root and carries the
-	// source root's mtime.)
-	ctime := func(s backupset.Set) int64 {
-		var st unix.Stat_t
-		if unix.Stat(filepath.Join(abs, filepath.FromSlash(s.Dir)), &st) != nil {
-			return 0
-		}
-		return st.Ctim.Nano()
-	}
-	newest := slices.MaxFunc(sets, func(a, b backupset.Set) int {
+	return slices.MaxFunc(sets, func(a, b backupset.Set) int {
 		if c := a.Name.Time.Compare(b.Name.Time); c != 0 {
 			return c
 		}
-		return cmp.Compare(ctime(a), ctime(b))
-	})
-	return filepath.Join(abs, filepath.FromSlash(newest.Dir)), nil
+		return cmp.Compare(order(a), order(b))
+	}), nil
+}
+
+// pickSetURL opens the server's folder arg names (a set, a host folder
+// or a backup folder) and picks the set as pickSet does: its names in
+// the store (the host folder's, the set's).
+func (a *app) pickSetURL(ctx context.Context, arg string, c *config.Config) (st store.Store, hostRel, setRel string, err error) {
+	root, rel := arg, "."
+	if parent, name := splitURL(arg); name != "." {
+		if _, err := backupset.Parse(name); err == nil {
+			root, rel = parent, name
+		}
+	}
+	if st, err = a.openStore(ctx, root, c, nil); err != nil {
+		return nil, "", "", fmt.Errorf("restore-test: %w", err)
+	}
+	l, err := listOptions(st).List(st.FS(), rel)
+	if err == nil {
+		var s backupset.Set
+		// A server keeps no change time; the folder's mtime (the
+		// rename, or the manifest written last) orders sets of a second.
+		s, err = newestSet(l.Sets, store.Redact(arg), func(s backupset.Set) int64 {
+			if fi, err := fs.Stat(st.FS(), s.Dir); err == nil {
+				return fi.ModTime().UnixNano()
+			}
+			return 0
+		})
+		setRel = s.Dir
+	}
+	if err != nil {
+		st.Close()
+		return nil, "", "", withCode(exitUsage, fmt.Errorf("restore-test: %w", err))
+	}
+	return st, path.Dir(setRel), setRel, nil
+}
+
+// lockError is the exit of a restore-test that did not get the host's
+// lock.
+func lockError(err error) error {
+	if errors.Is(err, backup.ErrLocked) {
+		return withCode(exitLocked, fmt.Errorf("restore-test: %w; try again when it has finished", err))
+	}
+	return withCode(exitPreflight, fmt.Errorf("restore-test: %w", err))
+}
+
+// hostOf is the host of the set folder named rel ("" if it names none).
+func hostOf(rel string) string {
+	n, err := backupset.Parse(path.Base(rel))
+	if err != nil {
+		return ""
+	}
+	return n.Host
 }

@@ -8,9 +8,9 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/pibackup/pibackup/internal/backupset"
 	"github.com/pibackup/pibackup/internal/config"
 	"github.com/pibackup/pibackup/internal/retention"
+	"github.com/pibackup/pibackup/internal/store"
 )
 
 func (a *app) newRetentionCmd() *cobra.Command {
@@ -24,7 +24,8 @@ smart-recycle.*) to the sets under BACKUPDIR, per host, OS release and type.
 Named snapshots (-M), sets in progress and the newest set of each series
 are never deleted. --dry-run only prints the decision; a backup run applies
 the same rules after a successful backup, and a preview never replaces the
-backup (unlike raspiBackup's --smartRecycleDryrun).
+backup (unlike raspiBackup's --smartRecycleDryrun). BACKUPDIR may be a
+server's folder (sftp://, smb://, s3://).
 
 Examples:
   backupctl retention --dry-run /backup
@@ -36,7 +37,7 @@ Examples:
 			if err != nil {
 				return err
 			}
-			return a.runRetention(cmd, args[0], l.Config.RetentionPolicy(), dryRun)
+			return a.runRetention(cmd, args[0], l.Config, dryRun)
 		},
 	}
 	cmd.Flags().BoolVarP(&dryRun, "dry-run", "n", false, "print what would be kept and deleted; delete nothing")
@@ -44,18 +45,31 @@ Examples:
 	return cmd
 }
 
-func (a *app) runRetention(cmd *cobra.Command, dir string, policy retention.Policy, dryRun bool) error {
+func (a *app) runRetention(cmd *cobra.Command, dir string, c *config.Config, dryRun bool) error {
+	policy := c.RetentionPolicy()
 	if err := policy.Validate(); err != nil {
 		return withCode(exitUsage, err)
 	}
-	root, err := filepath.Abs(dir)
-	if err != nil {
-		return withCode(exitUsage, err)
+	var st store.Store
+	if store.IsURL(dir) {
+		var err error
+		if st, err = a.openStore(cmd.Context(), dir, c, nil); err != nil {
+			return fmt.Errorf("retention: %w", err)
+		}
+		defer st.Close()
+	} else {
+		root, err := filepath.Abs(dir)
+		if err != nil {
+			return withCode(exitUsage, err)
+		}
+		if fi, err := os.Stat(root); err != nil || !fi.IsDir() {
+			return withCode(exitPreflight, fmt.Errorf("retention: %s is not a folder", dir))
+		}
+		if st, err = store.OpenDir(root); err != nil {
+			return withCode(exitPreflight, fmt.Errorf("retention: %w", err))
+		}
 	}
-	if fi, err := os.Stat(root); err != nil || !fi.IsDir() {
-		return withCode(exitPreflight, fmt.Errorf("retention: %s is not a folder", dir))
-	}
-	l, err := backupset.List(os.DirFS(root), ".")
+	l, err := listOptions(st).List(st.FS(), ".")
 	if err != nil {
 		return fmt.Errorf("retention: %w", err)
 	}
@@ -84,7 +98,7 @@ func (a *app) runRetention(cmd *cobra.Command, dir string, policy retention.Poli
 	if dryRun || len(remove) == 0 {
 		return nil
 	}
-	done, err := retention.Apply(cmd.Context(), retention.ApplyOptions{Root: root, Log: a.log}, remove)
+	done, err := retention.Apply(cmd.Context(), retention.ApplyOptions{Store: st, Log: a.log}, remove)
 	fmt.Fprintf(a.stderr, "backupctl: deleted %d of %d sets\n", len(done), len(remove))
 	if err != nil {
 		return fmt.Errorf("retention: %w", err)

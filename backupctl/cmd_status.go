@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path"
@@ -21,6 +22,7 @@ import (
 	"github.com/pibackup/pibackup/internal/backupset"
 	"github.com/pibackup/pibackup/internal/config"
 	"github.com/pibackup/pibackup/internal/i18n"
+	"github.com/pibackup/pibackup/internal/store"
 )
 
 // stateFileName is the small per-host state file in the host folder: the
@@ -70,16 +72,23 @@ type restoreRecord struct {
 }
 
 func readHostState(hostDir string) (hostState, error) {
+	p := filepath.Join(hostDir, stateFileName)
+	b, err := os.ReadFile(p)
+	return parseHostState(p, b, err)
+}
+
+// parseHostState is the state file read from name: b, or the error of
+// reading it. A missing file is an empty state.
+func parseHostState(name string, b []byte, err error) (hostState, error) {
 	var s hostState
-	b, err := os.ReadFile(filepath.Join(hostDir, stateFileName))
-	if errors.Is(err, os.ErrNotExist) {
+	if errors.Is(err, fs.ErrNotExist) {
 		return s, nil
 	}
 	if err != nil {
 		return s, err
 	}
 	if err := json.Unmarshal(b, &s); err != nil {
-		return s, fmt.Errorf("%s: %w", filepath.Join(hostDir, stateFileName), err)
+		return s, fmt.Errorf("%s: %w", name, err)
 	}
 	return s, nil
 }
@@ -88,16 +97,24 @@ func readHostState(hostDir string) (hostState, error) {
 // Runs of one host are serialised by the host lock, and a lost update of
 // a status record only costs a reminder, so no lock of its own.
 func updateHostState(hostDir string, change func(*hostState)) error {
-	s, err := readHostState(hostDir)
-	if err != nil {
-		s = hostState{} // a broken file is replaced, not a reason to fail a backup
-	}
-	change(&s)
-	b, err := json.MarshalIndent(s, "", "  ")
+	b, err := changedState(readHostState(hostDir))(change)
 	if err != nil {
 		return err
 	}
-	return backuprun.WriteFileAtomic(filepath.Join(hostDir, stateFileName), append(b, '\n'), 0o644)
+	return backuprun.WriteFileAtomic(filepath.Join(hostDir, stateFileName), b, 0o644)
+}
+
+// changedState takes the state as read and returns a function that
+// changes it and encodes the result for the state file.
+func changedState(s hostState, err error) func(change func(*hostState)) ([]byte, error) {
+	return func(change func(*hostState)) ([]byte, error) {
+		if err != nil {
+			s = hostState{} // a broken file is replaced, not a reason to fail a backup
+		}
+		change(&s)
+		b, err := json.MarshalIndent(s, "", "  ")
+		return append(b, '\n'), err
+	}
 }
 
 // recordRestoreTest records that setDir (BACKUPDIR/<host>/<set>) was
@@ -134,6 +151,7 @@ reminder when no test restore was recorded within --remind-months
 A backup is only as good as its restore: restore a set onto a spare card
 from time to time. ` + "`backupctl restore`" + ` records it; a test restore made
 another way is recorded with --record-restore-test SETDIR.
+BACKUPDIR may be a server's folder (sftp://, smb://, s3://).
 
 Examples:
   backupctl status /mnt/backup
@@ -169,6 +187,9 @@ type hostStatus struct {
 }
 
 func (a *app) runStatus(ctx context.Context, dir string, o statusOptions, msg *i18n.Printer, now time.Time) error {
+	if store.IsURL(dir) {
+		return a.runStatusURL(ctx, dir, o, msg, now)
+	}
 	root, err := filepath.Abs(dir)
 	if err != nil {
 		return withCode(exitUsage, err)
@@ -182,10 +203,48 @@ func (a *app) runStatus(ctx context.Context, dir string, o statusOptions, msg *i
 		}
 		fmt.Fprintln(a.stdout, msg.Sprintf(i18n.StatusRestoreMarked, filepath.Base(filepath.Clean(o.record)), now.Format(time.DateTime)))
 	}
-	hosts, err := collectHosts(root)
+	hosts, err := collectHosts(os.DirFS(root), filepath.Base(root), backupset.ListOptions{}, func(hostDir string) (hostState, error) {
+		return readHostState(filepath.Join(root, filepath.FromSlash(hostDir)))
+	})
 	if err != nil {
 		return fmt.Errorf("status: %w", err)
 	}
+	a.printStatus(ctx, hosts, o, msg, now)
+	return nil
+}
+
+// runStatusURL is status of a server's folder.
+func (a *app) runStatusURL(ctx context.Context, dir string, o statusOptions, msg *i18n.Printer, now time.Time) error {
+	st, err := a.openStore(ctx, dir, nil, o.cfg)
+	if err != nil {
+		return fmt.Errorf("status: %w", err)
+	}
+	defer st.Close()
+	if o.record != "" {
+		parent, set := splitURL(o.record)
+		_, host := splitURL(parent)
+		if _, err := backupset.Parse(set); err != nil || strings.TrimRight(dir, "/")+"/"+host+"/"+set != strings.TrimRight(o.record, "/") {
+			return withCode(exitUsage, fmt.Errorf("record test restore: %s is not a set in %s", store.Redact(o.record), store.Redact(dir)))
+		}
+		if err := updateHostStateIn(ctx, st, host, func(s *hostState) {
+			s.LastRestoreTest = &restoreRecord{Time: now, Set: set, How: "recorded by hand"}
+		}); err != nil {
+			return fmt.Errorf("record test restore: %w", err)
+		}
+		fmt.Fprintln(a.stdout, msg.Sprintf(i18n.StatusRestoreMarked, set, now.Format(time.DateTime)))
+	}
+	_, rootName := splitURL(dir)
+	hosts, err := collectHosts(st.FS(), rootName, listOptions(st), func(hostDir string) (hostState, error) {
+		return readHostStateIn(st, hostDir)
+	})
+	if err != nil {
+		return fmt.Errorf("status: %w", err)
+	}
+	a.printStatus(ctx, hosts, o, msg, now)
+	return nil
+}
+
+func (a *app) printStatus(ctx context.Context, hosts []*hostStatus, o statusOptions, msg *i18n.Printer, now time.Time) {
 	for _, h := range hosts {
 		printHostStatus(a.stdout, h, o.remindMonths, msg, now)
 	}
@@ -194,13 +253,14 @@ func (a *app) runStatus(ctx context.Context, dir string, o statusOptions, msg *i
 	} else {
 		fmt.Fprintln(a.stdout, msg.Sprintf(i18n.StatusNoTimer))
 	}
-	return nil
 }
 
-// collectHosts finds the hosts under root: those with sets and those with
-// only a state file (every run failed).
-func collectHosts(root string) ([]*hostStatus, error) {
-	l, err := backupset.List(os.DirFS(root), ".")
+// collectHosts finds the hosts in the backup folder fsys (or fsys is
+// one host's folder): those with sets and those with only a state file
+// (every run failed). read reads the state file of a host folder.
+// rootName is the name of fsys's folder, the host's if it is one.
+func collectHosts(fsys fs.FS, rootName string, lo backupset.ListOptions, read func(hostDir string) (hostState, error)) ([]*hostStatus, error) {
+	l, err := lo.List(fsys, ".")
 	if err != nil {
 		return nil, err
 	}
@@ -217,25 +277,29 @@ func collectHosts(root string) ([]*hostStatus, error) {
 		if s.InProgress {
 			continue
 		}
-		h := add(filepath.Join(root, filepath.FromSlash(path.Dir(s.Dir))), s.Name.Host)
+		h := add(path.Dir(s.Dir), s.Name.Host)
 		h.sets = append(h.sets, s)
 	}
-	candidates := []string{root}
-	if es, err := os.ReadDir(root); err == nil {
+	candidates := []string{"."}
+	if es, err := fs.ReadDir(fsys, "."); err == nil {
 		for _, e := range es {
 			if e.IsDir() {
-				candidates = append(candidates, filepath.Join(root, e.Name()))
+				candidates = append(candidates, e.Name())
 			}
 		}
 	}
 	for _, d := range candidates {
-		if _, err := os.Stat(filepath.Join(d, stateFileName)); err == nil {
-			add(d, filepath.Base(d))
+		if _, err := fs.Stat(fsys, path.Join(d, stateFileName)); err == nil {
+			host := d
+			if d == "." {
+				host = rootName
+			}
+			add(d, host)
 		}
 	}
 	var out []*hostStatus
 	for _, h := range byDir {
-		h.state, err = readHostState(h.dir)
+		h.state, err = read(h.dir)
 		if err != nil {
 			return nil, err
 		}

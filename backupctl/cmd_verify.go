@@ -4,16 +4,21 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"path/filepath"
 
 	"github.com/spf13/cobra"
 
+	"github.com/pibackup/pibackup/internal/backupset"
+	"github.com/pibackup/pibackup/internal/config"
 	"github.com/pibackup/pibackup/internal/size"
+	"github.com/pibackup/pibackup/internal/store"
 	"github.com/pibackup/pibackup/internal/verify"
 )
 
 func (a *app) newVerifyCmd() *cobra.Command {
 	var verbose bool
+	var flags *config.Flags
 	cmd := &cobra.Command{
 		Use:   "verify SETDIR...",
 		Short: "Check backup sets completely, without restoring them",
@@ -35,27 +40,43 @@ name, the files its type needs) and the integrity of its archives;
 without checksums, a flipped byte in an uncompressed payload cannot be
 found.
 
+A set on a server is given as its URL (sftp://, smb://, s3://, then the
+backup folder, the host and the set); every byte is read over the
+network, with the keys and passwords of the configuration (or the flags).
+
 Examples:
   backupctl verify /backup/pi/pi@debian12-tgz-backup-20240416-094106
+  backupctl verify sftp://pi@nas.lan/srv/backup/pi/pi@debian12-tgz-backup-20240416-094106
   backupctl verify /backup/pi/*-backup-*
 ` + exitStatusHelp,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.runVerify(cmd.Context(), args, verbose)
+			l, err := a.loadConfig(flags)
+			if err != nil {
+				return err
+			}
+			return a.runVerify(cmd.Context(), args, verbose, l.Config)
 		},
 	}
 	cmd.Flags().BoolVar(&verbose, "list", false, "list every file and tree checked")
+	flags = config.AddFlags(cmd.Flags(), config.CmdVerify)
 	return cmd
 }
 
-func (a *app) runVerify(ctx context.Context, dirs []string, list bool) error {
+func (a *app) runVerify(ctx context.Context, dirs []string, list bool, c *config.Config) error {
 	failed := 0
 	for _, dir := range dirs {
-		abs, err := filepath.Abs(dir)
-		if err != nil {
-			return withCode(exitUsage, err)
+		var rep *verify.Report
+		var err error
+		if store.IsURL(dir) {
+			rep, err = a.verifyURL(ctx, dir, c)
+		} else {
+			abs, aerr := filepath.Abs(dir)
+			if aerr != nil {
+				return withCode(exitUsage, aerr)
+			}
+			rep, err = verify.Dir(ctx, abs, verify.Options{Log: a.log, Progress: newTextProgress(a.stderr)})
 		}
-		rep, err := verify.Dir(ctx, abs, verify.Options{Log: a.log, Progress: newTextProgress(a.stderr)})
 		if err != nil && !errors.Is(err, verify.ErrFailed) {
 			return fmt.Errorf("verify %s: %w", dir, err)
 		}
@@ -82,4 +103,56 @@ func (a *app) runVerify(ctx context.Context, dirs []string, list bool) error {
 		return withCode(exitVerify, fmt.Errorf("verify: %d of %d set(s) failed", failed, len(dirs)))
 	}
 	return nil
+}
+
+// verifyURL verifies a set on a server (URL/HOST/SET), reading every
+// byte of it over the network.
+func (a *app) verifyURL(ctx context.Context, u string, c *config.Config) (*verify.Report, error) {
+	set, err := a.openSetURL(ctx, u, c, nil)
+	if errors.Is(err, errNoManifestYet) {
+		rep := &verify.Report{Set: set.name, Problems: []verify.Problem{{Msg: err.Error()}}}
+		return rep, verify.ErrFailed
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer set.st.Close()
+	return verify.Set(ctx, set.fsys, set.name, verify.Options{Log: a.log, Progress: newTextProgress(a.stderr)})
+}
+
+// errNoManifestYet: a set folder without a manifest on a store that
+// writes it last.
+var errNoManifestYet = errors.New("no manifest: the set is being written or was left by a killed run (on this server a set's manifest is written last)")
+
+// remoteSet is a set on a server, opened from its URL.
+type remoteSet struct {
+	st   store.Store // the host folder (the set's parent); close it
+	fsys fs.FS       // the set folder
+	name string
+	host string
+}
+
+// openSetURL opens the set at URL/HOST/SET: its host folder as a store
+// and the set in it. On a store that writes manifests last, a set
+// without one is refused with errNoManifestYet (st is closed then).
+func (a *app) openSetURL(ctx context.Context, u string, c *config.Config, flags *config.Flags) (*remoteSet, error) {
+	parent, name := splitURL(u)
+	n, err := backupset.Parse(name)
+	if err != nil {
+		return nil, withCode(exitUsage, fmt.Errorf("%s does not end in a set's name: %w", store.Redact(u), err))
+	}
+	st, err := a.openStore(ctx, parent, c, flags)
+	if err != nil {
+		return nil, err
+	}
+	set := &remoteSet{st: st, name: name, host: n.Host}
+	if _, err := backupset.FindManifest(st.FS(), name, n.Host); err != nil && !st.CanRename() {
+		st.Close()
+		return set, errNoManifestYet
+	}
+	if set.fsys, err = fs.Sub(st.FS(), name); err != nil {
+		st.Close()
+		return nil, err
+	}
+	return set, nil
 }

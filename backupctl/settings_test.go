@@ -120,6 +120,8 @@ func TestEverySettingIsKeyAndFlag(t *testing.T) {
 		"schedule":         {"install"},
 		"recover-services": {"--run-dir", t.TempDir()},
 		"mount":            {setDir, t.TempDir()},
+		"list":             {dir},
+		"verify":           {setDir},
 	}
 	n := 0
 	paths := map[string]bool{}

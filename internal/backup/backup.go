@@ -3,14 +3,20 @@
 // partition-oriented mode) plus our manifest, from the running system or
 // from an unmounted disk or image (--source-disk).
 //
-// A set is written under <host>/tmp/<name>/ and renamed into place only
-// when it is complete, its manifest written and everything fsynced. On
-// any error or cancellation the partial set is removed; older sets are
-// never touched. A flock on <host>/.backupctl.lock keeps two runs apart.
-// The layout is documented in docs/FORMAT.md.
+// Every file of a set is created through a store.Store: a local folder
+// or a server. On stores that rename, a set is written under
+// <host>/tmp/<name>/ and renamed into place only when it is complete,
+// verified, its manifest written and everything durable; on stores that
+// cannot (S3), it is written in place and its manifest, written last
+// after the set verified, makes it a set. On any error or cancellation
+// the partial set is removed; older sets are never touched. A flock
+// keeps two runs of a host apart: <host>/.backupctl.lock in a local
+// folder, a lock file under Deps.LockDir named for the server's folder
+// otherwise. The layout is documented in docs/FORMAT.md.
 package backup
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -18,6 +24,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -29,12 +36,17 @@ import (
 	"github.com/pibackup/pibackup/internal/compress"
 	"github.com/pibackup/pibackup/internal/progress"
 	"github.com/pibackup/pibackup/internal/size"
+	"github.com/pibackup/pibackup/internal/store"
 )
 
 // Options says what to back up and how; it mirrors `backupctl backup`.
 type Options struct {
-	Target string         // BACKUPDIR; the set goes to BACKUPDIR/<host>/<name>
-	Type   backupset.Type // dd, ddz, tar, tgz, rsync
+	// Target is BACKUPDIR, the set goes to BACKUPDIR/<host>/<name>: the
+	// local folder opened when Deps.Store is nil, else only named in
+	// messages.
+	Target string
+
+	Type backupset.Type // dd, ddz, tar, tgz, rsync
 	// Compression for dd and tar: "" is the type's own (none for dd, tar;
 	// gzip for ddz, tgz). gzip turns dd into ddz and tar into tgz; zstd
 	// makes dd a ddz with .img.zst and keeps tar with .tar.zst.
@@ -68,11 +80,32 @@ type Deps struct {
 	Out      io.Writer         // the plan and the result summary; nil discards
 	Sys      blockdev.Sys      // kernel paths; zero value means the running kernel's
 	Now      func() time.Time  // nil means time.Now
-	// BeforeCommit, if set, is called with the complete set's folder in
-	// <host>/tmp/ and its manifest, after everything is written and
-	// fsynced and before the set is moved into place. An error fails the
+	// Store is where the set goes (store.Open of BACKUPDIR); nil opens
+	// Options.Target as a local folder. The caller closes it.
+	Store store.Store
+	// LockDir holds the locks of runs into servers (one Pi per host
+	// folder, see store's package comment); "" is /run/backupctl.
+	LockDir string
+	// BeforeCommit, if set, is called with the complete set, after
+	// everything is written and durable and before the set is committed
+	// (renamed into place, or its manifest written). An error fails the
 	// run and the set is removed; backupctl verifies the set here.
-	BeforeCommit func(ctx context.Context, tmpDir string, m *backupset.Manifest) error
+	BeforeCommit func(ctx context.Context, set Staged) error
+}
+
+// Staged is a complete set before its commit, as BeforeCommit sees it.
+type Staged struct {
+	// FS is the set's folder. On a store that cannot rename, the
+	// manifest is not written yet: FS serves it from memory.
+	FS       fs.FS
+	Name     string // the set's name
+	Dir      string // where it is, for messages
+	LocalDir string // its local path; "" on a server
+	Manifest *backupset.Manifest
+	// Store and Rel are the store and the set's folder in it, for
+	// files that go with the set but not in its manifest (the run log).
+	Store store.Store
+	Rel   string
 }
 
 // Result describes a finished (or, with DryRun, planned) set.
@@ -188,11 +221,16 @@ func Prepare(ctx context.Context, opts Options, deps Deps) (*Prepared, error) {
 	return p, err
 }
 
-// TmpDir is the folder the set is written in (<host>/tmp/<name>).
+// TmpDir is the folder the set is written in (<host>/tmp/<name>, or on
+// a store that cannot rename, <host>/<name>); a local path or a server's
+// URL with the path.
 func (p *Prepared) TmpDir() string { return p.r.tmpDir }
 
 // FinalDir is where the set appears once it is complete.
 func (p *Prepared) FinalDir() string { return p.r.finalDir }
+
+// Store is the store the set is written to.
+func (p *Prepared) Store() store.Store { return p.r.st }
 
 // Name is the set's name.
 func (p *Prepared) Name() backupset.Name { return p.r.name }
@@ -233,11 +271,12 @@ func (p *Prepared) Close() error {
 	p.closed = true
 	r := p.r
 	var err error
-	if !p.written && r.tmpDir != "" {
-		if rerr := os.RemoveAll(r.tmpDir); rerr != nil {
+	if !p.written && r.tmpRel != "" {
+		// Also after a cancellation: the removal must still happen.
+		if rerr := r.st.RemoveAll(context.Background(), r.tmpRel); rerr != nil {
 			err = fmt.Errorf("remove partial set %s: %w", r.tmpDir, rerr)
 		}
-		os.Remove(filepath.Join(r.hostDir, backupset.TmpDir)) // only if empty
+		r.removeTmpIfEmpty()
 	}
 	if p.unlock != nil {
 		p.unlock()
@@ -247,7 +286,25 @@ func (p *Prepared) Close() error {
 			r.log.Warn("release source", "err", cerr)
 		}
 	}
+	if r.ownStore && r.st != nil {
+		r.st.Close()
+	}
 	return err
+}
+
+// removeTmpIfEmpty removes <host>/tmp when nothing is left in it.
+func (r *runner) removeTmpIfEmpty() {
+	if !r.st.CanRename() {
+		return // no tmp/ on such stores
+	}
+	tmp := path.Join(r.host, backupset.TmpDir)
+	if r.local != "" {
+		os.Remove(filepath.Join(r.local, filepath.FromSlash(tmp))) // only if empty, in one step
+		return
+	}
+	if es, err := fs.ReadDir(r.st.FS(), tmp); err == nil && len(es) == 0 {
+		r.st.RemoveAll(context.Background(), tmp)
+	}
 }
 
 func (p *Prepared) prepare(ctx context.Context) error {
@@ -258,14 +315,26 @@ func (p *Prepared) prepare(ctx context.Context) error {
 	if os.Geteuid() != 0 {
 		return fmt.Errorf("%w: backupctl backup must run as root (it reads raw disks and keeps every owner)", ErrPreflight)
 	}
-	target, err := filepath.Abs(r.opts.Target)
-	if err != nil {
-		return err
+	r.st = r.deps.Store
+	if r.st == nil {
+		st, err := store.OpenDir(r.opts.Target)
+		if err != nil {
+			return fmt.Errorf("%w: backup folder %s does not exist or is not a folder; create or mount it first", ErrPreflight, r.opts.Target)
+		}
+		r.st, r.ownStore = st, true
 	}
-	if fi, err := os.Stat(target); err != nil || !fi.IsDir() {
-		return fmt.Errorf("%w: backup folder %s does not exist or is not a folder; create or mount it first", ErrPreflight, r.opts.Target)
+	r.local = r.st.Local()
+	if r.local != "" {
+		r.opts.Target = r.local
+	} else {
+		r.opts.Target = r.st.String()
 	}
-	r.opts.Target = target
+	if r.typ == backupset.TypeRsync && r.local == "" {
+		return fmt.Errorf("%w: %w: an rsync set is a tree of files hardlinked to the previous set, which needs a filesystem; "+
+			"back up to %s with -t tgz (or tar, dd, ddz), or mount the share (sshfs, mount -t cifs) and give the mount point",
+			ErrPreflight, ErrRsyncRemote, r.opts.Target)
+	}
+	var err error
 	for _, mp := range cleanStaleMounts(r.deps.Sys) {
 		r.log.Info("removed a source mount left by a killed backupctl run", "mount", mp)
 	}
@@ -299,24 +368,28 @@ func (p *Prepared) prepare(ctx context.Context) error {
 	p.res = &Result{Plan: r.plan}
 	if r.opts.DryRun {
 		r.plan.Print(r.out)
-		if lockHeld(r.hostDir) {
+		if r.lockHeld() {
 			return fmt.Errorf("%s: %w", r.hostDir, ErrLocked)
 		}
-		if r.plan.Needed > r.plan.Free {
+		if r.plan.Free >= 0 && r.plan.Needed > r.plan.Free {
 			return r.noSpaceError()
 		}
 		return nil
 	}
-	if r.plan.Needed > r.plan.Free {
+	if r.plan.Free >= 0 && r.plan.Needed > r.plan.Free {
 		return r.noSpaceError()
 	}
-	if err := os.MkdirAll(filepath.Join(r.hostDir, backupset.TmpDir), 0o755); err != nil {
+	work := r.host
+	if r.st.CanRename() {
+		work = path.Join(r.host, backupset.TmpDir)
+	}
+	if err := r.st.MkdirAll(ctx, work); err != nil {
 		return fmt.Errorf("%w: create %s: %w", ErrPreflight, r.hostDir, err)
 	}
-	if p.unlock, err = LockHost(r.hostDir); err != nil {
+	if p.unlock, err = r.lock(); err != nil {
 		return err
 	}
-	r.cleanStaleSets()
+	r.cleanStaleSets(ctx)
 	if r.typ == backupset.TypeRsync {
 		if err := probeTarget(r.hostDir); err != nil {
 			return err
@@ -382,24 +455,48 @@ type runner struct {
 	comp backupset.Compression
 	ext  string
 
-	src      *source
-	name     backupset.Name
-	host     string
-	hostDir  string
-	tmpDir   string // <host>/tmp/<name>
-	finalDir string
-	prev     *previous
-	excludes []string // user excludes, checked
-	man      backupset.Manifest
-	plan     *Plan
+	st       store.Store
+	ownStore bool   // opened by Prepare from Options.Target
+	local    string // st.Local(): the folder's path here, "" on a server
+
+	src  *source
+	name backupset.Name
+	host string
+	// The set's folders as names in the store (tmpRel is where it is
+	// written: <host>/tmp/<name>, or <host>/<name> on a store that
+	// cannot rename), and as the user reads them (local paths, or the
+	// store's URL and the name).
+	tmpRel, finalRel string
+	hostDir          string
+	tmpDir, finalDir string
+	prev             *previous
+	excludes         []string // user excludes, checked
+	man              backupset.Manifest
+	plan             *Plan
 }
 
 // previous is the newest complete set of the same series: the link-dest
 // of rsync and the source of boot-file hardlinks.
 type previous struct {
 	name     string
-	dir      string
+	rel      string              // its folder in the store
+	dir      string              // its local path; "" on a server
 	manifest *backupset.Manifest // nil for sets made by raspiBackup
+}
+
+// where is the store name rel as the user reads it: a local path, or
+// the server's folder and the name.
+func (r *runner) where(rel string) string {
+	if r.local != "" {
+		return filepath.Join(r.local, filepath.FromSlash(rel))
+	}
+	return r.st.String() + "/" + rel
+}
+
+// list lists the sets under dir in the store. On a store that cannot
+// rename, a set folder without its manifest is one being written.
+func (r *runner) list(dir string) (*backupset.Listing, error) {
+	return backupset.ListOptions{ManifestLast: !r.st.CanRename()}.List(r.st.FS(), dir)
 }
 
 func (r *runner) noSpaceError() error {
@@ -473,7 +570,7 @@ func (r *runner) identify() error {
 		}
 	}
 	r.host = host
-	r.hostDir = filepath.Join(r.opts.Target, host)
+	r.hostDir = r.where(host)
 	r.name = backupset.Name{Host: host, OSRelease: osr, Type: r.typ, Time: r.deps.Now(),
 		Snapshot: backupset.SnapshotTag(r.opts.Snapshot)}
 	r.name.Time = r.name.Time.Truncate(time.Second)
@@ -483,8 +580,8 @@ func (r *runner) identify() error {
 // checkTargetNotSource refuses a backup folder on the disk being backed
 // up: the set would read itself, and a dead disk would take both.
 func (r *runner) checkTargetNotSource() error {
-	if !r.src.isDevice {
-		return nil // an image file: its disk is not read as a device
+	if !r.src.isDevice || r.local == "" {
+		return nil // an image file, or a server: not read as the source
 	}
 	p, err := r.deps.Sys.DiskOfPath(r.opts.Target)
 	if err != nil {
@@ -504,10 +601,10 @@ func (r *runner) checkTargetNotSource() error {
 
 // findPrevious looks for the newest complete set of the same series.
 func (r *runner) findPrevious() error {
-	if _, err := os.Stat(r.hostDir); err != nil {
+	if _, err := fs.Stat(r.st.FS(), r.host); err != nil {
 		return nil
 	}
-	l, err := backupset.List(os.DirFS(r.hostDir), ".")
+	l, err := r.list(r.host)
 	if err != nil {
 		return fmt.Errorf("%w: list %s: %w", ErrPreflight, r.hostDir, err)
 	}
@@ -518,10 +615,13 @@ func (r *runner) findPrevious() error {
 		if s.InProgress || s.Name.Series() != r.name.Series() {
 			continue
 		}
-		p := &previous{name: s.String(), dir: filepath.Join(r.hostDir, filepath.FromSlash(s.Dir))}
+		p := &previous{name: s.String(), rel: s.Dir}
+		if r.local != "" {
+			p.dir = filepath.Join(r.local, filepath.FromSlash(s.Dir))
+		}
 		// A set made before backupctl named its files <host>-backup.* has
 		// its manifest under the legacy name; FindManifest tries both.
-		if m, _, err := backupset.ReadManifestIn(os.DirFS(p.dir), ".", s.Name.Host); err == nil {
+		if m, _, err := backupset.ReadManifestIn(r.st.FS(), p.rel, s.Name.Host); err == nil {
 			p.manifest = m
 		} else if !errors.Is(err, fs.ErrNotExist) {
 			r.log.Warn("previous set has an unreadable manifest; not reusing its hashes", "set", p.name, "err", err)
@@ -533,20 +633,24 @@ func (r *runner) findPrevious() error {
 }
 
 // claimName makes the set name unique (two runs within one second get
-// different names) and creates the tmp folder.
+// different names) and creates the folder the set is written in. The
+// host lock is held: nobody else creates sets of this host.
 func (r *runner) claimName(ctx context.Context) error {
 	for try := 0; ; try++ {
 		name := r.name.String()
-		r.tmpDir = filepath.Join(r.hostDir, backupset.TmpDir, name)
-		r.finalDir = filepath.Join(r.hostDir, name)
-		_, errFinal := os.Lstat(r.finalDir)
-		if errFinal != nil {
-			if err := os.Mkdir(r.tmpDir, 0o755); err == nil {
-				r.plan.SetName, r.plan.SetDir = name, r.finalDir
-				return nil
-			} else if !errors.Is(err, os.ErrExist) {
-				return noSpace(fmt.Errorf("create %s: %w", r.tmpDir, err))
+		finalRel := path.Join(r.host, name)
+		tmpRel := finalRel
+		if r.st.CanRename() {
+			tmpRel = path.Join(r.host, backupset.TmpDir, name)
+		}
+		if !r.exists(finalRel) && !r.exists(tmpRel) {
+			if err := r.st.MkdirAll(ctx, tmpRel); err != nil {
+				return noSpace(fmt.Errorf("create %s: %w", r.where(tmpRel), err))
 			}
+			r.tmpRel, r.finalRel = tmpRel, finalRel
+			r.tmpDir, r.finalDir = r.where(tmpRel), r.where(finalRel)
+			r.plan.SetName, r.plan.SetDir = name, r.finalDir
+			return nil
 		}
 		if try >= 5 {
 			return fmt.Errorf("set %s exists already", name)
@@ -562,36 +666,77 @@ func (r *runner) claimName(ctx context.Context) error {
 	}
 }
 
-// cleanStaleSets removes what killed runs left in <host>/tmp/. We hold the
-// lock, so nothing there is in progress.
-func (r *runner) cleanStaleSets() {
-	tmp := filepath.Join(r.hostDir, backupset.TmpDir)
-	entries, err := os.ReadDir(tmp)
-	if err != nil {
-		return
+// exists says whether rel names anything in the store.
+func (r *runner) exists(rel string) bool {
+	_, err := fs.Stat(r.st.FS(), rel)
+	return err == nil
+}
+
+// cleanStaleSets removes what killed runs left: everything in
+// <host>/tmp/ on stores that rename, set folders without a manifest on
+// those that cannot (the manifest is written last). We hold the lock,
+// so nothing there is in progress.
+func (r *runner) cleanStaleSets(ctx context.Context) {
+	var stale []string
+	if r.st.CanRename() {
+		tmp := path.Join(r.host, backupset.TmpDir)
+		entries, err := fs.ReadDir(r.st.FS(), tmp)
+		if err != nil {
+			return
+		}
+		for _, e := range entries {
+			stale = append(stale, path.Join(tmp, e.Name()))
+		}
+	} else {
+		l, err := r.list(r.host)
+		if err != nil {
+			return
+		}
+		for _, s := range l.Sets {
+			if s.InProgress {
+				stale = append(stale, s.Dir)
+			}
+		}
 	}
-	for _, e := range entries {
-		p := filepath.Join(tmp, e.Name())
-		r.log.Info("removing an incomplete set left by an earlier run", "dir", p)
-		if err := os.RemoveAll(p); err != nil {
-			r.log.Error("remove incomplete set", "dir", p, "err", err)
+	for _, rel := range stale {
+		r.log.Info("removing an incomplete set left by an earlier run", "dir", r.where(rel))
+		if err := r.st.RemoveAll(ctx, rel); err != nil {
+			r.log.Error("remove incomplete set", "dir", r.where(rel), "err", err)
 		}
 	}
 }
 
 // finish writes the manifest, makes everything durable, lets the caller
-// check the set (Deps.BeforeCommit) and moves it into place.
+// check the set (Deps.BeforeCommit) and commits it: on a store that
+// renames, the manifest is written and the folder renamed into place;
+// on one that cannot, the set is checked with the manifest served from
+// memory and the manifest written last, which makes it a set.
 func (r *runner) finish(ctx context.Context) error {
 	r.man.Finished = r.deps.Now()
-	out, err := createOut(r.tmpDir, backupset.ManifestName(r.host), 0o644, false)
+	var mb bytes.Buffer
+	if err := backupset.WriteManifest(&mb, &r.man); err != nil {
+		return err
+	}
+	manifest := backupset.ManifestName(r.host)
+	staged := Staged{Name: r.name.String(), Dir: r.tmpDir, Manifest: &r.man, Store: r.st, Rel: r.tmpRel}
+	if r.local != "" {
+		staged.LocalDir = r.tmpDir
+	}
+	sub, err := fs.Sub(r.st.FS(), r.tmpRel)
 	if err != nil {
 		return err
 	}
-	if err := backupset.WriteManifest(out, &r.man); err != nil {
-		out.Abort()
-		return noSpace(err)
+	if !r.st.CanRename() {
+		staged.FS = withFile{FS: sub, name: manifest, data: mb.Bytes(), mtime: r.man.Finished}
+		if r.deps.BeforeCommit != nil {
+			if err := r.deps.BeforeCommit(ctx, staged); err != nil {
+				return err
+			}
+		}
+		// The manifest makes the set a set: the commit.
+		return r.writeManifest(ctx, manifest, mb.Bytes())
 	}
-	if _, err := out.Close(); err != nil {
+	if err := r.writeManifest(ctx, manifest, mb.Bytes()); err != nil {
 		return err
 	}
 	if r.typ == backupset.TypeRsync && !r.opts.PartitionMode() {
@@ -601,29 +746,43 @@ func (r *runner) finish(ctx context.Context) error {
 			return fmt.Errorf("set times of %s: %w", r.tmpDir, err)
 		}
 	}
-	if err := fsyncDir(r.tmpDir); err != nil {
-		return noSpace(err)
+	if r.local != "" {
+		if err := fsyncDir(r.tmpDir); err != nil {
+			return noSpace(err)
+		}
 	}
 	if r.deps.BeforeCommit != nil {
 		// Checked before the rename, so a set that does not verify never
 		// shows up as complete (and retention never counts it).
-		if err := r.deps.BeforeCommit(ctx, r.tmpDir, &r.man); err != nil {
+		staged.FS = sub
+		if err := r.deps.BeforeCommit(ctx, staged); err != nil {
 			return err
 		}
 	}
-	if err := os.Rename(r.tmpDir, r.finalDir); err != nil {
-		return fmt.Errorf("move the set into place: %w", err)
+	if err := r.st.Rename(ctx, r.tmpRel, r.finalRel); err != nil {
+		return noSpace(fmt.Errorf("move the set into place: %w", err))
 	}
-	if err := fsyncDir(r.hostDir); err != nil {
-		return noSpace(err)
-	}
-	os.Remove(filepath.Join(r.hostDir, backupset.TmpDir)) // only if empty
+	r.removeTmpIfEmpty()
 	return nil
 }
 
+// writeManifest writes the manifest into the set's folder.
+func (r *runner) writeManifest(ctx context.Context, name string, data []byte) error {
+	out, err := r.createOut(ctx, name, 0o644, false)
+	if err != nil {
+		return err
+	}
+	if _, err := out.Write(data); err != nil {
+		out.Abort()
+		return noSpace(err)
+	}
+	_, err = out.Close()
+	return err
+}
+
 // compressedWriter opens rel in the set with the run's compression.
-func (r *runner) streamTo(rel string, comp backupset.Compression, sparse bool, fill func(w io.Writer) error) (backupset.File, error) {
-	out, err := createOut(r.tmpDir, rel, 0o600, sparse && (comp == backupset.CompressNone || comp == ""))
+func (r *runner) streamTo(ctx context.Context, rel string, comp backupset.Compression, sparse bool, fill func(w io.Writer) error) (backupset.File, error) {
+	out, err := r.createOut(ctx, rel, 0o600, sparse && (comp == backupset.CompressNone || comp == ""))
 	if err != nil {
 		return backupset.File{}, err
 	}

@@ -14,4 +14,7 @@ var (
 	// ErrNoSpace means the target ran full while writing; the partial set
 	// was removed.
 	ErrNoSpace = errors.New("no space left on the backup target")
+	// ErrRsyncRemote refuses an rsync set on a server (it comes with
+	// ErrPreflight: nothing was written).
+	ErrRsyncRemote = errors.New("rsync sets need a local or mounted folder")
 )

@@ -57,6 +57,9 @@ func (r *runner) planImage(start, size int64, parts []backupset.Partition) (*ima
 		return nil, err
 	}
 	defer f.Close()
+	// The maps are small reads scattered over the disk: readahead after
+	// each would read free space the image then leaves out.
+	imageio.NoReadahead(f)
 	d := *r.src.disk
 	d.Partitions = nil
 	for _, p := range parts {
@@ -122,6 +125,7 @@ func (r *runner) liveMap(pp *imageio.PartPlan, name string) (*liveMap, int64, er
 	if err != nil {
 		return nil, 0, err
 	}
+	imageio.NoReadahead(f) // the map's reads are a few blocks each
 	live, known, reason, err := usedblocks.OpenLive(f, pp.Size, pp.FSType)
 	if err != nil || !known {
 		f.Close()
@@ -287,11 +291,11 @@ func (r *runner) writePlannedImage(ctx context.Context, rel string, comp backups
 		if start != 0 {
 			return backupset.File{}, fmt.Errorf("BUG: compressed image of %s starts at %d", r.src.path, start)
 		}
-		return r.streamTo(rel, comp, true, func(w io.Writer) error {
+		return r.streamTo(ctx, rel, comp, true, func(w io.Writer) error {
 			return imageio.WriteStream(ctxWriter{ctx, w}, in, size, pl.extents, opts)
 		})
 	}
-	out, err := createOut(r.tmpDir, rel, 0o600, true)
+	out, err := r.createOut(ctx, rel, 0o600, true)
 	if err != nil {
 		return backupset.File{}, err
 	}

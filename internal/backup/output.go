@@ -1,6 +1,7 @@
 package backup
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -8,9 +9,10 @@ import (
 	"hash"
 	"io"
 	"os"
-	"path/filepath"
+	"path"
 
 	"github.com/pibackup/pibackup/internal/backupset"
+	"github.com/pibackup/pibackup/internal/store"
 )
 
 // outFile is a payload or metadata file being written into a set. It
@@ -18,6 +20,9 @@ import (
 // bytes as written without reading them back, and it reports ENOSPC as
 // ErrNoSpace.
 type outFile struct {
+	sf store.File
+	// f is the local file under sf (store.Dir), nil on a server: there
+	// holes are written as zeros and GNU tar writes through a pipe.
 	f      *os.File
 	rel    string
 	h      hash.Hash
@@ -29,27 +34,36 @@ type outFile struct {
 // sparseBlock is the unit in which all-zero data becomes a hole.
 const sparseBlock = 64 << 10
 
-// createOut creates setDir/rel, which must not exist. rel must be a
-// file name in setDir, as every file of a set is: names are made from
-// the host name and partition device names, and none of them may lead a
-// write out of the set (readers refuse such manifests, see
-// backupset.ValidName).
-func createOut(setDir, rel string, mode os.FileMode, sparse bool) (*outFile, error) {
+// createOut creates rel in the set's folder (through the store, which
+// refuses a name that exists). rel must be a file name in the set
+// folder, as every file of a set is: names are made from the host name
+// and partition device names, and none of them may lead a write out of
+// the set (readers refuse such manifests, see backupset.ValidName). mode
+// applies to local files; a server gives its own.
+func (r *runner) createOut(ctx context.Context, rel string, mode os.FileMode, sparse bool) (*outFile, error) {
 	if !backupset.ValidName(rel) {
 		return nil, fmt.Errorf("create %q: not a file name in the set folder; refused, it would be written outside the set", rel)
 	}
-	p := filepath.Join(setDir, filepath.FromSlash(rel))
-	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
+	sf, err := r.st.Create(ctx, path.Join(r.tmpRel, rel))
 	if err != nil {
 		return nil, noSpace(fmt.Errorf("create %s: %w", rel, err))
 	}
-	return &outFile{f: f, rel: rel, h: sha256.New(), sparse: sparse, holeAt: -1}, nil
+	o := &outFile{sf: sf, rel: rel, h: sha256.New(), holeAt: -1}
+	if lf, ok := sf.(interface{ OSFile() *os.File }); ok {
+		o.f = lf.OSFile()
+		o.sparse = sparse
+		if err := o.f.Chmod(mode); err != nil {
+			sf.Abort()
+			return nil, fmt.Errorf("create %s: %w", rel, err)
+		}
+	}
+	return o, nil
 }
 
 func (o *outFile) Write(p []byte) (int, error) {
 	o.h.Write(p)
 	if !o.sparse {
-		n, err := o.f.Write(p)
+		n, err := o.sf.Write(p)
 		o.n += int64(n)
 		if err != nil {
 			return n, noSpace(fmt.Errorf("write %s: %w", o.rel, err))
@@ -90,8 +104,15 @@ func (o *outFile) Write(p []byte) (int, error) {
 // were not written read as zeros: the hash takes those zeros, then p.
 // Writes must come in increasing order, as imageio.CopySparse makes them.
 func (o *outFile) WriteAt(p []byte, off int64) (int, error) {
-	if !o.sparse || off < o.n {
-		return 0, fmt.Errorf("BUG: write of %s at %d after %d written (sparse %v)", o.rel, off, o.n, o.sparse)
+	if off < o.n {
+		return 0, fmt.Errorf("BUG: write of %s at %d after %d written", o.rel, off, o.n)
+	}
+	if !o.sparse {
+		// A server file is a stream: the gap is sent as zeros.
+		if err := o.writeZeros(off - o.n); err != nil {
+			return 0, err
+		}
+		return o.Write(p)
 	}
 	hashZeros(o.h, off-o.n)
 	o.h.Write(p)
@@ -106,8 +127,11 @@ func (o *outFile) WriteAt(p []byte, off int64) (int, error) {
 
 // extend makes a sparse file size bytes long, the rest reading as zeros.
 func (o *outFile) extend(size int64) error {
-	if !o.sparse || size < o.n {
-		return fmt.Errorf("BUG: extend %s to %d after %d written (sparse %v)", o.rel, size, o.n, o.sparse)
+	if size < o.n {
+		return fmt.Errorf("BUG: extend %s to %d after %d written", o.rel, size, o.n)
+	}
+	if !o.sparse {
+		return o.writeZeros(size - o.n)
 	}
 	if size > o.n {
 		hashZeros(o.h, size-o.n)
@@ -118,6 +142,18 @@ func (o *outFile) extend(size int64) error {
 }
 
 var zeroBlock [1 << 20]byte
+
+// writeZeros writes n zero bytes through Write (hashed like any data).
+func (o *outFile) writeZeros(n int64) error {
+	for n > 0 {
+		k := min(n, int64(len(zeroBlock)))
+		if _, err := o.Write(zeroBlock[:k]); err != nil {
+			return err
+		}
+		n -= k
+	}
+	return nil
+}
 
 func hashZeros(h hash.Hash, n int64) {
 	for n > 0 {
@@ -136,22 +172,22 @@ func allZero(b []byte) bool {
 	return true
 }
 
-// Close completes the file (size, fsync) and returns its manifest entry.
+// Close completes the file (size, fsync or the upload) and returns its
+// manifest entry.
 func (o *outFile) Close() (backupset.File, error) {
-	if o.f == nil {
+	if o.sf == nil {
 		return backupset.File{}, errors.New("BUG: outFile closed twice")
 	}
-	f := o.f
-	o.f = nil
+	sf := o.sf
+	o.sf = nil
 	var err error
 	if o.holeAt >= 0 {
-		err = f.Truncate(o.n)
+		err = o.f.Truncate(o.n)
 	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
+	if err != nil {
+		sf.Abort()
+	} else {
+		err = sf.Close()
 	}
 	if err != nil {
 		return backupset.File{}, noSpace(fmt.Errorf("complete %s: %w", o.rel, err))
@@ -159,12 +195,12 @@ func (o *outFile) Close() (backupset.File, error) {
 	return backupset.File{Path: o.rel, Size: o.n, SHA256: hex.EncodeToString(o.h.Sum(nil))}, nil
 }
 
-// Abort closes the file without completing it; the set folder is removed
-// by the caller.
+// Abort discards the file (a partial upload is not left behind); the
+// set folder is removed by the caller.
 func (o *outFile) Abort() {
-	if o.f != nil {
-		o.f.Close()
-		o.f = nil
+	if o.sf != nil {
+		o.sf.Abort()
+		o.sf = nil
 	}
 }
 

@@ -1,9 +1,12 @@
 package backup
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/pibackup/pibackup/internal/store"
 )
 
 // TestCreateOutRefusesNamesOutside: the writer of set files takes only
@@ -15,8 +18,14 @@ func TestCreateOutRefusesNamesOutside(t *testing.T) {
 	if err := os.Mkdir(set, 0o755); err != nil {
 		t.Fatal(err)
 	}
+	st, err := store.OpenDir(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &runner{st: st, tmpRel: "set"}
+	ctx := context.Background()
 	for _, rel := range []string{"../escaped", "sub/../../escaped", filepath.Join(base, "escaped"), "sub/file", "", "."} {
-		o, err := createOut(set, rel, 0o600, false)
+		o, err := r.createOut(ctx, rel, 0o600, false)
 		if err == nil {
 			o.Abort()
 			t.Errorf("createOut(%q) succeeded", rel)
@@ -33,7 +42,7 @@ func TestCreateOutRefusesNamesOutside(t *testing.T) {
 			}
 		}
 	}
-	o, err := createOut(set, "pi-backup.img", 0o600, false)
+	o, err := r.createOut(ctx, "pi-backup.img", 0o600, false)
 	if err != nil {
 		t.Fatalf("createOut of a set file name: %v", err)
 	}

@@ -22,7 +22,7 @@ type Plan struct {
 	Previous      string   // set used for --link-dest and boot-file hardlinks, "" if none
 	Excludes      []string // in effect on the root filesystem
 	Needed        int64    // estimated bytes the set needs on the target
-	Free          int64    // bytes free on the target
+	Free          int64    // bytes free on the target; -1 on a server, which does not say
 	Notes         []string
 }
 
@@ -59,7 +59,11 @@ func (p *Plan) Print(w io.Writer) {
 		}
 		fmt.Fprintf(w, "  %-48s from %s%s\n", it.File, it.From, est)
 	}
-	fmt.Fprintf(w, "space:    needs about %s, %s free\n", size.Format(p.Needed), size.Format(p.Free))
+	if p.Free < 0 {
+		fmt.Fprintf(w, "space:    needs about %s, free space of the server not known\n", size.Format(p.Needed))
+	} else {
+		fmt.Fprintf(w, "space:    needs about %s, %s free\n", size.Format(p.Needed), size.Format(p.Free))
+	}
 	for _, n := range p.Notes {
 		fmt.Fprintf(w, "note:     %s\n", n)
 	}

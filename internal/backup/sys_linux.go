@@ -146,16 +146,22 @@ const lockFile = ".backupctl.lock"
 // and so do other commands that must never run at the same time as a
 // backup of that host (restore-test).
 func LockHost(hostDir string) (unlock func(), err error) {
-	f, err := os.OpenFile(filepath.Join(hostDir, lockFile), os.O_RDWR|os.O_CREATE, 0o644)
+	return lockPath(filepath.Join(hostDir, lockFile), hostDir)
+}
+
+// lockPath takes the exclusive flock on the file p; what names what it
+// locks in messages.
+func lockPath(p, what string) (unlock func(), err error) {
+	f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
-		return nil, fmt.Errorf("lock %s: %w", hostDir, err)
+		return nil, fmt.Errorf("lock %s: %w", what, err)
 	}
 	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
 		f.Close()
 		if errors.Is(err, unix.EWOULDBLOCK) {
-			return nil, fmt.Errorf("%s: %w", filepath.Join(hostDir, lockFile), ErrLocked)
+			return nil, fmt.Errorf("%s: %w", p, ErrLocked)
 		}
-		return nil, fmt.Errorf("lock %s: %w", hostDir, err)
+		return nil, fmt.Errorf("lock %s: %w", what, err)
 	}
 	// The PID is for humans looking at a lock; the flock is what counts.
 	_ = f.Truncate(0)
@@ -166,7 +172,11 @@ func LockHost(hostDir string) (unlock func(), err error) {
 // lockHeld reports whether another process holds hostDir's lock, without
 // creating anything (for --dry-run).
 func lockHeld(hostDir string) bool {
-	f, err := os.Open(filepath.Join(hostDir, lockFile))
+	return lockFileHeld(filepath.Join(hostDir, lockFile))
+}
+
+func lockFileHeld(p string) bool {
+	f, err := os.Open(p)
 	if err != nil {
 		return false
 	}

@@ -56,9 +56,13 @@ func (r *runner) tarExit(ctx context.Context, waitErr error, stderr *tailBuffer)
 // and a copy. The manifest's checksum is taken while tar runs, by reading
 // the file right behind tar's writes, from the page cache.
 func (r *runner) tarToFile(ctx context.Context, rel, dir string, excludes []string) error {
-	out, err := createOut(r.tmpDir, rel, 0o600, false)
+	out, err := r.createOut(ctx, rel, 0o600, false)
 	if err != nil {
 		return err
+	}
+	if out.f == nil {
+		out.Abort()
+		return fmt.Errorf("BUG: tar into %s, which is no local file", rel)
 	}
 	rd, err := os.Open(out.f.Name())
 	if err != nil {

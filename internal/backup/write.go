@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -38,10 +39,10 @@ func TreeExclude(host string) func(rel string) bool {
 // and the user's.
 func (r *runner) rootExcludes() []string {
 	ex := slices.Clone(DefaultExcludes)
-	if r.src.running {
+	if r.src.running && r.local != "" {
 		// The running root is "/" as the user names paths, whichever
 		// folder it is read through.
-		if rel, err := filepath.Rel("/", r.opts.Target); err == nil && !strings.HasPrefix(rel, "..") && rel != "." {
+		if rel, err := filepath.Rel("/", r.local); err == nil && !strings.HasPrefix(rel, "..") && rel != "." {
 			ex = append(ex, "/"+filepath.ToSlash(rel)+"/*")
 		}
 	}
@@ -51,7 +52,7 @@ func (r *runner) rootExcludes() []string {
 // makePlan decides every file of the set and how it is made.
 func (r *runner) makePlan() error {
 	s := r.src
-	p := &Plan{SetName: r.name.String(), SetDir: filepath.Join(r.hostDir, r.name.String()), Source: s.path,
+	p := &Plan{SetName: r.name.String(), SetDir: r.where(path.Join(r.host, r.name.String())), Source: s.path,
 		Type: r.typ, Compression: r.comp, PartitionMode: r.opts.PartitionMode()}
 	if s.running {
 		p.Source = fmt.Sprintf("running system (/ and %s on %s)", s.bootDir, s.devName)
@@ -60,16 +61,19 @@ func (r *runner) makePlan() error {
 	if r.prev != nil {
 		p.Previous = r.prev.name
 	}
-	free, err := blockdev.FreeBytes(r.opts.Target)
-	if err != nil {
-		return fmt.Errorf("%w: %w", ErrPreflight, err)
+	p.Free = -1 // a server does not say
+	if r.local != "" {
+		free, err := blockdev.FreeBytes(r.local)
+		if err != nil {
+			return fmt.Errorf("%w: %w", ErrPreflight, err)
+		}
+		p.Free = free
 	}
-	p.Free = free
 	name := r.name.String()
 	meta := func(suffix, from string, write func(io.Writer) error, link bool) {
 		rel := backupset.MetaFile(r.host, suffix)
-		p.Items = append(p.Items, PlanItem{File: rel, From: from, run: func(context.Context) error {
-			return r.writeMeta(rel, write, link)
+		p.Items = append(p.Items, PlanItem{File: rel, From: from, run: func(ctx context.Context) error {
+			return r.writeMeta(ctx, rel, write, link)
 		}})
 	}
 	sfdisk := func(link bool) {
@@ -117,6 +121,9 @@ func (r *runner) makePlan() error {
 			return err
 		}})
 		r.man.ImageSize = end
+		if r.local == "" && r.comp == backupset.CompressNone {
+			p.Notes = append(p.Notes, fmt.Sprintf("a file on a server has no holes: the unused blocks of the %s image go over the network as zeros; -t ddz sends them compressed", size.Format(end)))
+		}
 		if s.running && s.root == nil {
 			p.Notes = append(p.Notes, "the root filesystem is on another disk and is not in the image")
 		}
@@ -420,8 +427,8 @@ func (r *runner) writeSet(ctx context.Context) error {
 // writeMeta writes a small metadata file and, for the boot files of
 // normal mode, hardlinks it to the previous set's copy when equal
 // (raspiBackup's DEFAULT_LINK_BOOTPARTITIONFILES).
-func (r *runner) writeMeta(rel string, write func(io.Writer) error, link bool) error {
-	f, err := r.streamTo(rel, backupset.CompressNone, false, write)
+func (r *runner) writeMeta(ctx context.Context, rel string, write func(io.Writer) error, link bool) error {
+	f, err := r.streamTo(ctx, rel, backupset.CompressNone, false, write)
 	if err != nil {
 		return err
 	}
@@ -436,8 +443,8 @@ func (r *runner) writeMeta(rel string, write func(io.Writer) error, link bool) e
 // Sets without a manifest (raspiBackup's) are not linked: we would have to
 // read their files to compare.
 func (r *runner) linkToPrevious(f backupset.File) {
-	if r.opts.CopyBootFiles || r.prev == nil || r.prev.manifest == nil {
-		return
+	if r.opts.CopyBootFiles || r.prev == nil || r.prev.manifest == nil || r.local == "" {
+		return // hardlinks need a local folder
 	}
 	for _, pf := range r.prev.manifest.Files {
 		if pf.Path != f.Path || pf.SHA256 != f.SHA256 || pf.Size != f.Size {
@@ -501,7 +508,7 @@ func (r *runner) writeBootTar(ctx context.Context, rel string) error {
 	var f backupset.File
 	var err error
 	if s.running {
-		f, err = r.streamTo(rel, backupset.CompressNone, false, func(w io.Writer) error {
+		f, err = r.streamTo(ctx, rel, backupset.CompressNone, false, func(w io.Writer) error {
 			return r.runTar(ctx, s.bootDir, nil, w)
 		})
 	} else {
@@ -523,7 +530,7 @@ func (r *runner) fatTar(ctx context.Context, rel string, part *backupset.Partiti
 	if len(excludes) > 0 {
 		ex = excluder(excludes)
 	}
-	return r.streamTo(rel, comp, false, func(w io.Writer) error {
+	return r.streamTo(ctx, rel, comp, false, func(w io.Writer) error {
 		return writeFATTar(ctx, fsys, w, r.rep, ex)
 	})
 }
@@ -555,15 +562,16 @@ func (r *runner) writeFATTree(ctx context.Context, part *backupset.Partition, pn
 }
 
 // writeTar archives the filesystem at dir with GNU tar into rel: an
-// uncompressed archive straight from tar into the file (tarToFile), a
-// compressed one through backupctl's compressor.
+// uncompressed archive in a local folder straight from tar into the file
+// (tarToFile), a compressed one, or any on a server, through a pipe and
+// backupctl (the compressor, the upload).
 func (r *runner) writeTar(ctx context.Context, rel, dir string, excludes []string, estimate int64) error {
 	r.rep.Phase(rel, estimate)
-	if r.comp == backupset.CompressNone || r.comp == "" {
+	if (r.comp == backupset.CompressNone || r.comp == "") && r.local != "" {
 		return r.tarToFile(ctx, rel, dir, excludes)
 	}
 	start := time.Now()
-	f, err := r.streamTo(rel, r.comp, false, func(w io.Writer) error {
+	f, err := r.streamTo(ctx, rel, r.comp, false, func(w io.Writer) error {
 		return r.runTar(ctx, dir, excludes, w)
 	})
 	if err == nil {
@@ -662,11 +670,11 @@ func cmpOr(a, b string) string {
 // set, has the hashes of files taken while rsync ran (prehash.go).
 func (r *runner) writeListing(ctx context.Context, dst, srcDir, part string, prevTree *string, hashed *treelist.Reuse) error {
 	rel, xrel := backupset.TreeListingName(r.host, part), backupset.TreeExtrasName(r.host, part)
-	out, err := createOut(r.tmpDir, rel, 0o600, false)
+	out, err := r.createOut(ctx, rel, 0o600, false)
 	if err != nil {
 		return err
 	}
-	xout, err := createOut(r.tmpDir, xrel, 0o600, false)
+	xout, err := r.createOut(ctx, xrel, 0o600, false)
 	if err != nil {
 		out.Abort()
 		return err

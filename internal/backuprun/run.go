@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"time"
@@ -25,6 +26,7 @@ import (
 	"github.com/pibackup/pibackup/internal/retention"
 	"github.com/pibackup/pibackup/internal/runlog"
 	"github.com/pibackup/pibackup/internal/services"
+	"github.com/pibackup/pibackup/internal/store"
 	"github.com/pibackup/pibackup/internal/verify"
 )
 
@@ -58,7 +60,13 @@ type Run struct {
 	Out      io.Writer    // the engine's plan (dry run)
 	Stderr   io.Writer    // warnings that never fail the run
 	Progress progress.Reporter
-	// RunDir holds the marker of stopped services (see Marker).
+	// Store is where the set goes (store.Open of BACKUPDIR); nil means
+	// Opts.Target is a local folder. The caller closes it.
+	Store store.Store
+	// RunDir holds the marker of stopped services (see Marker), the
+	// locks of runs into servers and, for those runs, the run log while
+	// the run goes (it is uploaded into the set when the set is
+	// committed, and stays here until the next run).
 	RunDir  string
 	Version string
 	// RC turns an outcome into the exit code post-backup hooks see as
@@ -79,13 +87,19 @@ type Run struct {
 	rl        *runlog.Log
 	log       *slog.Logger
 	res       Result
+	// remoteLog: the run log is a local file (RunDir) that goes to the
+	// server at the commit (and for a failed run, as FailedLogName).
+	remoteLog bool
 }
 
 // Result is what a run did, for the summary, the state file, the
 // notification and the exit code.
 type Result struct {
-	Start    time.Time
-	Host     string
+	Start time.Time
+	Host  string
+	// Store is the store the run wrote to (nil if it never got one);
+	// Host is the host folder's name in it.
+	Store    store.Store
 	HostDir  string
 	Set      string // set name, "" if none was started
 	SetDir   string // the set's folder once complete
@@ -126,7 +140,7 @@ func (r *Run) Execute(ctx context.Context) (Result, error) {
 	if r.Now == nil {
 		r.Now = time.Now
 	}
-	deps := backup.Deps{Log: r.Log, Out: r.Out, Progress: r.Progress, Now: r.Now}
+	deps := backup.Deps{Log: r.Log, Out: r.Out, Progress: r.Progress, Now: r.Now, Store: r.Store, LockDir: r.RunDir}
 	if r.Opts.DryRun {
 		// A dry run is a plan: no hooks, no services, no mail.
 		_, err := backup.Run(ctx, r.Opts, deps)
@@ -172,8 +186,17 @@ func (r *Run) Execute(ctx context.Context) (Result, error) {
 	}
 	// A failed set goes now: its space is needed for the state file.
 	if cerr := r.p.Close(); cerr != nil {
-		r.res.Left = filepath.Join(r.res.HostDir, backupset.TmpDir)
+		r.res.Left = r.res.HostDir
+		if r.res.Store != nil && r.res.Store.CanRename() {
+			r.res.Left = r.res.HostDir + "/" + backupset.TmpDir
+			if r.res.Store.Local() != "" {
+				r.res.Left = filepath.Join(r.res.HostDir, backupset.TmpDir)
+			}
+		}
 		r.log.Info("partial set left", "error", cerr)
+	}
+	if r.res.Err != nil && r.remoteLog {
+		r.res.LogFile = r.keepFailedLog() // the log up to here
 	}
 	return r.res, r.res.Err
 }
@@ -181,13 +204,22 @@ func (r *Run) Execute(ctx context.Context) (Result, error) {
 // prepare checks the source and target, takes the lock and opens the run
 // log inside the new set.
 func (r *Run) prepare(ctx context.Context, deps backup.Deps) error {
-	deps.BeforeCommit = func(ctx context.Context, dir string, _ *backupset.Manifest) error {
-		return r.Verify(ctx, dir)
+	deps.BeforeCommit = func(ctx context.Context, set backup.Staged) error {
+		if err := r.Verify(ctx, set); err != nil {
+			return err
+		}
+		if r.remoteLog {
+			// The log goes with the set; what is logged after the
+			// commit stays in the local copy.
+			return r.upload(ctx, path.Join(set.Rel, backupset.RunLogName(r.res.Host)))
+		}
+		return nil
 	}
 	p, err := backup.Prepare(ctx, r.Opts, deps)
 	r.p = p
 	if p != nil && p.HostDir() != "" { // known once the source is identified
 		r.res.Host, r.res.HostDir, r.res.Set, r.res.Type = p.Name().Host, p.HostDir(), p.Name().String(), string(p.Name().Type)
+		r.res.Store = p.Store()
 	}
 	if err != nil {
 		return err
@@ -196,14 +228,25 @@ func (r *Run) prepare(ctx context.Context, deps backup.Deps) error {
 	if r.Console != nil {
 		console = r.Console(console)
 	}
-	rl, err := runlog.Open(runlog.Options{Path: filepath.Join(p.TmpDir(), backupset.RunLogName(p.Name().Host)),
+	logPath := filepath.Join(p.TmpDir(), backupset.RunLogName(p.Name().Host))
+	if p.Store().Local() == "" {
+		// A server's file is written once, start to end: the log is
+		// kept here and uploaded at the commit.
+		r.remoteLog = true
+		if err := os.MkdirAll(r.RunDir, 0o700); err != nil {
+			return fmt.Errorf("run log: %w", err)
+		}
+		logPath = filepath.Join(r.RunDir, backupset.RunLogName(p.Name().Host))
+		os.Remove(logPath) // the last run's
+	}
+	rl, err := runlog.Open(runlog.Options{Path: logPath,
 		Console: console, JSON: r.Config.LogJSON, Secrets: r.Config.Secrets()})
 	if err != nil {
 		return err
 	}
 	r.rl, r.res.RunLog, r.log = rl, rl, rl.Logger
 	p.SetLog(r.log)
-	r.log.Info("backup run", "version", r.Version, "set", r.res.Set, "target", r.Opts.Target)
+	r.log.Info("backup run", "version", r.Version, "set", r.res.Set, "target", store.Redact(r.Opts.Target))
 	ho, _ := r.Config.HookOptions()
 	ho.Log = r.log
 	r.hk = hooks.New(ho)
@@ -214,6 +257,9 @@ func (r *Run) prepare(ctx context.Context, deps backup.Deps) error {
 // warnExposure says when others can read the target: a backup holds
 // every file of the system, secrets included. It never fails the run.
 func (r *Run) warnExposure() {
+	if r.p.Store().Local() == "" {
+		return // a server's permissions are not ours to read
+	}
 	if w, err := backup.ExposureWarning(r.Opts.Target); err == nil && w != "" {
 		fmt.Fprintf(r.Stderr, "backupctl: warning: %s\n", w)
 		r.log.Warn(w)
@@ -227,7 +273,7 @@ func (r *Run) notifyStart(ctx context.Context) {
 		return
 	}
 	m := notify.Message{Host: r.res.Host, OK: true, Subject: r.Msg.Sprintf(i18n.SubjectStarted, r.res.Host),
-		Body: r.Msg.Sprintf(i18n.BackupStartedBody, r.res.Set, r.Opts.Target) + "\n"}
+		Body: r.Msg.Sprintf(i18n.BackupStartedBody, r.res.Set, store.Redact(r.Opts.Target)) + "\n"}
 	if nerr := notify.Send(context.WithoutCancel(ctx), r.log, r.notifiers, m); nerr != nil {
 		fmt.Fprintln(r.Stderr, "backupctl: "+r.Msg.Sprintf(i18n.NotifyFailed, nerr))
 	}
@@ -276,6 +322,9 @@ func (r *Run) Write(ctx context.Context) error {
 	}
 	r.res.Engine, r.res.SetDir = res, res.SetDir
 	r.vars.LogFile = filepath.Join(res.SetDir, backupset.RunLogName(r.res.Host))
+	if r.remoteLog {
+		r.vars.LogFile = r.rl.Path() // the full log is the local one
+	}
 	r.vars.TargetFile = r.p.Payload()
 	return nil
 }
@@ -295,12 +344,14 @@ func (r *Run) PostHooks(ctx context.Context, err error) {
 	_ = r.hk.Run(context.WithoutCancel(ctx), hooks.PostBackup, r.vars)
 }
 
-// Verify checks the complete set in tmp against its manifest (sizes,
-// SHA-256 sums, archive and tree integrity) before it is moved into
-// place: retention deletes older sets only after this passed.
-func (r *Run) Verify(ctx context.Context, dir string) error {
+// Verify checks the complete set against its manifest (sizes, SHA-256
+// sums, archive and tree integrity) before it is committed: retention
+// deletes older sets only after this passed. It reads the set back
+// through the store, so on a server every byte makes a second trip: what
+// the server stored is what was hashed while writing (docs/FORMAT.md).
+func (r *Run) Verify(ctx context.Context, set backup.Staged) error {
 	start := time.Now()
-	rep, err := verify.Dir(ctx, dir, verify.Options{Log: r.log, Progress: r.Progress})
+	rep, err := verify.Set(ctx, set.FS, set.Name, verify.Options{LocalDir: set.LocalDir, Log: r.log, Progress: r.Progress})
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrNewSetBad, err)
 	}
@@ -312,10 +363,10 @@ func (r *Run) Verify(ctx context.Context, dir string) error {
 // new set is complete and verified; Plan keeps the newest set of every
 // series and snapshots, and Apply refuses snapshots and sets in progress.
 func (r *Run) Retention(ctx context.Context) {
-	root := r.Opts.Target
-	l, err := backupset.List(os.DirFS(root), ".")
+	st := r.p.Store()
+	l, err := backupset.ListOptions{ManifestLast: !st.CanRename()}.List(st.FS(), ".")
 	if err != nil {
-		r.res.RetErr = fmt.Errorf("list %s: %w", root, err)
+		r.res.RetErr = fmt.Errorf("list %s: %w", st, err)
 		return
 	}
 	var mine []backupset.Set
@@ -332,7 +383,7 @@ func (r *Run) Retention(ctx context.Context) {
 	for _, s := range remove {
 		r.log.Info("retention: deleting", "set", s.Dir)
 	}
-	done, err := retention.Apply(ctx, retention.ApplyOptions{Root: root, Log: r.log}, remove)
+	done, err := retention.Apply(ctx, retention.ApplyOptions{Store: st, Log: r.log}, remove)
 	for _, s := range done {
 		r.res.Removed = append(r.res.Removed, filepath.Base(s.Dir))
 	}
@@ -346,17 +397,41 @@ func (r *Run) Retention(ctx context.Context) {
 // be removed, to <host>/backupctl-failed.log, and returns its new path
 // (the old one if that fails). The open file keeps being written.
 func (r *Run) keepFailedLog() string {
-	path := r.rl.Path()
+	p := r.rl.Path()
 	if r.res.HostDir == "" {
-		return path
+		return p
+	}
+	if r.remoteLog {
+		// On a server: a copy of the log so far (Execute copies it once
+		// more at its end); the full log stays in RunDir.
+		if err := r.upload(context.Background(), path.Join(r.res.Host, FailedLogName)); err != nil {
+			r.log.Info("cannot keep the log of the failed run", "error", err)
+			return p
+		}
+		return r.res.HostDir + "/" + FailedLogName
 	}
 	dst := filepath.Join(r.res.HostDir, FailedLogName)
 	os.Remove(dst)
-	if err := os.Link(path, dst); err != nil {
+	if err := os.Link(p, dst); err != nil {
 		r.log.Info("cannot keep the log of the failed run", "error", err)
-		return path
+		return p
 	}
 	return dst
+}
+
+// upload copies the local run log to name in the store, replacing what
+// is there: Create refuses an existing name, and a log is no set, so a
+// remove and a create are enough.
+func (r *Run) upload(ctx context.Context, name string) error {
+	st := r.p.Store()
+	b, err := os.ReadFile(r.rl.Path())
+	if err != nil {
+		return err
+	}
+	if err := st.RemoveAll(ctx, name); err != nil {
+		return err
+	}
+	return store.WriteFile(ctx, st, name, b)
 }
 
 // unwrapStartErrors picks the errors of services that did not start

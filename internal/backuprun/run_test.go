@@ -19,6 +19,8 @@ import (
 	"github.com/pibackup/pibackup/internal/config"
 	"github.com/pibackup/pibackup/internal/hooks"
 	"github.com/pibackup/pibackup/internal/i18n"
+	"github.com/pibackup/pibackup/internal/store"
+	"github.com/pibackup/pibackup/internal/store/storetest"
 	"github.com/pibackup/pibackup/internal/testfs"
 	"github.com/pibackup/pibackup/internal/verify"
 )
@@ -80,7 +82,19 @@ func (e *env) read(name string) string {
 // is the CLI's in miniature (0, 1, 3 for a hook that aborted).
 func (e *env) run(t *testing.T, ctx context.Context, d *testfs.PiDisk, target string) Result {
 	t.Helper()
+	return e.runWith(t, ctx, d, target, nil)
+}
+
+// runIn is run into the store st.
+func (e *env) runIn(t *testing.T, ctx context.Context, d *testfs.PiDisk, st store.Store) Result {
+	t.Helper()
+	return e.runWith(t, ctx, d, st.String(), st)
+}
+
+func (e *env) runWith(t *testing.T, ctx context.Context, d *testfs.PiDisk, target string, st store.Store) Result {
+	t.Helper()
 	r := &Run{
+		Store: st,
 		Opts: backup.Options{Target: target, Type: backupset.Type(e.cfg.Type), SourceDisk: d.Path,
 			CopyBootFiles: true, ToolVersion: "backuprun test"},
 		Config: e.cfg, Msg: i18n.New(i18n.English), Log: slog.New(slog.NewTextHandler(&e.log, nil)),
@@ -274,5 +288,111 @@ func TestExecuteServiceDoesNotStart(t *testing.T) {
 	b, err := os.ReadFile(filepath.Join(e.runDir, MarkerName))
 	if err != nil || !strings.Contains(string(b), "unit failed") {
 		t.Errorf("marker for recover-services: %v\n%s", err, b)
+	}
+}
+
+// TestExecuteManifestLast runs backups into a store that cannot rename
+// (a local folder behind storetest.NoRename, as S3 is): the set is
+// written in place and verified with its manifest served from memory,
+// the manifest is written last, the run log is uploaded into the set; a
+// set folder without a manifest (a killed run's) is never listed as a
+// set and is removed by the next run; retention deletes the manifest
+// first.
+func TestExecuteManifestLast(t *testing.T) {
+	d := fixture(t)
+	e := newEnv(t, "tgz")
+	e.cfg.Keep = 1
+	target := t.TempDir()
+	dir, err := store.OpenDir(target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := storetest.NoRename(dir)
+	list := func() *backupset.Listing {
+		t.Helper()
+		l, err := backupset.ListOptions{ManifestLast: true}.List(os.DirFS(target), ".")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l
+	}
+
+	res := e.runIn(t, context.Background(), d, st)
+	if res.Err != nil || res.RetErr != nil {
+		t.Fatalf("run: %v, retention %v\n%s", res.Err, res.RetErr, e.log.String())
+	}
+	setDir := filepath.Join(target, "testpi", res.Set)
+	if _, err := verify.Dir(context.Background(), setDir, verify.Options{}); err != nil {
+		t.Errorf("the new set does not verify: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(target, "testpi", backupset.TmpDir)); !os.IsNotExist(err) {
+		t.Errorf("tmp/ on a store that cannot rename: %v", err)
+	}
+	if b, err := os.ReadFile(filepath.Join(setDir, backupset.RunLogName("testpi"))); err != nil || !strings.Contains(string(b), "new set verified") {
+		t.Errorf("run log uploaded into the set: %v\n%s", err, b)
+	}
+	if b, err := os.ReadFile(filepath.Join(e.runDir, backupset.RunLogName("testpi"))); err != nil || !strings.Contains(string(b), "new set verified") {
+		t.Errorf("local run log in the run folder: %v", err)
+	}
+
+	// A killed run's leftover: a set folder with payloads, no manifest.
+	killed := filepath.Join(target, "testpi", res.Set[:len(res.Set)-len("HHMMSS")]+"000001")
+	if err := os.MkdirAll(killed, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(killed, filepath.Base(killed)+".tgz"), []byte("partial"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range list().Sets {
+		if s.String() == filepath.Base(killed) && !s.InProgress {
+			t.Errorf("a set folder without a manifest is listed as a complete set: %+v", s)
+		}
+	}
+	if l, err := backupset.List(os.DirFS(target), "."); err != nil || len(l.Sets) != 2 {
+		t.Fatalf("plain listing: %v %+v", err, l)
+	}
+
+	second := e.runIn(t, context.Background(), d, st)
+	if second.Err != nil || second.RetErr != nil {
+		t.Fatalf("second run: %v, retention %v\n%s", second.Err, second.RetErr, e.log.String())
+	}
+	if _, err := os.Stat(killed); !os.IsNotExist(err) {
+		t.Errorf("the killed run's set folder is still there: %v", err)
+	}
+	if !slices.Equal(second.Removed, []string{res.Set}) {
+		t.Errorf("retention removed %q; want %s", second.Removed, res.Set)
+	}
+	var names []string
+	for _, s := range list().Sets {
+		names = append(names, s.String())
+		if s.InProgress {
+			t.Errorf("set in progress left: %s", s)
+		}
+	}
+	if !slices.Equal(names, []string{second.Set}) {
+		t.Errorf("sets after the second run: %q; want %s", names, second.Set)
+	}
+}
+
+// TestExecuteRsyncOnServer: an rsync set needs a filesystem; on a
+// store that is no local folder it is refused before anything is
+// written, with advice.
+func TestExecuteRsyncOnServer(t *testing.T) {
+	d := fixture(t)
+	e := newEnv(t, "rsync")
+	target := t.TempDir()
+	dir, err := store.OpenDir(target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := e.runIn(t, context.Background(), d, storetest.NoRename(dir))
+	if !errors.Is(res.Err, backup.ErrPreflight) || !errors.Is(res.Err, backup.ErrRsyncRemote) || !strings.Contains(res.Err.Error(), "tgz") {
+		t.Fatalf("rsync onto a server: %v; want a pre-flight refusal advising tgz", res.Err)
+	}
+	if es, _ := os.ReadDir(target); len(es) != 0 {
+		t.Errorf("written although refused: %v", es)
+	}
+	if got := e.read("service"); got != "" {
+		t.Errorf("service was touched (%q) although the run was refused", got)
 	}
 }

@@ -11,9 +11,11 @@ import (
 
 // Set is one backup set found in a backup folder.
 type Set struct {
-	Name       Name
-	Dir        string // path of the set folder within the listed fs.FS
-	InProgress bool   // under <host>/tmp/: never valid, never restorable
+	Name Name
+	Dir  string // path of the set folder within the listed fs.FS
+	// InProgress: under <host>/tmp/, or (ListOptions.ManifestLast) a set
+	// folder without a manifest. Never valid, never restorable.
+	InProgress bool
 	// PartitionMode is true when the set holds a <host>-backup.blkid file,
 	// which is how raspiBackup marks a partition-oriented set.
 	PartitionMode bool
@@ -41,10 +43,26 @@ type Listing struct {
 // holding host folders, a host folder, or a set folder itself. Sets in
 // <host>/tmp/ are listed with InProgress set.
 func List(fsys fs.FS, root string) (*Listing, error) {
+	return ListOptions{}.List(fsys, root)
+}
+
+// ListOptions say how a backup folder's sets are told apart from sets
+// being written.
+type ListOptions struct {
+	// ManifestLast is for stores that cannot rename (S3): a set is
+	// written in place and its manifest last, so a set folder without a
+	// manifest is being written (or was left by a killed run), never a
+	// set. raspiBackup's sets, which have none, cannot be on such a
+	// store.
+	ManifestLast bool
+}
+
+// List is List with the options o.
+func (o ListOptions) List(fsys fs.FS, root string) (*Listing, error) {
 	var l Listing
 	root = path.Clean(root)
 	if n, err := Parse(path.Base(root)); err == nil && root != "." {
-		s, err := inspect(fsys, root, n, false)
+		s, err := o.inspect(fsys, root, n, false)
 		if err != nil {
 			return nil, err
 		}
@@ -63,7 +81,7 @@ func List(fsys fs.FS, root string) (*Listing, error) {
 		}
 	}
 	if hostLevel || isHostDirWithTmpOnly(fsys, root, entries) {
-		if err := listHost(fsys, root, entries, &l); err != nil {
+		if err := o.listHost(fsys, root, entries, &l); err != nil {
 			return nil, err
 		}
 	} else {
@@ -76,7 +94,7 @@ func List(fsys fs.FS, root string) (*Listing, error) {
 			if err != nil {
 				continue // unreadable host folder: not ours to judge
 			}
-			if err := listHost(fsys, dir, sub, &l); err != nil {
+			if err := o.listHost(fsys, dir, sub, &l); err != nil {
 				return nil, err
 			}
 		}
@@ -102,7 +120,7 @@ func isHostDirWithTmpOnly(fsys fs.FS, root string, entries []fs.DirEntry) bool {
 	return false
 }
 
-func listHost(fsys fs.FS, dir string, entries []fs.DirEntry, l *Listing) error {
+func (o ListOptions) listHost(fsys fs.FS, dir string, entries []fs.DirEntry, l *Listing) error {
 	for _, e := range entries {
 		name := e.Name()
 		if name == TmpDir && e.IsDir() {
@@ -115,7 +133,7 @@ func listHost(fsys fs.FS, dir string, entries []fs.DirEntry, l *Listing) error {
 				if err != nil || !t.IsDir() {
 					continue
 				}
-				s, err := inspect(fsys, path.Join(dir, TmpDir, t.Name()), n, true)
+				s, err := o.inspect(fsys, path.Join(dir, TmpDir, t.Name()), n, true)
 				if err != nil {
 					return err
 				}
@@ -133,7 +151,7 @@ func listHost(fsys fs.FS, dir string, entries []fs.DirEntry, l *Listing) error {
 		if !e.IsDir() {
 			continue
 		}
-		s, err := inspect(fsys, path.Join(dir, name), n, false)
+		s, err := o.inspect(fsys, path.Join(dir, name), n, false)
 		if err != nil {
 			return err
 		}
@@ -142,7 +160,7 @@ func listHost(fsys fs.FS, dir string, entries []fs.DirEntry, l *Listing) error {
 	return nil
 }
 
-func inspect(fsys fs.FS, dir string, n Name, inProgress bool) (Set, error) {
+func (o ListOptions) inspect(fsys fs.FS, dir string, n Name, inProgress bool) (Set, error) {
 	s := Set{Name: n, Dir: dir, InProgress: inProgress}
 	entries, err := fs.ReadDir(fsys, dir)
 	if err != nil {
@@ -162,6 +180,9 @@ func inspect(fsys fs.FS, dir string, n Name, inProgress bool) (Set, error) {
 				s.Payload = append(s.Payload, name)
 			}
 		}
+	}
+	if o.ManifestLast && !s.HasManifest {
+		s.InProgress = true
 	}
 	return s, nil
 }

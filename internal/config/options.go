@@ -43,6 +43,9 @@ import (
 // Config is the merged configuration.
 type Config struct {
 	BackupPath         string
+	SSHIdentity        string // sftp:// backup folders: private key file
+	SSHKnownHosts      string // sftp:// backup folders: known_hosts pinning the server
+	SMBPasswordFile    string // smb:// backup folders: file holding the password
 	Type               string
 	Compress           string // "", gzip, zstd or none; "" is the type's own
 	Keep               int
@@ -167,6 +170,10 @@ const (
 	CmdSchedule        = "schedule"
 	CmdRecoverServices = "recover-services"
 	CmdMount           = "mount"
+	CmdList            = "list"
+	CmdVerify          = "verify"
+	CmdExtract         = "extract"
+	CmdDiff            = "diff"
 )
 
 // Groups of commands that share options.
@@ -176,10 +183,11 @@ var (
 	withRestore    = []string{CmdRestore, CmdClone}
 	everyHookUser  = []string{CmdBackup, CmdRestore, CmdClone}
 	withBackupPath = []string{CmdBackup, CmdRestoreTest}
-	everyLangUser  = []string{CmdBackup, CmdRestore, CmdClone, CmdRestoreTest, CmdStatus, CmdSchedule, CmdRecoverServices}
-	// s3Users are the commands that open a BACKUPDIR or a set, which may
-	// be on an S3 server.
-	s3Users = []string{CmdBackup, CmdRestore, CmdClone, CmdRestoreTest, CmdRetention, CmdStatus, CmdMount}
+	// withBackupDir are the commands that open a BACKUPDIR, which may be
+	// a server (see store.Open). extract and diff take one too
+	// (CmdExtract...); they join when they take config flags.
+	withBackupDir = []string{CmdBackup, CmdRestore, CmdRestoreTest, CmdStatus, CmdMount, CmdRetention, CmdList, CmdVerify}
+	everyLangUser = []string{CmdBackup, CmdRestore, CmdClone, CmdRestoreTest, CmdStatus, CmdSchedule, CmdRecoverServices}
 )
 
 // option is one row of the table: the file key, the flag (key with "."
@@ -222,6 +230,9 @@ func (o option) forCommand(cmd string) bool {
 // `config show`.
 var table = []option{
 	{key: "backup-path", help: "backup folder (holds one folder per host); raspiBackup -p", cmds: withBackupPath, field: func(c *Config) any { return &c.BackupPath }},
+	{key: "ssh-identity", help: "sftp:// backup folder: private key file (OpenSSH or PEM, no passphrase); \"\" uses the ssh-agent at SSH_AUTH_SOCK", cmds: withBackupDir, field: func(c *Config) any { return &c.SSHIdentity }},
+	{key: "ssh-known-hosts", help: "sftp:// backup folder: OpenSSH known_hosts file that pins the server's host key (\"\" is /root/.ssh/known_hosts; add it with ssh-keyscan -p PORT HOST >> FILE)", cmds: withBackupDir, field: func(c *Config) any { return &c.SSHKnownHosts }},
+	{key: "smb-password-file", help: "smb:// backup folder: file holding the user's password (chmod 600)", cmds: withBackupDir, field: func(c *Config) any { return &c.SMBPasswordFile }},
 	{key: "type", short: "t", help: "backup type: dd, ddz, tar, tgz or rsync; raspiBackup -t", cmds: backupOnly, field: func(c *Config) any { return &c.Type }},
 	{key: "compress", short: "z", help: `compression for dd and tar: gzip, zstd or none (dd+gzip = ddz, tar+gzip = tgz); "" is the type's own; true means gzip (raspiBackup -z)`,
 		choices: []string{"gzip", "zstd", "none"}, fromBool: map[bool]string{true: "gzip", false: ""}, cmds: backupOnly, field: func(c *Config) any { return &c.Compress }},
@@ -294,11 +305,11 @@ var table = []option{
 	{key: "restore-test.remind-months", flag: "remind-months", help: "status and a backup's result: remind when the last test restore is older than this many months; 0 never reminds", cmds: []string{CmdStatus, CmdBackup}, field: func(c *Config) any { return &c.RemindMonths }},
 	{key: "schedule.on-calendar", flag: "on-calendar", help: "schedule install: when to back up, as a systemd calendar expression", cmds: []string{CmdSchedule}, field: func(c *Config) any { return &c.ScheduleOnCalendar }},
 	{key: "schedule.restore-test", flag: "restore-test", help: "schedule install: also run `backupctl restore-test` on this calendar (daily, weekly, monthly or a systemd calendar expression) from its own timer", cmds: []string{CmdSchedule}, field: func(c *Config) any { return &c.ScheduleRestoreTest }},
-	{key: "s3.endpoint", help: `S3 server for s3://bucket/prefix backup folders, e.g. "https://minio.lan:9000" ("" is AWS, or AWS_ENDPOINT_URL_S3)`, cmds: s3Users, field: func(c *Config) any { return &c.S3Endpoint }},
-	{key: "s3.region", help: `S3 region ("" is AWS_REGION, else us-east-1 for a server given by s3.endpoint)`, cmds: s3Users, field: func(c *Config) any { return &c.S3Region }},
-	{key: "s3.access-key", help: `S3 access key id ("" is AWS_ACCESS_KEY_ID)`, cmds: s3Users, field: func(c *Config) any { return &c.S3AccessKey }},
-	{key: "s3.secret-key-file", help: `file holding the S3 secret key, mode 600 ("" is AWS_SECRET_ACCESS_KEY); the key itself is never a flag`, cmds: s3Users, field: func(c *Config) any { return &c.S3SecretKeyFile }},
-	{key: "s3.path-style", help: "address the bucket in the URL path, not the host name (MinIO, Garage, most servers on a LAN)", cmds: s3Users, field: func(c *Config) any { return &c.S3PathStyle }},
+	{key: "s3.endpoint", help: `S3 server for s3://bucket/prefix backup folders, e.g. "https://minio.lan:9000" ("" is AWS, or AWS_ENDPOINT_URL_S3)`, cmds: withBackupDir, field: func(c *Config) any { return &c.S3Endpoint }},
+	{key: "s3.region", help: `S3 region ("" is AWS_REGION, else us-east-1 for a server given by s3.endpoint)`, cmds: withBackupDir, field: func(c *Config) any { return &c.S3Region }},
+	{key: "s3.access-key", help: `S3 access key id ("" is AWS_ACCESS_KEY_ID)`, cmds: withBackupDir, field: func(c *Config) any { return &c.S3AccessKey }},
+	{key: "s3.secret-key-file", help: `file holding the S3 secret key, mode 600 ("" is AWS_SECRET_ACCESS_KEY); the key itself is never a flag`, cmds: withBackupDir, field: func(c *Config) any { return &c.S3SecretKeyFile }},
+	{key: "s3.path-style", help: "address the bucket in the URL path, not the host name (MinIO, Garage, most servers on a LAN)", cmds: withBackupDir, field: func(c *Config) any { return &c.S3PathStyle }},
 }
 
 func lookup(key string) (option, bool) {

@@ -12,12 +12,14 @@ package restoretest
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"math/rand/v2"
 	"os"
@@ -38,7 +40,11 @@ import (
 
 // Options are the inputs of Run.
 type Options struct {
-	SetDir  string // the set folder, BACKUPDIR/<host>/<set>
+	SetDir string // the set folder, BACKUPDIR/<host>/<set>
+	// Set and SetName are a set read through a store (a server), when
+	// SetDir is "".
+	Set     fs.FS
+	SetName string
 	WorkDir string // where the image is made (default /var/tmp)
 	Sample  int    // files compared with the set's hashes (default 200)
 	// MaxBytes bounds the disk space the image may take (0: no bound but
@@ -113,13 +119,17 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if o.Rand == nil {
 		o.Rand = rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), uint64(os.Getpid())))
 	}
-	setDir, err := filepath.Abs(o.SetDir)
-	if err != nil {
-		return nil, err
+	fsys, setName, localDir := o.Set, o.SetName, ""
+	if fsys == nil {
+		setDir, err := filepath.Abs(o.SetDir)
+		if err != nil {
+			return nil, err
+		}
+		fsys, setName, localDir = os.DirFS(setDir), filepath.Base(setDir), setDir
 	}
-	name, err := backupset.Parse(filepath.Base(setDir))
+	name, err := backupset.Parse(setName)
 	if err != nil {
-		return nil, fmt.Errorf("restore test: %s is not a backup set folder: %w", o.SetDir, err)
+		return nil, fmt.Errorf("restore test: %s is not a backup set folder: %w", cmp.Or(o.SetDir, setName), err)
 	}
 	if err := os.MkdirAll(o.WorkDir, 0o700); err != nil {
 		return nil, fmt.Errorf("restore test: work folder: %w", err)
@@ -127,12 +137,12 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	for _, p := range CleanStale(o.WorkDir) {
 		o.Log.Info("removed the work image of a killed restore test", "file", p)
 	}
-	man, _, merr := backupset.ReadManifestIn(os.DirFS(setDir), ".", name.Host)
+	man, _, merr := backupset.ReadManifestIn(fsys, ".", name.Host)
 	if merr != nil && !errors.Is(merr, os.ErrNotExist) {
 		o.Log.Warn("manifest unreadable; testing the set as raspiBackup's", "err", merr)
 		man = nil
 	}
-	diskSize, need := imageSize(setDir, man)
+	diskSize, need := imageSize(fsys, man)
 	if err := checkSpace(o.WorkDir, need, o.MaxBytes); err != nil {
 		return nil, err
 	}
@@ -140,11 +150,11 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	img := filepath.Join(o.WorkDir, imagePrefix+strconv.Itoa(os.Getpid())+".img")
 	os.Remove(img) // our own PID: a leftover of a run before a reboot
 	defer os.Remove(img)
-	res := &Result{Set: filepath.Base(setDir)}
+	res := &Result{Set: setName}
 	defer func() { res.Duration = time.Since(start) }()
 
 	plan, err := restore.NewPlan(ctx, restore.Options{
-		Set: os.DirFS(setDir), SetName: filepath.Base(setDir), LocalDir: setDir,
+		Set: fsys, SetName: setName, LocalDir: localDir,
 		Target: img, Size: diskSize, KeepIDs: true, Log: o.Log, Progress: o.Progress,
 	})
 	if err != nil {
@@ -166,7 +176,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if !rr.Verified {
 		res.add("restore verified", false, "the restore could not verify what it wrote (see the log)")
 	}
-	if err := judge(ctx, res, img, setDir, name.Host, man, o); err != nil {
+	if err := judge(ctx, res, img, fsys, name.Host, man, o); err != nil {
 		return nil, err
 	}
 	return res, nil
@@ -191,7 +201,7 @@ func CleanStale(dir string) []string {
 
 // imageSize is the size of the work image (the source disk's, so nothing
 // is resized and the ids stay) and the space it will take.
-func imageSize(setDir string, man *backupset.Manifest) (size, need int64) {
+func imageSize(fsys fs.FS, man *backupset.Manifest) (size, need int64) {
 	if man != nil && man.Disk.Size > 0 {
 		size = man.Disk.Size
 		if man.ImageSize > size {
@@ -209,7 +219,7 @@ func imageSize(setDir string, man *backupset.Manifest) (size, need int64) {
 	}
 	// A set without a manifest (raspiBackup's): the sfdisk dump gives the
 	// disk; else (a dd set) the image is at most what a card holds.
-	if d := sfdiskOf(setDir); d != nil {
+	if d := sfdiskOf(fsys); d != nil {
 		size = d.Size
 		for _, p := range d.Partitions {
 			size = max(size, p.Start+p.Size)
@@ -220,7 +230,7 @@ func imageSize(setDir string, man *backupset.Manifest) (size, need int64) {
 	}
 	// Compressed payloads grow about three times when written out.
 	var payload int64
-	entries, _ := os.ReadDir(setDir)
+	entries, _ := fs.ReadDir(fsys, ".")
 	for _, e := range entries {
 		if fi, err := e.Info(); err == nil && fi.Mode().IsRegular() {
 			payload += fi.Size()
@@ -229,12 +239,12 @@ func imageSize(setDir string, man *backupset.Manifest) (size, need int64) {
 	return size, 3*payload + 64<<20
 }
 
-func sfdiskOf(setDir string) *backupset.Disk {
-	matches, _ := filepath.Glob(filepath.Join(setDir, "*"+backupset.SuffixSfdisk))
+func sfdiskOf(fsys fs.FS) *backupset.Disk {
+	matches, _ := fs.Glob(fsys, "*"+backupset.SuffixSfdisk)
 	if len(matches) == 0 {
 		return nil
 	}
-	f, err := os.Open(matches[0])
+	f, err := fsys.Open(matches[0])
 	if err != nil {
 		return nil
 	}
@@ -263,7 +273,7 @@ func checkSpace(dir string, need, maxBytes int64) error {
 }
 
 // judge runs the checks of the restored image.
-func judge(ctx context.Context, res *Result, img, setDir, host string, man *backupset.Manifest, o Options) error {
+func judge(ctx context.Context, res *Result, img string, fsys fs.FS, host string, man *backupset.Manifest, o Options) error {
 	d, err := disklayout.ReadFile(img)
 	if err != nil || len(d.Partitions) == 0 {
 		res.add("partition table", false, "the restored image has no readable partition table: %v", err)
@@ -326,7 +336,7 @@ func judge(ctx context.Context, res *Result, img, setDir, host string, man *back
 		} else {
 			checkRefs(res, "/etc/fstab", fstabRefs(fstab), ids)
 		}
-		sampleFiles(ctx, res, mnt, setDir, man, o)
+		sampleFiles(ctx, res, mnt, fsys, man, o)
 		return nil
 	})
 }
@@ -414,7 +424,7 @@ func isRef(v string) bool {
 // listing. Tar and dd payloads were checked whole against the manifest's
 // SHA-256 while the restore read them; a set without a manifest has no
 // hashes to compare with.
-func sampleFiles(ctx context.Context, res *Result, mnt, setDir string, man *backupset.Manifest, o Options) {
+func sampleFiles(ctx context.Context, res *Result, mnt string, fsys fs.FS, man *backupset.Manifest, o Options) {
 	var listing string
 	if man != nil {
 		for _, t := range man.Trees {
@@ -431,7 +441,7 @@ func sampleFiles(ctx context.Context, res *Result, mnt, setDir string, man *back
 		res.add("sample of files", true, "not applicable: %s", how)
 		return
 	}
-	hashes, err := listingHashes(filepath.Join(setDir, listing))
+	hashes, err := listingHashes(fsys, listing)
 	if err != nil {
 		res.add("sample of files", false, "read the listing %s: %v", listing, err)
 		return
@@ -467,8 +477,8 @@ func sampleFiles(ctx context.Context, res *Result, mnt, setDir string, man *back
 }
 
 // listingHashes reads the regular files' hashes of a tree listing.
-func listingHashes(path string) (map[string]string, error) {
-	f, err := os.Open(path)
+func listingHashes(fsys fs.FS, name string) (map[string]string, error) {
+	f, err := fsys.Open(name)
 	if err != nil {
 		return nil, err
 	}

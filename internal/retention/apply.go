@@ -4,12 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
-	"os"
-	"path/filepath"
+	"path"
 	"strings"
 
 	"github.com/pibackup/pibackup/internal/backupset"
+	"github.com/pibackup/pibackup/internal/store"
 )
 
 // deletingSuffix marks a set being deleted inside <host>/tmp/. The suffix
@@ -20,17 +21,24 @@ const deletingSuffix = ".deleting"
 
 // ApplyOptions configure Apply.
 type ApplyOptions struct {
+	// Store holds the sets; the Set.Dir values are names in it (list
+	// its FS). Nil opens Root.
+	Store store.Store
 	// Root is the OS path that the Set.Dir values are relative to: the
-	// directory that was given to backupset.List as an os.DirFS.
+	// directory that was given to backupset.List as an os.DirFS. Only
+	// when Store is nil.
 	Root string
 	Log  *slog.Logger
 }
 
-// Apply deletes the sets in remove. Each set is first renamed to
-// <host>/tmp/<name>.deleting — one atomic step after which no listing sees
-// it as a set — and only then removed, so an interrupted run leaves either
-// the complete set or an invisible leftover, never a half-deleted set that
-// looks valid. Leftovers from an earlier interrupted run are removed first.
+// Apply deletes the sets in remove so that an interrupted run never
+// leaves a half-deleted set that looks valid. On a store that renames,
+// each set is first renamed to <host>/tmp/<name>.deleting — one atomic
+// step after which no listing sees it as a set — and only then removed;
+// leftovers from an earlier interrupted run are removed first. On a
+// store that cannot (S3), its manifest goes first: a set folder without
+// one is a set in progress to every listing (backupset.ListOptions) and
+// is removed by the next backup run; then the rest.
 //
 // Apply refuses snapshots and sets in progress even if the caller put them
 // in remove. Call it only after the new backup succeeded and was moved into
@@ -40,6 +48,14 @@ func Apply(ctx context.Context, opts ApplyOptions, remove []backupset.Set) ([]ba
 	log := opts.Log
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
+	}
+	st := opts.Store
+	if st == nil {
+		d, err := store.OpenDir(opts.Root)
+		if err != nil {
+			return nil, fmt.Errorf("retention: %w", err)
+		}
+		st = d
 	}
 	var done []backupset.Set
 	var errs []error
@@ -53,37 +69,68 @@ func Apply(ctx context.Context, opts ApplyOptions, remove []backupset.Set) ([]ba
 			errs = append(errs, fmt.Errorf("BUG: retention asked to delete %s, a snapshot or a set in progress; skipped", s))
 			continue
 		}
-		dir := filepath.Join(opts.Root, filepath.FromSlash(s.Dir))
-		hostDir := filepath.Dir(dir)
-		tmp := filepath.Join(hostDir, backupset.TmpDir)
+		dir := path.Clean(s.Dir)
+		if !st.CanRename() {
+			if err := deleteManifestFirst(ctx, st, dir, s.Name.Host); err != nil {
+				errs = append(errs, fmt.Errorf("delete %s: %w", s, err))
+				continue
+			}
+			log.Info("removed backup set", "set", s.String())
+			done = append(done, s)
+			continue
+		}
+		tmp := path.Join(path.Dir(dir), backupset.TmpDir)
 		if !cleaned[tmp] {
 			cleaned[tmp] = true
-			if err := removeLeftovers(tmp, log); err != nil {
+			if err := removeLeftovers(ctx, st, tmp, log); err != nil {
 				errs = append(errs, err)
 			}
 		}
-		if err := os.MkdirAll(tmp, 0o755); err != nil {
+		if err := st.MkdirAll(ctx, tmp); err != nil {
 			errs = append(errs, fmt.Errorf("delete %s: %w", s, err))
 			continue
 		}
-		doomed := filepath.Join(tmp, filepath.Base(dir)+deletingSuffix)
-		if err := os.Rename(dir, doomed); err != nil {
+		doomed := path.Join(tmp, path.Base(dir)+deletingSuffix)
+		if err := st.Rename(ctx, dir, doomed); err != nil {
 			errs = append(errs, fmt.Errorf("delete %s: move aside: %w", s, err))
 			continue
 		}
-		if err := os.RemoveAll(doomed); err != nil {
+		if err := st.RemoveAll(ctx, doomed); err != nil {
 			// The set is already invisible; the next run retries.
 			errs = append(errs, fmt.Errorf("delete %s: remove %s: %w", s, doomed, err))
 		}
 		log.Info("removed backup set", "set", s.String())
 		done = append(done, s)
 	}
+	for tmp := range cleaned {
+		// An empty tmp/ goes, as after a backup. The host lock is held
+		// (or nothing writes there: retention without a backup).
+		if es, err := fs.ReadDir(st.FS(), tmp); err == nil && len(es) == 0 {
+			st.RemoveAll(ctx, tmp)
+		}
+	}
 	return done, errors.Join(errs...)
 }
 
-func removeLeftovers(tmp string, log *slog.Logger) error {
-	entries, err := os.ReadDir(tmp)
-	if errors.Is(err, os.ErrNotExist) {
+// deleteManifestFirst removes a set on a store that cannot rename: the
+// manifest (under every name it may have), then the rest.
+func deleteManifestFirst(ctx context.Context, st store.Store, dir, host string) error {
+	for _, n := range backupset.ManifestNames(host) {
+		if err := st.RemoveAll(ctx, path.Join(dir, n)); err != nil {
+			return fmt.Errorf("remove its manifest: %w", err)
+		}
+	}
+	if err := st.RemoveAll(ctx, dir); err != nil {
+		// Without its manifest it is a set in progress now, which the
+		// next backup run removes.
+		return fmt.Errorf("remove %s: %w", dir, err)
+	}
+	return nil
+}
+
+func removeLeftovers(ctx context.Context, st store.Store, tmp string, log *slog.Logger) error {
+	entries, err := fs.ReadDir(st.FS(), tmp)
+	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
 	if err != nil {
@@ -94,9 +141,9 @@ func removeLeftovers(tmp string, log *slog.Logger) error {
 		if !strings.HasSuffix(e.Name(), deletingSuffix) {
 			continue
 		}
-		p := filepath.Join(tmp, e.Name())
+		p := path.Join(tmp, e.Name())
 		log.Info("finishing interrupted delete", "path", p)
-		if err := os.RemoveAll(p); err != nil {
+		if err := st.RemoveAll(ctx, p); err != nil {
 			errs = append(errs, fmt.Errorf("finish interrupted delete of %s: %w", p, err))
 		}
 	}

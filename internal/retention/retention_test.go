@@ -6,10 +6,13 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/pibackup/pibackup/internal/backupset"
+	"github.com/pibackup/pibackup/internal/store"
+	"github.com/pibackup/pibackup/internal/store/storetest"
 )
 
 // set builds a Set from a folder name; tmp marks it in progress.
@@ -325,12 +328,74 @@ func TestApply(t *testing.T) {
 	if got := names(l.Sets); !slices.Equal(got, want) {
 		t.Errorf("after Apply: %v, want %v", got, want)
 	}
-	left, err := os.ReadDir(filepath.Join(root, "pi", "tmp"))
+	if left, err := os.ReadDir(filepath.Join(root, "pi", "tmp")); !os.IsNotExist(err) {
+		t.Errorf("tmp/ left after Apply (%v), holding %v", err, left)
+	}
+}
+
+// failRemove is a store whose RemoveAll fails for every name but a
+// manifest's: a set folder that cannot be removed.
+type failRemove struct{ store.Store }
+
+func (f failRemove) RemoveAll(ctx context.Context, name string) error {
+	if strings.HasSuffix(name, ".json") {
+		return f.Store.RemoveAll(ctx, name)
+	}
+	return errors.New("server said no")
+}
+
+// TestApplyManifestFirst: on a store that cannot rename, a set's
+// manifest is deleted first, so a delete that fails half-way leaves a
+// set in progress (removed by the next backup run), never one that
+// lists as complete.
+func TestApplyManifestFirst(t *testing.T) {
+	root := t.TempDir()
+	names := []string{"pi@debian12-tgz-backup-20240101-030000", "pi@debian12-tgz-backup-20240102-030000"}
+	for _, n := range names {
+		d := filepath.Join(root, "pi", n)
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range []string{backupset.ManifestName("pi"), n + ".tgz"} {
+			if err := os.WriteFile(filepath.Join(d, f), []byte("x"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	dir, err := store.OpenDir(root)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(left) != 0 {
-		t.Errorf("tmp/ still holds %v", left)
+	list := func() []backupset.Set {
+		l, err := backupset.ListOptions{ManifestLast: true}.List(os.DirFS(root), ".")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l.Sets
+	}
+	older := list()[1]
+	if older.String() != names[0] || older.InProgress {
+		t.Fatalf("listing: %+v", list())
+	}
+	done, err := Apply(context.Background(), ApplyOptions{Store: failRemove{storetest.NoRename(dir)}}, []backupset.Set{older})
+	if err == nil || len(done) != 0 {
+		t.Fatalf("Apply with a failing remove: %v, done %v; want an error", err, done)
+	}
+	for _, s := range list() {
+		if s.String() == names[0] && !s.InProgress {
+			t.Errorf("a half-deleted set lists as complete: %+v", s)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(root, "pi", names[0], backupset.ManifestName("pi"))); !os.IsNotExist(err) {
+		t.Errorf("the manifest of the half-deleted set is still there: %v", err)
+	}
+
+	done, err = Apply(context.Background(), ApplyOptions{Store: storetest.NoRename(dir)}, []backupset.Set{older})
+	if err != nil || len(done) != 1 {
+		t.Fatalf("Apply: %v, done %v", err, done)
+	}
+	if got := list(); len(got) != 1 || got[0].String() != names[1] || got[0].InProgress {
+		t.Errorf("after Apply: %+v; want only %s", got, names[1])
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/cloudsoda/go-smb2"
 	"github.com/pkg/sftp"
 )
 
@@ -193,31 +194,35 @@ func (f *remoteFileFS) ReadAt(p []byte, off int64) (int, error) {
 	if n < len(p) && err == nil {
 		err = io.EOF
 	}
-	return n, lostErr(err)
+	return n, LostErr(err)
 }
 
 func (f *remoteFileFS) Read(p []byte) (int, error) {
 	n, err := f.remoteFile.Read(p)
-	return n, lostErr(err)
+	return n, LostErr(err)
 }
 
 func (f *remoteFileFS) WriteTo(w io.Writer) (int64, error) {
 	n, err := f.remoteFile.WriteTo(w)
-	return n, lostErr(err)
+	return n, LostErr(err)
 }
 
-// lostErr marks the errors of a dead connection (the keepalives of
+// LostErr marks the errors of a dead connection (the keepalives of
 // dialTCP fired, the server went away) with ErrConnectionLost, so the
 // user reads what happened and what to do instead of "read: connection
-// lost" or "i/o timeout".
-func lostErr(err error) error {
+// lost" or "i/o timeout". A bare io.EOF is a file's end; a wrapped one
+// ("failed to send packet: EOF") is the server closing the connection.
+// go-smb2's TransportError does not unwrap, so it is matched by type.
+func LostErr(err error) error {
 	if err == nil || err == io.EOF || errors.Is(err, ErrConnectionLost) {
 		return err
 	}
 	var ne net.Error
-	if errors.Is(err, sftp.ErrSSHFxConnectionLost) || errors.Is(err, syscall.ETIMEDOUT) ||
+	var te *smb2.TransportError
+	if errors.As(err, &te) || errors.Is(err, sftp.ErrSSHFxConnectionLost) || errors.Is(err, syscall.ETIMEDOUT) ||
 		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) ||
-		errors.Is(err, net.ErrClosed) || (errors.As(err, &ne) && ne.Timeout()) {
+		errors.Is(err, net.ErrClosed) || (errors.As(err, &ne) && ne.Timeout()) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 		return fmt.Errorf("%w (%w)", ErrConnectionLost, err)
 	}
 	return err

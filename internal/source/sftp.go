@@ -39,57 +39,27 @@ func DialSFTP(ctx context.Context, sp Spec) (*SFTP, error) {
 	}
 	var auth []ssh.AuthMethod
 	if len(sp.Identity) > 0 {
-		signer, err := parseIdentity(sp.Identity, sp.Password)
+		signer, err := ParseIdentity(sp.Identity, sp.Password)
 		if err != nil {
 			return nil, err
 		}
 		auth = append(auth, ssh.PublicKeys(signer))
 	}
 	if sp.Password != "" && len(sp.Identity) == 0 {
-		pw := sp.Password
-		auth = append(auth, ssh.Password(pw),
-			ssh.KeyboardInteractive(func(_, _ string, qs []string, _ []bool) ([]string, error) {
-				a := make([]string, len(qs))
-				for i := range a {
-					a[i] = pw
-				}
-				return a, nil
-			}))
+		auth = append(auth, PasswordAuth(sp.Password)...)
 	}
 	if len(auth) == 0 {
 		return nil, fmt.Errorf("sftp %s: no password and no identity: %w", sp.Addr(), ErrAuth)
 	}
-	addr := sp.Addr()
-	cfg := &ssh.ClientConfig{
+	sc, err := DialSSH(ctx, sp.Addr(), &ssh.ClientConfig{
 		User:            sp.User,
 		Auth:            auth,
-		HostKeyCallback: pinnedHostKey(addr, sp.KnownHost),
-		Timeout:         dialTimeout,
-	}
-	ctx, cancel := context.WithTimeout(ctx, dialTimeout)
-	defer cancel()
-	conn, err := dialTCP(ctx, addr)
+		HostKeyCallback: pinnedHostKey(sp.Addr(), sp.KnownHost),
+	})
 	if err != nil {
-		return nil, fmt.Errorf("sftp %s: %w (%w)", addr, ErrUnreachable, err)
+		return nil, err
 	}
-	// The handshake has no context; a deadline on the conn bounds it.
-	_ = conn.SetDeadline(time.Now().Add(dialTimeout))
-	stop := context.AfterFunc(ctx, func() { conn.Close() })
-	c, chans, reqs, err := ssh.NewClientConn(conn, addr, cfg)
-	stop()
-	if err != nil {
-		conn.Close()
-		var hk *HostKeyError
-		switch {
-		case errors.As(err, &hk), errors.Is(err, ErrHostKeyMismatch):
-			return nil, err
-		case strings.Contains(err.Error(), "unable to authenticate"):
-			return nil, fmt.Errorf("sftp %s as %s: %w", addr, sp.User, ErrAuth)
-		}
-		return nil, fmt.Errorf("sftp %s: ssh handshake: %w", addr, err)
-	}
-	_ = conn.SetDeadline(time.Time{})
-	sc := ssh.NewClient(c, chans, reqs)
+	addr := sp.Addr()
 	client, err := sftp.NewClient(sc,
 		sftp.UseConcurrentReads(true),
 		sftp.MaxConcurrentRequestsPerFile(64))
@@ -115,10 +85,70 @@ func DialSFTP(ctx context.Context, sp Spec) (*SFTP, error) {
 		sc.Close()
 		return nil, fmt.Errorf("sftp %s: %s is not a folder", addr, root)
 	}
-	return &SFTP{spec: sp, ssh: sc, client: client, fsys: newRemoteFS(sftpClient{client}, root, "/", sftpErr)}, nil
+	return &SFTP{spec: sp, ssh: sc, client: client, fsys: newRemoteFS(sftpClient{client}, root, "/", SFTPErr)}, nil
 }
 
-func parseIdentity(key []byte, passphrase string) (ssh.Signer, error) {
+// DialSSH connects to addr and does the SSH handshake with cfg, bounded
+// by dialTimeout, over a TCP connection that notices a dead peer (see
+// dialTCP). An error from cfg.HostKeyCallback is returned as it is, so
+// the caller's advice on pinning the key reaches the user; a rejected
+// login wraps ErrAuth and a failed connect ErrUnreachable.
+func DialSSH(ctx context.Context, addr string, cfg *ssh.ClientConfig) (*ssh.Client, error) {
+	c := *cfg
+	c.Timeout = dialTimeout
+	var hostKeyErr error
+	c.HostKeyCallback = func(host string, remote net.Addr, key ssh.PublicKey) error {
+		hostKeyErr = cfg.HostKeyCallback(host, remote, key)
+		return hostKeyErr
+	}
+	ctx, cancel := context.WithTimeout(ctx, dialTimeout)
+	defer cancel()
+	conn, err := dialTCP(ctx, addr)
+	if err != nil {
+		return nil, fmt.Errorf("sftp %s: %w (%w)", addr, ErrUnreachable, err)
+	}
+	// The handshake has no context; a deadline on the conn bounds it.
+	_ = conn.SetDeadline(time.Now().Add(dialTimeout))
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	sc, chans, reqs, err := ssh.NewClientConn(conn, addr, &c)
+	stop()
+	if err != nil {
+		conn.Close()
+		switch {
+		case hostKeyErr != nil:
+			return nil, hostKeyErr
+		case strings.Contains(err.Error(), "unable to authenticate"):
+			return nil, fmt.Errorf("sftp %s as %s: %w", addr, c.User, ErrAuth)
+		}
+		return nil, fmt.Errorf("sftp %s: ssh handshake: %w", addr, err)
+	}
+	_ = conn.SetDeadline(time.Time{})
+	return ssh.NewClient(sc, chans, reqs), nil
+}
+
+// NewSFTPFS is the folder root of an SFTP server as an fs.FS that keeps
+// the io/fs promises (see remoteFS) and marks a dead connection's errors
+// with ErrConnectionLost.
+func NewSFTPFS(c *sftp.Client, root string) fs.FS {
+	return newRemoteFS(sftpClient{c}, root, "/", SFTPErr)
+}
+
+// PasswordAuth logs on with pw, whether the server asks for a password
+// or, as many do with PAM, through keyboard-interactive prompts.
+func PasswordAuth(pw string) []ssh.AuthMethod {
+	return []ssh.AuthMethod{ssh.Password(pw),
+		ssh.KeyboardInteractive(func(_, _ string, qs []string, _ []bool) ([]string, error) {
+			a := make([]string, len(qs))
+			for i := range a {
+				a[i] = pw
+			}
+			return a, nil
+		})}
+}
+
+// ParseIdentity parses a private key in OpenSSH or PEM format, protected
+// by passphrase or not.
+func ParseIdentity(key []byte, passphrase string) (ssh.Signer, error) {
 	signer, err := ssh.ParsePrivateKey(key)
 	var missing *ssh.PassphraseMissingError
 	if errors.As(err, &missing) {
@@ -188,8 +218,8 @@ func (s *SFTP) Close() error {
 	return err
 }
 
-// sftpErr maps the errors pkg/sftp returns to the io/fs sentinels.
-func sftpErr(err error) error {
+// SFTPErr maps the errors pkg/sftp returns to the io/fs sentinels.
+func SFTPErr(err error) error {
 	var st *sftp.StatusError
 	if errors.As(err, &st) {
 		switch st.FxCode() {

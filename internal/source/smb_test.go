@@ -3,6 +3,7 @@ package source_test
 import (
 	"context"
 	"errors"
+	"io"
 	"testing"
 
 	"github.com/pibackup/pibackup/internal/source"
@@ -27,13 +28,19 @@ func TestSMBConformance(t *testing.T) {
 	})
 }
 
-func TestSMBErrors(t *testing.T) {
+// startSMB shares the fixture with a real Samba smbd.
+func startSMB(t *testing.T) *testsrv.SMB {
+	t.Helper()
 	testfs.Require(t, "smb")
 	dir := t.TempDir()
 	if err := sourcetest.Write(dir); err != nil {
 		t.Fatal(err)
 	}
-	s := testsrv.StartSMB(t, dir)
+	return testsrv.StartSMB(t, dir)
+}
+
+func TestSMBErrors(t *testing.T) {
+	s := startSMB(t)
 	ctx := context.Background()
 	sub := smbSpec(s, "pi")
 	src, err := source.DialSMB(ctx, sub)
@@ -53,5 +60,26 @@ func TestSMBErrors(t *testing.T) {
 	}
 	if _, err := source.DialSMB(ctx, smbSpec(s, "nope")); !errors.Is(err, source.ErrNotFound) {
 		t.Errorf("missing folder: %v; want ErrNotFound", err)
+	}
+}
+
+// TestSMBServerStopped: a read after the server died says the
+// connection was lost, so the user knows what to do.
+func TestSMBServerStopped(t *testing.T) {
+	s := startSMB(t)
+	src, err := source.DialSMB(context.Background(), smbSpec(s, sourcetest.Host))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	f, err := src.FS().Open(sourcetest.NewestSet + "/" + sourcetest.NewestSet + ".tgz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	s.Stop(t)
+	_, err = f.(io.ReaderAt).ReadAt(make([]byte, 1<<20), 0)
+	if !errors.Is(err, source.ErrConnectionLost) {
+		t.Fatalf("ReadAt after the server stopped: %v; want ErrConnectionLost", err)
 	}
 }

@@ -47,7 +47,9 @@ func (d *Dir) Create(_ context.Context, name string) (File, error) {
 	if err := os.MkdirAll(filepath.Dir(d.path(name)), 0o755); err != nil {
 		return nil, fmt.Errorf("create %s: %w", name, err)
 	}
-	f, err := os.OpenFile(d.path(name), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	// Private until told otherwise (OSFile): a set holds every file of
+	// a system, /etc/shadow included.
+	f, err := os.OpenFile(d.path(name), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("create %s: %w", name, err)
 	}
@@ -59,6 +61,11 @@ type dirFile struct {
 	name   string
 	closed bool
 }
+
+// OSFile is the file being written. The backup engine uses it where a
+// local file can do more than a stream: leave holes in a raw image, let
+// GNU tar write into it directly, set its mode.
+func (f *dirFile) OSFile() *os.File { return f.f }
 
 func (f *dirFile) Write(p []byte) (int, error) {
 	n, err := f.f.Write(p)

@@ -15,6 +15,8 @@ type SMB struct {
 	Share    string
 	User     string
 	Password string
+
+	pidFile string
 }
 
 // StartSMB shares dir as "backups" for a Samba user with a password. The
@@ -24,6 +26,7 @@ func StartSMB(t testing.TB, dir string) *SMB {
 	t.Helper()
 	work := t.TempDir()
 	s := &SMB{Port: FreePort(t), Share: "backups", User: "root", Password: "s3cret-Pi"}
+	s.pidFile = filepath.Join(work, "pid", "smbd.pid")
 	for _, d := range []string{"private", "lock", "state", "cache", "pid", "ncalrpc"} {
 		if err := os.MkdirAll(filepath.Join(work, d), 0o755); err != nil {
 			t.Fatal(err)

@@ -17,6 +17,9 @@ type SSHD struct {
 	HostKeyPub  string // the server's public host key line
 	Fingerprint string // SHA256:... as ssh-keygen -l prints it
 	KnownHosts  string // a known_hosts file naming [127.0.0.1]:port
+	LogPath     string // sshd's log (LogLevel VERBOSE: every auth attempt)
+
+	pidFile string
 }
 
 // StartSSHD starts sshd on 127.0.0.1 with key authentication for root and
@@ -65,5 +68,6 @@ LogLevel VERBOSE
 	kh := filepath.Join(dir, "known_hosts")
 	fields := strings.Fields(string(hostPub))
 	writeFile(t, kh, fmt.Sprintf("[127.0.0.1]:%d %s %s\n", port, fields[0], fields[1]), 0o644)
-	return &SSHD{Port: port, User: "root", KeyPath: clientKey, HostKeyPub: strings.TrimSpace(string(hostPub)), Fingerprint: fp[1], KnownHosts: kh}
+	return &SSHD{Port: port, User: "root", KeyPath: clientKey, HostKeyPub: strings.TrimSpace(string(hostPub)), Fingerprint: fp[1], KnownHosts: kh,
+		LogPath: logPath, pidFile: filepath.Join(dir, "sshd.pid")}
 }
