@@ -22,7 +22,11 @@ var _ Store = (*S3)(nil)
 // openS3 opens s3://bucket/prefix. Empty fields of o.S3 fall back to the
 // AWS variables.
 func openS3(ctx context.Context, u *url.URL, o Options) (Store, error) {
-	return OpenS3(ctx, u, o.S3, o)
+	s, err := OpenS3(ctx, u, o.S3, o)
+	if err != nil {
+		return nil, err // not a nil *S3 in a non-nil Store
+	}
+	return s, nil
 }
 
 // OpenS3 is openS3 returning the *S3, for callers that need
