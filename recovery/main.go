@@ -17,6 +17,9 @@ import (
 	"strings"
 
 	"github.com/u-root/u-root/pkg/libinit"
+	// CA roots for https:// sources and S3 endpoints: the image has no
+	// /etc/ssl, and Go uses these only when the system has none.
+	_ "golang.org/x/crypto/x509roots/fallback"
 
 	"github.com/pibackup/pibackup/internal/respawn"
 )

@@ -75,7 +75,7 @@ func unattended(ctx context.Context, cfg bootcmdline.Config, identity []byte, d 
 	if sp.Kind == source.KindSFTP && sp.KnownHost == "" {
 		return fail(errors.New("sftp host key not pinned: add known_host=SHA256:... to recovery.conf"))
 	}
-	if sp.Kind == source.KindNFS || sp.Kind == source.KindSMB || sp.Kind == source.KindSFTP {
+	if sp.Kind.Network() {
 		if err := d.WaitNet(ctx); err != nil {
 			return fail(fmt.Errorf("network: %w", err))
 		}

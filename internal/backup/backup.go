@@ -688,6 +688,18 @@ func (r *runner) cleanStaleSets(ctx context.Context) {
 			stale = append(stale, path.Join(tmp, e.Name()))
 		}
 	} else {
+		// A run killed before its first object was complete leaves only an
+		// unfinished multipart upload: no folder to list, but parts that
+		// take space (S3 keeps them until they are aborted).
+		if up, ok := r.st.(interface {
+			AbortStaleUploads(ctx context.Context, name string) (int, error)
+		}); ok {
+			if n, err := up.AbortStaleUploads(ctx, r.host); err != nil {
+				r.log.Error("abort unfinished uploads", "dir", r.where(r.host), "err", err)
+			} else if n > 0 {
+				r.log.Info("aborted unfinished uploads left by an earlier run", "dir", r.where(r.host), "uploads", n)
+			}
+		}
 		l, err := r.list(r.host)
 		if err != nil {
 			return

@@ -4,6 +4,7 @@
 // unattended mode:
 //
 //	recovery.source=sftp://backup@nas:22/srv/backups
+//	   or s3://ACCESSKEY@bucket/prefix?endpoint=http://nas:7070 (password= is the secret key)
 //	recovery.host=pi          only sets of this host
 //	recovery.set=latest       or a set folder name
 //	recovery.target=/dev/mmcblk0
@@ -447,6 +448,9 @@ func (c Config) Validate() error {
 		sp, err := source.ParseURL(c.Source)
 		if err == nil && sp.Kind == source.KindSFTP && c.Unattended() && c.KnownHost == "" {
 			errs = append(errs, errors.New("unattended sftp needs known_host= in recovery.conf: an unpinned host key is never accepted"))
+		}
+		if err == nil && sp.Kind == source.KindS3 && c.Unattended() && (sp.User == "" || c.Password == "") {
+			errs = append(errs, errors.New("unattended s3 needs the access key in the URL (s3://ACCESSKEY@bucket/prefix) and the secret key as password= in recovery.conf"))
 		}
 	}
 	return errors.Join(errs...)

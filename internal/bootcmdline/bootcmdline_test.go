@@ -87,6 +87,14 @@ func TestParse(t *testing.T) {
 		{name: "static without ip", cmdline: "recovery.net=static", wantErr: "needs recovery.ip"},
 		{name: "yes without target", cmdline: "recovery.source=usb:B recovery.yes=1", wantErr: "needs both"},
 		{name: "unattended sftp unpinned", cmdline: "recovery.source=sftp://u@h/x recovery.target=/dev/sda recovery.yes=1", wantErr: "known_host"},
+		{
+			name:    "unattended s3",
+			cmdline: "recovery.source=s3://AKID@pibackups/site?endpoint=http://10.0.2.2:7070 recovery.target=/dev/sda recovery.yes=1",
+			conf:    "password=the-secret-key\n",
+			want:    Config{Source: "s3://AKID@pibackups/site?endpoint=http://10.0.2.2:7070", Target: "/dev/sda", Yes: true, Password: "the-secret-key"},
+		},
+		{name: "unattended s3 without secret", cmdline: "recovery.source=s3://AKID@b/x recovery.target=/dev/sda", wantErr: "password= in recovery.conf"},
+		{name: "unattended s3 without key id", cmdline: "recovery.source=s3://b/x recovery.target=/dev/sda", conf: "password=x\n", wantErr: "s3://ACCESSKEY@"},
 		{name: "bad known_host", conf: "known_host=MD5:aa:bb", wantErr: "bad known_host (value not shown)"},
 		{name: "identity escapes", conf: "identity=../../etc/shadow", wantErr: "bad identity"},
 		{

@@ -505,3 +505,25 @@ func TestCompressOneMeaning(t *testing.T) {
 		t.Errorf("compress lz4 validates: %v", err)
 	}
 }
+
+func TestS3Options(t *testing.T) {
+	dir := t.TempDir()
+	key := filepath.Join(dir, "s3.key")
+	if err := os.WriteFile(key, []byte("the-secret\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c := Defaults()
+	c.S3Endpoint, c.S3AccessKey, c.S3SecretKeyFile, c.S3PathStyle = "http://nas:9000", "AK", key, true
+	if _, err := c.S3Options(); err == nil || !strings.Contains(err.Error(), "chmod 600") {
+		t.Fatalf("a key file others can read: %v; want advice to chmod 600", err)
+	}
+	os.Chmod(key, 0o600)
+	o, err := c.S3Options()
+	if err != nil || o.SecretKey != "the-secret" || o.AccessKey != "AK" || o.Endpoint != "http://nas:9000" || !o.PathStyle {
+		t.Fatalf("S3Options: %+v %v", o, err)
+	}
+	c.S3SecretKeyFile = ""
+	if o, err := c.S3Options(); err != nil || o.SecretKey != "" {
+		t.Fatalf("no key file: %+v %v; want the key left to AWS_SECRET_ACCESS_KEY", o, err)
+	}
+}

@@ -125,6 +125,13 @@ type Config struct {
 
 	ScheduleOnCalendar  string
 	ScheduleRestoreTest string
+
+	// s3:// backup folders (see S3Options).
+	S3Endpoint      string
+	S3Region        string
+	S3AccessKey     string
+	S3SecretKeyFile string
+	S3PathStyle     bool
 }
 
 // Defaults returns the built-in settings; they follow raspiBackup's code
@@ -298,6 +305,11 @@ var table = []option{
 	{key: "restore-test.remind-months", flag: "remind-months", help: "status and a backup's result: remind when the last test restore is older than this many months; 0 never reminds", cmds: []string{CmdStatus, CmdBackup}, field: func(c *Config) any { return &c.RemindMonths }},
 	{key: "schedule.on-calendar", flag: "on-calendar", help: "schedule install: when to back up, as a systemd calendar expression", cmds: []string{CmdSchedule}, field: func(c *Config) any { return &c.ScheduleOnCalendar }},
 	{key: "schedule.restore-test", flag: "restore-test", help: "schedule install: also run `backupctl restore-test` on this calendar (daily, weekly, monthly or a systemd calendar expression) from its own timer", cmds: []string{CmdSchedule}, field: func(c *Config) any { return &c.ScheduleRestoreTest }},
+	{key: "s3.endpoint", help: `S3 server for s3://bucket/prefix backup folders, e.g. "https://minio.lan:9000" ("" is AWS, or AWS_ENDPOINT_URL_S3)`, cmds: withBackupDir, field: func(c *Config) any { return &c.S3Endpoint }},
+	{key: "s3.region", help: `S3 region ("" is AWS_REGION, else us-east-1 for a server given by s3.endpoint)`, cmds: withBackupDir, field: func(c *Config) any { return &c.S3Region }},
+	{key: "s3.access-key", help: `S3 access key id ("" is AWS_ACCESS_KEY_ID)`, cmds: withBackupDir, field: func(c *Config) any { return &c.S3AccessKey }},
+	{key: "s3.secret-key-file", help: `file holding the S3 secret key, mode 600 ("" is AWS_SECRET_ACCESS_KEY); the key itself is never a flag`, cmds: withBackupDir, field: func(c *Config) any { return &c.S3SecretKeyFile }},
+	{key: "s3.path-style", help: "address the bucket in the URL path, not the host name (MinIO, Garage, most servers on a LAN)", cmds: withBackupDir, field: func(c *Config) any { return &c.S3PathStyle }},
 }
 
 func lookup(key string) (option, bool) {

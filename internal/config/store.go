@@ -9,26 +9,51 @@ import (
 )
 
 // StoreOptions are what store.Open needs besides BACKUPDIR to open a
-// server. The SMB password is read from smb-password-file, which others
-// must not be able to read (ErrInsecure, as for a config file holding a
-// secret); only its first line counts, so an editor's newline is no
-// part of the password.
+// server. The SMB password and the S3 secret key are read from
+// smb-password-file and s3.secret-key-file, which others must not be
+// able to read (ErrInsecure, as for a config file holding a secret).
 func (c *Config) StoreOptions(log *slog.Logger) (store.Options, error) {
 	o := store.Options{SSHIdentity: c.SSHIdentity, SSHKnownHosts: c.SSHKnownHosts, Log: log}
-	if c.SMBPasswordFile == "" {
+	var err error
+	if c.SMBPasswordFile != "" {
+		if o.Password, err = readSecretFile("smb-password-file", c.SMBPasswordFile, "password"); err != nil {
+			return o, err
+		}
+	}
+	o.S3, err = c.S3Options()
+	return o, err
+}
+
+// S3Options are the s3.* settings, with the secret key read from
+// s3.secret-key-file; an empty name leaves the key to
+// AWS_SECRET_ACCESS_KEY (store.Open falls back to the AWS variables).
+// The key is never a setting of its own: every setting is a flag too,
+// and a flag shows in ps and the shell history.
+func (c *Config) S3Options() (store.S3Options, error) {
+	o := store.S3Options{Endpoint: c.S3Endpoint, Region: c.S3Region, AccessKey: c.S3AccessKey, PathStyle: c.S3PathStyle}
+	if c.S3SecretKeyFile == "" {
 		return o, nil
 	}
-	b, mode, err := readFile(c.SMBPasswordFile)
+	var err error
+	o.SecretKey, err = readSecretFile("s3.secret-key-file", c.S3SecretKeyFile, "secret key")
+	return o, err
+}
+
+// readSecretFile returns the first line of the secret file path named by
+// the setting key: only the first line counts, so an editor's newline is
+// no part of the secret.
+func readSecretFile(key, path, what string) (string, error) {
+	b, mode, err := readFile(path)
 	if err != nil {
-		return o, fmt.Errorf("smb-password-file: %w", err)
+		return "", fmt.Errorf("%s: %w", key, err)
 	}
 	if mode.Perm()&0o077 != 0 {
-		return o, fmt.Errorf("%w: smb-password-file %s has mode %04o; run: chmod 600 %s", ErrInsecure, c.SMBPasswordFile, mode.Perm(), c.SMBPasswordFile)
+		return "", fmt.Errorf("%w: %s %s has mode %04o; run: chmod 600 %s", ErrInsecure, key, path, mode.Perm(), path)
 	}
-	pw, _, _ := strings.Cut(string(b), "\n")
-	o.Password = strings.TrimSuffix(pw, "\r")
-	if o.Password == "" {
-		return o, fmt.Errorf("smb-password-file %s: the first line is empty; it must hold the password", c.SMBPasswordFile)
+	line, _, _ := strings.Cut(string(b), "\n")
+	line = strings.TrimSuffix(line, "\r")
+	if line == "" {
+		return "", fmt.Errorf("%s %s: the first line is empty; it must hold the %s", key, path, what)
 	}
-	return o, nil
+	return line, nil
 }

@@ -39,6 +39,7 @@ const (
 	UILocation         ID = "ui.location"
 	UIPassword         ID = "ui.password"
 	UIFormKeys         ID = "ui.form-keys"
+	UIFormS3           ID = "ui.form-s3"
 	UIHostKeyText      ID = "ui.hostkey-text"
 	UIHostKeyTitle     ID = "ui.hostkey-title"
 	UIReject           ID = "ui.reject"
@@ -136,6 +137,8 @@ var recoveryCatalogue = map[ID]map[Lang]string{
 	UIPassword:      {English: "Password", German: "Passwort"},
 	UIFormKeys: {English: "Enter: connect   Tab: next field   Esc: back",
 		German: "Enter: verbinden   Tab: nächstes Feld   Esc: zurück"},
+	UIFormS3: {English: "s3://ACCESSKEY@bucket/prefix?endpoint=http://host:port   (the secret key in the password field)",
+		German: "s3://ZUGANGSSCHLÜSSEL@bucket/präfix?endpoint=http://host:port   (den geheimen Schlüssel ins Passwortfeld)"},
 	UIHostKeyText: {
 		English: "The server %s identifies itself with the %s key\n\n    %s\n\n" +
 			"Check it on the server with\n    ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub\n" +

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -30,6 +31,9 @@ type Opener struct {
 	// storage enumerates seconds after boot (13 s on a Pi 3's dwc_otg),
 	// and an unattended restore starts right away.
 	USBWait time.Duration
+	// HTTP is the client of https:// and http:// sources; nil is
+	// http.DefaultClient.
+	HTTP *http.Client
 
 	seq atomic.Int64
 }
@@ -53,6 +57,10 @@ func (o *Opener) Open(ctx context.Context, sp Spec) (Source, error) {
 		return DialSFTP(ctx, sp)
 	case KindSMB:
 		return DialSMB(ctx, sp)
+	case KindS3:
+		return OpenS3(ctx, sp)
+	case KindHTTPS, KindHTTP:
+		return OpenWeb(ctx, sp, o.HTTP)
 	case KindUSB:
 		return o.openUSB(sp)
 	case KindNFS:

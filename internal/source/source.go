@@ -1,5 +1,6 @@
 // Package source opens the places where backups live (a local folder, a
-// USB disk or partition, an NFS export, an SMB share, an SFTP server) and
+// USB disk or partition, an NFS export, an SMB share, an SFTP server, an
+// S3 bucket) and
 // hands each one out as an fs.FS, so that backupset.List and the restore
 // engine read every kind of source through the same interface.
 //

@@ -3,6 +3,7 @@ package source
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"net/netip"
 	"net/url"
@@ -21,21 +22,31 @@ const (
 	KindNFS  Kind = "nfs"  // kernel NFS client (v3 or v4)
 	KindSMB  Kind = "smb"  // SMB 2/3 in user space (the kernels have no CIFS)
 	KindSFTP Kind = "sftp" // SFTP over SSH
+	KindS3   Kind = "s3"   // an S3 bucket (AWS, MinIO, Garage, ...)
+	// KindHTTPS and KindHTTP are one set folder on a web server (see Web).
+	KindHTTPS Kind = "https"
+	KindHTTP  Kind = "http"
 )
 
 // Kinds lists every kind in the order the UI offers them.
-var Kinds = []Kind{KindUSB, KindNFS, KindSMB, KindSFTP, KindDir}
+var Kinds = []Kind{KindUSB, KindNFS, KindSMB, KindSFTP, KindS3, KindHTTPS, KindHTTP, KindDir}
+
+// Network reports whether the kind needs the network up.
+func (k Kind) Network() bool {
+	return k == KindNFS || k == KindSMB || k == KindSFTP || k == KindS3 || k == KindHTTPS || k == KindHTTP
+}
 
 // Spec says which source to open and how. The secret fields are never
 // printed by String and never come from the kernel command line.
 type Spec struct {
 	Kind Kind
-	Host string // nfs, smb, sftp: name or IP address
+	Host string // nfs, smb, sftp: name or IP address; s3: the bucket
 	Port int    // 0: the protocol's default
-	User string // smb, sftp
+	User string // smb, sftp; s3: the access key id
 	// Path is the backup folder: for dir an absolute local path; for usb
 	// relative to the partition's root; for sftp as the server resolves
-	// it; for smb relative to the share; for nfs relative to Export.
+	// it; for smb relative to the share; for nfs relative to Export;
+	// for s3 the key prefix in the bucket ("." for none).
 	Path   string
 	Label  string // usb: filesystem label of the partition
 	Device string // usb: partition device (/dev/sda1), instead of Label
@@ -45,7 +56,10 @@ type Spec struct {
 	NFSVersion string // nfs: "3", "4", "4.1", "4.2"; "" tries 4.2 then 3
 	MountPort  int    // nfs v3: mountd port; 0 asks the portmapper
 
-	Password  string // smb, sftp (also the passphrase of Identity)
+	Endpoint string // s3: the server, http(s)://host[:port]; "" is AWS
+	Region   string // s3: "" is us-east-1
+
+	Password  string // smb, sftp (also the passphrase of Identity); s3: the secret key
 	Identity  []byte // sftp: a private key in OpenSSH or PEM format
 	KnownHost string // sftp: the pinned host key, "SHA256:..."
 }
@@ -68,6 +82,10 @@ func (s Spec) Addr() string {
 			p = DefaultSMBPort
 		case KindNFS:
 			p = DefaultNFSPort
+		case KindHTTPS:
+			p = 443
+		case KindHTTP:
+			p = 80
 		}
 	}
 	return net.JoinHostPort(s.Host, strconv.Itoa(p))
@@ -96,6 +114,19 @@ func (s Spec) String() string {
 		u.User = url.User(s.User)
 	}
 	switch s.Kind {
+	case KindS3:
+		u.Host = s.Host
+		if s.Path != "." && s.Path != "" {
+			u.Path = "/" + s.Path
+		}
+		q := url.Values{}
+		if s.Endpoint != "" {
+			q.Set("endpoint", s.Endpoint)
+		}
+		if s.Region != "" {
+			q.Set("region", s.Region)
+		}
+		u.RawQuery = q.Encode()
 	case KindSMB:
 		u.Path = path.Join("/", s.Share, s.Path)
 	case KindNFS:
@@ -125,12 +156,16 @@ func (s Spec) String() string {
 //	sftp://user@host:port/path      (path as the server resolves it)
 //	nfs://host[:port]/export[?vers=3&port=2049&mountport=2049&export=/srv/x]
 //	smb://[user@]host[:port]/share/path
+//	s3://[accesskey@]bucket[/prefix][?endpoint=https://host:port&region=r]
+//	https://[user@]host[:port]/path/HOST/SET   (http:// too; a set folder)
 //	usb:LABEL/path   usb:/dev/sda1/path
 //	dir:/local/path
 //
 // An nfs URL mounts its whole path unless export= names the export, in
-// which case the rest of the path is the folder inside it. A password in
-// the URL is refused: secrets belong in recovery.conf.
+// which case the rest of the path is the folder inside it. An s3 URL
+// names the bucket where others name the host; its secret key is the
+// password. A password in the URL is refused: secrets belong in
+// recovery.conf.
 func ParseURL(s string) (Spec, error) {
 	switch {
 	case strings.HasPrefix(s, "usb:"):
@@ -198,6 +233,17 @@ func ParseURL(s string) (Spec, error) {
 		if len(u.Query()) > 0 {
 			return Spec{}, fmt.Errorf("source %s: smb takes no options", safe)
 		}
+	case KindS3:
+		sp.Kind = KindS3
+		if err := parseS3(&sp, u); err != nil {
+			return Spec{}, fmt.Errorf("source %s: %w", safe, err)
+		}
+	case KindHTTPS, KindHTTP:
+		sp.Kind = Kind(u.Scheme)
+		sp.Path = path.Clean("/" + u.Path)
+		if len(u.Query()) > 0 {
+			return Spec{}, fmt.Errorf("source %s: %s takes no options", safe, u.Scheme)
+		}
 	case KindNFS:
 		sp.Kind = KindNFS
 		if sp.User != "" {
@@ -207,9 +253,38 @@ func ParseURL(s string) (Spec, error) {
 			return Spec{}, fmt.Errorf("source %s: %w", safe, err)
 		}
 	default:
-		return Spec{}, fmt.Errorf("source %s: unknown scheme %q (want sftp, nfs, smb, usb or dir)", safe, u.Scheme)
+		return Spec{}, fmt.Errorf("source %s: unknown scheme %q (want sftp, nfs, smb, s3, https, http, usb or dir)", safe, u.Scheme)
 	}
 	return sp, nil
+}
+
+func parseS3(sp *Spec, u *url.URL) error {
+	if sp.Port != 0 {
+		return errors.New("an s3 URL names a bucket, not a server: give the server as ?endpoint=http://host:port")
+	}
+	sp.Path = "."
+	if p := strings.Trim(u.Path, "/"); p != "" {
+		if !fs.ValidPath(p) {
+			return errors.New("the prefix is not a clean path")
+		}
+		sp.Path = p
+	}
+	for k, vs := range u.Query() {
+		v := vs[len(vs)-1]
+		switch k {
+		case "endpoint":
+			e, err := url.Parse(v)
+			if err != nil || (e.Scheme != "http" && e.Scheme != "https") || e.Host == "" || e.User != nil || (e.Path != "" && e.Path != "/") {
+				return fmt.Errorf("endpoint=%q: want http://host[:port] or https://host[:port]", v)
+			}
+			sp.Endpoint = e.Scheme + "://" + e.Host
+		case "region":
+			sp.Region = v
+		default:
+			return fmt.Errorf("unknown option %q (want endpoint or region)", k)
+		}
+	}
+	return nil
 }
 
 func parseNFS(sp *Spec, u *url.URL) error {

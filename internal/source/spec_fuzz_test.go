@@ -16,6 +16,7 @@ func FuzzParseURL(f *testing.F) {
 		"sftp://pi@nas:2222/backups", "sftp://pi:hunter2@nas/x", "nfs://nas/srv/backup/pi?vers=3&export=/srv/backup",
 		"nfs://nas:2049/srv?mountport=635", "smb://pi@nas/share/pi", "smb://nas/share", "usb:BACKUP/raspi",
 		"usb:/dev/sda1/backups", "dir:/mnt/backup", "usb:LABEL/../x", "sftp://u@h/?x=1", "http://h/x",
+		"s3://AK@bkt/pfx?endpoint=http://h:9000&region=r", "https://h:8443/b/pi/pi@debian12-tgz-backup-20260101-000000/",
 		// Found by this fuzzer and fixed in spec.go:
 		"smb://h/s/../../etc",     // Path "../../etc" left the share
 		"usb:/dev/sda1/../../etc", // Path "../../etc" left the partition
@@ -35,7 +36,8 @@ func FuzzParseURL(f *testing.F) {
 		if sp.Password != "" {
 			t.Fatalf("ParseURL(%q) took a password from the URL", s)
 		}
-		if sp.Kind != KindSFTP && sp.Kind != KindDir { // sftp paths are the server's; dir paths are absolute
+		// sftp and web paths are the server's; dir paths are absolute.
+		if sp.Kind != KindSFTP && sp.Kind != KindDir && sp.Kind != KindHTTPS && sp.Kind != KindHTTP {
 			if p := path.Clean(sp.Path); p == ".." || strings.HasPrefix(p, "../") || path.IsAbs(p) {
 				t.Fatalf("ParseURL(%q).Path = %q leaves the %s source's folder", s, sp.Path, sp.Kind)
 			}

@@ -28,6 +28,13 @@ func TestParseURL(t *testing.T) {
 		{in: "smb://nas/backups/pi", want: source.Spec{Kind: source.KindSMB, Host: "nas", Share: "backups", Path: "pi"}},
 		{in: "smb://WORK%5Cjoe@nas:4455/share", want: source.Spec{Kind: source.KindSMB, Host: "nas", Port: 4455, User: `WORK\joe`, Share: "share", Path: "."}},
 		{in: "smb://nas/", wantErr: "missing share"},
+		{in: "s3://AKID@pibackups/site1?endpoint=http://10.0.2.2:7070", want: source.Spec{Kind: source.KindS3, Host: "pibackups", User: "AKID", Path: "site1", Endpoint: "http://10.0.2.2:7070"}},
+		{in: "s3://bkt?region=eu-central-1", want: source.Spec{Kind: source.KindS3, Host: "bkt", Path: ".", Region: "eu-central-1"}},
+		{in: "s3://bkt/a/../b", wantErr: "clean path"},
+		{in: "s3://bkt:9000/x", wantErr: "?endpoint="},
+		{in: "s3://bkt/x?endpoint=ftp://h", wantErr: "endpoint="},
+		{in: "s3://bkt/x?bogus=1", wantErr: "unknown option"},
+		{in: "s3://AKID:secret@bkt/x", wantErr: "password in the URL"},
 		{in: "usb:BACKUP/pi/sets", want: source.Spec{Kind: source.KindUSB, Label: "BACKUP", Path: "pi/sets"}},
 		{in: "usb:BACKUP", want: source.Spec{Kind: source.KindUSB, Label: "BACKUP", Path: "."}},
 		{in: "usb:/dev/sda1/backups", want: source.Spec{Kind: source.KindUSB, Device: "/dev/sda1", Path: "backups"}},
@@ -36,7 +43,10 @@ func TestParseURL(t *testing.T) {
 		{in: "dir:/mnt/backups/", want: source.Spec{Kind: source.KindDir, Path: "/mnt/backups"}},
 		{in: "dir:relative", wantErr: "absolute"},
 		{in: "sftp://u:secret@h/x", wantErr: "password in the URL"},
-		{in: "http://h/x", wantErr: "unknown scheme"},
+		{in: "ftp://h/x", wantErr: "unknown scheme"},
+		{in: "https://nas:8443/backups/pi/pi@debian12-tgz-backup-20260302-030405/", want: source.Spec{Kind: source.KindHTTPS, Host: "nas", Port: 8443, Path: "/backups/pi/pi@debian12-tgz-backup-20260302-030405"}},
+		{in: "http://u@nas/pi/s", want: source.Spec{Kind: source.KindHTTP, Host: "nas", User: "u", Path: "/pi/s"}},
+		{in: "https://nas/x?a=1", wantErr: "takes no options"},
 		{in: "sftp:///x", wantErr: "missing host"},
 		{in: "sftp://u@h:99999/x", wantErr: "bad port"},
 	} {
@@ -66,6 +76,10 @@ func TestSpecStringHasNoSecrets(t *testing.T) {
 	sp := source.Spec{Kind: source.KindSFTP, Host: "h", User: "u", Path: "/p", Password: "hunter2", Identity: []byte("KEY"), KnownHost: "SHA256:x"}
 	if s := sp.String(); strings.Contains(s, "hunter2") || strings.Contains(s, "KEY") {
 		t.Errorf("String() = %q shows a secret", s)
+	}
+	sp = source.Spec{Kind: source.KindS3, Host: "bkt", User: "AKID", Path: "p", Password: "hunter2", Endpoint: "http://nas:9000"}
+	if s := sp.String(); strings.Contains(s, "hunter2") {
+		t.Errorf("String() = %q shows the secret key", s)
 	}
 }
 

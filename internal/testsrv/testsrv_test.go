@@ -63,3 +63,21 @@ func TestNFS(t *testing.T) {
 		t.Fatal("no port")
 	}
 }
+
+// TestS3 checks that versitygw serves the bucket and keeps what it is
+// given across a restart (the store tests stop it mid-upload).
+func TestS3(t *testing.T) {
+	s := StartS3(t)
+	if err := os.WriteFile(filepath.Join(s.Dir, s.Bucket, "hello"), []byte("hi"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s.Stop()
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command("curl", "-sS", "-H", "x-amz-content-sha256: UNSIGNED-PAYLOAD", "--aws-sigv4", "aws:amz:"+s.Region+":s3", "--user", s.AccessKey+":"+s.SecretKey,
+		s.Endpoint+"/"+s.Bucket+"/hello").CombinedOutput()
+	if err != nil || string(out) != "hi" {
+		t.Fatalf("GET with curl: %v %q", err, out)
+	}
+}

@@ -388,11 +388,11 @@ func (u *UI) watchDisks(ctx context.Context, every time.Duration) {
 
 func (u *UI) showSourceForm() {
 	loc := tview.NewInputField().SetLabel(u.p.Sprintf(i18n.UILocation) + " ").SetFieldWidth(70).
-		SetPlaceholder("sftp://user@host/path  nfs://host/export  smb://host/share/path")
+		SetPlaceholder("sftp://user@host/path  nfs://host/export  smb://host/share/path  s3://key@bucket/prefix")
 	pw := tview.NewInputField().SetLabel(u.p.Sprintf(i18n.UIPassword) + " ").SetFieldWidth(30).SetMaskCharacter('*')
 	help := tview.NewTextView().SetText(u.p.Sprintf(i18n.UIFormKeys) + "\n" +
 		"sftp://user@host[:port]/path   nfs://host/export[?vers=3]   smb://[user@]host/share/path\n" +
-		"usb:LABEL/path   dir:/path")
+		"usb:LABEL/path   dir:/path   https://host/path/HOST/SET/\n" + u.p.Sprintf(i18n.UIFormS3))
 	form := tview.NewFlex().SetDirection(tview.FlexRow).
 		AddItem(loc, 1, 0, true).AddItem(pw, 1, 0, false).AddItem(tview.NewBox(), 1, 0, false).AddItem(help, 0, 1, false)
 	titled(form.Box, u.p.Sprintf(i18n.UILocation))
@@ -407,7 +407,7 @@ func (u *UI) showSourceForm() {
 	}
 	needsPassword := func() bool {
 		t := loc.GetText()
-		return strings.HasPrefix(t, "sftp:") || strings.HasPrefix(t, "smb:")
+		return strings.HasPrefix(t, "sftp:") || strings.HasPrefix(t, "smb:") || strings.HasPrefix(t, "s3:")
 	}
 	loc.SetDoneFunc(func(k tcell.Key) {
 		switch {
