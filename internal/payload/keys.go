@@ -152,12 +152,12 @@ func LoadKeys(identityFile, passphraseFile string) (*Keys, error) {
 		if err != nil {
 			return nil, fmt.Errorf("age-identity: %w", err)
 		}
-		ids, err := ParseIdentities(b)
+		fk, err := KeysFrom(b, identityFile)
 		if err != nil {
-			return nil, fmt.Errorf("age-identity %s: %w", identityFile, err)
+			return nil, fmt.Errorf("age-identity %w", err)
 		}
-		k.ids = append(k.ids, ids...)
-		from = append(from, "tried "+identityFile)
+		k.ids = append(k.ids, fk.ids...)
+		from = append(from, fk.source)
 	}
 	if passphraseFile != "" {
 		pass, err := ReadPassphrase(passphraseFile)
@@ -173,6 +173,16 @@ func LoadKeys(identityFile, passphraseFile string) (*Keys, error) {
 	}
 	k.source = strings.Join(from, ", ")
 	return k, nil
+}
+
+// KeysFrom makes Keys of identities read from b (ParseIdentities);
+// source names where they came from, for messages.
+func KeysFrom(b []byte, source string) (*Keys, error) {
+	ids, err := ParseIdentities(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", source, err)
+	}
+	return &Keys{ids: ids, source: "tried " + source}, nil
 }
 
 // ParseIdentities reads identities from b: AGE-SECRET-KEY-1 lines (age
