@@ -94,6 +94,14 @@ func setFS(r model.Request) (fs.FS, string, error) {
 
 // Plan implements model.Engine. It writes nothing.
 func (e engine) Plan(ctx context.Context, r model.Request) (model.PlanText, error) {
+	if r.Key != "" {
+		// Typed on the Key screen: tried before recovery.conf's.
+		k, err := payload.KeysTyped(r.Key)
+		if err != nil {
+			return nil, err
+		}
+		e.keys = k.With(e.keys)
+	}
 	fw := &forward{}
 	pr := i18n.New(e.lang)
 	switch r.Task {

@@ -228,3 +228,37 @@ func ReadPassphrase(file string) (string, error) {
 	}
 	return line, nil
 }
+
+// KeysTyped makes Keys of what a person typed for an encrypted set (the
+// recovery's Key screen): an AGE-SECRET-KEY-1 line, the path of an
+// identity file (age or SSH), or else a passphrase.
+func KeysTyped(typed string) (*Keys, error) {
+	switch {
+	case strings.HasPrefix(typed, "AGE-SECRET-KEY-"):
+		return KeysFrom([]byte(typed), "the key typed")
+	case strings.HasPrefix(typed, "/"):
+		if b, err := os.ReadFile(typed); err == nil {
+			return KeysFrom(b, typed)
+		}
+	}
+	id, err := age.NewScryptIdentity(typed) // fails only for an empty one
+	if err != nil {
+		return nil, err
+	}
+	return &Keys{ids: []age.Identity{id}, source: "tried the passphrase typed"}, nil
+}
+
+// With returns k and o together (either may be nil).
+func (k *Keys) With(o *Keys) *Keys {
+	if k == nil || o == nil {
+		return cmpKeys(k, o)
+	}
+	return &Keys{ids: append(append([]age.Identity(nil), k.ids...), o.ids...), source: k.source + ", " + o.source}
+}
+
+func cmpKeys(k, o *Keys) *Keys {
+	if k != nil {
+		return k
+	}
+	return o
+}
