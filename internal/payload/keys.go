@@ -47,6 +47,10 @@ func NewSealer(to []string, passphraseFile string) (*Sealer, error) {
 	}
 	for _, spec := range to {
 		spec = strings.TrimSpace(spec)
+		if strings.HasPrefix(spec, "AGE-SECRET-KEY-") {
+			// Never echoed: it is the key that opens the sets.
+			return nil, errors.New("encrypt-to: this is a secret key (not shown); give its public recipient, as age-keygen -y FILE prints it")
+		}
 		if isRecipientLine(spec) {
 			if err := s.add(spec); err != nil {
 				return nil, fmt.Errorf("encrypt-to %.40q: %w", spec, err)
