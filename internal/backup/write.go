@@ -87,6 +87,9 @@ func (r *runner) makePlan() error {
 		}, link)
 	}
 
+	if e := r.opts.Encrypt; e != nil {
+		p.Notes = append(p.Notes, fmt.Sprintf("payloads encrypted with age to %d recipient(s) (names end in .age); restore needs the key (--age-identity); raspiBackup cannot restore this set", len(e.Info().Recipients)))
+	}
 	if why := backupset.RaspiBackupProblem(r.typ, r.comp); why != "" {
 		// Said before anything is written: the user may want a set that
 		// raspiBackup restores too.
