@@ -23,6 +23,7 @@ import (
 	"github.com/pibackup/pibackup/internal/hooks"
 	"github.com/pibackup/pibackup/internal/i18n"
 	"github.com/pibackup/pibackup/internal/notify"
+	"github.com/pibackup/pibackup/internal/payload"
 	"github.com/pibackup/pibackup/internal/progress"
 	"github.com/pibackup/pibackup/internal/runlog"
 	"github.com/pibackup/pibackup/internal/services"
@@ -83,6 +84,11 @@ func (o *backupOptions) engineOptions(target string, c *config.Config) (backup.O
 	if c.Partitions != "" {
 		if eo.Partitions, eo.AllPartitions, err = backup.ParsePartitions(c.Partitions); err != nil {
 			return backup.Options{}, fmt.Errorf("-P: %w", err)
+		}
+	}
+	if len(c.EncryptTo) > 0 || c.EncryptPassFile != "" {
+		if eo.Encrypt, err = payload.NewSealer(c.EncryptTo, c.EncryptPassFile); err != nil {
+			return backup.Options{}, err
 		}
 	}
 	return eo, nil

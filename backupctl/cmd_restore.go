@@ -147,8 +147,17 @@ func (a *app) runRestore(ctx context.Context, o restoreOptions, setDir string) e
 	if err != nil {
 		return err
 	}
+	l, err := a.loadConfig(o.cfg)
+	if err != nil {
+		return err
+	}
+	keys, err := ageKeys(l.Config)
+	if err != nil {
+		return err
+	}
 	rep := newTextProgress(a.stderr)
 	plan, err := restore.NewPlan(ctx, restore.Options{
+		Keys:       keys,
 		Set:        setFS,
 		SetName:    setName,
 		LocalDir:   localDir,

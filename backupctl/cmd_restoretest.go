@@ -122,6 +122,11 @@ func (a *app) runRestoreTest(ctx context.Context, arg string, o restoreTestOptio
 		unlock func()
 		update func(change func(*hostState)) error
 	)
+	if o.conf != nil {
+		if topt.Keys, err = ageKeys(o.conf); err != nil {
+			return err
+		}
+	}
 	if store.IsURL(arg) {
 		st, hostRel, setRel, err := a.pickSetURL(ctx, arg, o.conf)
 		if err != nil {

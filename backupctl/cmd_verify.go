@@ -11,6 +11,7 @@ import (
 
 	"github.com/pibackup/pibackup/internal/backupset"
 	"github.com/pibackup/pibackup/internal/config"
+	"github.com/pibackup/pibackup/internal/payload"
 	"github.com/pibackup/pibackup/internal/size"
 	"github.com/pibackup/pibackup/internal/store"
 	"github.com/pibackup/pibackup/internal/verify"
@@ -64,18 +65,22 @@ Examples:
 }
 
 func (a *app) runVerify(ctx context.Context, dirs []string, list bool, c *config.Config) error {
+	keys, err := ageKeys(c)
+	if err != nil {
+		return err
+	}
 	failed := 0
 	for _, dir := range dirs {
 		var rep *verify.Report
 		var err error
 		if store.IsURL(dir) {
-			rep, err = a.verifyURL(ctx, dir, c)
+			rep, err = a.verifyURL(ctx, dir, c, keys)
 		} else {
 			abs, aerr := filepath.Abs(dir)
 			if aerr != nil {
 				return withCode(exitUsage, aerr)
 			}
-			rep, err = verify.Dir(ctx, abs, verify.Options{Log: a.log, Progress: newTextProgress(a.stderr)})
+			rep, err = verify.Dir(ctx, abs, verify.Options{Keys: keys, Log: a.log, Progress: newTextProgress(a.stderr)})
 		}
 		if err != nil && !errors.Is(err, verify.ErrFailed) {
 			return fmt.Errorf("verify %s: %w", dir, err)
@@ -107,7 +112,7 @@ func (a *app) runVerify(ctx context.Context, dirs []string, list bool, c *config
 
 // verifyURL verifies a set on a server (URL/HOST/SET), reading every
 // byte of it over the network.
-func (a *app) verifyURL(ctx context.Context, u string, c *config.Config) (*verify.Report, error) {
+func (a *app) verifyURL(ctx context.Context, u string, c *config.Config, keys *payload.Keys) (*verify.Report, error) {
 	set, err := a.openSetURL(ctx, u, c, nil)
 	if errors.Is(err, errNoManifestYet) {
 		rep := &verify.Report{Set: set.name, Problems: []verify.Problem{{Msg: err.Error()}}}
@@ -117,7 +122,7 @@ func (a *app) verifyURL(ctx context.Context, u string, c *config.Config) (*verif
 		return nil, err
 	}
 	defer set.st.Close()
-	return verify.Set(ctx, set.fsys, set.name, verify.Options{Log: a.log, Progress: newTextProgress(a.stderr)})
+	return verify.Set(ctx, set.fsys, set.name, verify.Options{Keys: keys, Log: a.log, Progress: newTextProgress(a.stderr)})
 }
 
 // errNoManifestYet: a set folder without a manifest on a store that

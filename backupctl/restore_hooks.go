@@ -11,6 +11,7 @@ import (
 	"github.com/pibackup/pibackup/internal/config"
 	"github.com/pibackup/pibackup/internal/hooks"
 	"github.com/pibackup/pibackup/internal/i18n"
+	"github.com/pibackup/pibackup/internal/payload"
 )
 
 // addRestoreHookFlags adds -f/--config and the settings of command
@@ -88,4 +89,15 @@ func (a *app) withRestoreHooks(ctx context.Context, hk *hooks.Runner, verb strin
 		fmt.Fprintf(a.stderr, "backupctl: warning: %s: %v\n", verb, herr)
 	}
 	return err
+}
+
+// ageKeys loads the identity (age-identity) and passphrase
+// (encrypt-passphrase-file) that open encrypted sets; nil when neither
+// is set.
+func ageKeys(c *config.Config) (*payload.Keys, error) {
+	k, err := payload.LoadKeys(c.AgeIdentity, c.EncryptPassFile)
+	if err != nil {
+		return nil, withCode(exitUsage, err)
+	}
+	return k, nil
 }

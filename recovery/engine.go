@@ -11,6 +11,7 @@ import (
 	"sync"
 
 	"github.com/pibackup/pibackup/internal/i18n"
+	"github.com/pibackup/pibackup/internal/payload"
 	"github.com/pibackup/pibackup/internal/progress"
 	"github.com/pibackup/pibackup/internal/restore"
 	"github.com/pibackup/pibackup/internal/tui/model"
@@ -24,6 +25,8 @@ type engine struct {
 	// lang is the language of the plans: the UI's, since the model hands
 	// the plan's text to the screen as it is. The zero value is English.
 	lang i18n.Lang
+	// keys open encrypted sets (recovery.conf age_identity=); nil: none.
+	keys *payload.Keys
 }
 
 var _ model.Engine = engine{}
@@ -91,6 +94,14 @@ func setFS(r model.Request) (fs.FS, string, error) {
 
 // Plan implements model.Engine. It writes nothing.
 func (e engine) Plan(ctx context.Context, r model.Request) (model.PlanText, error) {
+	if r.Key != "" {
+		// Typed on the Key screen: tried before recovery.conf's.
+		k, err := payload.KeysTyped(r.Key)
+		if err != nil {
+			return nil, err
+		}
+		e.keys = k.With(e.keys)
+	}
 	fw := &forward{}
 	pr := i18n.New(e.lang)
 	switch r.Task {
@@ -101,7 +112,7 @@ func (e engine) Plan(ctx context.Context, r model.Request) (model.PlanText, erro
 		}
 		p, err := restore.NewPlan(ctx, restore.Options{
 			Set: sub, SetName: r.Set.String(), LocalDir: local,
-			Target: r.Target.Path, Board: e.board, Log: e.log, Progress: fw,
+			Target: r.Target.Path, Board: e.board, Keys: e.keys, Log: e.log, Progress: fw,
 		})
 		if err != nil {
 			return nil, err
@@ -138,7 +149,7 @@ func (e engine) Run(ctx context.Context, pt model.PlanText, _ model.Request, rep
 		}
 		return outcome(&res.Result), err
 	case *verifyPlan:
-		report, err := verify.Set(ctx, p.fsys, p.name, verify.Options{LocalDir: p.local, Log: e.log, Progress: rep})
+		report, err := verify.Set(ctx, p.fsys, p.name, verify.Options{LocalDir: p.local, Keys: e.keys, Log: e.log, Progress: rep})
 		var out model.Outcome
 		if report != nil {
 			out.Bytes = report.Bytes

@@ -20,6 +20,7 @@ import (
 	"github.com/pibackup/pibackup/internal/bootcmdline"
 	"github.com/pibackup/pibackup/internal/i18n"
 	"github.com/pibackup/pibackup/internal/netup"
+	"github.com/pibackup/pibackup/internal/payload"
 	"github.com/pibackup/pibackup/internal/respawn"
 	"github.com/pibackup/pibackup/internal/restore"
 	"github.com/pibackup/pibackup/internal/source"
@@ -65,6 +66,7 @@ func run(ctx context.Context, sys *system, restart respawn.Run) bootcmdline.Afte
 			log.Warn("identity", "file", cfg.Identity, "err", err)
 		}
 	}
+	keys := ageKeys(cfg.AgeIdentity, boot.dir, log)
 
 	var netStatus atomic.Pointer[string]
 	none := "network: starting"
@@ -93,7 +95,7 @@ func run(ctx context.Context, sys *system, restart respawn.Run) bootcmdline.Afte
 			// The plan on the console stays English, like the rest of the
 			// unattended run's lines, which scripts and logs read.
 			res = unattended(ctx, cfg, identity, unattendedDeps{
-				Opener: opener, Disks: disks, Engine: engine{log: log, board: restore.HostBoard()}, BootDisk: boot.disk, Log: log,
+				Opener: opener, Disks: disks, Engine: engine{log: log, board: restore.HostBoard(), keys: keys}, BootDisk: boot.disk, Log: log,
 				Out: consoleWriter{sys},
 				WaitNet: func(ctx context.Context) error {
 					select {
@@ -121,7 +123,7 @@ func run(ctx context.Context, sys *system, restart respawn.Run) bootcmdline.Afte
 	// the screens, the SSH UI and the plans they show.
 	lang, _ := i18n.Pick(string(cfg.Lang), os.Getenv)
 	m := model.New(model.Deps{
-		Opener: confSecrets{o: opener, cfg: cfg, identity: identity}, Disks: disks, Engine: engine{log: log, board: restore.HostBoard(), lang: lang}, BootDisk: boot.disk, KnownHosts: known, Log: log,
+		Opener: confSecrets{o: opener, cfg: cfg, identity: identity}, Disks: disks, Engine: engine{log: log, board: restore.HostBoard(), lang: lang, keys: keys}, BootDisk: boot.disk, KnownHosts: known, Log: log,
 		// "Get files back": the console's and the SSH UI's (they share m).
 		Browser: newBrowser(sys.RunDir, log), MountDest: mountDest(sys.RunDir, log),
 		Power: func(reboot bool) error {
@@ -323,4 +325,35 @@ func (c confSecrets) Open(ctx context.Context, sp source.Spec) (source.Source, e
 		}
 	}
 	return c.o.Open(ctx, sp)
+}
+
+// ageKeys reads recovery.conf's age_identity=: the AGE-SECRET-KEY-1...
+// line itself, or a file on the boot partition (bootDir). A key that
+// cannot be read is logged and left out: an encrypted set then fails
+// with the restore's own "give the identity" error.
+func ageKeys(v, bootDir string, log *slog.Logger) *payload.Keys {
+	if v == "" {
+		return nil
+	}
+	if strings.HasPrefix(v, "AGE-SECRET-KEY-") {
+		k, err := payload.KeysFrom([]byte(v), "age_identity in "+bootcmdline.ConfFile)
+		if err != nil {
+			log.Warn("age_identity", "err", err) // the error never holds the key
+			return nil
+		}
+		return k
+	}
+	if bootDir == "" {
+		log.Warn("age_identity", "file", v, "err", "no boot partition to read it from")
+		return nil
+	}
+	b, err := os.ReadFile(filepath.Join(bootDir, filepath.FromSlash(v)))
+	if err == nil {
+		var k *payload.Keys
+		if k, err = payload.KeysFrom(b, v); err == nil {
+			return k
+		}
+	}
+	log.Warn("age_identity", "file", v, "err", err)
+	return nil
 }

@@ -34,6 +34,7 @@ import (
 	"github.com/pibackup/pibackup/internal/backupset"
 	"github.com/pibackup/pibackup/internal/blockdev"
 	"github.com/pibackup/pibackup/internal/compress"
+	"github.com/pibackup/pibackup/internal/payload"
 	"github.com/pibackup/pibackup/internal/progress"
 	"github.com/pibackup/pibackup/internal/size"
 	"github.com/pibackup/pibackup/internal/store"
@@ -68,6 +69,10 @@ type Options struct {
 	FullRead      bool   // images read every block, as dd does, not only those filesystems use
 	Hostname      string // default: /etc/hostname of the source root
 	ToolVersion   string // recorded in the manifest
+	// Encrypt, if set, encrypts every payload (compressed first) with age
+	// into <name>.age; layout files, the manifest and the log stay
+	// readable. rsync sets cannot be encrypted.
+	Encrypt *payload.Sealer
 }
 
 // PartitionMode reports whether opts select partition-oriented mode.
@@ -530,6 +535,8 @@ func (r *runner) checkOptions() error {
 		return bad("--full-read is for images (dd, ddz and the boot partition image of tar and rsync sets); -P and --boot-tar write none")
 	case len(o.Excludes) > 0 && dd:
 		return bad("--exclude does not apply to dd images")
+	case o.Encrypt != nil && r.typ == backupset.TypeRsync:
+		return bad("an rsync set is a tree of plain files and cannot be encrypted; use -t tgz (or tar -z zstd) for an encrypted set")
 	}
 	if o.Snapshot != "" && backupset.SnapshotTag(o.Snapshot) == "" {
 		return bad("snapshot name %q is empty after cleaning", o.Snapshot)
@@ -792,9 +799,23 @@ func (r *runner) writeManifest(ctx context.Context, name string, data []byte) er
 	return err
 }
 
-// compressedWriter opens rel in the set with the run's compression.
+// streamTo writes the payload rel into the set with the compression
+// comp (and the run's encryption), its content written by fill.
 func (r *runner) streamTo(ctx context.Context, rel string, comp backupset.Compression, sparse bool, fill func(w io.Writer) error) (backupset.File, error) {
-	out, err := r.createOut(ctx, rel, 0o600, sparse && (comp == backupset.CompressNone || comp == ""))
+	return r.stream(ctx, rel, comp, sparse, true, fill)
+}
+
+// stream is streamTo for a payload or (isPayload false) a metadata file,
+// which is never encrypted.
+func (r *runner) stream(ctx context.Context, rel string, comp backupset.Compression, sparse, isPayload bool, fill func(w io.Writer) error) (backupset.File, error) {
+	sparse = sparse && (comp == backupset.CompressNone || comp == "")
+	var out *outFile
+	var err error
+	if isPayload {
+		out, err = r.createPayload(ctx, rel, sparse)
+	} else {
+		out, err = r.createOut(ctx, rel, 0o600, sparse)
+	}
 	if err != nil {
 		return backupset.File{}, err
 	}

@@ -295,7 +295,7 @@ func (r *runner) writePlannedImage(ctx context.Context, rel string, comp backups
 			return imageio.WriteStream(ctxWriter{ctx, w}, in, size, pl.extents, opts)
 		})
 	}
-	out, err := r.createOut(ctx, rel, 0o600, true)
+	out, err := r.createPayload(ctx, rel, true)
 	if err != nil {
 		return backupset.File{}, err
 	}

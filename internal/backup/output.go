@@ -12,6 +12,7 @@ import (
 	"path"
 
 	"github.com/pibackup/pibackup/internal/backupset"
+	"github.com/pibackup/pibackup/internal/payload"
 	"github.com/pibackup/pibackup/internal/store"
 )
 
@@ -29,6 +30,20 @@ type outFile struct {
 	n      int64 // logical size
 	sparse bool  // skip writing all-zero blocks (dd images)
 	holeAt int64 // file ends in a hole from here (sparse only), -1 if not
+	// seal, when the payload is encrypted, takes the bytes written (h
+	// and n then describe the plaintext) and writes the ciphertext to
+	// sf, hashed into storedH and counted in storedN.
+	seal    io.WriteCloser
+	storedH hash.Hash
+	storedN byteCount
+}
+
+// byteCount counts the bytes written to it.
+type byteCount int64
+
+func (c *byteCount) Write(p []byte) (int, error) {
+	*c += byteCount(len(p))
+	return len(p), nil
 }
 
 // sparseBlock is the unit in which all-zero data becomes a hole.
@@ -41,6 +56,20 @@ const sparseBlock = 64 << 10
 // the set (readers refuse such manifests, see backupset.ValidName). mode
 // applies to local files; a server gives its own.
 func (r *runner) createOut(ctx context.Context, rel string, mode os.FileMode, sparse bool) (*outFile, error) {
+	return r.create(ctx, rel, mode, sparse, nil)
+}
+
+// createPayload creates the payload file rel: encrypted to rel.age when
+// the run encrypts (Options.Encrypt), else as createOut. An encrypted
+// file is a stream (no holes, never written by another process).
+func (r *runner) createPayload(ctx context.Context, rel string, sparse bool) (*outFile, error) {
+	if r.opts.Encrypt == nil {
+		return r.createOut(ctx, rel, 0o600, sparse)
+	}
+	return r.create(ctx, rel+backupset.EncryptedExt, 0o600, false, r.opts.Encrypt)
+}
+
+func (r *runner) create(ctx context.Context, rel string, mode os.FileMode, sparse bool, seal *payload.Sealer) (*outFile, error) {
 	if !backupset.ValidName(rel) {
 		return nil, fmt.Errorf("create %q: not a file name in the set folder; refused, it would be written outside the set", rel)
 	}
@@ -57,13 +86,30 @@ func (r *runner) createOut(ctx context.Context, rel string, mode os.FileMode, sp
 			return nil, fmt.Errorf("create %s: %w", rel, err)
 		}
 	}
+	if seal != nil {
+		o.f, o.sparse = nil, false
+		o.storedH = sha256.New()
+		if o.seal, err = seal.Seal(io.MultiWriter(sf, o.storedH, &o.storedN)); err != nil {
+			sf.Abort()
+			return nil, fmt.Errorf("encrypt %s: %w", rel, err)
+		}
+	}
 	return o, nil
+}
+
+// sink is where the bytes of a non-sparse file go: the store file, or
+// the encryption in front of it.
+func (o *outFile) sink() io.Writer {
+	if o.seal != nil {
+		return o.seal
+	}
+	return o.sf
 }
 
 func (o *outFile) Write(p []byte) (int, error) {
 	o.h.Write(p)
 	if !o.sparse {
-		n, err := o.sf.Write(p)
+		n, err := o.sink().Write(p)
 		o.n += int64(n)
 		if err != nil {
 			return n, noSpace(fmt.Errorf("write %s: %w", o.rel, err))
@@ -184,6 +230,9 @@ func (o *outFile) Close() (backupset.File, error) {
 	if o.holeAt >= 0 {
 		err = o.f.Truncate(o.n)
 	}
+	if o.seal != nil && err == nil {
+		err = o.seal.Close() // the last chunk
+	}
 	if err != nil {
 		sf.Abort()
 	} else {
@@ -192,7 +241,12 @@ func (o *outFile) Close() (backupset.File, error) {
 	if err != nil {
 		return backupset.File{}, noSpace(fmt.Errorf("complete %s: %w", o.rel, err))
 	}
-	return backupset.File{Path: o.rel, Size: o.n, SHA256: hex.EncodeToString(o.h.Sum(nil))}, nil
+	f := backupset.File{Path: o.rel, Size: o.n, SHA256: hex.EncodeToString(o.h.Sum(nil))}
+	if o.storedH != nil {
+		f.PlainSize, f.PlainSHA256 = f.Size, f.SHA256
+		f.Size, f.SHA256 = int64(o.storedN), hex.EncodeToString(o.storedH.Sum(nil))
+	}
+	return f, nil
 }
 
 // Abort discards the file (a partial upload is not left behind); the

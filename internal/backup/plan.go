@@ -32,7 +32,8 @@ type PlanItem struct {
 	From     string // what it is made of
 	Estimate int64  // bytes, 0 for small metadata
 
-	run func(ctx context.Context) error
+	meta bool // a layout file, never encrypted
+	run  func(ctx context.Context) error
 }
 
 // Print writes the plan for humans.

@@ -72,7 +72,7 @@ func (r *runner) makePlan() error {
 	name := r.name.String()
 	meta := func(suffix, from string, write func(io.Writer) error, link bool) {
 		rel := backupset.MetaFile(r.host, suffix)
-		p.Items = append(p.Items, PlanItem{File: rel, From: from, run: func(ctx context.Context) error {
+		p.Items = append(p.Items, PlanItem{File: rel, From: from, meta: true, run: func(ctx context.Context) error {
 			return r.writeMeta(ctx, rel, write, link)
 		}})
 	}
@@ -87,6 +87,9 @@ func (r *runner) makePlan() error {
 		}, link)
 	}
 
+	if e := r.opts.Encrypt; e != nil {
+		p.Notes = append(p.Notes, fmt.Sprintf("payloads encrypted with age to %d recipient(s) (names end in .age); restore needs the key (--age-identity); raspiBackup cannot restore this set", len(e.Info().Recipients)))
+	}
 	if why := backupset.RaspiBackupProblem(r.typ, r.comp); why != "" {
 		// Said before anything is written: the user may want a set that
 		// raspiBackup restores too.
@@ -210,6 +213,13 @@ func (r *runner) makePlan() error {
 		for _, part := range parts {
 			if err := r.planPartition(part); err != nil {
 				return err
+			}
+		}
+	}
+	if r.opts.Encrypt != nil {
+		for i, it := range p.Items {
+			if !it.meta { // the payloads' names get .age
+				p.Items[i].File += backupset.EncryptedExt
 			}
 		}
 	}
@@ -394,6 +404,9 @@ func (r *runner) fillManifest() {
 		m.SourceDisk = r.src.path
 	}
 	m.Excludes = r.excludes
+	if r.opts.Encrypt != nil {
+		m.Encryption = r.opts.Encrypt.Info()
+	}
 	if r.prev != nil && r.typ == backupset.TypeRsync {
 		m.PreviousSet = r.prev.name
 	}
@@ -428,7 +441,7 @@ func (r *runner) writeSet(ctx context.Context) error {
 // normal mode, hardlinks it to the previous set's copy when equal
 // (raspiBackup's DEFAULT_LINK_BOOTPARTITIONFILES).
 func (r *runner) writeMeta(ctx context.Context, rel string, write func(io.Writer) error, link bool) error {
-	f, err := r.streamTo(ctx, rel, backupset.CompressNone, false, write)
+	f, err := r.stream(ctx, rel, backupset.CompressNone, false, false, write)
 	if err != nil {
 		return err
 	}
@@ -567,7 +580,7 @@ func (r *runner) writeFATTree(ctx context.Context, part *backupset.Partition, pn
 // backupctl (the compressor, the upload).
 func (r *runner) writeTar(ctx context.Context, rel, dir string, excludes []string, estimate int64) error {
 	r.rep.Phase(rel, estimate)
-	if (r.comp == backupset.CompressNone || r.comp == "") && r.local != "" {
+	if (r.comp == backupset.CompressNone || r.comp == "") && r.local != "" && r.opts.Encrypt == nil {
 		return r.tarToFile(ctx, rel, dir, excludes)
 	}
 	start := time.Now()

@@ -59,6 +59,14 @@ const (
 // MetaFile("pi", SuffixSfdisk) = "pi-backup.sfdisk".
 func MetaFile(host, suffix string) string { return host + suffix }
 
+// EncryptedExt ends the name of a payload encrypted with age: the
+// compressed stream (e.g. x.tgz) is encrypted into x.tgz.age. The
+// functions here that judge a payload by its name look beneath it.
+const EncryptedExt = ".age"
+
+// IsEncrypted reports whether file is an age-encrypted payload.
+func IsEncrypted(file string) bool { return strings.HasSuffix(file, EncryptedExt) }
+
 // compressed extensions a tar payload may have (raspiBackup's
 // --tarCompressionTool list plus plain .tar and .tgz).
 var tarExts = []string{".tar", ".tgz", ".tar.gz", ".tar.zst", ".tar.bz2", ".tar.xz", ".tar.lz", ".tar.lzma", ".tar.lzo", ".tar.lz4"}
@@ -110,6 +118,7 @@ func PayloadExt(t Type, c Compression) (string, error) {
 // CompressionOf tells the compression of a payload file by its extension
 // (raspiBackup's tar tools' extensions included).
 func CompressionOf(file string) Compression {
+	file = strings.TrimSuffix(file, EncryptedExt) // compressed first, then encrypted
 	for _, c := range []struct {
 		ext  string
 		comp Compression
@@ -127,6 +136,7 @@ func CompressionOf(file string) Compression {
 
 // IsImagePayload reports whether file is a dd payload of set name.
 func IsImagePayload(setName, file string) bool {
+	file = strings.TrimSuffix(file, EncryptedExt)
 	for _, e := range imgExts {
 		if file == setName+e {
 			return true
@@ -139,6 +149,7 @@ func IsImagePayload(setName, file string) bool {
 // normal mode, partition name such as "mmcblk0p2" in partition-oriented
 // mode) and extension. ok is false when file is not a tar payload.
 func TarPayloadBase(file string) (base, ext string, ok bool) {
+	file = strings.TrimSuffix(file, EncryptedExt)
 	for _, e := range tarExts {
 		if strings.HasSuffix(file, e) && len(file) > len(e) {
 			// .tar.gz also ends in .gz: the longest matching ext wins below.

@@ -40,6 +40,25 @@ type Manifest struct {
 	PreviousSet   string    `json:"previous_set,omitempty"`   // rsync link-dest set name
 	RootPartition int       `json:"root_partition,omitempty"` // partition number of /
 	BootPartition int       `json:"boot_partition,omitempty"` // partition number of the boot fs
+	// Encryption is set when the payloads (the files named *.age) are
+	// encrypted; it holds no secrets.
+	Encryption *Encryption `json:"encryption,omitempty"`
+}
+
+// Encryption describes how a set's payloads are encrypted: who can open
+// them, never a key.
+type Encryption struct {
+	Scheme     string      `json:"scheme"` // "age"
+	Recipients []Recipient `json:"recipients"`
+}
+
+// Recipient is one age recipient of a set.
+type Recipient struct {
+	// Kind is x25519, ssh-ed25519, ssh-rsa or scrypt (a passphrase).
+	Kind string `json:"kind"`
+	// ID tells the key: the age1 public key, or the SSH key's SHA256
+	// fingerprint; none for a passphrase.
+	ID string `json:"id,omitempty"`
 }
 
 // Options records the command-line choices that shaped a set.
@@ -79,7 +98,12 @@ type Partition struct {
 type File struct {
 	Path   string `json:"path"` // relative to the set folder, "/" separated
 	Size   int64  `json:"size"`
-	SHA256 string `json:"sha256"`
+	SHA256 string `json:"sha256"` // of the file as stored (encrypted, if it is)
+	// PlainSize and PlainSHA256 describe an encrypted file's content
+	// (the compressed stream that was encrypted), so a reader holding
+	// the key proves it decrypts to what was written.
+	PlainSize   int64  `json:"plain_size,omitempty"`
+	PlainSHA256 string `json:"plain_sha256,omitempty"`
 }
 
 // Tree is an rsync payload tree: Listing is a file in the set holding one

@@ -12,7 +12,7 @@
 //	recovery.after=poweroff   or reboot
 //	recovery.lang=de          the screens in German (LANG=de works too)
 //
-// Secrets (password=, identity=, known_host=) are read from recovery.conf
+// Secrets (password=, identity=, known_host=, age_identity=) are read from recovery.conf
 // only, never from the command line, which any process can read from
 // /proc/cmdline and which the firmware may print. recovery.conf gives the
 // defaults and the command line overrides them.
@@ -99,6 +99,10 @@ type Config struct {
 	Password  string // smb/sftp password, or the identity's passphrase
 	Identity  string // path of a private key file on the boot partition
 	KnownHost string // the sftp server's pinned host key, SHA256:...
+	// AgeIdentity opens encrypted sets: an AGE-SECRET-KEY-1... line
+	// itself, or the path of an age identity file or SSH private key on
+	// the boot partition.
+	AgeIdentity string
 }
 
 // SSHMode is recovery.ssh.
@@ -253,6 +257,13 @@ func keys() map[string]key {
 				return fmt.Errorf("want a file on the boot partition")
 			}
 			c.Identity = v
+			return nil
+		}},
+		"age_identity": {secret: true, set: func(c *Config, v string) error {
+			if !strings.HasPrefix(v, "AGE-SECRET-KEY-") && strings.Contains(v, "..") {
+				return fmt.Errorf("want an AGE-SECRET-KEY-1... line or a file on the boot partition")
+			}
+			c.AgeIdentity = v
 			return nil
 		}},
 		"known_host": {secret: true, set: func(c *Config, v string) error {

@@ -6,9 +6,11 @@
 package compress
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"runtime"
 
 	"github.com/klauspost/compress/zstd"
@@ -83,6 +85,9 @@ func (z zstdCloser) Close() error { z.Decoder.Close(); return nil }
 // OpenFile opens a payload file and decompresses it by its extension
 // (backupset.CompressionOf). Close closes both.
 func OpenFile(path string) (io.ReadCloser, error) {
+	if err := NotEncrypted(path); err != nil {
+		return nil, err
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
@@ -93,6 +98,19 @@ func OpenFile(path string) (io.ReadCloser, error) {
 		return nil, err
 	}
 	return fileReader{zr, f}, nil
+}
+
+// ErrEncrypted: a payload encrypted with age was to be read by code that
+// reads only plain payloads (mount, extract, diff).
+var ErrEncrypted = errors.New("the set is encrypted (age); mount, extract and diff do not open encrypted sets yet: restore it with --age-identity FILE, or verify it")
+
+// NotEncrypted refuses an encrypted payload file (name ending in .age)
+// with ErrEncrypted instead of a confusing decompression error.
+func NotEncrypted(path string) error {
+	if backupset.IsEncrypted(path) {
+		return fmt.Errorf("%s: %w", filepath.Base(path), ErrEncrypted)
+	}
+	return nil
 }
 
 type fileReader struct {

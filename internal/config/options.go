@@ -43,9 +43,12 @@ import (
 // Config is the merged configuration.
 type Config struct {
 	BackupPath         string
-	SSHIdentity        string // sftp:// backup folders: private key file
-	SSHKnownHosts      string // sftp:// backup folders: known_hosts pinning the server
-	SMBPasswordFile    string // smb:// backup folders: file holding the password
+	SSHIdentity        string   // sftp:// backup folders: private key file
+	SSHKnownHosts      string   // sftp:// backup folders: known_hosts pinning the server
+	SMBPasswordFile    string   // smb:// backup folders: file holding the password
+	EncryptTo          []string // age recipients (or recipients files) of the payloads
+	EncryptPassFile    string   // file holding the passphrase payloads are encrypted with
+	AgeIdentity        string   // age identity file or SSH private key that opens encrypted sets
 	Type               string
 	Compress           string // "", gzip, zstd or none; "" is the type's own
 	Keep               int
@@ -187,7 +190,11 @@ var (
 	// a server (see store.Open). extract and diff take one too
 	// (CmdExtract...); they join when they take config flags.
 	withBackupDir = []string{CmdBackup, CmdRestore, CmdRestoreTest, CmdStatus, CmdMount, CmdRetention, CmdList, CmdVerify}
-	everyLangUser = []string{CmdBackup, CmdRestore, CmdClone, CmdRestoreTest, CmdStatus, CmdSchedule, CmdRecoverServices}
+	// withPayloadReader are the commands that read payload contents
+	// and open encrypted sets; mount, extract and diff join when they
+	// read encrypted payloads.
+	withPayloadReader = []string{CmdRestore, CmdRestoreTest, CmdVerify}
+	everyLangUser     = []string{CmdBackup, CmdRestore, CmdClone, CmdRestoreTest, CmdStatus, CmdSchedule, CmdRecoverServices}
 )
 
 // option is one row of the table: the file key, the flag (key with "."
@@ -233,6 +240,9 @@ var table = []option{
 	{key: "ssh-identity", help: "sftp:// backup folder: private key file (OpenSSH or PEM, no passphrase); \"\" uses the ssh-agent at SSH_AUTH_SOCK", cmds: withBackupDir, field: func(c *Config) any { return &c.SSHIdentity }},
 	{key: "ssh-known-hosts", help: "sftp:// backup folder: OpenSSH known_hosts file that pins the server's host key (\"\" is /root/.ssh/known_hosts; add it with ssh-keyscan -p PORT HOST >> FILE)", cmds: withBackupDir, field: func(c *Config) any { return &c.SSHKnownHosts }},
 	{key: "smb-password-file", help: "smb:// backup folder: file holding the user's password (chmod 600)", cmds: withBackupDir, field: func(c *Config) any { return &c.SMBPasswordFile }},
+	{key: "encrypt-to", help: "encrypt the payloads with age to this recipient: an age public key (age1…), an SSH public key line (ssh-ed25519 …, ssh-rsa …) or a recipients file as age -R reads (repeatable); rsync sets cannot be encrypted", cmds: backupOnly, field: func(c *Config) any { return &c.EncryptTo }},
+	{key: "encrypt-passphrase-file", help: "encrypt the payloads with age to the passphrase on the first line of this file (chmod 600; scrypt); reading commands open such sets with it", cmds: append([]string{CmdBackup}, withPayloadReader...), field: func(c *Config) any { return &c.EncryptPassFile }},
+	{key: "age-identity", help: "age identity file (age-keygen) or SSH private key without passphrase that opens encrypted sets", cmds: withPayloadReader, field: func(c *Config) any { return &c.AgeIdentity }},
 	{key: "type", short: "t", help: "backup type: dd, ddz, tar, tgz or rsync; raspiBackup -t", cmds: backupOnly, field: func(c *Config) any { return &c.Type }},
 	{key: "compress", short: "z", help: `compression for dd and tar: gzip, zstd or none (dd+gzip = ddz, tar+gzip = tgz); "" is the type's own; true means gzip (raspiBackup -z)`,
 		choices: []string{"gzip", "zstd", "none"}, fromBool: map[bool]string{true: "gzip", false: ""}, cmds: backupOnly, field: func(c *Config) any { return &c.Compress }},

@@ -195,6 +195,9 @@ func untar(ctx context.Context, payload string, members []string, dest string, r
 // reports its (compressed) bytes to rep as they are read, in the phase
 // named phase whose total is the file's size.
 func OpenCounted(payload, phase string, rep progress.Reporter) (io.ReadCloser, error) {
+	if err := compress.NotEncrypted(payload); err != nil {
+		return nil, err
+	}
 	f, err := os.Open(payload)
 	if err != nil {
 		return nil, err

@@ -212,6 +212,10 @@ const (
 	UITaskFiles        ID = "ui.task-files"
 	UIHintFiles        ID = "ui.hint-files"
 	UIHintFileDest     ID = "ui.hint-filedest"
+	UIHintKey          ID = "ui.hint-key"
+	UIKeyTitle         ID = "ui.key-title"
+	UIKeyPrompt        ID = "ui.key-prompt"
+	UIKeyHelp          ID = "ui.key-help"
 	UIFilesTitle       ID = "ui.files-title"
 	UIMarkedCount      ID = "ui.marked-count"
 	UIFileDestTitle    ID = "ui.filedest-title"
@@ -232,7 +236,12 @@ var filesCatalogue = map[ID]map[Lang]string{
 	UITaskFiles: {English: "Copy", German: "Kopieren"},
 	UIHintFiles: {English: "Enter open, Space mark, c copy the marked, Esc up",
 		German: "Enter öffnen, Leertaste markieren, c Markiertes kopieren, Esc hoch"},
-	UIHintFileDest:  {English: "↑↓ choose where the files go, Enter copy, Esc back", German: "↑↓ Ziel der Dateien wählen, Enter kopieren, Esc zurück"},
+	UIHintFileDest: {English: "↑↓ choose where the files go, Enter copy, Esc back", German: "↑↓ Ziel der Dateien wählen, Enter kopieren, Esc zurück"},
+	UIHintKey:      {English: "Enter open the set with it, Esc back", German: "Enter Sicherung damit öffnen, Esc zurück"},
+	UIKeyTitle:     {English: "Encrypted backup", German: "Verschlüsselte Sicherung"},
+	UIKeyPrompt:    {English: "Passphrase or key:", German: "Passphrase oder Schlüssel:"},
+	UIKeyHelp: {English: "This backup is encrypted (age). Type its passphrase, the AGE-SECRET-KEY-1… line of its key, or the path of the key file (age identity or SSH private key). age_identity= in recovery.conf saves this step.",
+		German: "Diese Sicherung ist verschlüsselt (age). Ihre Passphrase, die Zeile AGE-SECRET-KEY-1… ihres Schlüssels oder den Pfad der Schlüsseldatei (age-Identität oder privater SSH-Schlüssel) eintippen. age_identity= in recovery.conf erspart diesen Schritt."},
 	UIFilesTitle:    {English: "%s in %s", German: "%s in %s"},
 	UIMarkedCount:   {English: "%d marked", German: "%d markiert"},
 	UIFileDestTitle: {English: "Copy %d marked to", German: "%d Markierte kopieren nach"},

@@ -75,8 +75,14 @@ func (s *setInfo) manifestFile(name string) *backupset.File {
 		return nil
 	}
 	for i := range s.manifest.Files {
-		if path.Clean(s.manifest.Files[i].Path) == name {
-			return &s.manifest.Files[i]
+		f := s.manifest.Files[i]
+		switch path.Clean(f.Path) {
+		case name:
+			return &f
+		case name + backupset.EncryptedExt:
+			// Read decrypted (setInfo.decrypted): its content is the
+			// plaintext the manifest records; age authenticated the rest.
+			return &backupset.File{Path: name, Size: f.PlainSize, SHA256: f.PlainSHA256}
 		}
 	}
 	return nil

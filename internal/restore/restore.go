@@ -37,6 +37,7 @@ import (
 	"github.com/pibackup/pibackup/internal/backupset"
 	"github.com/pibackup/pibackup/internal/disklayout"
 	"github.com/pibackup/pibackup/internal/i18n"
+	sealed "github.com/pibackup/pibackup/internal/payload" // restore has its own payload type
 	"github.com/pibackup/pibackup/internal/progress"
 )
 
@@ -53,7 +54,9 @@ type Options struct {
 	// Board is the model of the machine the restored disk is for, as its
 	// device tree names it (HostBoard); on a Pi 5 with an NVMe target the
 	// plan says how to set the boot order. "" is unknown.
-	Board    string
+	Board string
+	// Keys open an encrypted set (sealed.LoadKeys); nil for none.
+	Keys     *sealed.Keys
 	Log      *slog.Logger
 	Progress progress.Reporter
 }
@@ -125,6 +128,9 @@ func NewPlan(ctx context.Context, o Options) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := p.set.checkKeys(); err != nil {
+		return nil, err
+	}
 	if len(o.Partitions) > 0 && p.set.kind != kindPartition {
 		return nil, fmt.Errorf("--partitions is only for partition-oriented sets; %s is a %s set", o.SetName, p.set.name.Type)
 	}
@@ -150,9 +156,14 @@ func readPlan(o Options) (*Plan, error) {
 	if p.log == nil {
 		p.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	set, err := readSet(o.Set, o.SetName)
+	set, err := readSet(o.Set, o.SetName, o.Keys)
 	if err != nil {
 		return nil, err
+	}
+	if len(set.encrypted) > 0 {
+		// Only the decrypted view holds the payloads; never the local
+		// files beneath it.
+		p.o.LocalDir = ""
 	}
 	p.set = set
 	return p, nil
@@ -198,6 +209,11 @@ func CheckSet(ctx context.Context, o Options) error {
 		p, err := readPlan(o)
 		if err != nil {
 			return err
+		}
+		if p.set.locked {
+			// Encrypted, no key given: the content checks are the
+			// verifier's to skip and report.
+			return nil
 		}
 		p.Target = &Target{Path: "(verify)", IsFile: true, Size: size}
 		err = p.decide(ctx)

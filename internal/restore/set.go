@@ -13,6 +13,7 @@ import (
 	"github.com/pibackup/pibackup/internal/compress"
 	"github.com/pibackup/pibackup/internal/disklayout"
 	"github.com/pibackup/pibackup/internal/i18n"
+	sealed "github.com/pibackup/pibackup/internal/payload" // restore has its own payload type
 )
 
 // setKind is how a set is restored.
@@ -61,6 +62,11 @@ type setInfo struct {
 	partPayloads map[int]partPayload
 
 	entries map[string]fs.DirEntry
+	// encrypted lists the set's age-encrypted payloads (plain names):
+	// fsys and entries show them decrypted (sealed.DecryptFS). locked:
+	// no key was given, so their content cannot be read.
+	encrypted []string
+	locked    bool
 }
 
 type partPayload struct {
@@ -71,7 +77,7 @@ type partPayload struct {
 
 // readSet inspects a set folder. It reads the manifest, the sfdisk dump
 // and the MBR, which are small; payloads are only listed.
-func readSet(fsys fs.FS, dirName string) (*setInfo, error) {
+func readSet(fsys fs.FS, dirName string, keys *sealed.Keys) (*setInfo, error) {
 	n, err := backupset.Parse(dirName)
 	if err != nil {
 		return nil, fmt.Errorf("set %s: %w", dirName, err)
@@ -110,6 +116,9 @@ func readSet(fsys fs.FS, dirName string) (*setInfo, error) {
 		// for another set describes other files.
 		return nil, fmt.Errorf("set %s: %s: manifest is for %s/%s, the folder name says %s/%s: %w",
 			dirName, s.manifestName, m.Host, m.Type, n.Host, n.Type, ErrBadSet)
+	}
+	if err := s.decrypted(keys); err != nil {
+		return nil, err
 	}
 	host := n.Host
 	if _, ok := s.entries[backupset.MetaFile(host, backupset.SuffixBootImage)]; ok {
@@ -186,10 +195,64 @@ func readSet(fsys fs.FS, dirName string) (*setInfo, error) {
 	return s, nil
 }
 
+// decrypted makes an encrypted set read as a plain one: its files as
+// stored were checked against the manifest (checkListedFiles), the rest
+// of the restore reads the payloads decrypted under their plain names.
+func (s *setInfo) decrypted(keys *sealed.Keys) error {
+	plain := map[string]int64{}
+	for name := range s.entries {
+		if backupset.IsEncrypted(name) {
+			s.encrypted = append(s.encrypted, strings.TrimSuffix(name, backupset.EncryptedExt))
+		}
+	}
+	if len(s.encrypted) == 0 {
+		return nil
+	}
+	sort.Strings(s.encrypted)
+	s.locked = keys == nil
+	if s.manifest != nil {
+		for _, f := range s.manifest.Files {
+			if backupset.IsEncrypted(f.Path) {
+				plain[f.Path] = f.PlainSize
+			}
+		}
+	}
+	s.fsys = sealed.DecryptFS(s.fsys, keys, plain)
+	ents, err := fs.ReadDir(s.fsys, ".")
+	if err != nil {
+		return fmt.Errorf("read set %s: %w", s.dirName, err)
+	}
+	s.entries = map[string]fs.DirEntry{}
+	for _, e := range ents {
+		s.entries[e.Name()] = e
+	}
+	return nil
+}
+
+// checkKeys proves, before a restore plans or writes anything, that the
+// keys open every encrypted file of the set: a missing or wrong key is
+// said at once, not after the partition table is written.
+func (s *setInfo) checkKeys() error {
+	if len(s.encrypted) == 0 {
+		return nil
+	}
+	if s.locked {
+		return fmt.Errorf("set %s: %w", s.dirName, sealed.ErrNoKey)
+	}
+	for _, name := range s.encrypted {
+		f, err := s.fsys.Open(name) // decrypts the header: the key's test
+		if err != nil {
+			return fmt.Errorf("set %s: %w", s.dirName, err)
+		}
+		f.Close()
+	}
+	return nil
+}
+
 // checkBootImage refuses a <host>-backup.img that is not a FAT boot
 // partition: the restore copies it into the boot partition as it is.
 func (s *setInfo) checkBootImage() error {
-	if s.bootImg == "" {
+	if s.bootImg == "" || s.locked {
 		return nil
 	}
 	f, err := s.fsys.Open(s.bootImg)

@@ -32,6 +32,7 @@ import (
 	"github.com/pibackup/pibackup/internal/backupset"
 	"github.com/pibackup/pibackup/internal/blockdev"
 	"github.com/pibackup/pibackup/internal/disklayout"
+	"github.com/pibackup/pibackup/internal/payload"
 	"github.com/pibackup/pibackup/internal/progress"
 	"github.com/pibackup/pibackup/internal/restore"
 	"github.com/pibackup/pibackup/internal/size"
@@ -53,6 +54,8 @@ type Options struct {
 	Log      *slog.Logger
 	Progress progress.Reporter
 	Rand     *rand.Rand // the sample; nil seeds from the clock
+	// Keys open an encrypted set (payload.LoadKeys); nil for none.
+	Keys *payload.Keys
 }
 
 // Check is one judgement of the restored image.
@@ -155,7 +158,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 
 	plan, err := restore.NewPlan(ctx, restore.Options{
 		Set: fsys, SetName: setName, LocalDir: localDir,
-		Target: img, Size: diskSize, KeepIDs: true, Log: o.Log, Progress: o.Progress,
+		Target: img, Size: diskSize, KeepIDs: true, Keys: o.Keys, Log: o.Log, Progress: o.Progress,
 	})
 	if err != nil {
 		if ctx.Err() != nil {

@@ -95,7 +95,11 @@ func walkScreens(t *testing.T, lang i18n.Lang) []string {
 	h.down(1)
 	h.key(tcell.KeyEnter)
 	h.wait(tx(i18n.UIRestoreOnto, w.NewestSet))
+	w.Engine.SetKey("k") // the set is encrypted: the Key screen asks
 	h.down(2)
+	h.key(tcell.KeyEnter)
+	see(tx(i18n.UIKeyTitle))
+	h.typeText("k")
 	h.key(tcell.KeyEnter)
 	h.wait(tx(i18n.UINothingWritten))
 	h.key(tcell.KeyEnter)

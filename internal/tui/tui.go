@@ -233,6 +233,7 @@ var hints = map[model.Screen]i18n.ID{
 	model.Result:    i18n.UIHintResult,
 	model.Files:     i18n.UIHintFiles,
 	model.FileDest:  i18n.UIHintFileDest,
+	model.Key:       i18n.UIHintKey,
 }
 
 // build replaces the page for the state's screen.
@@ -261,6 +262,8 @@ func (u *UI) build(st model.State) {
 		p = u.filesPage(st)
 	case model.FileDest:
 		p = u.fileDestPage(st)
+	case model.Key:
+		p = u.keyPage()
 	}
 	for _, name := range []string{"screen", "sourceform"} {
 		u.pages.RemovePage(name)
@@ -508,6 +511,22 @@ func (u *UI) planPage(st model.State) tview.Primitive {
 	note := tview.NewTextView().SetText(u.p.Sprintf(i18n.UINothingWritten))
 	flex := tview.NewFlex().SetDirection(tview.FlexRow).AddItem(t, 0, 1, true).AddItem(note, 1, 0, false)
 	titled(flex.Box, u.p.Sprintf(i18n.UIPlanTitle))
+	return flex
+}
+
+// keyPage asks for what opens an encrypted set: the passphrase, or an
+// identity (typed as its AGE-SECRET-KEY-1 line, or the path of its file).
+func (u *UI) keyPage() tview.Primitive {
+	in := tview.NewInputField().SetLabel(u.p.Sprintf(i18n.UIKeyPrompt) + " ").SetFieldWidth(70).SetMaskCharacter('*')
+	in.SetDoneFunc(func(k tcell.Key) {
+		if k == tcell.KeyEnter {
+			typed := in.GetText()
+			u.do(func() error { return u.m.EnterKey(u.ctx, typed) })
+		}
+	})
+	help := tview.NewTextView().SetText(u.p.Sprintf(i18n.UIKeyHelp))
+	flex := tview.NewFlex().SetDirection(tview.FlexRow).AddItem(help, 3, 0, false).AddItem(in, 1, 0, true)
+	titled(flex.Box, u.p.Sprintf(i18n.UIKeyTitle))
 	return flex
 }
 

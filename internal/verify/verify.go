@@ -18,6 +18,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"io/fs"
 	"log/slog"
@@ -31,6 +32,7 @@ import (
 	"github.com/pibackup/pibackup/internal/backupset"
 	"github.com/pibackup/pibackup/internal/compress"
 	"github.com/pibackup/pibackup/internal/disklayout"
+	"github.com/pibackup/pibackup/internal/payload"
 	"github.com/pibackup/pibackup/internal/progress"
 	"github.com/pibackup/pibackup/internal/restore"
 	"github.com/pibackup/pibackup/internal/treelist"
@@ -42,6 +44,9 @@ type Options struct {
 	// it. "" (a set read over SFTP or SMB) checks the content of every
 	// file of a tree against its listing.
 	LocalDir string
+	// Keys open an encrypted set's payloads, so their content is checked
+	// too; without them only the files as stored are (size, SHA-256).
+	Keys     *payload.Keys
 	Log      *slog.Logger
 	Progress progress.Reporter
 }
@@ -122,7 +127,7 @@ func Set(ctx context.Context, fsys fs.FS, setName string, o Options) (*Report, e
 	// The checks a restore runs before it writes, by the restore's own
 	// code: a set that verifies is one a restore attempts, and a refusal
 	// reads the same here as there.
-	if err := restore.CheckSet(ctx, restore.Options{Set: fsys, SetName: setName, LocalDir: o.LocalDir, Log: v.o.Log}); err != nil && ctx.Err() == nil {
+	if err := restore.CheckSet(ctx, restore.Options{Set: fsys, SetName: setName, LocalDir: o.LocalDir, Keys: o.Keys, Log: v.o.Log}); err != nil && ctx.Err() == nil {
 		v.r.fail("", "%v", err)
 	}
 	if err := ctx.Err(); err != nil {
@@ -188,7 +193,7 @@ func (v *verifier) dirName() string { return v.name.String() }
 
 func anyListed(listed map[string]bool, names []string) bool {
 	for _, n := range names {
-		if listed[n] {
+		if listed[n] || listed[n+backupset.EncryptedExt] {
 			return true
 		}
 	}
@@ -268,7 +273,7 @@ const (
 )
 
 func kindOf(n backupset.Name, dir, file string) fileKind {
-	base := path.Base(file)
+	base := strings.TrimSuffix(path.Base(file), backupset.EncryptedExt) // judged by what it holds
 	switch {
 	case backupset.IsImagePayload(dir, base):
 		return kindDiskImage
@@ -305,7 +310,13 @@ func (v *verifier) checkFile(name string, want *backupset.File) {
 	v.rep.Phase("verify "+name, size)
 	tee := io.TeeReader(cr, h)
 	kind := kindOf(v.name, v.dirName(), name)
-	contentErr := checkContent(kind, name, tee, v.imageSize)
+	var contentErr error
+	var plain *plainCheck
+	if backupset.IsEncrypted(name) {
+		plain, contentErr = v.checkEncrypted(kind, name, tee)
+	} else {
+		contentErr = checkContent(kind, name, tee, v.imageSize)
+	}
 	// Read what the content check left (trailing padding, or all of a
 	// file without a content check), so the hash covers the whole file.
 	if _, err := io.Copy(io.Discard, tee); err != nil && contentErr == nil {
@@ -324,10 +335,54 @@ func (v *verifier) checkFile(name string, want *backupset.File) {
 			v.r.fail(name, "sha256 %s, manifest says %s (the file is corrupt)", got, want.SHA256)
 		}
 	}
+	if plain != nil && want != nil && contentErr == nil {
+		switch got := hex.EncodeToString(plain.h.Sum(nil)); {
+		case want.PlainSHA256 == "":
+			v.r.fail(name, "encrypted, but the manifest records no plain_sha256 of its content")
+		case plain.n != want.PlainSize || got != want.PlainSHA256:
+			v.r.fail(name, "decrypts to %d bytes with sha256 %s, the manifest records %d bytes, %s", plain.n, got, want.PlainSize, want.PlainSHA256)
+		}
+	}
 	if contentErr != nil {
 		v.r.fail(name, "%v", contentErr)
 	}
 	v.r.Checked = append(v.r.Checked, fmt.Sprintf("%s (%d bytes)", name, cr.n))
+	if backupset.IsEncrypted(name) && v.o.Keys == nil {
+		v.r.Checked = append(v.r.Checked, fmt.Sprintf("%s is encrypted: its size and SHA-256 as stored were checked, its content was not; verify --age-identity FILE (or --encrypt-passphrase-file FILE) decrypts and checks it", name))
+	}
+}
+
+// plainCheck hashes an encrypted file's decrypted content.
+type plainCheck struct {
+	h hash.Hash
+	n int64
+}
+
+func (p *plainCheck) Write(b []byte) (int, error) {
+	p.h.Write(b)
+	p.n += int64(len(b))
+	return len(b), nil
+}
+
+// checkEncrypted checks an encrypted file read from r: without keys not
+// at all (the caller hashes the file as stored); with them, decrypted
+// (age authenticates every chunk), hashed and checked as its plain
+// counterpart would be.
+func (v *verifier) checkEncrypted(kind fileKind, name string, r io.Reader) (*plainCheck, error) {
+	if v.o.Keys == nil {
+		return nil, nil
+	}
+	dr, err := payload.Decrypt(r, name, v.o.Keys)
+	if err != nil {
+		return nil, err
+	}
+	pc := &plainCheck{h: sha256.New()}
+	tee := io.TeeReader(dr, pc)
+	err = checkContent(kind, name, tee, v.imageSize)
+	if _, cerr := io.Copy(io.Discard, tee); cerr != nil && err == nil {
+		err = cerr
+	}
+	return pc, err
 }
 
 // checkContent checks a file's content by kind, reading from r.

@@ -32,6 +32,7 @@ import (
 
 	"github.com/pibackup/pibackup/internal/backupset"
 	"github.com/pibackup/pibackup/internal/i18n"
+	"github.com/pibackup/pibackup/internal/payload"
 	"github.com/pibackup/pibackup/internal/progress"
 	"github.com/pibackup/pibackup/internal/source"
 )
@@ -53,9 +54,10 @@ const (
 	Result
 	Files
 	FileDest
+	Key // the set is encrypted: a passphrase or identity is asked for
 )
 
-var screenNames = [...]string{"home", "source", "host key", "sets", "clone from", "target", "plan", "confirm", "running", "result", "files", "file destination"}
+var screenNames = [...]string{"home", "source", "host key", "sets", "clone from", "target", "plan", "confirm", "running", "result", "files", "file destination", "key"}
 
 func (s Screen) String() string {
 	if int(s) < len(screenNames) {
@@ -91,6 +93,10 @@ type Request struct {
 	Set    backupset.Set // restore, verify
 	From   source.Disk   // clone
 	Target source.Disk   // restore, clone
+	// Key is what the user typed on the Key screen for an encrypted set:
+	// a passphrase, an AGE-SECRET-KEY-1 line or the path of an identity
+	// file; "" for none.
+	Key string
 }
 
 // PlanText is the engine's dry run: what it would do, as text.
@@ -210,6 +216,8 @@ type Model struct {
 	src       source.Source
 	known     map[string]string
 	plan      PlanText
+	key       string // typed on the Key screen; kept until home
+	keyDisk   int    // the target index the Key screen plans for
 	cancel    context.CancelFunc
 	listeners []func()
 	prog      *Progress
@@ -579,7 +587,11 @@ func (m *Model) SelectFrom(i int) error {
 // SelectTarget picks the target disk and asks the engine for a plan.
 // Nothing is written.
 func (m *Model) SelectTarget(ctx context.Context, i int) error {
-	if err := m.begin(i18n.M(i18n.UIBusyPlanning), Target); err != nil {
+	return m.selectTarget(ctx, i, Target)
+}
+
+func (m *Model) selectTarget(ctx context.Context, i int, from Screen) error {
+	if err := m.begin(i18n.M(i18n.UIBusyPlanning), from); err != nil {
 		return err
 	}
 	m.mu.Lock()
@@ -599,6 +611,22 @@ func (m *Model) SelectTarget(ctx context.Context, i int) error {
 	}
 	req.Target = c.Disk
 	plan, err := m.deps.Engine.Plan(ctx, req)
+	if errors.Is(err, payload.ErrNoKey) || errors.Is(err, payload.ErrWrongKey) {
+		// Ask for the key, then plan again (EnterKey); the error says
+		// which (none given, or one that opens nothing).
+		err = fmt.Errorf("plan: %w", err)
+		m.update(func() {
+			m.st.Busy = i18n.Msg{}
+			m.keyDisk = i
+			if m.st.Screen != Key {
+				m.st.Target = nil
+				m.goTo(Key)
+			}
+			m.st.Err = err
+		})
+		m.log.Warn("the set is encrypted", "err", err)
+		return err
+	}
 	if err != nil {
 		return m.end(fmt.Errorf("plan: %w", err), nil)
 	}
@@ -611,9 +639,24 @@ func (m *Model) SelectTarget(ctx context.Context, i int) error {
 	})
 }
 
+// EnterKey takes the passphrase or identity typed for an encrypted set
+// and plans the restore onto the chosen disk again; a key that opens
+// nothing keeps the Key screen with the error.
+func (m *Model) EnterKey(ctx context.Context, key string) error {
+	m.mu.Lock()
+	if m.st.Screen != Key {
+		m.mu.Unlock()
+		return ErrWrongScreen
+	}
+	m.key = strings.TrimSpace(key)
+	i := m.keyDisk
+	m.mu.Unlock()
+	return m.selectTarget(ctx, i, Key)
+}
+
 // request builds the engine request from the picks. Lock held.
 func (m *Model) request() Request {
-	r := Request{Task: m.st.Task, Source: m.src}
+	r := Request{Task: m.st.Task, Source: m.src, Key: m.key}
 	if m.st.Set != nil {
 		r.Set = m.st.Set.Set
 	}
@@ -797,6 +840,7 @@ func (m *Model) home() {
 	m.history = nil
 	m.spec = source.Spec{}
 	m.plan = nil
+	m.key = ""
 	m.cancel = nil
 }
 

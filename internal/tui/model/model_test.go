@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pibackup/pibackup/internal/payload"
 	"github.com/pibackup/pibackup/internal/source"
 	"github.com/pibackup/pibackup/internal/tui/model"
 	"github.com/pibackup/pibackup/internal/tui/tuitest"
@@ -172,6 +173,16 @@ func TestTransitions(t *testing.T) {
 				{"connect corrupt", func(m *model.Model, w *tuitest.World) error { return m.Connect(ctx, dirSpec(w.CorruptDir)) }, model.Sets, nil, ""},
 				{"pick it", func(m *model.Model, _ *tuitest.World) error { return m.SelectSet(ctx, 0) }, model.Target, nil, ""},
 				{"pick sdb", func(m *model.Model, w *tuitest.World) error { return m.SelectTarget(ctx, w.DiskIndex("sdb")) }, model.Target, nil, "corrupt set"},
+			},
+		},
+		{
+			name: "encrypted set asks for the key, plans with it",
+			steps: []step{startRestore, connectLocal, pickNewest,
+				{"set encrypted", func(m *model.Model, w *tuitest.World) error { w.Engine.SetKey("correct horse"); return nil }, model.Target, nil, ""},
+				{"pick sdb", func(m *model.Model, w *tuitest.World) error { return m.SelectTarget(ctx, w.DiskIndex("sdb")) }, model.Key, payload.ErrNoKey, ""},
+				{"wrong key", func(m *model.Model, _ *tuitest.World) error { return m.EnterKey(ctx, "battery staple") }, model.Key, payload.ErrWrongKey, ""},
+				{"right key", func(m *model.Model, _ *tuitest.World) error { return m.EnterKey(ctx, " correct horse\n") }, model.Plan, nil, ""},
+				proceed, confirm,
 			},
 		},
 		{

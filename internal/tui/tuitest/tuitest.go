@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/pibackup/pibackup/internal/backupset"
+	"github.com/pibackup/pibackup/internal/payload"
 	"github.com/pibackup/pibackup/internal/progress"
 	"github.com/pibackup/pibackup/internal/source"
 	"github.com/pibackup/pibackup/internal/tui/model"
@@ -176,6 +177,10 @@ type Engine struct {
 	// FailAfter, when > 0, makes Run fail with "disk removed" after that
 	// many bytes.
 	FailAfter int64
+	// Key, when set, makes every set encrypted, opened only by this key
+	// (Request.Key): Plan fails with payload.ErrNoKey without one and
+	// payload.ErrWrongKey with another, as internal/restore does.
+	Key string
 
 	mu    sync.Mutex
 	Plans int
@@ -190,10 +195,18 @@ type plan struct {
 
 func (p *plan) String() string { return p.text }
 
+// SetKey sets Key while the UI may be planning.
+func (e *Engine) SetKey(k string) {
+	e.mu.Lock()
+	e.Key = k
+	e.mu.Unlock()
+}
+
 // Plan implements model.Engine.
 func (e *Engine) Plan(_ context.Context, r model.Request) (model.PlanText, error) {
 	e.mu.Lock()
 	e.Plans++
+	key := e.Key
 	e.mu.Unlock()
 	if r.Task == model.TaskClone {
 		if r.Target.Size < r.From.Size {
@@ -201,8 +214,14 @@ func (e *Engine) Plan(_ context.Context, r model.Request) (model.PlanText, error
 		}
 		return &plan{text: fmt.Sprintf("clone %s onto %s", r.From.Path, r.Target.Path), total: r.From.Size}, nil
 	}
+	switch {
+	case key != "" && r.Key == "":
+		return nil, fmt.Errorf("set %s: %w", r.Set, payload.ErrNoKey)
+	case key != "" && r.Key != key:
+		return nil, fmt.Errorf("set %s: %w", r.Set, payload.ErrWrongKey)
+	}
 	fsys := r.Source.FS()
-	files, err := payload(fsys, r.Set)
+	files, err := payloadFiles(fsys, r.Set)
 	if err != nil {
 		return nil, err
 	}
@@ -226,7 +245,7 @@ func (e *Engine) Plan(_ context.Context, r model.Request) (model.PlanText, error
 	return &plan{text: b.String(), files: files, total: total}, nil
 }
 
-func payload(fsys fs.FS, s backupset.Set) ([]backupset.File, error) {
+func payloadFiles(fsys fs.FS, s backupset.Set) ([]backupset.File, error) {
 	if s.HasManifest {
 		m, _, err := backupset.ReadManifestIn(fsys, s.Dir, s.Name.Host)
 		if err != nil {
