@@ -419,7 +419,7 @@ func TestBackupS3(t *testing.T) {
 		t.Fatal(err)
 	}
 	flags := []string{"--s3-endpoint", s.Endpoint, "--s3-access-key", s.AccessKey, "--s3-secret-key-file", key, "--s3-path-style"}
-	for _, typ := range []string{"tgz", "ddz"} {
+	for _, typ := range []string{"tgz", "ddz", "dd", "tar"} {
 		t.Run(typ, func(t *testing.T) {
 			u := "s3://" + s.Bucket + "/" + typ
 			if code, out, errOut := cli(context.Background(), append(append([]string{"backup", "-t", typ, "--source-disk", d.Path}, flags...), u)...); code != 0 {
