@@ -436,6 +436,25 @@ func TestBackupS3(t *testing.T) {
 			restoreAndCompare(t, d, l[0].Path, flags...)
 		})
 	}
+	t.Run("fleet", func(t *testing.T) {
+		// Many Pis, one bucket: each writes its own host folder, one
+		// list over the bucket shows every host's sets.
+		u := "s3://" + s.Bucket + "/fleet"
+		for _, host := range []string{"kitchen", "garage"} {
+			if code, out, errOut := cli(context.Background(), append(append([]string{"backup", "-t", "tgz", "--hostname", host, "--source-disk", d.Path}, flags...), u)...); code != 0 {
+				t.Fatalf("backup of %s: exit %d\n%s%s", host, code, out, errOut)
+			}
+		}
+		hosts := map[string]int{}
+		for _, e := range listJSON(t, u, flags...) {
+			if !e.Incomplete && strings.HasPrefix(e.Path, u+"/") {
+				hosts[e.Host]++
+			}
+		}
+		if hosts["kitchen"] != 1 || hosts["garage"] != 1 || len(hosts) != 2 {
+			t.Errorf("list --json of the bucket: complete sets per host under %s: %v; want kitchen 1, garage 1", u, hosts)
+		}
+	})
 	t.Run("stale-upload", func(t *testing.T) {
 		// A run killed in its first payload leaves only a multipart
 		// upload with a part in it: no folder to list. The next run
