@@ -26,7 +26,7 @@ import (
 // the measured wall time); BENCH_SIZE and BENCH_RUNS give a bigger run.
 const (
 	defaultSize = "1G"
-	defaultRuns = 2
+	defaultRuns = 1
 )
 
 type config struct {
