@@ -21,6 +21,14 @@ import (
 	"github.com/pibackup/pibackup/internal/size"
 )
 
+// The defaults make `make bench` end within 15 minutes on the 2-core
+// development machine, the recovery boots included (docs/BENCH.md has
+// the measured wall time); BENCH_SIZE and BENCH_RUNS give a bigger run.
+const (
+	defaultSize = "1G"
+	defaultRuns = 1
+)
+
 type config struct {
 	size      int64
 	runs      int    // runs of every operation; the median is reported
@@ -36,11 +44,11 @@ type config struct {
 func configFromEnv() (config, error) {
 	cfg := config{dir: "/var/tmp/pibackup-bench", recovery: os.Getenv("BENCH_RECOVERY") != "0"}
 	var err error
-	if cfg.size, err = size.Parse(envOr("BENCH_SIZE", "3G")); err != nil || cfg.size == 0 {
+	if cfg.size, err = size.Parse(envOr("BENCH_SIZE", defaultSize)); err != nil || cfg.size == 0 {
 		return cfg, fmt.Errorf("BENCH_SIZE %q: want a size such as 3G (%v)", os.Getenv("BENCH_SIZE"), err)
 	}
 	cfg.size = cfg.size / sector * sector
-	if cfg.runs, err = strconv.Atoi(envOr("BENCH_RUNS", "3")); err != nil || cfg.runs < 1 {
+	if cfg.runs, err = strconv.Atoi(envOr("BENCH_RUNS", strconv.Itoa(defaultRuns))); err != nil || cfg.runs < 1 {
 		return cfg, fmt.Errorf("BENCH_RUNS %q: want a number of runs, at least 1", os.Getenv("BENCH_RUNS"))
 	}
 	if d := os.Getenv("BENCH_DIR"); d != "" {
@@ -110,6 +118,10 @@ type row struct {
 	Apparent int64     // apparent size of a single-file output (last run)
 	RSS      int64     // peak RSS in bytes, the largest of all runs
 	Err      string
+	// Load is the 1-minute load average when the op's measure group
+	// started and when it ended: the machine is shared, and a ratio
+	// taken at load 5 is not one taken at load 1.
+	Load [2]float64
 }
 
 func (r *row) median() float64  { return median(r.Secs) }
@@ -141,6 +153,9 @@ type bench struct {
 	mem4   []*row // the compressing backups again with GOMAXPROCS=4
 	start  time.Time
 	load0  float64 // load average when the run started
+	// rootOnly are backupctl's root-only (-P 2) first runs by tool
+	// ("tar", "rsync"), for the live pairs.
+	rootOnly map[string]*row
 }
 
 func (b *bench) o(name string) string { return filepath.Join(b.outDir, name) }
@@ -157,6 +172,7 @@ func (b *bench) measure(ops ...*op) []*row {
 			b.rows = append(b.rows, rows[i])
 		}
 	}
+	load0 := loadAvg()
 	for run := 1; run <= b.cfg.runs; run++ {
 		for i, o := range ops {
 			if o == nil || rows[i].Err != "" {
@@ -165,6 +181,13 @@ func (b *bench) measure(ops ...*op) []*row {
 			b.runOnce(rows[i], o, run)
 		}
 	}
+	load1 := loadAvg()
+	for _, r := range rows {
+		if r != nil {
+			r.Load = [2]float64{load0, load1}
+		}
+	}
+	logf("  load average %.2f at the start, %.2f at the end", load0, load1)
 	return rows
 }
 
@@ -329,11 +352,26 @@ func machine() string {
 		model, runtime.NumCPU(), si.Totalram*uint64(si.Unit)>>30, rel, runtime.Version())
 }
 
-// loadAvg is the 1-minute load average.
+// loadAvg is the 1-minute load average, the first field of
+// /proc/loadavg (0 when it cannot be read).
 func loadAvg() float64 {
-	var si syscall.Sysinfo_t
-	if syscall.Sysinfo(&si) != nil {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
 		return 0
 	}
-	return float64(si.Loads[0]) / 65536
+	return parseLoadAvg(string(b))
+}
+
+// parseLoadAvg reads the 1-minute figure of a /proc/loadavg line
+// ("0.52 0.58 0.59 1/389 12345").
+func parseLoadAvg(s string) float64 {
+	f := strings.Fields(s)
+	if len(f) == 0 {
+		return 0
+	}
+	v, err := strconv.ParseFloat(f[0], 64)
+	if err != nil {
+		return 0
+	}
+	return v
 }

@@ -5,12 +5,12 @@
 // and the report to out/bench.md, and reports the recovery image's size
 // and its boot-to-UI time in QEMU.
 //
-//	make bench                                 # BENCH_SIZE=3G, BENCH_RUNS=3
+//	make bench                                 # BENCH_SIZE=1G, BENCH_RUNS=1, under 15 minutes
 //	BENCH_SIZE=1G BENCH_RUNS=1 go run ./bench  # a quick run (as root)
 //	go run ./bench recovery                    # only the recovery image
 //
-// Environment: BENCH_SIZE (disk size, default 3G), BENCH_RUNS (runs per
-// operation, the median is reported; default 3), BENCH_DIR (fixture and
+// Environment: BENCH_SIZE (disk size, default 1G), BENCH_RUNS (runs per
+// operation, the median is reported; default 1), BENCH_DIR (fixture and
 // outputs, default /var/tmp/pibackup-bench), BENCH_BACKUPCTL (default
 // out/backupctl), BENCH_JSON (default out/bench.json), BENCH_RECOVERY=0
 // (skip the recovery image).

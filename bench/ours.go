@@ -31,8 +31,15 @@ func oursImage(args []string) error {
 	out := fs.String("o", "", "output file")
 	full := fs.Bool("full", false, "read every block")
 	part := fs.Int("part", 0, "image only this partition")
+	live := fs.Bool("live", false, "DEV is a mounted ext4 (no partition table): map it group by group while copying")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *live {
+		if fs.NArg() != 1 || *out == "" {
+			return fmt.Errorf("usage: ours-image -live -o OUT DEV")
+		}
+		return liveImage(fs.Arg(0), *out)
 	}
 	if fs.NArg() != 1 || *out == "" {
 		return fmt.Errorf("usage: ours-image [-z none|gzip|zstd] [-full] [-part N] -o OUT DISK")
@@ -151,4 +158,39 @@ func oursRestore(args []string) error {
 		return err
 	}
 	return dst.Close()
+}
+
+// liveImage images the mounted ext4 on dev into a sparse file the way a
+// running system's dd set reads its mounted root: the allocation map is
+// read group by group just before that group is copied (usedblocks.Live
+// through imageio.LiveRegion), so blocks allocated during the copy are
+// in the image.
+func liveImage(dev, out string) error {
+	src, err := os.Open(dev) // buffered: the kernel's bitmaps are in the page cache
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	size, err := src.Seek(0, io.SeekEnd)
+	if err != nil {
+		return err
+	}
+	l, known, reason, err := usedblocks.OpenLive(src, size, "ext4")
+	if err != nil {
+		return err
+	}
+	if !known {
+		return fmt.Errorf("%s: no live map: %s", dev, reason)
+	}
+	plan := &imageio.Plan{Size: size}
+	opts := imageio.CopyOptions{Live: []imageio.LiveRegion{{Start: 0, Size: size, Window: l.Window(), Map: l.Extents}}}
+	f, err := os.Create(out)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := imageio.WriteSparseFile(f, src, plan, opts); err != nil {
+		return err
+	}
+	return f.Close()
 }

@@ -24,7 +24,7 @@ func runBench(cfg config) error {
 	if err != nil {
 		return err
 	}
-	b := &bench{cfg: cfg, fx: fx, outDir: filepath.Join(cfg.dir, "out"), start: time.Now(), load0: loadAvg()}
+	b := &bench{cfg: cfg, fx: fx, outDir: filepath.Join(cfg.dir, "out"), start: time.Now(), load0: loadAvg(), rootOnly: map[string]*row{}}
 	os.RemoveAll(b.outDir)
 	if err := os.MkdirAll(b.outDir, 0o700); err != nil {
 		return err
@@ -33,7 +33,7 @@ func runBench(cfg config) error {
 	if cfg.backupctl == "" {
 		b.notes = append(b.notes, "backupctl was not built: only the imaging-code pairs (root partition) are measured")
 	}
-	steps := []func() error{b.images, b.rootPartition, b.fileLevel, b.memory4}
+	steps := []func() error{b.images, b.rootPartition, b.fileLevel, b.live, b.memory4}
 	for _, step := range steps {
 		if err := step(); err != nil {
 			return err
@@ -269,6 +269,7 @@ func (b *bench) fileLevel() error {
 		boot,
 		onRoot(g, "tar -cpf", o("root.tar"), fmt.Sprintf("tar %s %s -C %s .", tarCreate, o("root.tar"), mnt)))
 	bootRow := r[2]
+	b.rootOnly["tar"] = r[1]
 	b.pair("tar set (root + boot image)", r[0], goal{ratio: 1.1}, bootRow, r[3])
 	b.pair("tar, root only", r[1], goal{ratio: 1.1}, r[3])
 	with := func(x *row) []*row { return append(plus(bootRow), x) }
@@ -299,6 +300,7 @@ func (b *bench) fileLevel() error {
 		onRoot(g, "rsync -aHAX", rs, fmt.Sprintf("mkdir -p %s; rsync -aHAX --numeric-ids %s/ %s/first/", rs, mnt, rs)))
 	b.pair("rsync set, first run", r[0], goal{ratio: 1.1}, with(r[2])...)
 	b.pair("rsync, root only, first run", r[1], goal{ratio: 1.1}, r[2])
+	b.rootOnly["rsync"] = r[1]
 
 	// Change 2% of the files, then the incremental runs against the
 	// first runs' trees; the change is undone afterwards.
@@ -386,6 +388,59 @@ umount %[8]s`, b.fx.Size, ri, table, bootStart, bootSize, rootStart, b.fx.RootSi
 		b.restoreOp(g, "backupctl restore (rsync set)", o("bc-rsync"), used),
 		restore(g, "sfdisk, dd, mkfs.ext4, rsync -aHAX", fmt.Sprintf("rsync -aHAX --numeric-ids %s/first/ %s/", o("rsync"), mnt), o("rsync")))
 	b.pair(g, r[0], goal{}, r[1])
+	return nil
+}
+
+// live: the root mounted read-write, as on a running Pi, read by the
+// classic tools through the mount (tar, rsync) and its loop device (dd),
+// and by the used-blocks imaging code through the loop device with the
+// live map a running system's dd set uses (usedblocks.OpenLive: the
+// allocation bitmaps read group by group as the copy reaches them).
+//
+// backupctl itself cannot back up a mounted root here: without
+// --source-disk it backs up the system it runs on (its / and the boot
+// partition mounted at /boot/firmware, both partitions of one disk), and
+// this kernel mounts no FAT and makes no partition nodes for a loop
+// device. qemu-tests' TestLiveBackup runs it on a booted fixture instead.
+// So the file-level live pairs set backupctl's root-only runs on the
+// unmounted root (measured above) against the classic tools on the live
+// mount: how much the mount costs the classic side.
+func (b *bench) live() error {
+	o, used, root := b.o, b.fx.RootUsed, b.fx.RootSize
+	tarP, rsyncP := b.rootOnly["tar"], b.rootOnly["rsync"]
+	mnt := filepath.Join(b.cfg.dir, "mnt-live")
+	if err := os.MkdirAll(mnt, 0o755); err != nil {
+		return err
+	}
+	dev, err := losetup(b.fx.Path, rootStart, root, false)
+	if err != nil {
+		return err
+	}
+	defer runCmd("losetup", "-d", dev)
+	if err := runCmd("mount", "-o", "rw", dev, mnt); err != nil {
+		return err
+	}
+	defer runCmd("umount", mnt)
+	// The mounted filesystem caches its files apart from the fixture
+	// file: each run drops both, and the loop device's own cache.
+	evict := []string{mnt, dev}
+
+	g := "live root"
+	ours := &op{group: g, tool: "used-blocks imaging code, live map (bench ours-image -live)", ours: true, src: root, out: o("live-ours.img"),
+		argv: []string{b.cfg.self, "ours-image", "-live", "-o", o("live-ours.img"), dev}, before: rm(o("live-ours.img")), evict: evict}
+	dd := classic(g, "dd bs=4M of the loop device", o("live-dd.img"), root,
+		fmt.Sprintf("dd if=%s of=%s bs=4M status=none", dev, o("live-dd.img")), evict...)
+	tar := classic(g, "tar -cpf of the mount", o("live.tar"), used, fmt.Sprintf("tar %s %s -C %s .", tarCreate, o("live.tar"), mnt), evict...)
+	rs := classic(g, "rsync -aHAX of the mount", o("live-rsync"), used,
+		fmt.Sprintf("mkdir -p %[1]s; rsync -aHAX --numeric-ids %[2]s/ %[1]s/", o("live-rsync"), mnt), evict...)
+	rs.before = rm(o("live-rsync"))
+	r := b.measure(ours, dd, tar, rs)
+	b.pair("live root, used blocks vs dd of its device", r[0], goal{}, r[1])
+	b.pair("live root: tar, root only (backupctl unmounted, tar on the rw mount)", tarP, goal{}, r[2])
+	b.pair("live root: rsync, root only, first run (backupctl unmounted, rsync on the rw mount)", rsyncP, goal{}, r[3])
+	for _, p := range []string{"live-ours.img", "live-dd.img", "live.tar", "live-rsync"} {
+		os.RemoveAll(o(p))
+	}
 	return nil
 }
 

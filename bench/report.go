@@ -89,6 +89,19 @@ func (p pair) theirsRuns() []float64 {
 	return out
 }
 
+// theirsLoad is the load average around the classic tool's runs: those
+// of the last theirs row (the first is the boot image's dd in a set).
+func (p pair) theirsLoad() [2]float64 { return p.theirs[len(p.theirs)-1].Load }
+
+// load says the load average at the start and end of the pair's runs.
+func (p pair) load() string {
+	s := fmt.Sprintf("%.1f → %.1f", p.ours.Load[0], p.ours.Load[1])
+	if t := p.theirsLoad(); t != p.ours.Load {
+		s += fmt.Sprintf(" · %.1f → %.1f", t[0], t[1])
+	}
+	return s
+}
+
 func (p pair) theirsBytes() (n int64) {
 	for _, t := range p.theirs {
 		n += t.Out
@@ -142,6 +155,13 @@ type pairJSON struct {
 	GoalMaxRatio  float64   `json:"goal_max_ratio,omitempty"`
 	GoalMet       *bool     `json:"goal_met,omitempty"`
 	Error         string    `json:"error,omitempty"`
+	// The 1-minute load average (/proc/loadavg) when the runs of the pair
+	// began and when they ended; theirs_load_* only when the classic side
+	// was measured apart from ours (the live pairs).
+	LoadStart       float64 `json:"load_start"`
+	LoadEnd         float64 `json:"load_end"`
+	TheirsLoadStart float64 `json:"theirs_load_start,omitempty"`
+	TheirsLoadEnd   float64 `json:"theirs_load_end,omitempty"`
 }
 
 func round(x float64, digits int) float64 {
@@ -166,6 +186,10 @@ func (p pair) json() pairJSON {
 		OursVerifyS: round(p.ours.verifyS(), 2), SrcBytes: p.ours.op.src,
 		OursRunsS: roundAll(p.ours.Secs), TheirsRunsS: roundAll(p.theirsRuns()),
 		GoalMaxRatio: round(p.goal.ratio, 3), GoalMet: p.met(), Error: p.err(),
+	}
+	j.LoadStart, j.LoadEnd = round(p.ours.Load[0], 2), round(p.ours.Load[1], 2)
+	if t := p.theirsLoad(); t != p.ours.Load {
+		j.TheirsLoadStart, j.TheirsLoadEnd = round(t[0], 2), round(t[1], 2)
 	}
 	if j.OursRunsS == nil {
 		j.OursRunsS = []float64{}
@@ -199,8 +223,8 @@ func esc(s string) string { return strings.ReplaceAll(s, "|", `\|`) }
 // operation in markdown.
 func (b *bench) writeTables(w io.Writer) {
 	n := b.cfg.runs
-	fmt.Fprintf(w, "| Operation | backupctl | s (median of %d) | of which verify s | classic | s (median of %d) | time ours/classic | goal | MB/s ours · classic | output MiB ours · classic | peak RSS MiB ours · classic |\n", n, n)
-	fmt.Fprintln(w, "|---|---|---:|---:|---|---:|---:|---|---:|---:|---:|")
+	fmt.Fprintf(w, "| Operation | backupctl | s (median of %d) | of which verify s | classic | s (median of %d) | time ours/classic | goal | MB/s ours · classic | output MiB ours · classic | peak RSS MiB ours · classic | load 1 min start → end |\n", n, n)
+	fmt.Fprintln(w, "|---|---|---:|---:|---|---:|---:|---|---:|---:|---:|---|")
 	for _, p := range b.pairs {
 		g := "—"
 		if p.goal.ratio > 0 {
@@ -213,7 +237,7 @@ func (b *bench) writeTables(w io.Writer) {
 			}
 		}
 		if e := p.err(); e != "" {
-			fmt.Fprintf(w, "| %s | %s | failed | | %s | | | %s | | | |\n", p.name, esc(p.ours.op.tool), esc(p.theirsTool()), g)
+			fmt.Fprintf(w, "| %s | %s | failed | | %s | | | %s | | | | %s |\n", p.name, esc(p.ours.op.tool), esc(p.theirsTool()), g, p.load())
 			continue
 		}
 		ts := p.theirsSecs()
@@ -221,16 +245,16 @@ func (b *bench) writeTables(w io.Writer) {
 		if v := p.ours.verifyS(); v > 0 {
 			verify = fmt.Sprintf("%.1f", v)
 		}
-		fmt.Fprintf(w, "| %s | %s | %.1f | %s | %s | %.1f | %.2f | %s | %s · %s | %s · %s | %s · %s |\n",
+		fmt.Fprintf(w, "| %s | %s | %.1f | %s | %s | %.1f | %.2f | %s | %s · %s | %s · %s | %s · %s | %s |\n",
 			p.name, esc(p.ours.op.tool), p.ours.median(), verify, esc(p.theirsTool()), ts, p.ratio(), g,
 			mbps(p.ours.op.src, p.ours.median()), mbps(p.ours.op.src, ts),
-			mib(p.ours.Out), mib(p.theirsBytes()), mib(p.ours.RSS), mib(p.theirsRSS()))
+			mib(p.ours.Out), mib(p.theirsBytes()), mib(p.ours.RSS), mib(p.theirsRSS()), p.load())
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Every run of every operation:")
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "| Operation | Tool | runs s | median s | MB/s | Output MiB | Peak RSS MiB |")
-	fmt.Fprintln(w, "|---|---|---|---:|---:|---:|---:|")
+	fmt.Fprintln(w, "| Operation | Tool | runs s | median s | MB/s | Output MiB | Peak RSS MiB | load 1 min start → end |")
+	fmt.Fprintln(w, "|---|---|---|---:|---:|---:|---:|---|")
 	for _, r := range b.rows {
 		if r == nil {
 			continue
@@ -240,7 +264,7 @@ func (b *bench) writeTables(w io.Writer) {
 			tool = "**" + tool + "**"
 		}
 		if !r.ok() {
-			fmt.Fprintf(w, "| %s | %s | failed: %s | | | | |\n", r.op.group, tool, esc(r.Err))
+			fmt.Fprintf(w, "| %s | %s | failed: %s | | | | | |\n", r.op.group, tool, esc(r.Err))
 			continue
 		}
 		var runs []string
@@ -251,8 +275,8 @@ func (b *bench) writeTables(w io.Writer) {
 		if r.Apparent > 0 && r.Apparent-r.Out > 1<<20 {
 			out += fmt.Sprintf(" (%s apparent)", mib(r.Apparent))
 		}
-		fmt.Fprintf(w, "| %s | %s | %s | %.1f | %s | %s | %s |\n", r.op.group, tool, strings.Join(runs, ", "),
-			r.median(), mbps(r.op.src, r.median()), out, mib(r.RSS))
+		fmt.Fprintf(w, "| %s | %s | %s | %.1f | %s | %s | %s | %.1f → %.1f |\n", r.op.group, tool, strings.Join(runs, ", "),
+			r.median(), mbps(r.op.src, r.median()), out, mib(r.RSS), r.Load[0], r.Load[1])
 	}
 }
 

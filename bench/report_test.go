@@ -143,3 +143,48 @@ func TestWriteRecoveryTargets(t *testing.T) {
 		}
 	}
 }
+
+// Each pair carries the 1-minute load average around its runs, in the
+// JSON and in the table; a classic side measured apart says its own.
+func TestPairLoad(t *testing.T) {
+	ours := &row{op: &op{group: "g", tool: "backupctl", ours: true, src: 1e6}, Secs: []float64{2}, Load: [2]float64{1.5, 2.25}}
+	same := &row{op: &op{group: "g", tool: "tar"}, Secs: []float64{1}, Load: [2]float64{1.5, 2.25}}
+	apart := &row{op: &op{group: "live", tool: "tar live"}, Secs: []float64{1}, Load: [2]float64{4, 5.5}}
+	var buf bytes.Buffer
+	if err := writeJSON(&buf, []pair{{name: "a", ours: ours, theirs: []*row{same}}, {name: "b", ours: ours, theirs: []*row{apart}}}); err != nil {
+		t.Fatal(err)
+	}
+	var got []map[string]any
+	if err := json.Unmarshal(buf.Bytes(), &got); err != nil {
+		t.Fatal(err)
+	}
+	if got[0]["load_start"] != 1.5 || got[0]["load_end"] != 2.25 {
+		t.Errorf("pair a: load %v → %v, want 1.5 → 2.25", got[0]["load_start"], got[0]["load_end"])
+	}
+	if _, ok := got[0]["theirs_load_start"]; ok {
+		t.Errorf("pair a measured together has a separate theirs load: %s", buf.String())
+	}
+	if got[1]["theirs_load_start"] != 4.0 || got[1]["theirs_load_end"] != 5.5 {
+		t.Errorf("pair b: theirs load %v → %v, want 4 → 5.5", got[1]["theirs_load_start"], got[1]["theirs_load_end"])
+	}
+	b := &bench{cfg: config{runs: 1}, rows: []*row{ours, apart}}
+	b.pair("b", ours, goal{}, apart)
+	buf.Reset()
+	b.writeTables(&buf)
+	for _, want := range []string{"load 1 min start → end", "| 1.5 → 2.2 · 4.0 → 5.5 |", "| 4.0 → 5.5 |"} {
+		if !strings.Contains(buf.String(), want) {
+			t.Errorf("tables lack %q:\n%s", want, buf.String())
+		}
+	}
+}
+
+func TestParseLoadAvg(t *testing.T) {
+	for in, want := range map[string]float64{"0.52 0.58 0.59 1/389 12345\n": 0.52, "12.00 1 1 1/1 1": 12, "": 0, "x 1 1": 0} {
+		if got := parseLoadAvg(in); got != want {
+			t.Errorf("parseLoadAvg(%q) = %v, want %v", in, got, want)
+		}
+	}
+	if l := loadAvg(); l < 0 {
+		t.Errorf("loadAvg() = %v", l)
+	}
+}

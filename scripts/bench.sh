@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# make bench: build a Pi-like fixture disk (BENCH_SIZE, default 3G) and time
+# make bench: build a Pi-like fixture disk (BENCH_SIZE, default 1G) and time
 # each backupctl backup and restore against the classic tools (dd, gzip,
 # pigz, zstd, partclone, tar, rsync) on it, BENCH_RUNS times each (default
-# 3; the median is reported). Needs root (loop devices, mount). The fixture
+# 1; the median is reported), and the root mounted read-write (live). The
+# defaults end within 15 minutes on the 2-core development machine. The
+# 1-minute load average goes beside each pair. Needs root (loop devices, mount). The fixture
 # is kept in BENCH_DIR (default /var/tmp/pibackup-bench) and reused; the
 # table is printed and saved with the machine's description to
 # $OUT/bench.md, the pairs as JSON to $OUT/bench.json. At the end the

@@ -101,6 +101,7 @@ func (p *prehasher) work() {
 	buf := make([]byte, 1<<20)
 	var pending []string
 	open := true
+	wait := prehashWaitMin
 	take := func(name string, ok bool) {
 		switch {
 		case !ok:
@@ -140,15 +141,36 @@ func (p *prehasher) work() {
 			pending = pending[1:]
 			hashed = true
 		}
+		if hashed {
+			wait = prehashWaitMin
+		}
 		if !hashed && open && len(pending) > 0 {
-			select {
-			case name, ok := <-p.names:
-				take(name, ok)
-			case <-time.After(2 * time.Millisecond):
+			// The first file is not in place yet: look again after a
+			// while, ever less often while it stays missing, taking
+			// rsync's names meanwhile. Looking again on every new name
+			// or every 2 ms took as many lstat calls as the listing makes
+			// in all: CPU time rsync needs on a small machine.
+			timer := time.NewTimer(wait)
+			for waiting := true; waiting && open; {
+				select {
+				case name, ok := <-p.names:
+					take(name, ok)
+				case <-timer.C:
+					waiting = false
+				}
 			}
+			timer.Stop()
+			wait = min(2*wait, prehashWaitMax)
 		}
 	}
 }
+
+// The prehasher looks for a file rsync named but has not put in place yet
+// after prehashWaitMin, then ever less often, up to every prehashWaitMax.
+const (
+	prehashWaitMin = 2 * time.Millisecond
+	prehashWaitMax = 64 * time.Millisecond
+)
 
 // exists reports whether any of the named files is in the tree.
 func (p *prehasher) exists(names []string) bool {
@@ -220,52 +242,23 @@ func (p *prehasher) stop() {
 	<-p.done
 }
 
-// reuse returns the hashes of the files unchanged since they were hashed.
+// reuse returns the hashes taken, for the listing of the tree. Whether a
+// file is unchanged since it was hashed is checked by the listing's own
+// walk (treelist.NewReuseHashed), with the lstat it makes anyway: no pass
+// over the files here.
 func (p *prehasher) reuse(log *slog.Logger) *treelist.Reuse {
 	files := p.files
 	p.files = nil
-	pr, pw := io.Pipe()
-	kept := 0
-	written := make(chan struct{})
-	go func() {
-		defer close(written)
-		w := &errWriter{w: pw}
-		w.write(treelist.Header + "\n")
-		for rel, ph := range files {
-			var s unix.Stat_t
-			if unix.Lstat(filepath.Join(p.root, rel), &s) != nil || !ph.same(&s) {
-				continue
-			}
-			e := treelist.Entry{Type: 'f', Mode: s.Mode & 0o7777, UID: s.Uid, GID: s.Gid, MtimeNS: s.Mtim.Nano(),
-				Size: s.Size, Hash: hex.EncodeToString(ph.sum[:]), Rdev: treelist.None, XattrHash: treelist.None,
-				Link: treelist.None, Path: rel}
-			w.write(e.String() + "\n")
-			kept++
-		}
-		pw.CloseWithError(w.err)
-	}()
-	reuse, err := treelist.NewReuse(p.root, pr)
-	pr.CloseWithError(io.ErrClosedPipe) // the writer stops if NewReuse stopped early
-	<-written
-	log.Info("files hashed while rsync ran", "files", kept, "of", len(files), "bytes", p.bytes, "not queued", p.dropped)
-	if err != nil || kept == 0 {
-		if err != nil {
-			log.Debug("prehashed files not used", "err", err)
-		}
+	log.Info("files hashed while rsync ran", "files", len(files), "bytes", p.bytes, "not queued", p.dropped)
+	if len(files) == 0 {
 		return nil
 	}
-	return reuse
-}
-
-type errWriter struct {
-	w   io.Writer
-	err error
-}
-
-func (e *errWriter) write(s string) {
-	if e.err == nil {
-		_, e.err = io.WriteString(e.w, s)
+	hashed := make(map[string]treelist.Hashed, len(files))
+	for rel, ph := range files {
+		hashed[rel] = treelist.Hashed{Dev: ph.dev, Ino: ph.ino, Size: ph.size, Mtime: ph.mtime, Ctime: ph.ctime,
+			Sum: hex.EncodeToString(ph.sum[:])}
 	}
+	return treelist.NewReuseHashed(hashed)
 }
 
 // unescapeRsync undoes rsync's escape of bytes in names it prints: a

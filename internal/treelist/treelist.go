@@ -395,6 +395,29 @@ func XattrHash(xs []Xattr) string {
 type Reuse struct {
 	root   string
 	hashes map[string]string
+	// hashed, if set, are files of the listed tree itself hashed earlier
+	// (NewReuseHashed); root and hashes are then unused.
+	hashed map[string]Hashed
+}
+
+// Hashed is a regular file of the listed tree whose content was hashed
+// before the listing (while rsync copied it), with the identity the file
+// had when it was hashed.
+type Hashed struct {
+	Dev, Ino     uint64
+	Size         int64
+	Mtime, Ctime unix.Timespec
+	Sum          string // hex SHA-256 of the content
+}
+
+// NewReuseHashed returns a Reuse of hashes taken earlier in the very tree
+// being listed, by relative path. A hash is used only when the listing's
+// own lstat of the file shows the identity it had when it was hashed
+// (same inode, size, mtime and ctime: any write or rename since changes
+// the ctime), so the listing's one walk checks it, and no second stat of
+// each file is needed before the listing, nor in it.
+func NewReuseHashed(files map[string]Hashed) *Reuse {
+	return &Reuse{hashed: files}
 }
 
 // NewReuse reads the listing of the tree at root (a previous set made with
@@ -419,6 +442,13 @@ func NewReuse(root string, listing io.Reader) (*Reuse, error) {
 func (r *Reuse) lookup(rel string, s *unix.Stat_t) (string, bool) {
 	if r == nil {
 		return "", false
+	}
+	if r.hashed != nil {
+		h, ok := r.hashed[rel]
+		if !ok || uint64(s.Dev) != h.Dev || s.Ino != h.Ino || s.Size != h.Size || s.Mtim != h.Mtime || s.Ctim != h.Ctime {
+			return "", false
+		}
+		return h.Sum, true
 	}
 	h, ok := r.hashes[rel]
 	if !ok {
