@@ -63,10 +63,13 @@ func listOptions(st store.Store) backupset.ListOptions {
 }
 
 // readHostStateIn reads the state file of host in a server's store.
-func readHostStateIn(st store.Store, host string) (hostState, error) {
-	name := path.Join(host, stateFileName)
-	b, err := fs.ReadFile(st.FS(), name)
-	return parseHostState(name, b, err)
+func readHostStateIn(st store.Store, host string) (backupset.State, error) {
+	return backupset.ReadState(readFileIn(st), path.Join(host, backupset.StateFile))
+}
+
+// readFileIn reads files of st.
+func readFileIn(st store.Store) backupset.ReadFileFunc {
+	return func(name string) ([]byte, error) { return fs.ReadFile(st.FS(), name) }
 }
 
 // updateHostStateIn is updateHostState on a server. Create makes only
@@ -77,12 +80,12 @@ func readHostStateIn(st store.Store, host string) (hostState, error) {
 // the new content is written in place after the remove: an object is
 // whole or absent, and a lost state file costs only the last run's
 // record and a reminder (status then says "no run recorded").
-func updateHostStateIn(ctx context.Context, st store.Store, host string, change func(*hostState)) error {
-	b, err := changedState(readHostStateIn(st, host))(change)
+func updateHostStateIn(ctx context.Context, st store.Store, host string, change func(*backupset.State)) error {
+	name := path.Join(host, backupset.StateFile)
+	b, err := backupset.UpdateState(readFileIn(st), name, change)
 	if err != nil {
 		return err
 	}
-	name := path.Join(host, stateFileName)
 	if !st.CanRename() {
 		if err := st.RemoveAll(ctx, name); err != nil {
 			return err

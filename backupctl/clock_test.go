@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pibackup/pibackup/internal/backupset"
 )
 
 func TestClockFrom(t *testing.T) {
@@ -63,11 +65,11 @@ func TestBackupTestClock(t *testing.T) {
 		t.Errorf("after the fourth night: sets %q; want 31 Jan, 1 Feb and 3 Feb", got)
 	}
 
-	b, err := os.ReadFile(filepath.Join(target, "testpi", stateFileName))
+	b, err := os.ReadFile(filepath.Join(target, "testpi", backupset.StateFile))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var st hostState
+	var st backupset.State
 	if err := json.Unmarshal(b, &st); err != nil {
 		t.Fatal(err)
 	}

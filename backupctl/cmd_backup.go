@@ -241,16 +241,16 @@ func (a *app) finishBackup(ctx context.Context, br backupRun, out backuprun.Resu
 	}
 	remote := out.Store != nil && out.Store.Local() == "" && out.Host != ""
 	if fi, serr := os.Stat(out.HostDir); remote || serr == nil && fi.IsDir() {
-		rec := runRecord{Start: out.Start, End: a.now(), Set: out.Set, OK: err == nil, ExitCode: code, Log: out.LogFile}
+		rec := backupset.RunRecord{Start: out.Start, End: a.now(), Set: out.Set, OK: err == nil, ExitCode: code, Log: out.LogFile}
 		if err != nil {
 			rec.Error = err.Error()
 		}
 		if u, uerr := readUsage(); uerr == nil {
-			rec.runUsage = u
+			rec.RunUsage = u
 		} else {
 			a.log.Info("cannot measure the run's cost", "error", uerr)
 		}
-		change := func(s *hostState) { s.LastRun = &rec }
+		change := func(s *backupset.State) { s.LastRun = &rec }
 		var serr error
 		if remote {
 			serr = updateHostStateIn(context.WithoutCancel(ctx), out.Store, out.Host, change)
@@ -298,7 +298,7 @@ func (a *app) finishBackup(ctx context.Context, br backupRun, out backuprun.Resu
 	if out.HostDir != "" {
 		read := readHostState
 		if remote {
-			read = func(string) (hostState, error) { return readHostStateIn(out.Store, out.Host) }
+			read = func(string) (backupset.State, error) { return readHostStateIn(out.Store, out.Host) }
 		}
 		if st, err := read(out.HostDir); err == nil {
 			if line := restoreReminder(st.LastRestoreTest, br.cfg.RemindMonths, a.now(), br.msg); line != "" {

@@ -129,8 +129,8 @@ func (a *app) runRestore(ctx context.Context, o restoreOptions, setDir string) e
 		defer set.st.Close()
 		abs, setName, setFS = store.Redact(setDir), set.name, set.fsys
 		record = func() error {
-			return updateHostStateIn(ctx, set.st, ".", func(s *hostState) {
-				s.LastRestoreTest = &restoreRecord{Time: a.now(), Set: set.name, How: "backupctl restore"}
+			return updateHostStateIn(ctx, set.st, ".", func(s *backupset.State) {
+				s.LastRestoreTest = &backupset.RestoreRecord{Time: a.now(), Set: set.name, How: "backupctl restore"}
 			})
 		}
 	} else {

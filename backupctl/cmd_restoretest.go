@@ -120,7 +120,7 @@ func (a *app) runRestoreTest(ctx context.Context, arg string, o restoreTestOptio
 		topt   = restoretest.Options{WorkDir: o.workDir, Sample: o.sample, MaxBytes: maxBytes, Log: a.log}
 		host   string
 		unlock func()
-		update func(change func(*hostState)) error
+		update func(change func(*backupset.State)) error
 	)
 	if o.conf != nil {
 		if topt.Keys, err = ageKeys(o.conf); err != nil {
@@ -140,7 +140,7 @@ func (a *app) runRestoreTest(ctx context.Context, arg string, o restoreTestOptio
 		if unlock, err = backup.LockServer("", st, host); err != nil {
 			return lockError(err)
 		}
-		update = func(change func(*hostState)) error { return updateHostStateIn(ctx, st, hostRel, change) }
+		update = func(change func(*backupset.State)) error { return updateHostStateIn(ctx, st, hostRel, change) }
 	} else {
 		setDir, err := pickSet(arg)
 		if err != nil {
@@ -151,7 +151,7 @@ func (a *app) runRestoreTest(ctx context.Context, arg string, o restoreTestOptio
 			return lockError(err)
 		}
 		topt.SetDir, topt.SetName, host = setDir, filepath.Base(setDir), filepath.Base(hostDir)
-		update = func(change func(*hostState)) error { return updateHostState(hostDir, change) }
+		update = func(change func(*backupset.State)) error { return updateHostState(hostDir, change) }
 	}
 	defer unlock()
 	fmt.Fprintf(a.stderr, "restore test of %s in %s\n", topt.SetName, o.workDir)
@@ -170,8 +170,8 @@ func (a *app) runRestoreTest(ctx context.Context, arg string, o restoreTestOptio
 	for _, c := range res.Failed() {
 		problems = append(problems, c.Name+": "+c.Detail)
 	}
-	if err := update(func(s *hostState) {
-		s.LastRestoreTest = &restoreRecord{Time: a.now(), Set: res.Set, How: "backupctl restore-test",
+	if err := update(func(s *backupset.State) {
+		s.LastRestoreTest = &backupset.RestoreRecord{Time: a.now(), Set: res.Set, How: "backupctl restore-test",
 			Passed: &passed, Problems: problems, Seconds: res.Duration.Seconds()}
 	}); err != nil {
 		a.log.Warn("record the restore test", "error", err)

@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -25,96 +23,21 @@ import (
 	"github.com/pibackup/pibackup/internal/store"
 )
 
-// stateFileName is the small per-host state file in the host folder: the
-// last backup run (sets show only successes) and the last test restore.
-// It lives next to the sets so it moves with them and needs no /var.
-const stateFileName = ".backupctl-state.json"
-
-// hostState is the content of the state file.
-type hostState struct {
-	LastRun         *runRecord     `json:"last_run,omitempty"`
-	LastRestoreTest *restoreRecord `json:"last_restore_test,omitempty"`
+// readHostState reads the state file (backupset.StateFile) of the local
+// host folder hostDir.
+func readHostState(hostDir string) (backupset.State, error) {
+	return backupset.ReadState(os.ReadFile, filepath.Join(hostDir, backupset.StateFile))
 }
 
-// runRecord is the outcome of one backup run.
-type runRecord struct {
-	Start    time.Time `json:"start"`
-	End      time.Time `json:"end"`
-	Set      string    `json:"set,omitempty"`
-	OK       bool      `json:"ok"`
-	ExitCode int       `json:"exit_code"`
-	Error    string    `json:"error,omitempty"`
-	Log      string    `json:"log,omitempty"`
-	// What the run cost (readUsage): storage read and written by
-	// backupctl and its tools, and the peak resident set; absent when
-	// not measured.
-	runUsage
-}
-
-// runUsage is a run's cost, as the state file records it.
-type runUsage struct {
-	BytesRead    int64 `json:"bytes_read,omitempty"`
-	BytesWritten int64 `json:"bytes_written,omitempty"`
-	PeakRSS      int64 `json:"peak_rss_bytes,omitempty"`
-}
-
-// restoreRecord is a test restore: `backupctl restore` of a set, or one
-// the user recorded with `status --record-restore-test`.
-type restoreRecord struct {
-	Time time.Time `json:"time"`
-	Set  string    `json:"set"`
-	How  string    `json:"how"`
-	// Passed is set by `backupctl restore-test`: false when a check
-	// failed, with the failed checks in Problems.
-	Passed   *bool    `json:"passed,omitempty"`
-	Problems []string `json:"problems,omitempty"`
-	Seconds  float64  `json:"seconds,omitempty"`
-}
-
-func readHostState(hostDir string) (hostState, error) {
-	p := filepath.Join(hostDir, stateFileName)
-	b, err := os.ReadFile(p)
-	return parseHostState(p, b, err)
-}
-
-// parseHostState is the state file read from name: b, or the error of
-// reading it. A missing file is an empty state.
-func parseHostState(name string, b []byte, err error) (hostState, error) {
-	var s hostState
-	if errors.Is(err, fs.ErrNotExist) {
-		return s, nil
-	}
-	if err != nil {
-		return s, err
-	}
-	if err := json.Unmarshal(b, &s); err != nil {
-		return s, fmt.Errorf("%s: %w", name, err)
-	}
-	return s, nil
-}
-
-// updateHostState reads, changes and atomically rewrites the state file.
-// Runs of one host are serialised by the host lock, and a lost update of
-// a status record only costs a reminder, so no lock of its own.
-func updateHostState(hostDir string, change func(*hostState)) error {
-	b, err := changedState(readHostState(hostDir))(change)
+// updateHostState reads, changes and atomically rewrites the state file
+// of the local host folder hostDir.
+func updateHostState(hostDir string, change func(*backupset.State)) error {
+	p := filepath.Join(hostDir, backupset.StateFile)
+	b, err := backupset.UpdateState(os.ReadFile, p, change)
 	if err != nil {
 		return err
 	}
-	return backuprun.WriteFileAtomic(filepath.Join(hostDir, stateFileName), b, 0o644)
-}
-
-// changedState takes the state as read and returns a function that
-// changes it and encodes the result for the state file.
-func changedState(s hostState, err error) func(change func(*hostState)) ([]byte, error) {
-	return func(change func(*hostState)) ([]byte, error) {
-		if err != nil {
-			s = hostState{} // a broken file is replaced, not a reason to fail a backup
-		}
-		change(&s)
-		b, err := json.MarshalIndent(s, "", "  ")
-		return append(b, '\n'), err
-	}
+	return backuprun.WriteFileAtomic(p, b, 0o644)
 }
 
 // recordRestoreTest records that setDir (BACKUPDIR/<host>/<set>) was
@@ -125,8 +48,8 @@ func recordRestoreTest(setDir, how string, now time.Time) error {
 	if _, err := backupset.Parse(filepath.Base(setDir)); err != nil {
 		return fmt.Errorf("record test restore: %w", err)
 	}
-	return updateHostState(filepath.Dir(setDir), func(s *hostState) {
-		s.LastRestoreTest = &restoreRecord{Time: now, Set: filepath.Base(setDir), How: how}
+	return updateHostState(filepath.Dir(setDir), func(s *backupset.State) {
+		s.LastRestoreTest = &backupset.RestoreRecord{Time: now, Set: filepath.Base(setDir), How: how}
 	})
 }
 
@@ -183,7 +106,7 @@ type hostStatus struct {
 	host  string
 	dir   string
 	sets  []backupset.Set
-	state hostState
+	state backupset.State
 }
 
 func (a *app) runStatus(ctx context.Context, dir string, o statusOptions, msg *i18n.Printer, now time.Time) error {
@@ -203,7 +126,7 @@ func (a *app) runStatus(ctx context.Context, dir string, o statusOptions, msg *i
 		}
 		fmt.Fprintln(a.stdout, msg.Sprintf(i18n.StatusRestoreMarked, filepath.Base(filepath.Clean(o.record)), now.Format(time.DateTime)))
 	}
-	hosts, err := collectHosts(os.DirFS(root), filepath.Base(root), backupset.ListOptions{}, func(hostDir string) (hostState, error) {
+	hosts, err := collectHosts(os.DirFS(root), filepath.Base(root), backupset.ListOptions{}, func(hostDir string) (backupset.State, error) {
 		return readHostState(filepath.Join(root, filepath.FromSlash(hostDir)))
 	})
 	if err != nil {
@@ -226,15 +149,15 @@ func (a *app) runStatusURL(ctx context.Context, dir string, o statusOptions, msg
 		if _, err := backupset.Parse(set); err != nil || strings.TrimRight(dir, "/")+"/"+host+"/"+set != strings.TrimRight(o.record, "/") {
 			return withCode(exitUsage, fmt.Errorf("record test restore: %s is not a set in %s", store.Redact(o.record), store.Redact(dir)))
 		}
-		if err := updateHostStateIn(ctx, st, host, func(s *hostState) {
-			s.LastRestoreTest = &restoreRecord{Time: now, Set: set, How: "recorded by hand"}
+		if err := updateHostStateIn(ctx, st, host, func(s *backupset.State) {
+			s.LastRestoreTest = &backupset.RestoreRecord{Time: now, Set: set, How: "recorded by hand"}
 		}); err != nil {
 			return fmt.Errorf("record test restore: %w", err)
 		}
 		fmt.Fprintln(a.stdout, msg.Sprintf(i18n.StatusRestoreMarked, set, now.Format(time.DateTime)))
 	}
 	_, rootName := splitURL(dir)
-	hosts, err := collectHosts(st.FS(), rootName, listOptions(st), func(hostDir string) (hostState, error) {
+	hosts, err := collectHosts(st.FS(), rootName, listOptions(st), func(hostDir string) (backupset.State, error) {
 		return readHostStateIn(st, hostDir)
 	})
 	if err != nil {
@@ -259,7 +182,7 @@ func (a *app) printStatus(ctx context.Context, hosts []*hostStatus, o statusOpti
 // one host's folder): those with sets and those with only a state file
 // (every run failed). read reads the state file of a host folder.
 // rootName is the name of fsys's folder, the host's if it is one.
-func collectHosts(fsys fs.FS, rootName string, lo backupset.ListOptions, read func(hostDir string) (hostState, error)) ([]*hostStatus, error) {
+func collectHosts(fsys fs.FS, rootName string, lo backupset.ListOptions, read func(hostDir string) (backupset.State, error)) ([]*hostStatus, error) {
 	l, err := lo.List(fsys, ".")
 	if err != nil {
 		return nil, err
@@ -289,7 +212,7 @@ func collectHosts(fsys fs.FS, rootName string, lo backupset.ListOptions, read fu
 		}
 	}
 	for _, d := range candidates {
-		if _, err := fs.Stat(fsys, path.Join(d, stateFileName)); err == nil {
+		if _, err := fs.Stat(fsys, path.Join(d, backupset.StateFile)); err == nil {
 			host := d
 			if d == "." {
 				host = rootName
@@ -335,7 +258,7 @@ func printHostStatus(w io.Writer, h *hostStatus, remindMonths int, msg *i18n.Pri
 // restoreReminder is the line that asks for a test restore: the last one
 // failed, is older than remindMonths, or there is none. "" when none is
 // due.
-func restoreReminder(rt *restoreRecord, remindMonths int, now time.Time, msg *i18n.Printer) string {
+func restoreReminder(rt *backupset.RestoreRecord, remindMonths int, now time.Time, msg *i18n.Printer) string {
 	switch {
 	case rt != nil && rt.Passed != nil && !*rt.Passed:
 		return msg.Sprintf(i18n.StatusRestoreFailed, rt.Time.Local().Format(time.DateTime)+" ("+rt.Set+")", strings.Join(rt.Problems, "; "))

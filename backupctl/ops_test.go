@@ -685,7 +685,7 @@ func TestStatus(t *testing.T) {
 	}
 	// Seven months later the reminder is back.
 	hostDir := filepath.Join(target, "testpi")
-	if err := updateHostState(hostDir, func(s *hostState) { s.LastRestoreTest.Time = time.Now().AddDate(0, -7, 0) }); err != nil {
+	if err := updateHostState(hostDir, func(s *backupset.State) { s.LastRestoreTest.Time = time.Now().AddDate(0, -7, 0) }); err != nil {
 		t.Fatal(err)
 	}
 	if out := status("--lang", "en"); !strings.Contains(out, "more than 6 months ago") {

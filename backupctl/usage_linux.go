@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/pibackup/pibackup/internal/backupset"
 )
 
 // readUsage reads what the process and the tools it ran and reaped (tar,
@@ -21,10 +23,10 @@ import (
 // replaced by exec into its ru_maxrss, so a backupctl started by a large
 // scheduler would report the scheduler's peak (the soak showed every
 // run at the highest figure any earlier run had).
-func readUsage() (runUsage, error) {
+func readUsage() (backupset.RunUsage, error) {
 	b, err := os.ReadFile("/proc/self/io")
 	if err != nil {
-		return runUsage{}, fmt.Errorf("usage: %w", err)
+		return backupset.RunUsage{}, fmt.Errorf("usage: %w", err)
 	}
 	io := map[string]int64{}
 	sc := bufio.NewScanner(bytes.NewReader(b))
@@ -35,19 +37,19 @@ func readUsage() (runUsage, error) {
 		}
 		n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
 		if err != nil {
-			return runUsage{}, fmt.Errorf("usage: /proc/self/io %q: %w", sc.Text(), err)
+			return backupset.RunUsage{}, fmt.Errorf("usage: /proc/self/io %q: %w", sc.Text(), err)
 		}
 		io[k] = n
 	}
 	hwm, err := ownPeakRSS()
 	if err != nil {
-		return runUsage{}, err
+		return backupset.RunUsage{}, err
 	}
 	var children unix.Rusage
 	if err := unix.Getrusage(unix.RUSAGE_CHILDREN, &children); err != nil {
-		return runUsage{}, fmt.Errorf("usage: getrusage: %w", err)
+		return backupset.RunUsage{}, fmt.Errorf("usage: getrusage: %w", err)
 	}
-	return runUsage{
+	return backupset.RunUsage{
 		BytesRead:    io["read_bytes"],
 		BytesWritten: max(io["write_bytes"]-io["cancelled_write_bytes"], 0),
 		PeakRSS:      max(hwm, int64(children.Maxrss)*1024), // Linux reports KiB (an int32 on 32-bit ARM)

@@ -2,9 +2,13 @@
 
 package main
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/pibackup/pibackup/internal/backupset"
+)
 
 // readUsage has no source of figures outside Linux.
-func readUsage() (runUsage, error) {
-	return runUsage{}, errors.New("usage: only measured on Linux")
+func readUsage() (backupset.RunUsage, error) {
+	return backupset.RunUsage{}, errors.New("usage: only measured on Linux")
 }

@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/pibackup/pibackup/internal/backupset"
 	"github.com/pibackup/pibackup/internal/blockdev"
 )
 
@@ -137,16 +138,13 @@ func processAlive(pid int) bool {
 	return err == nil || errors.Is(err, unix.EPERM)
 }
 
-// lockFile is the name of the lock in a host folder.
-const lockFile = ".backupctl.lock"
-
 // LockHost takes the exclusive flock on hostDir/.backupctl.lock, failing
 // at once with ErrLocked when another run holds it. The lock goes with
 // the process, so a killed run leaves no stale lock. Backup runs take it,
 // and so do other commands that must never run at the same time as a
 // backup of that host (restore-test).
 func LockHost(hostDir string) (unlock func(), err error) {
-	return lockPath(filepath.Join(hostDir, lockFile), hostDir)
+	return lockPath(filepath.Join(hostDir, backupset.LockFile), hostDir)
 }
 
 // lockPath takes the exclusive flock on the file p; what names what it
@@ -172,7 +170,7 @@ func lockPath(p, what string) (unlock func(), err error) {
 // lockHeld reports whether another process holds hostDir's lock, without
 // creating anything (for --dry-run).
 func lockHeld(hostDir string) bool {
-	return lockFileHeld(filepath.Join(hostDir, lockFile))
+	return lockFileHeld(filepath.Join(hostDir, backupset.LockFile))
 }
 
 func lockFileHeld(p string) bool {

@@ -24,16 +24,6 @@ import (
 	"github.com/pibackup/pibackup/internal/treelist"
 )
 
-// TreeExclude is the exclude function for treelist.Write that lists the
-// tree of a normal-mode rsync set of host without the set's own files
-// (manifest, listing, boot image, partition table). backupctl verify
-// uses it to regenerate a set's listing.
-func TreeExclude(host string) func(rel string) bool {
-	return func(rel string) bool {
-		return !strings.Contains(rel, "/") && backupset.IsOwnFile(host, rel)
-	}
-}
-
 // rootExcludes are the excludes on the root filesystem: raspiBackup's
 // defaults, the backup folder itself when it lies inside the source root,
 // and the user's.
@@ -703,7 +693,7 @@ func (r *runner) writeListing(ctx context.Context, dst, srcDir, part string, pre
 	}
 	opts := treelist.Options{Extras: xout}
 	if part == "" {
-		opts.Exclude = TreeExclude(r.host)
+		opts.Exclude = backupset.TreeExclude(r.host)
 	}
 	if prevTree != nil && r.prev.manifest != nil {
 		if f, err := os.Open(filepath.Join(r.prev.dir, listingOf(r.prev.manifest, part))); err == nil {

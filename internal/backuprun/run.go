@@ -32,7 +32,7 @@ import (
 
 // FailedLogName is where the run log of the last failed run is kept in
 // the host folder (the set it was in is removed).
-const FailedLogName = "backupctl-failed.log"
+const FailedLogName = backupset.FailedRunLog
 
 // Stage is the phase a run was in when it failed; the same error means
 // another thing in another stage (a hook that fails before the write
@@ -394,8 +394,9 @@ func (r *Run) Retention(ctx context.Context) {
 }
 
 // keepFailedLog hard-links the run log out of the set that is about to
-// be removed, to <host>/backupctl-failed.log, and returns its new path
-// (the old one if that fails). The open file keeps being written.
+// be removed, to <host>/backupctl-failed.log (backupset.FailedRunLog),
+// and returns its new path (the old one if that fails). The open file
+// keeps being written.
 func (r *Run) keepFailedLog() string {
 	p := r.rl.Path()
 	if r.res.HostDir == "" {

@@ -126,6 +126,17 @@ func IsOwnFile(host, name string) bool {
 		name == LegacyRunLogFile || name == LogFile || name == MsgFile
 }
 
+// TreeExclude is the exclude function for treelist.Write that lists the
+// tree of a normal-mode rsync set of host without the set's own files
+// (IsOwnFile at the top of the tree). The backup writes the listing with
+// it and verify regenerates a set's listing with it, so both leave out
+// the same names.
+func TreeExclude(host string) func(rel string) bool {
+	return func(rel string) bool {
+		return !strings.Contains(rel, "/") && IsOwnFile(host, rel)
+	}
+}
+
 // RaspiBackupProblem says why raspiBackup's restore (0.7.x) cannot restore
 // a set of type t whose payload is compressed with c, or "" when it can.
 // It restores every other set backupctl writes: dd, ddz with gzip, tar

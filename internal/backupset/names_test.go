@@ -102,3 +102,37 @@ func TestRaspiBackupProblem(t *testing.T) {
 		t.Errorf("Set.RaspiBackupProblem: zstd %q, gzip %q", zst.RaspiBackupProblem(), gz.RaspiBackupProblem())
 	}
 }
+
+// TestTreeExclude checks that a set's own files, current and legacy
+// names, are left out of its listing at the top of the tree only.
+func TestTreeExclude(t *testing.T) {
+	ex := TreeExclude("pi")
+	for rel, want := range map[string]bool{
+		"pi-backup.img": true, "pi-backup.sfdisk": true, "pi-backup.manifest.json": true, "pi-backup.tree.list": true,
+		"pi-backup.extras.list": true, "pi-backup.backupctl.log": true,
+		"pibackup-manifest.json": true, "pibackup-tree.list": true, "pibackup-extras.list": true, "backupctl.log": true,
+		"raspiBackup.log": true, "etc": false, "etc/pi-backup.img": false, "home/pibackup-x": false, "other-backup.img": false,
+		"pi-backup": false, "backupctl.log.1": false,
+	} {
+		if got := ex(rel); got != want {
+			t.Errorf("TreeExclude(pi)(%q) = %v; want %v", rel, got, want)
+		}
+	}
+}
+
+// TestHostFolderNames checks that none of the files backupctl keeps in a
+// host folder, and no set being deleted, is listed as a set.
+func TestHostFolderNames(t *testing.T) {
+	set := "pi@debian12-rsync-backup-20250101-030000"
+	if _, err := Parse(set); err != nil {
+		t.Fatalf("Parse(%q): %v", set, err)
+	}
+	for _, n := range []string{LockFile, StateFile, FailedRunLog, DeletingName(set)} {
+		if _, err := Parse(n); err == nil {
+			t.Errorf("Parse(%q) succeeded; a host folder's own file must not parse as a set", n)
+		}
+	}
+	if got := DeletingName(set); got != set+".deleting" || !IsDeleting(got) || IsDeleting(set) {
+		t.Errorf("DeletingName(%q) = %q, IsDeleting = %v, %v", set, got, IsDeleting(got), IsDeleting(set))
+	}
+}

@@ -7,17 +7,10 @@ import (
 	"io/fs"
 	"log/slog"
 	"path"
-	"strings"
 
 	"github.com/pibackup/pibackup/internal/backupset"
 	"github.com/pibackup/pibackup/internal/store"
 )
-
-// deletingSuffix marks a set being deleted inside <host>/tmp/. The suffix
-// keeps the name from parsing as a set (nothing may follow the timestamp
-// but "_snapshot"), so listings ignore it, and tmp/ is where raspiBackup
-// and we already expect incomplete things.
-const deletingSuffix = ".deleting"
 
 // ApplyOptions configure Apply.
 type ApplyOptions struct {
@@ -90,7 +83,7 @@ func Apply(ctx context.Context, opts ApplyOptions, remove []backupset.Set) ([]ba
 			errs = append(errs, fmt.Errorf("delete %s: %w", s, err))
 			continue
 		}
-		doomed := path.Join(tmp, path.Base(dir)+deletingSuffix)
+		doomed := path.Join(tmp, backupset.DeletingName(path.Base(dir)))
 		if err := st.Rename(ctx, dir, doomed); err != nil {
 			errs = append(errs, fmt.Errorf("delete %s: move aside: %w", s, err))
 			continue
@@ -138,7 +131,7 @@ func removeLeftovers(ctx context.Context, st store.Store, tmp string, log *slog.
 	}
 	var errs []error
 	for _, e := range entries {
-		if !strings.HasSuffix(e.Name(), deletingSuffix) {
+		if !backupset.IsDeleting(e.Name()) {
 			continue
 		}
 		p := path.Join(tmp, e.Name())

@@ -295,7 +295,7 @@ func TestApply(t *testing.T) {
 	mkset("pi/pi@debian12-rsync-backup-20240102-120000_keep_me")
 	// Leftover of an interrupted earlier delete: invisible to List and
 	// removed by the next Apply.
-	mkset("pi/tmp/pi@debian12-rsync-backup-20231231-030000" + deletingSuffix)
+	mkset("pi/tmp/pi@debian12-rsync-backup-20231231-030000" + backupset.DeletingSuffix)
 
 	l, err := backupset.List(os.DirFS(root), ".")
 	if err != nil {

@@ -28,7 +28,6 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/pibackup/pibackup/internal/backup"
 	"github.com/pibackup/pibackup/internal/backupset"
 	"github.com/pibackup/pibackup/internal/compress"
 	"github.com/pibackup/pibackup/internal/disklayout"
@@ -479,7 +478,7 @@ func (v *verifier) checkTree(t backupset.Tree) {
 	root := v.o.LocalDir
 	var exclude func(string) bool
 	if t.Root == "." || t.Root == "" {
-		exclude = backup.TreeExclude(v.name.Host)
+		exclude = backupset.TreeExclude(v.name.Host)
 	} else {
 		root = path.Join(root, t.Root)
 	}
