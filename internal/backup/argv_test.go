@@ -1,7 +1,6 @@
 package backup
 
 import (
-	"bytes"
 	"slices"
 	"strings"
 	"testing"
@@ -174,62 +173,6 @@ func piDisk() *backupset.Disk {
 			{Number: 1, Start: 8192 * 512, Size: 1048576 * 512, Type: "c", PartUUID: "5e3da3da-01", FSType: "vfat", UUID: "5E3D-A3DA", Label: "bootfs"},
 			{Number: 2, Start: 1056768 * 512, Size: 61278208 * 512, Type: "83", PartUUID: "5e3da3da-02", FSType: "ext4", UUID: "0a1b2c3d-0000-4000-8000-000000000002", Label: "rootfs"},
 		},
-	}
-}
-
-func mmc(n int) string { return "mmcblk0p" + string(rune('0'+n)) }
-
-func TestWriteBlkid(t *testing.T) {
-	var b bytes.Buffer
-	if err := WriteBlkid(&b, piDisk(), mmc); err != nil {
-		t.Fatal(err)
-	}
-	want := `/dev/mmcblk0p1: LABEL_FATBOOT="bootfs" LABEL="bootfs" UUID="5E3D-A3DA" TYPE="vfat" PARTUUID="5e3da3da-01"
-/dev/mmcblk0p2: LABEL="rootfs" UUID="0a1b2c3d-0000-4000-8000-000000000002" TYPE="ext4" PARTUUID="5e3da3da-02"
-`
-	if b.String() != want {
-		t.Errorf("WriteBlkid =\n%s\nwant\n%s", b.String(), want)
-	}
-}
-
-// TestWriteParted checks our parted -m text against what parted 3.5
-// prints for a 32 GB Raspberry Pi OS card.
-func TestWriteParted(t *testing.T) {
-	var b bytes.Buffer
-	if err := WriteParted(&b, piDisk(), "/dev/mmcblk0", "sd/mmc", "SD32G"); err != nil {
-		t.Fatal(err)
-	}
-	want := "BYT;\n/dev/mmcblk0:31.9GB:sd/mmc:512:512:msdos:SD32G:;\n" +
-		"1:4194kB:541MB:537MB:fat32::lba;\n" +
-		"2:541MB:31.9GB:31.4GB:ext4::;\n"
-	if b.String() != want {
-		t.Errorf("WriteParted =\n%s\nwant\n%s", b.String(), want)
-	}
-	for n, want := range map[int64]string{0: "0.00B", 999: "999B", 10000: "10.0kB", 4194304: "4194kB", 99999999: "100MB"} {
-		if got := partedSize(n); got != want {
-			t.Errorf("partedSize(%d) = %q; want %q", n, got, want)
-		}
-	}
-}
-
-func TestWriteFdisk(t *testing.T) {
-	var b bytes.Buffer
-	if err := WriteFdisk(&b, piDisk(), "/dev/mmcblk0", "", mmc); err != nil {
-		t.Fatal(err)
-	}
-	want := `Disk /dev/mmcblk0: 29.72 GiB, 31914983424 bytes, 62333952 sectors
-Units: sectors of 1 * 512 = 512 bytes
-Sector size (logical/physical): 512 bytes / 512 bytes
-I/O size (minimum/optimal): 512 bytes / 512 bytes
-Disklabel type: dos
-Disk identifier: 0x5e3da3da
-
-Device         Boot   Start      End  Sectors  Size Id Type
-/dev/mmcblk0p1         8192  1056767  1048576  512M  c W95 FAT32 (LBA)
-/dev/mmcblk0p2      1056768 62334975 61278208 29.2G 83 Linux
-`
-	if b.String() != want {
-		t.Errorf("WriteFdisk =\n%s\nwant\n%s", b.String(), want)
 	}
 }
 

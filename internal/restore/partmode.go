@@ -2,6 +2,7 @@ package restore
 
 import (
 	"archive/tar"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -42,7 +43,11 @@ func (p *Plan) planPartitions(ctx context.Context) error {
 	}
 	parted := map[int]string{}
 	if b, err := readSmall(s, backupset.MetaFile(s.name.Host, backupset.SuffixParted)); err == nil {
-		parted = parsePartedFS(string(b))
+		pd, err := backupset.ParseParted(bytes.NewReader(b))
+		if err != nil {
+			return err
+		}
+		parted = pd.FSByNumber()
 	}
 	for i := range src.Partitions {
 		q := &src.Partitions[i]
@@ -548,11 +553,11 @@ func readSmall(s *setInfo, name string) ([]byte, error) {
 // name ends in q's number (as raspiBackup maps them). raspiBackup runs
 // blkid for every device, so the file also lists the backup disk
 // (/dev/sda1) and others; a number two devices share names neither.
-func (s *setInfo) blkidOf(q *backupset.Partition) (blkidEntry, bool) {
+func (s *setInfo) blkidOf(q *backupset.Partition) (backupset.BlkidEntry, bool) {
 	if e, ok := s.blkid[q.Device]; ok && q.Device != "" {
 		return e, true
 	}
-	var found []blkidEntry
+	var found []backupset.BlkidEntry
 	for dev, e := range s.blkid {
 		if partNumber(dev) == q.Number {
 			found = append(found, e)
@@ -561,23 +566,5 @@ func (s *setInfo) blkidOf(q *backupset.Partition) (blkidEntry, bool) {
 	if len(found) == 1 {
 		return found[0], true
 	}
-	return blkidEntry{}, false
-}
-
-// parsePartedFS returns the filesystem column of `parted -m print`
-// output by partition number: "N:start:end:size:fs:name:flags;".
-func parsePartedFS(s string) map[int]string {
-	out := map[int]string{}
-	for _, line := range strings.Split(s, "\n") {
-		f := strings.Split(strings.TrimSuffix(strings.TrimSpace(line), ";"), ":")
-		if len(f) < 5 {
-			continue
-		}
-		n := 0
-		if _, err := fmt.Sscanf(f[0], "%d", &n); err != nil || n <= 0 || fmt.Sprint(n) != f[0] {
-			continue
-		}
-		out[n] = f[4]
-	}
-	return out
+	return backupset.BlkidEntry{}, false
 }

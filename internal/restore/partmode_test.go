@@ -11,7 +11,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -23,14 +22,6 @@ import (
 	"github.com/pibackup/pibackup/internal/backupset"
 	"github.com/pibackup/pibackup/internal/disklayout"
 )
-
-func TestParsePartedFS(t *testing.T) {
-	in := "BYT;\n/dev/mmcblk0:268MB:sd/mmc:512:512:msdos::;\n1:4194kB:71.3MB:67.1MB:fat32::lba;\n2:71.3MB:268MB:197MB:ext4::;\n3:268MB:300MB:32.0MB:fat16::;\n"
-	want := map[int]string{1: "fat32", 2: "ext4", 3: "fat16"}
-	if got := parsePartedFS(in); !reflect.DeepEqual(got, want) {
-		t.Errorf("parsePartedFS = %v; want %v", got, want)
-	}
-}
 
 func TestFATName(t *testing.T) {
 	for in, want := range map[string]string{
@@ -158,10 +149,14 @@ func TestMakeFATFsck(t *testing.T) {
 // names it), never another disk's partition with the same number; with
 // no device name, a number two devices share names neither.
 func TestBlkidOf(t *testing.T) {
-	s := &setInfo{blkid: parseBlkid(`/dev/sda1: LABEL="backup" UUID="9f0e1a2b-0000-4000-8000-00000000000a" TYPE="ext4" PARTUUID="c0ffee00-01"
+	blkid, err := backupset.ParseBlkid(strings.NewReader(`/dev/sda1: LABEL="backup" UUID="9f0e1a2b-0000-4000-8000-00000000000a" TYPE="ext4" PARTUUID="c0ffee00-01"
 /dev/mmcblk0p1: LABEL_FATBOOT="RECOVERY" LABEL="RECOVERY" UUID="0A0B-0C01" TYPE="vfat" PARTUUID="4e4f4f42-01"
 /dev/mmcblk0p5: LABEL="boot" UUID="0A0B-0C05" TYPE="vfat" PARTUUID="4e4f4f42-05"
-`)}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &setInfo{blkid: blkid}
 	for _, tc := range []struct {
 		q    backupset.Partition
 		want string // label; "" for no line

@@ -55,7 +55,7 @@ type setInfo struct {
 	bootTar string // <host>-backup.tmg, if present
 	mbr     []byte // <host>-backup.mbr, if present
 	sfdisk  *backupset.Disk
-	blkid   map[string]blkidEntry // partition-oriented: by device name
+	blkid   map[string]backupset.BlkidEntry // partition-oriented: by device name
 
 	// partPayloads maps partition numbers of a partition-oriented set to
 	// their payload (a tar file or a directory) and compression.
@@ -415,7 +415,9 @@ func (s *setInfo) findPartPayloads() error {
 		return fmt.Errorf("set %s: partition-oriented set without partition payloads: %w", s.dirName, ErrBadSet)
 	}
 	if b, err := fs.ReadFile(s.fsys, backupset.MetaFile(s.name.Host, backupset.SuffixBlkid)); err == nil {
-		s.blkid = parseBlkid(string(b))
+		if s.blkid, err = backupset.ParseBlkid(bytes.NewReader(b)); err != nil {
+			return fmt.Errorf("set %s: %w", s.dirName, err)
+		}
 	}
 	return nil
 }
@@ -504,64 +506,6 @@ func (s *setInfo) imageHead(n int) ([]byte, error) {
 		return nil, fmt.Errorf("read %s: %w", s.payload, err)
 	}
 	return buf[:m], nil
-}
-
-// blkidEntry is one line of raspiBackup's <host>-backup.blkid.
-type blkidEntry struct {
-	Dev, UUID, Label, Type, PartUUID string
-}
-
-// parseBlkid parses `blkid` output lines:
-// /dev/mmcblk0p1: LABEL_FATBOOT="bootfs" LABEL="bootfs" UUID="5E3D-A1B7" TYPE="vfat" PARTUUID="5e3da1b7-01"
-func parseBlkid(s string) map[string]blkidEntry {
-	out := map[string]blkidEntry{}
-	for _, line := range strings.Split(s, "\n") {
-		dev, rest, ok := strings.Cut(line, ":")
-		if !ok || !strings.HasPrefix(dev, "/dev/") {
-			continue
-		}
-		e := blkidEntry{Dev: strings.TrimPrefix(dev, "/dev/")}
-		for _, kv := range splitQuoted(rest) {
-			k, v, _ := strings.Cut(kv, "=")
-			v = strings.Trim(v, `"`)
-			switch k {
-			case "UUID":
-				e.UUID = v
-			case "LABEL":
-				e.Label = v
-			case "TYPE":
-				e.Type = v
-			case "PARTUUID":
-				e.PartUUID = v
-			}
-		}
-		out[e.Dev] = e
-	}
-	return out
-}
-
-func splitQuoted(s string) []string {
-	var out []string
-	var cur strings.Builder
-	q := false
-	for _, r := range s {
-		switch {
-		case r == '"':
-			q = !q
-			cur.WriteRune(r)
-		case r == ' ' && !q:
-			if cur.Len() > 0 {
-				out = append(out, cur.String())
-				cur.Reset()
-			}
-		default:
-			cur.WriteRune(r)
-		}
-	}
-	if cur.Len() > 0 {
-		out = append(out, cur.String())
-	}
-	return out
 }
 
 // sortedParts returns partition numbers in ascending order.
