@@ -41,33 +41,6 @@ type app struct {
 	clock  func() time.Time // nil: the real clock; see testNowEnv
 }
 
-// Exit codes, one place for all commands; `backupctl help` lists them.
-const (
-	exitOK        = 0
-	exitFailure   = 1 // the operation failed; stderr says why
-	exitUsage     = 2 // bad command line
-	exitPreflight = 3 // a check before writing failed (space, target, lock); nothing was written
-	exitVerify    = 4 // a set did not verify
-	exitLocked    = 5 // another backupctl run holds the lock (the host folder's, or a restore or clone target's)
-	exitCancelled = 130
-)
-
-// codedError carries an exit code through cobra to run.
-type codedError struct {
-	code int
-	err  error
-}
-
-func (e *codedError) Error() string { return e.err.Error() }
-func (e *codedError) Unwrap() error { return e.err }
-
-func withCode(code int, err error) error {
-	if err == nil {
-		return nil
-	}
-	return &codedError{code: code, err: err}
-}
-
 const quickStart = `
 
 QUICK START (as root; details: /usr/share/doc/backupctl/USAGE.md.gz)
@@ -133,26 +106,24 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
+	started := false
+	onRun(root, func() { started = true })
 	err = root.ExecuteContext(ctx)
 	if err == nil {
 		return exitOK
 	}
-	code := exitCode(err)
-	fmt.Fprintf(stderr, "backupctl: %s\n", strings.TrimSpace(a.errorLine(code, err)))
-	return code
-}
-
-func exitCode(err error) int {
-	var ce *codedError
-	switch {
-	case errors.As(err, &ce):
-		return ce.code
-	case errors.Is(err, context.Canceled):
-		return exitCancelled
-	case isUsageError(err):
-		return exitUsage
+	if !started {
+		// cobra failed before any command ran: an unknown command or
+		// flag, a bad flag value, the wrong number of arguments.
+		err = withCode(exitUsage, err)
 	}
-	return exitFailure
+	code := exitCode(err)
+	line := strings.TrimSpace(a.errorLine(code, err))
+	if hint := flagHint(err); hint != "" {
+		line += "; " + hint
+	}
+	fmt.Fprintf(stderr, "backupctl: %s\n", line)
+	return code
 }
 
 // exitReasons name, per exit code, why a command failed; in English the
@@ -201,11 +172,4 @@ func (a *app) rootCmd() *cobra.Command {
 		translateHelp(root, a.msg)
 	}
 	return root
-}
-
-func isUsageError(err error) bool {
-	s := err.Error()
-	return strings.HasPrefix(s, "unknown command") || strings.HasPrefix(s, "unknown flag") ||
-		strings.HasPrefix(s, "unknown shorthand flag") || strings.Contains(s, "flag needs an argument") ||
-		strings.HasPrefix(s, "accepts ") || strings.HasPrefix(s, "requires ") || strings.HasPrefix(s, "invalid argument")
 }

@@ -35,12 +35,12 @@ func (a *app) openStore(ctx context.Context, dir string, c *config.Config, flags
 		}
 		var err error
 		if o, err = c.StoreOptions(a.log); err != nil {
-			return nil, withCode(exitPreflight, err)
+			return nil, preflight(err)
 		}
 	}
 	st, err := store.Open(ctx, dir, o)
 	if err != nil {
-		return nil, withCode(exitPreflight, err)
+		return nil, preflight(err)
 	}
 	return st, nil
 }

@@ -201,8 +201,7 @@ func (a *app) runBackup(ctx context.Context, br backupRun) error {
 		RunDir: br.runDir, Version: versionString(), Now: a.now, Store: br.store,
 		Console: func(h slog.Handler) slog.Handler { return consoleOnly{h} },
 		RC: func(ctx context.Context, err error, stage backuprun.Stage) int {
-			rc, _ := backupExit(ctx, br.msg, backuprun.Result{Err: err, Stage: stage})
-			return rc
+			return exitCode(backupError(ctx, br.msg, backuprun.Result{Err: err, Stage: stage}))
 		}}
 	if br.showProgress {
 		c := &progress.Counter{}
@@ -213,8 +212,7 @@ func (a *app) runBackup(ctx context.Context, br backupRun) error {
 	defer r.Close()
 	res, _ := r.Execute(ctx)
 	if br.opts.DryRun {
-		code, err := backupExit(ctx, br.msg, res)
-		return withCode(code, err)
+		return backupError(ctx, br.msg, res)
 	}
 	return a.finishBackup(ctx, br, res)
 }
@@ -223,7 +221,8 @@ func (a *app) runBackup(ctx context.Context, br backupRun) error {
 // file for `backupctl status`, the notification, the result line and the
 // exit code.
 func (a *app) finishBackup(ctx context.Context, br backupRun, out backuprun.Result) error {
-	code, err := backupExit(ctx, br.msg, out)
+	err := backupError(ctx, br.msg, out)
+	code := exitCode(err)
 	var bytes int64
 	var result string
 	if out.Engine != nil && out.Engine.Manifest != nil {
@@ -309,40 +308,42 @@ func (a *app) finishBackup(ctx context.Context, br backupRun, out backuprun.Resu
 	if nerr := notify.Send(context.WithoutCancel(ctx), a.log, out.Notifiers, m); nerr != nil {
 		fmt.Fprintln(a.stderr, "backupctl: "+br.msg.Sprintf(i18n.NotifyFailed, nerr))
 	}
-	return withCode(code, err)
+	return err
 }
 
-// backupExit maps a run's outcome to an exit code and the one line the
-// user reads.
-func backupExit(ctx context.Context, msg *i18n.Printer, out backuprun.Result) (int, error) {
+// backupError is the one line the user reads about a run's outcome; it
+// wraps the run's error, so exitCode finds the exit code in it. Where the
+// run's stage decides what an error means (a hook that fails before the
+// write aborts the run; after it, it does not), it is marked here.
+func backupError(ctx context.Context, msg *i18n.Printer, out backuprun.Result) error {
 	err := out.Err
 	switch {
 	case err == nil && out.StartErr != nil:
-		return exitFailure, &msgError{msg.Sprintf(i18n.BackupServicesDown, filepath.Base(out.SetDir), out.StartErr), out.StartErr}
+		return &msgError{msg.Sprintf(i18n.BackupServicesDown, filepath.Base(out.SetDir), out.StartErr), out.StartErr}
 	case err == nil && out.RetErr != nil:
-		return exitFailure, &msgError{msg.Sprintf(i18n.RetentionFailed, filepath.Base(out.SetDir), out.RetErr), out.RetErr}
+		return &msgError{msg.Sprintf(i18n.RetentionFailed, filepath.Base(out.SetDir), out.RetErr), out.RetErr}
 	case err == nil:
-		return exitOK, nil
+		return nil
 	case (errors.Is(err, context.Canceled) || ctx.Err() != nil) && out.Left != "":
-		return exitCancelled, &msgError{msg.Sprintf(i18n.BackupCancelledLeft, out.Left, err), err}
+		return &msgError{msg.Sprintf(i18n.BackupCancelledLeft, out.Left, err), markAs(context.Canceled, err)}
 	case errors.Is(err, context.Canceled), ctx.Err() != nil:
-		return exitCancelled, translated(msg, i18n.BackupCancelled, err, err)
+		return translated(msg, i18n.BackupCancelled, err, markAs(context.Canceled, err))
 	case errors.Is(err, backup.ErrLocked):
-		return exitLocked, translated(msg, i18n.BackupLocked, err, err)
+		return translated(msg, i18n.BackupLocked, err, err)
 	case errors.Is(err, backup.ErrPreflight):
 		detail := strings.TrimPrefix(err.Error(), backup.ErrPreflight.Error()+": ")
-		return exitPreflight, translated(msg, i18n.BackupPreflight, detail, err)
+		return translated(msg, i18n.BackupPreflight, detail, err)
 	case errors.Is(err, hooks.ErrHookFailed) && out.Stage == backuprun.StageHook:
-		return exitPreflight, translated(msg, i18n.BackupHookAborted, err, err)
+		return translated(msg, i18n.BackupHookAborted, err, preflight(err))
 	case errors.Is(err, services.ErrStop):
-		return exitPreflight, translated(msg, i18n.BackupPreflight, err, err)
+		return translated(msg, i18n.BackupPreflight, err, err)
 	case errors.Is(err, backuprun.ErrNewSetBad):
-		return exitVerify, translated(msg, i18n.BackupNotVerified, err, err)
+		return translated(msg, i18n.BackupNotVerified, err, err)
 	}
 	if out.Left != "" {
-		return exitFailure, &msgError{msg.Sprintf(i18n.BackupFailedLeft, out.Left, err), err}
+		return &msgError{msg.Sprintf(i18n.BackupFailedLeft, out.Left, err), err}
 	}
-	return exitFailure, translated(msg, i18n.BackupFailed, err, err)
+	return translated(msg, i18n.BackupFailed, err, err)
 }
 
 // msgError is a translated result line that still wraps the error it
@@ -433,7 +434,7 @@ func (a *app) recoverServices(ctx context.Context, runDir string, msg *i18n.Prin
 		return fmt.Errorf("recover services: %s: %w", p, err)
 	}
 	if m.PID != os.Getpid() && backupctlRunning(m.PID) {
-		return withCode(exitLocked, fmt.Errorf("recover services: the backup that stopped them (PID %d) is still running; it starts them itself", m.PID))
+		return markAs(backup.ErrLocked, fmt.Errorf("recover services: the backup that stopped them (PID %d) is still running; it starts them itself", m.PID))
 	}
 	r := services.ExecRunner{}
 	var errs []error

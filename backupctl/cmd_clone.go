@@ -106,13 +106,7 @@ func (a *app) runClone(ctx context.Context, o cloneOptions) error {
 	plan, err := restore.NewClonePlan(ctx, restore.CloneOptions{Source: o.source, Target: o.to, Size: targetSize,
 		RootSource: o.rootSource, RootTarget: o.rootTo, RootSize: rootSize, Log: a.log, Progress: rep})
 	if err != nil {
-		if errors.Is(err, context.Canceled) {
-			return err
-		}
-		if errors.Is(err, restore.ErrTargetBusy) {
-			return withCode(exitLocked, fmt.Errorf("clone: %w", err))
-		}
-		return withCode(exitPreflight, fmt.Errorf("clone: %w", err))
+		return preflight(fmt.Errorf("clone: %w", err))
 	}
 	if proceed, err := a.showPlanAndConfirm("clone", pr, plan.Text(pr), plan.Target, o.dryRun, o.yes); !proceed {
 		return err
@@ -120,7 +114,7 @@ func (a *app) runClone(ctx context.Context, o cloneOptions) error {
 	if plan.RootTarget != nil && !o.yes {
 		// Two disks are overwritten: each is confirmed by its name.
 		if err := confirmTarget(a.stdin, a.stdout, pr, plan.RootTarget); err != nil {
-			return withCode(exitPreflight, fmt.Errorf("clone: %w", err))
+			return preflight(fmt.Errorf("clone: %w", err))
 		}
 	}
 	var res *restore.CloneResult
@@ -128,11 +122,9 @@ func (a *app) runClone(ctx context.Context, o cloneOptions) error {
 		var err error
 		res, err = plan.Execute(ctx)
 		rep.done()
-		if errors.Is(err, restore.ErrTargetBusy) {
-			// Taken between plan and start: nothing was written.
-			return withCode(exitLocked, fmt.Errorf("clone: %w", err))
-		}
 		if err != nil {
+			// restore.ErrTargetBusy (exit 5): taken between plan and
+			// start, nothing was written.
 			return fmt.Errorf("clone: %w", err)
 		}
 		return nil

@@ -27,7 +27,7 @@ func (a *app) loadConfig(flags *config.Flags) (*config.Loaded, error) {
 	l, err := config.Load(configSources(flags.File), flags)
 	if err != nil {
 		if errors.Is(err, config.ErrInsecure) {
-			return nil, withCode(exitPreflight, err)
+			return nil, err // not the command line: the file's mode (exitCode)
 		}
 		return nil, withCode(exitUsage, err)
 	}
@@ -131,11 +131,11 @@ Examples:
 func (a *app) runConfigImport(in, out string, force bool) error {
 	data, err := os.ReadFile(in)
 	if err != nil {
-		return withCode(exitPreflight, fmt.Errorf("config import: %w", err))
+		return preflight(fmt.Errorf("config import: %w", err))
 	}
 	imp, err := config.ImportRaspiBackup(string(data))
 	if err != nil {
-		return withCode(exitFailure, fmt.Errorf("config import %s: %w", in, err))
+		return fmt.Errorf("config import %s: %w", in, err)
 	}
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "# backupctl config imported from %s\n", in)
@@ -162,10 +162,10 @@ func (a *app) runConfigImport(in, out string, force bool) error {
 	}
 	f, err := os.OpenFile(out, flag, 0o600)
 	if errors.Is(err, os.ErrExist) {
-		return withCode(exitPreflight, fmt.Errorf("config import: %s exists; use --force to overwrite it", out))
+		return preflight(fmt.Errorf("config import: %s exists; use --force to overwrite it", out))
 	}
 	if err != nil {
-		return withCode(exitPreflight, fmt.Errorf("config import: %w", err))
+		return preflight(fmt.Errorf("config import: %w", err))
 	}
 	// An existing file keeps its mode on O_TRUNC; make sure it is private.
 	if err := f.Chmod(0o600); err != nil {

@@ -89,7 +89,7 @@ func (a *app) runList(dir string, asJSON bool) error {
 	}
 	fi, err := os.Stat(abs)
 	if err != nil || !fi.IsDir() {
-		return withCode(exitPreflight, fmt.Errorf("list: %s is not a folder", dir))
+		return preflight(fmt.Errorf("list: %s is not a folder", dir))
 	}
 	// A set folder given directly is listed from its parent, so the set
 	// keeps its own name as the last path element.

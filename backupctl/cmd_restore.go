@@ -124,7 +124,7 @@ func (a *app) runRestore(ctx context.Context, o restoreOptions, setDir string) e
 	if store.IsURL(setDir) {
 		set, err := a.openSetURL(ctx, setDir, nil, o.cfg)
 		if err != nil {
-			return withCode(exitPreflight, fmt.Errorf("restore: %w", err))
+			return preflight(fmt.Errorf("restore: %w", err))
 		}
 		defer set.st.Close()
 		abs, setName, setFS = store.Redact(setDir), set.name, set.fsys
@@ -139,7 +139,7 @@ func (a *app) runRestore(ctx context.Context, o restoreOptions, setDir string) e
 			return withCode(exitUsage, fmt.Errorf("restore: %w", err))
 		}
 		if fi, err := os.Stat(abs); err != nil || !fi.IsDir() {
-			return withCode(exitPreflight, fmt.Errorf("restore: %s is not a backup set folder", setDir))
+			return preflight(fmt.Errorf("restore: %s is not a backup set folder", setDir))
 		}
 		setName, localDir, setFS = filepath.Base(abs), abs, os.DirFS(abs)
 	}
@@ -172,15 +172,9 @@ func (a *app) runRestore(ctx context.Context, o restoreOptions, setDir string) e
 	if err != nil {
 		var ts *disklayout.TooSmallError
 		if errors.As(err, &ts) {
-			return withCode(exitPreflight, fmt.Errorf("restore: %w (give a target of at least %d bytes)", err, ts.Need))
+			return preflight(fmt.Errorf("restore: %w (give a target of at least %d bytes)", err, ts.Need))
 		}
-		if errors.Is(err, context.Canceled) {
-			return err
-		}
-		if errors.Is(err, restore.ErrTargetBusy) {
-			return withCode(exitLocked, fmt.Errorf("restore: %w", err))
-		}
-		return withCode(exitPreflight, fmt.Errorf("restore: %w", err))
+		return preflight(fmt.Errorf("restore: %w", err))
 	}
 	if proceed, err := a.showPlanAndConfirm("restore", pr, plan.Text(pr), plan.Target, o.dryRun, o.yes); !proceed {
 		return err
@@ -200,11 +194,9 @@ func (a *app) runRestore(ctx context.Context, o restoreOptions, setDir string) e
 			}
 		}
 		rep.done()
-		if errors.Is(err, restore.ErrTargetBusy) {
-			// Taken between plan and start: nothing was written.
-			return withCode(exitLocked, fmt.Errorf("restore: %w", err))
-		}
 		if err != nil {
+			// restore.ErrTargetBusy (exit 5): taken between plan and
+			// start, nothing was written.
 			return fmt.Errorf("restore: %w", err)
 		}
 		return nil
@@ -331,7 +323,7 @@ func (a *app) showPlanAndConfirm(verb string, pr *i18n.Printer, plan string, tar
 	}
 	if !yes {
 		if err := confirmTarget(a.stdin, a.stdout, pr, target); err != nil {
-			return false, withCode(exitPreflight, fmt.Errorf("%s: %w", verb, err))
+			return false, preflight(fmt.Errorf("%s: %w", verb, err))
 		}
 	}
 	return true, nil

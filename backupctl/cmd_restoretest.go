@@ -25,6 +25,7 @@ import (
 	"github.com/pibackup/pibackup/internal/restoretest"
 	"github.com/pibackup/pibackup/internal/size"
 	"github.com/pibackup/pibackup/internal/store"
+	"github.com/pibackup/pibackup/internal/verify"
 )
 
 type restoreTestOptions struct {
@@ -160,10 +161,7 @@ func (a *app) runRestoreTest(ctx context.Context, arg string, o restoreTestOptio
 	res, err := restoretest.Run(ctx, topt)
 	rep.done()
 	if err != nil {
-		if errors.Is(err, restoretest.ErrNoSpace) {
-			return withCode(exitPreflight, fmt.Errorf("restore-test: %w", err))
-		}
-		return fmt.Errorf("restore-test: %w", err)
+		return fmt.Errorf("restore-test: %w", err) // restoretest.ErrNoSpace: exit 3
 	}
 	passed := res.OK()
 	var problems []string
@@ -204,7 +202,7 @@ func (a *app) runRestoreTest(ctx context.Context, arg string, o restoreTestOptio
 		fmt.Fprintln(a.stderr, "backupctl: "+msg.Sprintf(i18n.NotifyFailed, nerr))
 	}
 	if !passed {
-		return withCode(exitVerify, fmt.Errorf("restore test of %s FAILED: %s", res.Set, strings.Join(problems, "; ")))
+		return markAs(verify.ErrFailed, fmt.Errorf("restore test of %s FAILED: %s", res.Set, strings.Join(problems, "; ")))
 	}
 	fmt.Fprint(a.stdout, m.Body)
 	return nil
@@ -319,9 +317,9 @@ func (a *app) pickSetURL(ctx context.Context, arg string, c *config.Config) (st 
 // lock.
 func lockError(err error) error {
 	if errors.Is(err, backup.ErrLocked) {
-		return withCode(exitLocked, fmt.Errorf("restore-test: %w; try again when it has finished", err))
+		return fmt.Errorf("restore-test: %w; try again when it has finished", err)
 	}
-	return withCode(exitPreflight, fmt.Errorf("restore-test: %w", err))
+	return preflight(fmt.Errorf("restore-test: %w", err))
 }
 
 // hostOf is the host of the set folder named rel ("" if it names none).

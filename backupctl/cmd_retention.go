@@ -63,10 +63,10 @@ func (a *app) runRetention(cmd *cobra.Command, dir string, c *config.Config, dry
 			return withCode(exitUsage, err)
 		}
 		if fi, err := os.Stat(root); err != nil || !fi.IsDir() {
-			return withCode(exitPreflight, fmt.Errorf("retention: %s is not a folder", dir))
+			return preflight(fmt.Errorf("retention: %s is not a folder", dir))
 		}
 		if st, err = store.OpenDir(root); err != nil {
-			return withCode(exitPreflight, fmt.Errorf("retention: %w", err))
+			return preflight(fmt.Errorf("retention: %w", err))
 		}
 	}
 	l, err := listOptions(st).List(st.FS(), ".")

@@ -299,7 +299,7 @@ func (a *app) scheduleInstall(ctx context.Context, o scheduleOptions, backupArgs
 	}
 	dir := filepath.Join(o.root, unitDir)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return withCode(exitPreflight, fmt.Errorf("schedule: %w", err))
+		return preflight(fmt.Errorf("schedule: %w", err))
 	}
 	sp, tp := filepath.Join(dir, serviceUnit), filepath.Join(dir, timerUnit)
 	if err := backuprun.WriteFileAtomic(sp, []byte(service), 0o644); err != nil {

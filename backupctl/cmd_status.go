@@ -118,7 +118,7 @@ func (a *app) runStatus(ctx context.Context, dir string, o statusOptions, msg *i
 		return withCode(exitUsage, err)
 	}
 	if fi, err := os.Stat(root); err != nil || !fi.IsDir() {
-		return withCode(exitPreflight, fmt.Errorf("status: %s is not a folder", dir))
+		return preflight(fmt.Errorf("status: %s is not a folder", dir))
 	}
 	if o.record != "" {
 		if err := recordRestoreTest(o.record, "recorded by hand", now); err != nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"path/filepath"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -93,6 +94,10 @@ func (a *app) runVerify(ctx context.Context, dirs []string, list bool, c *config
 			for _, c := range rep.Checked {
 				fmt.Fprintf(a.stdout, "  checked %s\n", c)
 			}
+			if len(rep.Sealed) > 0 {
+				fmt.Fprintf(a.stdout, "  verify --age-identity FILE (or --encrypt-passphrase-file FILE) decrypts and checks the content of %s\n",
+					strings.Join(rep.Sealed, ", "))
+			}
 		}
 		if rep.OK() {
 			fmt.Fprintf(a.stdout, "OK      %s (%s read; %s)\n", rep.Set, size.Format(rep.Bytes), how)
@@ -105,7 +110,7 @@ func (a *app) runVerify(ctx context.Context, dirs []string, list bool, c *config
 		}
 	}
 	if failed > 0 {
-		return withCode(exitVerify, fmt.Errorf("verify: %d of %d set(s) failed", failed, len(dirs)))
+		return markAs(verify.ErrFailed, fmt.Errorf("verify: %d of %d set(s) failed", failed, len(dirs)))
 	}
 	return nil
 }

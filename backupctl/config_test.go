@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -30,15 +29,7 @@ func execSub(t *testing.T, mk func(a *app) *cobra.Command, args ...string) (code
 	cmd.SetErr(&e)
 	cmd.SilenceErrors, cmd.SilenceUsage = true, true
 	err := cmd.ExecuteContext(context.Background())
-	var ce *codedError
-	switch {
-	case err == nil:
-		code = exitOK
-	case errors.As(err, &ce):
-		code = ce.code
-	default:
-		code = exitFailure
-	}
+	code = exitCode(err) // the one switch run uses
 	if err != nil {
 		e.WriteString("error: " + err.Error() + "\n")
 	}

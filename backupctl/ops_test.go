@@ -639,11 +639,7 @@ func cliCmd(ctx context.Context, mk func(*app) *cobra.Command, args ...string) (
 		return exitOK, o.String(), e.String()
 	}
 	fmt.Fprintf(&e, "backupctl: %s\n", err)
-	var ce *codedError
-	if errors.As(err, &ce) {
-		return ce.code, o.String(), e.String()
-	}
-	return exitFailure, o.String(), e.String()
+	return exitCode(err), o.String(), e.String()
 }
 
 // TestStatus: the last run and its result, sets per type, and the

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 
@@ -70,19 +69,12 @@ func (a *app) newRestoreHooks(flags *config.Flags) (*hooks.Runner, *i18n.Printer
 // target is written by then.
 func (a *app) withRestoreHooks(ctx context.Context, hk *hooks.Runner, verb string, vars hooks.Vars, execute func() error) error {
 	if err := hk.Run(ctx, hooks.PreRestore, vars); err != nil {
-		if errors.Is(err, context.Canceled) {
-			return err
-		}
-		return withCode(exitPreflight, fmt.Errorf("%s: a pre-restore hook failed; nothing was written: %w", verb, err))
+		return preflight(fmt.Errorf("%s: a pre-restore hook failed; nothing was written: %w", verb, err))
 	}
 	err := execute()
-	rc := exitOK
-	switch {
-	case err == nil:
-	case errors.Is(err, context.Canceled), ctx.Err() != nil:
+	rc := exitCode(err)
+	if err != nil && ctx.Err() != nil {
 		rc = exitCancelled
-	default:
-		rc = exitFailure
 	}
 	vars.RC = &rc
 	if herr := hk.Run(context.WithoutCancel(ctx), hooks.PostRestore, vars); herr != nil {

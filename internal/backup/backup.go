@@ -562,10 +562,10 @@ func (r *runner) identify() error {
 		}
 	}
 	if host == "" {
-		return fmt.Errorf("%w: cannot tell the host name (no /etc/hostname on the source root); give --hostname", ErrPreflight)
+		return fmt.Errorf("%w: %w (no /etc/hostname on the source root)", ErrPreflight, ErrNoHostName)
 	}
 	if strings.ContainsAny(host, "/@ \t\n\\") || host == "." || host == ".." || host == backupset.TmpDir {
-		return fmt.Errorf("%w: host name %q cannot name a folder; give --hostname", ErrPreflight, host)
+		return fmt.Errorf("%w: %w: %q", ErrPreflight, ErrBadHostName, host)
 	}
 	osr := "unknownOS"
 	if r.src.rootDir != "" {

@@ -71,7 +71,7 @@ func openOffline(path string, sys blockdev.Sys) (*source, error) {
 		if mounted, err := sys.MountedParts(); err == nil {
 			for name, m := range mounted {
 				if pp, err := sys.ByName(name); err == nil && pp.Disk == p.Disk {
-					return nil, fmt.Errorf("%w: source disk %s: %s is mounted at %s; unmount it, or back up the running system without --source-disk", ErrPreflight, path, name, m.MountPoint)
+					return nil, fmt.Errorf("%w: source disk %s: %w: %s at %s", ErrPreflight, path, ErrSourceMounted, name, m.MountPoint)
 				}
 			}
 		}
@@ -168,7 +168,7 @@ func openRunning(sys blockdev.Sys, log *slog.Logger) (*source, error) {
 		return nil, fmt.Errorf("%w: find the running system: %w", ErrPreflight, err)
 	}
 	if rs.BootPart == nil {
-		return nil, fmt.Errorf("%w: no boot partition mounted at /boot/firmware or /boot; mount it, or give --source-disk", ErrPreflight)
+		return nil, fmt.Errorf("%w: %w", ErrPreflight, ErrBootNotMounted)
 	}
 	disk := rs.BootPart.Disk
 	s := &source{path: "/dev/" + disk, isDevice: true, devName: "/dev/" + disk, partBase: disk,

@@ -102,7 +102,7 @@ func OpenFile(path string) (io.ReadCloser, error) {
 
 // ErrEncrypted: a payload encrypted with age was to be read by code that
 // reads only plain payloads (mount, extract, diff).
-var ErrEncrypted = errors.New("the set is encrypted (age); mount, extract and diff do not open encrypted sets yet: restore it with --age-identity FILE, or verify it")
+var ErrEncrypted = errors.New("the set is encrypted (age); mount, extract and diff do not open encrypted sets yet")
 
 // NotEncrypted refuses an encrypted payload file (name ending in .age)
 // with ErrEncrypted instead of a confusing decompression error.

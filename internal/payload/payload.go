@@ -21,10 +21,10 @@ import (
 )
 
 // ErrNoKey: an encrypted payload was to be read without an identity.
-var ErrNoKey = errors.New("the set is encrypted (age); give the identity that opens it with --age-identity FILE (an age identity file or SSH private key) or, for a passphrase, --encrypt-passphrase-file FILE")
+var ErrNoKey = errors.New("the set is encrypted (age) and no identity or passphrase was given to open it")
 
 // ErrWrongKey: none of the identities given opens the payload.
-var ErrWrongKey = errors.New("no identity matches the set's recipients; give the identity the set was encrypted to (--age-identity) or the passphrase file (--encrypt-passphrase-file)")
+var ErrWrongKey = errors.New("no identity matches the set's recipients")
 
 // Open returns the content of the payload file name read from r: the
 // decrypted (name ends in .age) and decompressed stream. keys may be nil

@@ -82,6 +82,10 @@ type Result struct {
 // half-written.
 var ErrIncomplete = errors.New("the target is incomplete")
 
+// ErrPartitionChoice: partitions to restore were chosen (Options.Partitions)
+// for a set that is not partition-oriented, which restores as a whole.
+var ErrPartitionChoice = errors.New("partitions can only be chosen from a partition-oriented set")
+
 // Plan is a decided restore. Its exported fields are for display; change
 // nothing in them.
 type Plan struct {
@@ -132,7 +136,7 @@ func NewPlan(ctx context.Context, o Options) (*Plan, error) {
 		return nil, err
 	}
 	if len(o.Partitions) > 0 && p.set.kind != kindPartition {
-		return nil, fmt.Errorf("--partitions is only for partition-oriented sets; %s is a %s set", o.SetName, p.set.name.Type)
+		return nil, fmt.Errorf("%w; %s is a %s set", ErrPartitionChoice, o.SetName, p.set.name.Type)
 	}
 	p.Target, err = inspectTarget(o.Target, o.Size, []string{o.LocalDir})
 	if err != nil {

@@ -53,6 +53,14 @@ func (t *Target) Text(pr *i18n.Printer) string {
 // ErrTarget is wrapped by every refusal of a target.
 var ErrTarget = errors.New("unsuitable target")
 
+// ErrNoSize: the target is an image file to create, or an empty one, and
+// no size was given for it (with ErrTarget).
+var ErrNoSize = errors.New("no size given for the image file")
+
+// ErrSizeOfDisk: a size was given for a disk, which has its own; a size is
+// only for image files (with ErrTarget).
+var ErrSizeOfDisk = errors.New("a size is only for image files")
+
 // inspectTarget checks a target and learns its size. protect lists paths
 // (the set folder) whose disk must not be the target. size is the size an
 // image file should have (0: keep or refuse).
@@ -65,7 +73,7 @@ func inspectTarget(path string, size int64, protect []string) (*Target, error) {
 	switch {
 	case errors.Is(err, os.ErrNotExist):
 		if size <= 0 {
-			return nil, fmt.Errorf("%s does not exist; give the size of the image file to create (--size): %w", path, ErrTarget)
+			return nil, fmt.Errorf("%s does not exist and %w to create: %w", path, ErrNoSize, ErrTarget)
 		}
 		if _, err := os.Stat(filepath.Dir(path)); err != nil {
 			return nil, fmt.Errorf("target %s: %w", path, err)
@@ -79,12 +87,12 @@ func inspectTarget(path string, size int64, protect []string) (*Target, error) {
 			t.Size = size
 		}
 		if t.Size == 0 {
-			return nil, fmt.Errorf("%s is an empty file; give its size (--size): %w", path, ErrTarget)
+			return nil, fmt.Errorf("%s is an empty file and %w: %w", path, ErrNoSize, ErrTarget)
 		}
 	case fi.Mode()&os.ModeDevice != 0 && fi.Mode()&os.ModeCharDevice == 0:
 		t.Exists = true
 		if size > 0 {
-			return nil, fmt.Errorf("%s is a disk; --size is only for image files: %w", path, ErrTarget)
+			return nil, fmt.Errorf("%s is a disk; %w: %w", path, ErrSizeOfDisk, ErrTarget)
 		}
 	default:
 		return nil, fmt.Errorf("%s is neither a block device nor an image file: %w", path, ErrTarget)

@@ -100,6 +100,10 @@ func (r *Result) add(name string, ok bool, format string, a ...any) {
 // ErrNoSpace means the work folder cannot hold the image.
 var ErrNoSpace = errors.New("not enough space for the test image")
 
+// ErrOverLimit means the image needs more than the space allowed for it
+// (Options); it comes with ErrNoSpace.
+var ErrOverLimit = errors.New("the image needs more than the space allowed")
+
 // imagePrefix names the work images, with the PID of the run that made
 // them so a later run can tell a killed run's leftover from a live one.
 const imagePrefix = "pibackup-restore-test-"
@@ -261,15 +265,14 @@ func sfdiskOf(fsys fs.FS) *backupset.Disk {
 
 func checkSpace(dir string, need, maxBytes int64) error {
 	if maxBytes > 0 && need > maxBytes {
-		return fmt.Errorf("%w: the image needs about %s, more than the %s allowed (--max-space)", ErrNoSpace,
-			size.Format(need), size.Format(maxBytes))
+		return fmt.Errorf("%w: %w: about %s, more than %s", ErrNoSpace, ErrOverLimit, size.Format(need), size.Format(maxBytes))
 	}
 	free, err := blockdev.FreeBytes(dir)
 	if err != nil {
 		return fmt.Errorf("restore test: free space of %s: %w", dir, err)
 	}
 	if free < need {
-		return fmt.Errorf("%w: %s has %s free, the image needs about %s; give another --work-dir", ErrNoSpace, dir,
+		return fmt.Errorf("%w: %s has %s free, the image needs about %s", ErrNoSpace, dir,
 			size.Format(free), size.Format(need))
 	}
 	return nil

@@ -69,6 +69,9 @@ type Report struct {
 	Type     backupset.Type
 	Manifest bool     // checked against a manifest (else: structure and integrity)
 	Checked  []string // what was checked, one line each
+	// Sealed are the encrypted files whose content was not checked: no
+	// key was given, so only their size and SHA-256 as stored were.
+	Sealed   []string
 	Problems []Problem
 	Bytes    int64 // bytes read
 }
@@ -347,7 +350,8 @@ func (v *verifier) checkFile(name string, want *backupset.File) {
 	}
 	v.r.Checked = append(v.r.Checked, fmt.Sprintf("%s (%d bytes)", name, cr.n))
 	if backupset.IsEncrypted(name) && v.o.Keys == nil {
-		v.r.Checked = append(v.r.Checked, fmt.Sprintf("%s is encrypted: its size and SHA-256 as stored were checked, its content was not; verify --age-identity FILE (or --encrypt-passphrase-file FILE) decrypts and checks it", name))
+		v.r.Checked = append(v.r.Checked, fmt.Sprintf("%s is encrypted: its size and SHA-256 as stored were checked, its content was not", name))
+		v.r.Sealed = append(v.r.Sealed, name)
 	}
 }
 

@@ -1,0 +1,92 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/pibackup/pibackup/internal/backup"
+	"github.com/pibackup/pibackup/internal/payload"
+	"github.com/pibackup/pibackup/internal/restore"
+	"github.com/pibackup/pibackup/internal/verify"
+)
+
+// TestExitCode: the one switch picks the code from the sentinels an
+// error wraps, however deep, and the order decides when it wraps several.
+func TestExitCode(t *testing.T) {
+	busy := fmt.Errorf("restore: plan: %w", restore.ErrTargetBusy)
+	for _, tc := range []struct {
+		name string
+		err  error
+		want int
+	}{
+		{"nil", nil, exitOK},
+		{"plain", errors.New("disk on fire"), exitFailure},
+		{"flag", withCode(exitUsage, errors.New("--size: bad size")), exitUsage},
+		{"preflight mark", preflight(errors.New("status: /x is not a folder")), exitPreflight},
+		{"backup preflight", fmt.Errorf("run: %w: no space", backup.ErrPreflight), exitPreflight},
+		{"busy target met while planning", preflight(busy), exitLocked},
+		{"host locked", fmt.Errorf("x: %w", backup.ErrLocked), exitLocked},
+		{"verify", fmt.Errorf("s: %w", verify.ErrFailed), exitVerify},
+		{"marked verify keeps its text", markAs(verify.ErrFailed, errors.New("verify: 1 of 2 set(s) failed")), exitVerify},
+		{"cancel while planning", preflight(fmt.Errorf("plan: %w", context.Canceled)), exitCancelled},
+	} {
+		if got := exitCode(tc.err); got != tc.want {
+			t.Errorf("%s: exitCode(%v) = %d; want %d", tc.name, tc.err, got, tc.want)
+		}
+	}
+	if got := markAs(verify.ErrFailed, errors.New("text")).Error(); got != "text" {
+		t.Errorf("markAs changed the message to %q", got)
+	}
+}
+
+// TestCommandLineErrors: cobra's errors (found before any command runs)
+// exit 2 without their English text being read; a command's own error
+// does not, even when its text starts like one of cobra's.
+func TestCommandLineErrors(t *testing.T) {
+	ctx := context.Background()
+	for _, args := range [][]string{
+		{"nosuchcommand"},
+		{"list", "--nosuchflag", "x"},
+		{"list"},
+		{"list", "a", "b"},
+		{"restore-test", "--max-space", "lots", "x"},
+	} {
+		if code, _, errOut := cli(ctx, args...); code != exitUsage {
+			t.Errorf("%q: exit %d; want %d\n%s", args, code, exitUsage, errOut)
+		}
+	}
+	missing := filepath.Join(t.TempDir(), "requires nothing")
+	if code, _, errOut := cli(ctx, "list", missing); code != exitPreflight {
+		t.Errorf("list of a missing folder: exit %d; want %d\n%s", code, exitPreflight, errOut)
+	}
+}
+
+// TestFlagHint: the engine's error says what is wrong; the CLI's line
+// adds the flag that fixes it.
+func TestFlagHint(t *testing.T) {
+	err := fmt.Errorf("restore: set x: %w", payload.ErrNoKey)
+	if strings.Contains(err.Error(), "--") {
+		t.Fatalf("engine error names a flag: %v", err)
+	}
+	if h := flagHint(err); !strings.Contains(h, "--age-identity") {
+		t.Errorf("flagHint(%v) = %q; want --age-identity", err, h)
+	}
+	if h := flagHint(errors.New("disk on fire")); h != "" {
+		t.Errorf("flagHint of an unknown error = %q", h)
+	}
+	for _, tc := range []struct {
+		err  error
+		want string
+	}{
+		{fmt.Errorf("x.img does not exist and %w to create: %w", restore.ErrNoSize, restore.ErrTarget), "--size"},
+		{fmt.Errorf("%w: %w (no /etc/hostname on the source root)", backup.ErrPreflight, backup.ErrNoHostName), "--hostname"},
+	} {
+		if h := flagHint(tc.err); !strings.Contains(h, tc.want) {
+			t.Errorf("flagHint(%v) = %q; want %s", tc.err, h, tc.want)
+		}
+	}
+}

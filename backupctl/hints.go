@@ -1,0 +1,43 @@
+package main
+
+import (
+	"errors"
+
+	"github.com/pibackup/pibackup/internal/backup"
+	"github.com/pibackup/pibackup/internal/compress"
+	"github.com/pibackup/pibackup/internal/payload"
+	"github.com/pibackup/pibackup/internal/restore"
+	"github.com/pibackup/pibackup/internal/restoretest"
+)
+
+// flagHints name the flag that fixes an engine's error. The engines say
+// what is wrong and nothing about flags: the recovery UI shows the same
+// errors and names its screen or recovery.conf setting instead. The first
+// hint whose sentinel the error wraps is added to the error line.
+var flagHints = []struct {
+	err  error
+	hint string
+}{
+	{payload.ErrNoKey, "give the identity that opens it with --age-identity FILE (an age identity file or SSH private key) or, for a passphrase, --encrypt-passphrase-file FILE"},
+	{payload.ErrWrongKey, "give the identity the set was encrypted to (--age-identity) or the passphrase file (--encrypt-passphrase-file)"},
+	{compress.ErrEncrypted, "restore it with --age-identity FILE, or verify it"},
+	{backup.ErrNoHostName, "give --hostname"},
+	{backup.ErrBadHostName, "give --hostname"},
+	{backup.ErrBootNotMounted, "mount it, or give --source-disk"},
+	{backup.ErrSourceMounted, "unmount it, or back up the running system without --source-disk"},
+	{restore.ErrNoSize, "give the size of the image file with --size"},
+	{restore.ErrSizeOfDisk, "leave out --size"},
+	{restore.ErrPartitionChoice, "leave out --partitions"},
+	{restoretest.ErrOverLimit, "raise --max-space"},
+	{restoretest.ErrNoSpace, "give another --work-dir"},
+}
+
+// flagHint is the hint for err, or "".
+func flagHint(err error) string {
+	for _, h := range flagHints {
+		if errors.Is(err, h.err) {
+			return h.hint
+		}
+	}
+	return ""
+}
