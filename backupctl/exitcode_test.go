@@ -43,9 +43,9 @@ func TestExitCode(t *testing.T) {
 	}
 }
 
-// TestCommandLineErrors: cobra's errors (found before any command runs)
-// exit 2 without their English text being read; a command's own error
-// does not, even when its text starts like one of cobra's.
+// TestCommandLineErrors: cobra's errors and the commands' argument checks
+// (all found before any command runs) exit 2 without their English text
+// being read; a command's own error does not.
 func TestCommandLineErrors(t *testing.T) {
 	ctx := context.Background()
 	for _, args := range [][]string{
@@ -54,6 +54,9 @@ func TestCommandLineErrors(t *testing.T) {
 		{"list"},
 		{"list", "a", "b"},
 		{"restore-test", "--max-space", "lots", "x"},
+		// An argument check whose text no English pattern knew: it
+		// exited 1 while the messages were matched.
+		{"schedule", "remove", "--", "-t", "tar"},
 	} {
 		if code, _, errOut := cli(ctx, args...); code != exitUsage {
 			t.Errorf("%q: exit %d; want %d\n%s", args, code, exitUsage, errOut)
