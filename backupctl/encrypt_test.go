@@ -324,9 +324,9 @@ func TestRestoreEncryptedImageOntoSmaller(t *testing.T) {
 	}
 }
 
-// TestEncryptedSetExtractDiff: extract and diff do not decrypt yet; on
-// an encrypted set they say so (and what to do) instead of failing on
-// the ciphertext as a broken gzip stream, and write nothing.
+// TestEncryptedSetExtractDiff: extract and diff of an encrypted set
+// without a key say so (and what to do) instead of failing on the
+// ciphertext as a broken gzip stream, and write nothing.
 func TestEncryptedSetExtractDiff(t *testing.T) {
 	d := fixture(t)
 	_, rcpt := ageKeyFiles(t)
