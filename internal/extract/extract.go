@@ -34,18 +34,13 @@ var ErrNotFound = errors.New("not in the backup set")
 // here.
 var ErrUnsupported = errors.New("files cannot be extracted from this set")
 
-// Paths extracts paths (of the backed-up root filesystem: "/etc/fstab",
-// "home/pi") from the set folder setDir to dest, each under its full
-// path. dest is created if missing.
-func Paths(ctx context.Context, setDir string, paths []string, dest string) error {
-	return PathsProgress(ctx, setDir, paths, dest, nil)
-}
-
-// PathsProgress is Paths reporting to rep, for a tar payload, the
-// archive's bytes as they are read (phase "copy", the payload's size as
-// total): the whole archive is read whatever is extracted, so that is
-// what takes the time. A second pass for hardlinks starts the phase
-// again.
+// PathsProgress extracts paths (of the backed-up root filesystem:
+// "/etc/fstab", "home/pi") from the set folder setDir to dest, each
+// under its full path; dest is created if missing. It reports to rep,
+// for a tar payload, the archive's bytes as they are read (phase
+// "copy", the payload's size as total): the whole archive is read
+// whatever is extracted, so that is what takes the time. A second pass
+// for hardlinks starts the phase again.
 func PathsProgress(ctx context.Context, setDir string, paths []string, dest string, rep progress.Reporter) error {
 	return PathsFS(ctx, os.DirFS(setDir), filepath.Base(setDir), setDir, paths, dest, rep)
 }

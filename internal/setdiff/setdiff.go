@@ -48,19 +48,6 @@ func (c Change) String() string {
 // Index is a set's root tree: entries by relative path ("." the root).
 type Index map[string]treelist.Entry
 
-// Sets compares the sets in the folders a and b.
-func Sets(ctx context.Context, a, b string) ([]Change, error) {
-	ia, err := Read(ctx, a)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", filepath.Base(a), err)
-	}
-	ib, err := Read(ctx, b)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", filepath.Base(b), err)
-	}
-	return Compare(ia, ib), nil
-}
-
 // Compare lists what changed from a to b, in walk order.
 func Compare(a, b Index) []Change {
 	paths := make([]string, 0, len(a)+len(b))
@@ -130,11 +117,6 @@ func changed(e, f treelist.Entry) string {
 		what = append(what, "device "+e.Rdev+" → "+f.Rdev)
 	}
 	return strings.Join(what, ", ")
-}
-
-// Read indexes the root tree of the set in setDir.
-func Read(ctx context.Context, setDir string) (Index, error) {
-	return ReadFS(ctx, os.DirFS(setDir), filepath.Base(setDir), setDir)
 }
 
 // ReadFS indexes the root tree of a set read through fsys, its folder
