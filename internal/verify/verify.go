@@ -515,14 +515,15 @@ func (v *verifier) checkTree(t backupset.Tree) {
 	v.r.Checked = append(v.r.Checked, fmt.Sprintf("tree %s (%d entries, %d bytes)", t.Root, st.Entries, st.Bytes))
 }
 
-// previousTree finds, for the tree root of a local rsync set made with
-// --link-dest, the same tree in the previous set (next to the set, or
-// next to the tmp folder a set is verified in before its commit) and
-// returns its listing's hashes for the re-listing: a file that is the
-// very inode of the previous set's file (an lstat there tells) is what
-// rsync did not write in this run, and its content is what the previous
-// set's listing says; only what rsync wrote is read again. nil when there
-// is no previous set (or it is gone): every file is read.
+// previousTree is for the verify of a new rsync set before its commit
+// (in <host>/tmp/, where backupctl writes it) made with --link-dest: it
+// finds the same tree in the previous set and returns its listing's
+// hashes for the re-listing. A file that is the very inode of the
+// previous set's file (an lstat there tells) is one rsync did not write
+// in this run, and its content is what the previous set's listing says
+// (checked when that set was verified); only what rsync wrote is read
+// again. nil otherwise: a committed set (backupctl verify), or one whose
+// previous set is gone, has every file read.
 func (v *verifier) previousTree(root string) (*treelist.Reuse, string) {
 	if v.prevSet == "" || v.o.LocalDir == "" || strings.ContainsAny(v.prevSet, `/\`) || v.prevSet == v.name.String() {
 		return nil, ""
@@ -530,34 +531,34 @@ func (v *verifier) previousTree(root string) (*treelist.Reuse, string) {
 	if n, err := backupset.Parse(v.prevSet); err != nil || n.Host != v.name.Host || n.Type != backupset.TypeRsync {
 		return nil, ""
 	}
-	parent := filepath.Dir(filepath.Clean(v.o.LocalDir))
-	for _, hostDir := range []string{parent, filepath.Dir(parent)} {
-		dir := filepath.Join(hostDir, v.prevSet)
-		m, _, err := backupset.ReadManifestIn(os.DirFS(dir), ".", v.name.Host)
-		if err != nil {
+	tmp := filepath.Dir(filepath.Clean(v.o.LocalDir))
+	if filepath.Base(tmp) != backupset.TmpDir {
+		return nil, ""
+	}
+	dir := filepath.Join(filepath.Dir(tmp), v.prevSet)
+	m, _, err := backupset.ReadManifestIn(os.DirFS(dir), ".", v.name.Host)
+	if err != nil {
+		return nil, ""
+	}
+	for _, pt := range m.Trees {
+		if pt.Root != root {
 			continue
 		}
-		for _, pt := range m.Trees {
-			if pt.Root != root {
-				continue
-			}
-			// The listing as the previous set's manifest recorded it,
-			// or none.
-			b, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(pt.Listing)))
-			if err != nil || !recorded(m, pt.Listing, b) {
-				return nil, ""
-			}
-			tree := dir
-			if root != "." && root != "" {
-				tree = filepath.Join(dir, filepath.FromSlash(root))
-			}
-			reuse, err := treelist.NewReuse(tree, bytes.NewReader(b))
-			if err != nil {
-				return nil, ""
-			}
-			return reuse, v.prevSet
+		// The listing as the previous set's manifest recorded it,
+		// or none.
+		b, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(pt.Listing)))
+		if err != nil || !recorded(m, pt.Listing, b) {
+			return nil, ""
 		}
-		return nil, ""
+		tree := dir
+		if root != "." && root != "" {
+			tree = filepath.Join(dir, filepath.FromSlash(root))
+		}
+		reuse, err := treelist.NewReuse(tree, bytes.NewReader(b))
+		if err != nil {
+			return nil, ""
+		}
+		return reuse, v.prevSet
 	}
 	return nil, ""
 }

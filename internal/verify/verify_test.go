@@ -315,10 +315,11 @@ func TestVerifyRaspiBackupSets(t *testing.T) {
 }
 
 // TestVerifyIncrementalRsync: an rsync set made with --link-dest is
-// verified by reading again only what rsync wrote in its run; a file it
-// wrote wrong (here: a hardlink of the previous set replaced by a copy
-// with one byte flipped, its metadata kept) is still caught, and without
-// the previous set every file is read.
+// verified before its commit (in <host>/tmp/) by reading again only what
+// rsync wrote in its run; a file it wrote wrong (here: a hardlink of the
+// previous set replaced by a copy with one byte flipped, its metadata
+// kept) is still caught. A committed set (backupctl verify) has every
+// file read.
 func TestVerifyIncrementalRsync(t *testing.T) {
 	d, out := piDiskAndTarget(t)
 	var sets []string
@@ -333,8 +334,16 @@ func TestVerifyIncrementalRsync(t *testing.T) {
 	if m.PreviousSet != filepath.Base(sets[0]) {
 		t.Fatalf("second set's previous_set %q, want %q", m.PreviousSet, filepath.Base(sets[0]))
 	}
+	// Where backupctl verifies a new set.
+	staged := filepath.Join(filepath.Dir(sets[1]), backupset.TmpDir, filepath.Base(sets[1]))
+	if err := os.MkdirAll(filepath.Dir(staged), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(sets[1], staged); err != nil {
+		t.Fatal(err)
+	}
 	ctx := context.Background()
-	rep, err := Dir(ctx, sets[1], Options{})
+	rep, err := Dir(ctx, staged, Options{})
 	if err != nil {
 		t.Fatalf("good incremental set: %v (%v)", err, rep.Problems)
 	}
@@ -348,7 +357,7 @@ func TestVerifyIncrementalRsync(t *testing.T) {
 	}
 
 	// A bad write: the file is rsync's own copy now, one byte wrong.
-	p := filepath.Join(sets[1], testfs.PathNotes)
+	p := filepath.Join(staged, testfs.PathNotes)
 	fi, err := os.Lstat(p)
 	if err != nil {
 		t.Fatal(err)
@@ -395,21 +404,20 @@ func TestVerifyIncrementalRsync(t *testing.T) {
 	if err := os.Chtimes(filepath.Dir(p), parent.ModTime(), parent.ModTime()); err != nil {
 		t.Fatal(err)
 	}
-	rep, err = Dir(ctx, sets[1], Options{})
+	rep, err = Dir(ctx, staged, Options{})
 	if !errors.Is(err, ErrFailed) || !strings.Contains(rep.Problems[0].Msg, `"home/pi/notes.txt": content differs`) {
 		t.Fatalf("bad copy of a file in an incremental set not caught: %v %v", err, rep.Problems)
 	}
-	// Without the previous set (the byte flipped back) every file is
-	// read.
+	// Committed (the byte flipped back): every file is read.
 	flipByte(t, p, int64(len(b)/2))
-	if err := os.Rename(sets[0], sets[0]+".away"); err != nil {
+	if err := os.Rename(staged, sets[1]); err != nil {
 		t.Fatal(err)
 	}
 	rep, err = Dir(ctx, sets[1], Options{})
 	if err != nil {
-		t.Fatalf("incremental set without its previous set: %v (%v)", err, rep.Problems)
+		t.Fatalf("committed incremental set: %v (%v)", err, rep.Problems)
 	}
 	if tree, read := m.Trees[0].Bytes, rep.Bytes-files; read < tree {
-		t.Errorf("verify without the previous set read %d bytes of a %d byte tree", read, tree)
+		t.Errorf("verify of the committed set read %d bytes of a %d byte tree", read, tree)
 	}
 }
