@@ -240,6 +240,7 @@ func (b *bench) runOnce(r *row, o *op, run int) {
 	}
 	secs := time.Since(start).Seconds()
 	r.RSS = max(r.RSS, res.peakRSS)
+	stops := res.stops
 	if err != nil {
 		msg, _ := os.ReadFile(stderr.Name())
 		fail("%v: %s", err, lastLine(string(msg)))
@@ -260,7 +261,7 @@ func (b *bench) runOnce(r *row, o *op, run int) {
 			r.Verify = append(r.Verify, v)
 		}
 	}
-	logf("  %.1f s, %d MiB out, peak RSS %d MiB", secs, r.Out>>20, r.RSS>>20)
+	logf("  %.1f s, %d MiB out, peak RSS %d MiB (%d stops for the tracer)", secs, r.Out>>20, r.RSS>>20, stops)
 }
 
 // verifyLine is backupctl's run log line for the read-back of a new set.

@@ -41,6 +41,9 @@ const traceOpts = unix.PTRACE_O_TRACEFORK | unix.PTRACE_O_TRACEVFORK | unix.PTRA
 type tracedResult struct {
 	status  syscall.WaitStatus // of the command itself
 	peakRSS int64              // bytes, the largest VmHWM of the tree
+	// stops counts the times a task of the tree was stopped for the
+	// tracer (forks, execs, exits, signals): what tracing cost it.
+	stops int
 }
 
 func (r tracedResult) err() error {
@@ -122,6 +125,7 @@ func traceTree(argv, env []string, stdout, stderr *os.File) (tracedResult, error
 				return res, nil
 			}
 		case ws.Stopped():
+			res.stops++
 			sig := ws.StopSignal()
 			inject := 0
 			switch {
