@@ -122,6 +122,8 @@ func TestEverySettingIsKeyAndFlag(t *testing.T) {
 		"mount":            {setDir, t.TempDir()},
 		"list":             {dir},
 		"verify":           {setDir},
+		"extract":          {setDir, "/etc/fstab", "--to", t.TempDir()},
+		"diff":             {setDir, setDir},
 	}
 	n := 0
 	paths := map[string]bool{}

@@ -50,6 +50,14 @@ func (r *runner) lockHeld() bool {
 // a hash of the store's description (which holds no secret) and the
 // host, so one URL spelled the same way always maps to one lock.
 func serverLockFile(dir string, st store.Store, host string) string {
+	return filepath.Join(dir, "lock-"+ServerKey(st, host))
+}
+
+// ServerKey names a host folder on a server in local file names (its
+// lock, the run log kept here until the commit): a hash of the store's
+// description (which holds no secret) and the host, so two runs for one
+// Pi to two servers never share a local file.
+func ServerKey(st store.Store, host string) string {
 	sum := sha256.Sum256([]byte(st.String() + "\n" + host))
-	return filepath.Join(dir, "lock-"+hex.EncodeToString(sum[:12]))
+	return hex.EncodeToString(sum[:12])
 }

@@ -201,6 +201,14 @@ func (r *Run) Execute(ctx context.Context) (Result, error) {
 	return r.res, r.res.Err
 }
 
+// LocalRunLog is where a run to a server keeps its log: uploaded into
+// the set at the commit, and kept here for what is logged after it.
+// Keyed by server and host, so runs of one Pi to two servers at the same
+// time keep their logs apart.
+func LocalRunLog(runDir string, st store.Store, host string) string {
+	return filepath.Join(runDir, backup.ServerKey(st, host)+"-"+backupset.RunLogName(host))
+}
+
 // prepare checks the source and target, takes the lock and opens the run
 // log inside the new set.
 func (r *Run) prepare(ctx context.Context, deps backup.Deps) error {
@@ -236,7 +244,7 @@ func (r *Run) prepare(ctx context.Context, deps backup.Deps) error {
 		if err := os.MkdirAll(r.RunDir, 0o700); err != nil {
 			return fmt.Errorf("run log: %w", err)
 		}
-		logPath = filepath.Join(r.RunDir, backupset.RunLogName(p.Name().Host))
+		logPath = LocalRunLog(r.RunDir, p.Store(), p.Name().Host)
 		os.Remove(logPath) // the last run's
 	}
 	rl, err := runlog.Open(runlog.Options{Path: logPath,

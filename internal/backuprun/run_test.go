@@ -331,7 +331,7 @@ func TestExecuteManifestLast(t *testing.T) {
 	if b, err := os.ReadFile(filepath.Join(setDir, backupset.RunLogName("testpi"))); err != nil || !strings.Contains(string(b), "new set verified") {
 		t.Errorf("run log uploaded into the set: %v\n%s", err, b)
 	}
-	if b, err := os.ReadFile(filepath.Join(e.runDir, backupset.RunLogName("testpi"))); err != nil || !strings.Contains(string(b), "new set verified") {
+	if b, err := os.ReadFile(LocalRunLog(e.runDir, st, "testpi")); err != nil || !strings.Contains(string(b), "new set verified") {
 		t.Errorf("local run log in the run folder: %v", err)
 	}
 
