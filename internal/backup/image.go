@@ -111,6 +111,18 @@ func (r *runner) planImage(start, size int64, parts []backupset.Partition) (*ima
 	return ip, nil
 }
 
+// measureImage says what an image of [start, start+size) of the source
+// disk reads as the filesystems' allocation maps say now (planSet's
+// imageMeasurer).
+func (r *runner) measureImage(start, size int64, parts []backupset.Partition) (imageEstimate, error) {
+	pl, err := r.planImage(start, size, parts)
+	if err != nil {
+		return imageEstimate{}, err
+	}
+	defer pl.close()
+	return imageEstimate{read: pl.read(), notes: pl.notes(r)}, nil
+}
+
 // liveMap is a mounted partition mapped while it is copied, with the
 // device its map is read from.
 type liveMap struct {
