@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"filippo.io/age"
 
@@ -366,5 +367,57 @@ func TestPlanRefusals(t *testing.T) {
 	in.images = &fixedImages{err: errors.New("unreadable superblock")}
 	if _, err := planSet(in); !errors.Is(err, ErrPreflight) || !strings.Contains(err.Error(), "unreadable superblock") {
 		t.Errorf("image not measurable: %v", err)
+	}
+}
+
+// The manifest takes what the plan decided; planning again (under
+// another set name, see claimName) leaves nothing of the first plan.
+func TestFillManifestFromPlan(t *testing.T) {
+	now := time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)
+	r := &runner{opts: Options{AllPartitions: true, Excludes: []string{"/home/x/*"}, ToolVersion: "1.2"},
+		deps: Deps{Now: func() time.Time { return now }}, typ: backupset.TypeRsync, comp: backupset.CompressNone,
+		src: offline(sdCard(true)), host: "pi", name: backupset.Name{Host: "pi", OSRelease: "bookworm", Type: backupset.TypeRsync, Time: now},
+		excludes: []string{"/home/x/*"}, prev: &previous{name: "pi@bookworm-rsync-backup-20261203-120000"}}
+	in := input(t, r.src, backupset.TypeRsync, "", r.opts)
+	for range 2 {
+		p, err := planSet(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.plan = p
+		r.fillManifest()
+	}
+	m := r.man
+	if !reflect.DeepEqual(m.Partitions, []int{1, 2, 5}) || !m.PartitionMode || m.BootPartition != 0 || m.ImageSize != 0 ||
+		m.Type != backupset.TypeRsync || m.Host != "pi" || m.OSRelease != "bookworm" || m.ToolVersion != "1.2" ||
+		m.SourceDisk != "/srv/pi.img" || m.Disk.Device != "/dev/mmcblk0" || m.PreviousSet != r.prev.name || !m.Started.Equal(now) {
+		t.Errorf("manifest %+v", m)
+	}
+	want := []string{
+		"partition 3 (mmcblk0p3) skipped: swap holds no data; a restore recreates it from the .parted and .blkid files",
+		"partition 4 (mmcblk0p4) skipped: extended partition",
+		"partition 6 (mmcblk0p6) skipped: filesystem ntfs not supported",
+	}
+	if !reflect.DeepEqual(m.Notes, want) {
+		t.Errorf("notes %q, want %q", m.Notes, want)
+	}
+
+	// Normal mode records the boot and root partitions and how the boot
+	// partition was saved; dd the image's size.
+	r.opts, r.typ, r.comp = Options{BootTar: true}, backupset.TypeTar, backupset.CompressNone
+	if r.plan, _ = planSet(input(t, r.src, r.typ, r.comp, r.opts)); r.plan == nil {
+		t.Fatal("no plan")
+	}
+	r.fillManifest()
+	if m := r.man; m.BootPartition != 1 || m.RootPartition != 2 || m.BootBackedUp != "tmg" || m.Partitions != nil || m.PartitionMode || m.PreviousSet != "" || !m.Options.BootTar {
+		t.Errorf("normal mode: manifest %+v", m)
+	}
+	r.opts, r.typ = Options{UsedPartitionsOnly: true}, backupset.TypeDD
+	if r.plan, _ = planSet(input(t, r.src, r.typ, r.comp, r.opts)); r.plan == nil {
+		t.Fatal("no plan")
+	}
+	r.fillManifest()
+	if m := r.man; m.ImageSize != 6656*mib || m.BootPartition != 0 || m.BootBackedUp != "" || !m.Options.UsedPartitionsOnly {
+		t.Errorf("dd: manifest %+v", m)
 	}
 }
