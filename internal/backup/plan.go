@@ -69,11 +69,18 @@ const (
 	stepTree
 )
 
-var stepNames = map[stepKind]string{stepMeta: "meta", stepImage: "image", stepBootTar: "boot tar", stepTar: "tar", stepTree: "tree"}
-
 func (k stepKind) String() string {
-	if s, ok := stepNames[k]; ok {
-		return s
+	switch k {
+	case stepMeta:
+		return "meta"
+	case stepImage:
+		return "image"
+	case stepBootTar:
+		return "boot tar"
+	case stepTar:
+		return "tar"
+	case stepTree:
+		return "tree"
 	}
 	return fmt.Sprintf("stepKind(%d)", int(k))
 }

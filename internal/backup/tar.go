@@ -28,6 +28,64 @@ func planRootTar(p *Plan, in planInput) {
 		step: step{kind: stepTar, rel: rel, excludes: in.rootExcludes, expect: in.rootUsed}})
 }
 
+// writeTar archives the filesystem at dir with GNU tar into rel: an
+// uncompressed archive in a local folder straight from tar into the file
+// (tarToFile), a compressed one, or any on a server, through a pipe and
+// backupctl (the compressor, the upload).
+func (r *runner) writeTar(ctx context.Context, rel, dir string, excludes []string, estimate int64) error {
+	r.rep.Phase(rel, estimate)
+	if (r.comp == backupset.CompressNone || r.comp == "") && r.local != "" && r.opts.Encrypt == nil {
+		return r.tarToFile(ctx, rel, dir, excludes)
+	}
+	start := time.Now()
+	f, err := r.streamTo(ctx, rel, r.comp, false, func(w io.Writer) error {
+		return r.runTar(ctx, dir, excludes, w)
+	})
+	if err == nil {
+		r.log.Info("tar finished", "file", rel, "bytes", f.Size, "duration", time.Since(start).Round(time.Millisecond))
+	}
+	return err
+}
+
+// runTar streams GNU tar's archive of dir into w.
+func (r *runner) runTar(ctx context.Context, dir string, excludes []string, w io.Writer) error {
+	cmd, stderr := r.tarCmd(ctx, dir, excludes)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return err
+	}
+	growPipe(stdout)
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start tar: %w", err)
+	}
+	_, copyErr := io.CopyBuffer(w, progress.Reader{R: stdout, Rep: r.rep}, make([]byte, 1<<20))
+	if copyErr != nil {
+		cmd.Process.Kill()
+	}
+	waitErr := cmd.Wait()
+	if copyErr != nil {
+		return copyErr
+	}
+	return r.tarExit(ctx, waitErr, stderr)
+}
+
+// fatTar archives the files of the FAT partition part, read from the
+// source disk with go-diskfs (it is not mounted), into rel.
+func (r *runner) fatTar(ctx context.Context, rel string, part *backupset.Partition, comp backupset.Compression, excludes []string) (backupset.File, error) {
+	fsys, closeFAT, err := openFAT(r.src.path, part)
+	if err != nil {
+		return backupset.File{}, err
+	}
+	defer closeFAT()
+	var ex func(string) bool
+	if len(excludes) > 0 {
+		ex = excluder(excludes)
+	}
+	return r.streamTo(ctx, rel, comp, false, func(w io.Writer) error {
+		return writeFATTar(ctx, fsys, w, r.rep, ex)
+	})
+}
+
 // tarCmd is GNU tar archiving dir to its standard output.
 func (r *runner) tarCmd(ctx context.Context, dir string, excludes []string) (*exec.Cmd, *tailBuffer) {
 	args := TarArgs(dir, excludes)
@@ -169,62 +227,4 @@ func growPipe(r io.Reader) {
 	if c, err := f.SyscallConn(); err == nil {
 		c.Control(func(fd uintptr) { unix.FcntlInt(fd, unix.F_SETPIPE_SZ, 1<<20) })
 	}
-}
-
-// writeTar archives the filesystem at dir with GNU tar into rel: an
-// uncompressed archive in a local folder straight from tar into the file
-// (tarToFile), a compressed one, or any on a server, through a pipe and
-// backupctl (the compressor, the upload).
-func (r *runner) writeTar(ctx context.Context, rel, dir string, excludes []string, estimate int64) error {
-	r.rep.Phase(rel, estimate)
-	if (r.comp == backupset.CompressNone || r.comp == "") && r.local != "" && r.opts.Encrypt == nil {
-		return r.tarToFile(ctx, rel, dir, excludes)
-	}
-	start := time.Now()
-	f, err := r.streamTo(ctx, rel, r.comp, false, func(w io.Writer) error {
-		return r.runTar(ctx, dir, excludes, w)
-	})
-	if err == nil {
-		r.log.Info("tar finished", "file", rel, "bytes", f.Size, "duration", time.Since(start).Round(time.Millisecond))
-	}
-	return err
-}
-
-// runTar streams GNU tar's archive of dir into w.
-func (r *runner) runTar(ctx context.Context, dir string, excludes []string, w io.Writer) error {
-	cmd, stderr := r.tarCmd(ctx, dir, excludes)
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		return err
-	}
-	growPipe(stdout)
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("start tar: %w", err)
-	}
-	_, copyErr := io.CopyBuffer(w, progress.Reader{R: stdout, Rep: r.rep}, make([]byte, 1<<20))
-	if copyErr != nil {
-		cmd.Process.Kill()
-	}
-	waitErr := cmd.Wait()
-	if copyErr != nil {
-		return copyErr
-	}
-	return r.tarExit(ctx, waitErr, stderr)
-}
-
-// fatTar archives the files of the FAT partition part, read from the
-// source disk with go-diskfs (it is not mounted), into rel.
-func (r *runner) fatTar(ctx context.Context, rel string, part *backupset.Partition, comp backupset.Compression, excludes []string) (backupset.File, error) {
-	fsys, closeFAT, err := openFAT(r.src.path, part)
-	if err != nil {
-		return backupset.File{}, err
-	}
-	defer closeFAT()
-	var ex func(string) bool
-	if len(excludes) > 0 {
-		ex = excluder(excludes)
-	}
-	return r.streamTo(ctx, rel, comp, false, func(w io.Writer) error {
-		return writeFATTar(ctx, fsys, w, r.rep, ex)
-	})
 }
