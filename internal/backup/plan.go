@@ -116,7 +116,7 @@ type step struct {
 
 // planInput is everything planSet needs: what was asked and what is
 // known of the source and the target. Gathering it reads the disk and
-// the target (runner.planInput); planSet reads nothing.
+// the target (runner.makePlan); planSet reads nothing.
 type planInput struct {
 	opts     Options
 	typ      backupset.Type
@@ -131,7 +131,8 @@ type planInput struct {
 	free     int64  // bytes free on the target; -1 on a server
 	rootUsed int64  // bytes in use on the root filesystem
 	// rootExcludes are the excludes on the root filesystem (see
-	// runner.rootExcludes); excludes those on the other partitions.
+	// runner.rootExcludes); excludes, the user's, apply to the other
+	// partitions of -P.
 	rootExcludes, excludes []string
 	images                 imageMeasurer
 }
