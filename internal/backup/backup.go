@@ -823,14 +823,5 @@ func (r *runner) stream(ctx context.Context, rel string, comp backupset.Compress
 	if cerr := cw.Close(); err == nil {
 		err = cerr
 	}
-	if err != nil {
-		out.Abort()
-		return backupset.File{}, noSpace(err)
-	}
-	f, err := out.Close()
-	if err != nil {
-		return backupset.File{}, err
-	}
-	r.man.Files = append(r.man.Files, f)
-	return f, nil
+	return r.finishOut(out, err)
 }

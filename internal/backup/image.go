@@ -316,16 +316,7 @@ func (r *runner) writePlannedImage(ctx context.Context, rel string, comp backups
 	if err == nil {
 		err = out.extend(size)
 	}
-	if err != nil {
-		out.Abort()
-		return backupset.File{}, noSpace(err)
-	}
-	f, err := out.Close()
-	if err != nil {
-		return backupset.File{}, err
-	}
-	r.man.Files = append(r.man.Files, f)
-	return f, nil
+	return r.finishOut(out, err)
 }
 
 // ctxWriter fails writes once ctx is done, which stops an image copy.

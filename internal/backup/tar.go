@@ -167,15 +167,10 @@ func (r *runner) tarToFile(ctx context.Context, rel, dir string, excludes []stri
 		out.Abort()
 		return fmt.Errorf("read back %s: %w", rel, hashErr)
 	}
-	if err := r.tarExit(ctx, waitErr, stderr); err != nil {
-		out.Abort()
-		return err
-	}
-	f, err := out.Close()
+	f, err := r.finishOut(out, r.tarExit(ctx, waitErr, stderr))
 	if err != nil {
 		return err
 	}
-	r.man.Files = append(r.man.Files, f)
 	r.log.Info("tar finished", "file", rel, "bytes", f.Size, "duration", time.Since(start).Round(time.Millisecond))
 	return nil
 }
