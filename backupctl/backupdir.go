@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"io/fs"
 	"path"
 	"strings"
@@ -100,16 +99,4 @@ func updateHostStateIn(ctx context.Context, st store.Store, host string, change 
 		return err
 	}
 	return st.Rename(ctx, tmp, name)
-}
-
-// localOnly refuses a server's URL for the commands that read sets with
-// local tools (GNU tar on the payload file, loop devices, FUSE): mount,
-// extract and diff. It says what to do instead.
-func localOnly(command, dir string) error {
-	if !store.IsURL(dir) {
-		return nil
-	}
-	return withCode(exitUsage, fmt.Errorf("%s reads sets in a local or mounted folder, not on a server (%s): "+
-		"mount the share (sshfs, mount -t cifs) and give the set's folder there, or restore the set onto an image file "+
-		"with `backupctl restore URL --to FILE --size SIZE`", command, store.Redact(dir)))
 }

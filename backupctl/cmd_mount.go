@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/pibackup/pibackup/internal/config"
+	"github.com/pibackup/pibackup/internal/payload"
 	"github.com/pibackup/pibackup/internal/setfs"
 )
 
@@ -37,20 +38,27 @@ mounted read-only from a loop device) and ddz (decompressed once into
 the cache, zero blocks left as holes). Partition-oriented sets (one
 payload per partition) are not shown; restore them.
 
+SET or HOSTDIR may be on a server: sftp://, smb:// or s3://, then the
+backup folder, the host and the set (keys and passwords from the
+configuration or the flags, as for verify). Nothing is downloaded
+whole that can be read in place: an uncompressed tar is read at its
+members' offsets over the network (the index is built by reading it
+once); a compressed archive and an image are fetched into the cache
+folder once, with a line saying how much.
+
+An encrypted set (backup --encrypt-to) is opened with --age-identity
+FILE (or --encrypt-passphrase-file for a passphrase); an uncompressed
+encrypted tar is decrypted at the offsets read, everything else on its
+way into the cache.
+
 Examples:
   backupctl mount /mnt/usb-backup/pi/pi@debian12-tgz-backup-20261125-031500 /mnt/set
   backupctl mount /mnt/usb-backup/pi /mnt/sets
+  backupctl mount --age-identity /root/age.key s3://pi-backups/fleet/pi/pi@debian12-tar-backup-20261125-031500 /mnt/set
   cp -a /mnt/set/root/etc/fstab /tmp/; umount /mnt/set
 ` + exitStatusHelp,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := localOnly("mount", args[0]); err != nil {
-				return err
-			}
-			src, err := filepath.Abs(args[0])
-			if err != nil {
-				return withCode(exitUsage, err)
-			}
 			mnt, err := filepath.Abs(args[1])
 			if err != nil {
 				return withCode(exitUsage, err)
@@ -59,15 +67,25 @@ Examples:
 			if err != nil {
 				return err
 			}
-			ctx := cmd.Context()
-			srv, err := setfs.Mount(ctx, src, mnt, setfs.Options{CacheDir: l.Config.MountCacheDir, Log: a.log, Out: a.stdout})
+			keys, err := ageKeys(l.Config)
 			if err != nil {
-				if errors.Is(err, setfs.ErrUnsupported) {
+				return err
+			}
+			ctx := cmd.Context()
+			src, err := a.openReadFolder(ctx, args[0], l.Config, true)
+			if err != nil {
+				return fmt.Errorf("mount: %w", err)
+			}
+			defer src.close()
+			srv, err := setfs.MountFS(ctx, src.fsys, src.name, src.local, mnt, setfs.Options{
+				CacheDir: l.Config.MountCacheDir, Log: a.log, Out: a.stdout, Keys: keys, ManifestLast: src.manifestLast})
+			if err != nil {
+				if errors.Is(err, setfs.ErrUnsupported) || errors.Is(err, payload.ErrNoKey) || errors.Is(err, payload.ErrWrongKey) {
 					return withCode(exitPreflight, fmt.Errorf("mount: %w", err))
 				}
 				return fmt.Errorf("mount: %w", err)
 			}
-			fmt.Fprintf(a.stdout, "mounted %s on %s; unmount with: umount %s (or Ctrl-C)\n", filepath.Base(src), mnt, mnt)
+			fmt.Fprintf(a.stdout, "mounted %s on %s; unmount with: umount %s (or Ctrl-C)\n", src.name, mnt, mnt)
 			done := make(chan struct{})
 			go func() {
 				srv.Wait()

@@ -324,12 +324,12 @@ func TestRestoreEncryptedImageOntoSmaller(t *testing.T) {
 	}
 }
 
-// TestEncryptedSetExtractDiff: extract and diff do not decrypt yet; on
-// an encrypted set they say so (and what to do) instead of failing on
-// the ciphertext as a broken gzip stream, and write nothing.
+// TestEncryptedSetExtractDiff: extract and diff of an encrypted set
+// without a key say so (and what to do) instead of failing on the
+// ciphertext as a broken gzip stream, and write nothing.
 func TestEncryptedSetExtractDiff(t *testing.T) {
 	d := fixture(t)
-	_, rcpt := ageKeyFiles(t)
+	id, rcpt := ageKeyFiles(t)
 	backups := t.TempDir()
 	set := backupOK(t, backups, "--source-disk", d.Path, "-t", "tgz", "--encrypt-to", rcpt)
 	dest := t.TempDir()
@@ -345,6 +345,36 @@ func TestEncryptedSetExtractDiff(t *testing.T) {
 	if code == 0 || !strings.Contains(errOut, "encrypted (age)") {
 		t.Errorf("diff with an encrypted set: exit %d\n%s", code, errOut)
 	}
+	// With the key both read the set as its plain twin.
+	code, out, errOut := cli(context.Background(), "extract", set, "/"+testfs.PathFstab, "--to", dest, "--age-identity", id)
+	want, _ := os.ReadFile(filepath.Join(mountRoot(t, d, false), testfs.PathFstab))
+	if got, err := os.ReadFile(filepath.Join(dest, testfs.PathFstab)); code != 0 || err != nil || !bytes.Equal(got, want) {
+		t.Errorf("extract with the key: exit %d %v %q\n%s%s", code, err, got, out, errOut)
+	}
+	code, out, errOut = cli(context.Background(), "diff", plain, set, "--age-identity", id)
+	if code != 0 || strings.TrimSpace(out) != "0 added, 0 removed, 0 changed" {
+		t.Errorf("diff of a set and its encrypted twin: exit %d\n%s%s", code, out, errOut)
+	}
+}
+
+// TestMountEncryptedImage mounts an encrypted raw dd set from a local
+// folder: the image needs a loop device, so it is decrypted into the
+// cache once (mount says so); root/ and boot/ equal the source. A
+// passphrase-encrypted tar set is mounted with the passphrase file.
+func TestMountEncryptedImage(t *testing.T) {
+	testfs.Require(t, "fuse")
+	d := fixture(t)
+	id, rcpt := ageKeyFiles(t)
+	backups := t.TempDir()
+	set := backupOK(t, backups, "--source-disk", d.Path, "-t", "dd", "--encrypt-to", rcpt)
+	notes := mountAndCompare(t, d, set, t.TempDir(), "--age-identity", id)
+	if !strings.Contains(notes, "copying "+filepath.Base(set)+".img") {
+		t.Errorf("mount did not say it copies the image into the cache:\n%s", notes)
+	}
+	pass := filepath.Join(t.TempDir(), "pass")
+	must(t, os.WriteFile(pass, []byte("correct horse battery staple\n"), 0o600))
+	set = backupOK(t, backups, "--source-disk", d.Path, "-t", "tar", "--encrypt-passphrase-file", pass)
+	mountAndCompare(t, d, set, t.TempDir(), "--encrypt-passphrase-file", pass)
 }
 
 // TestBackupEncryptedRefusals: rsync sets cannot be encrypted, and bad

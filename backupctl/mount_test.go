@@ -211,6 +211,14 @@ type cliResult struct {
 // the channel when the command returns.
 func mountCLI(t *testing.T, set, mnt string, args ...string) <-chan cliResult {
 	t.Helper()
+	done, _ := mountCLINotes(t, set, mnt, args...)
+	return done
+}
+
+// mountCLINotes is mountCLI that also returns what mount said before
+// its "mounted" line (the notes on indexing and fetching).
+func mountCLINotes(t *testing.T, set, mnt string, args ...string) (<-chan cliResult, string) {
+	t.Helper()
 	pr, pw := io.Pipe()
 	var errOut bytes.Buffer
 	done := make(chan cliResult, 1)
@@ -231,7 +239,7 @@ func mountCLI(t *testing.T, set, mnt string, args ...string) <-chan cliResult {
 		cancel() // unmounts, if the test did not
 		syscall.Unmount(mnt, syscall.MNT_DETACH)
 	})
-	return done
+	return done, line
 }
 
 // waitMounted reads mount's output up to its "mounted" line (after any

@@ -2,12 +2,9 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"runtime"
@@ -218,26 +215,35 @@ func (b *bench) runOnce(r *row, o *op, run int) {
 	if o.grow != "" {
 		grown = allocated(o.grow)
 	}
-	cmd := exec.Command(o.argv[0], o.argv[1:]...)
-	cmd.Env = append(append(os.Environ(), "LC_ALL=C"), o.env...)
-	var stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = io.Discard, &stderr
+	stdout, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+	if err != nil {
+		fail("%v", err)
+		return
+	}
+	defer stdout.Close()
+	stderr, err := os.CreateTemp("", "bench-stderr-")
+	if err != nil {
+		fail("%v", err)
+		return
+	}
+	defer os.Remove(stderr.Name())
+	defer stderr.Close()
 	start := time.Now()
-	err := cmd.Run()
+	// Traced for its peak RSS (peakrss_linux.go): the same measure for
+	// backupctl and the classic tools.
+	res, err := runTraced(o.argv, append(append(os.Environ(), "LC_ALL=C"), o.env...), stdout, stderr)
+	if err == nil {
+		err = res.err()
+	}
 	if err == nil {
 		err = fsyncPath(o.out)
 	}
 	secs := time.Since(start).Seconds()
-	if cmd.ProcessState != nil {
-		// ru_maxrss of a waited-for process is the largest of it and the
-		// descendants it waited for: a pipeline's largest member, or
-		// backupctl and the tar, rsync or mkfs it ran.
-		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-			r.RSS = max(r.RSS, ru.Maxrss<<10)
-		}
-	}
+	r.RSS = max(r.RSS, res.peakRSS)
+	stops := res.stops
 	if err != nil {
-		fail("%v: %s", err, lastLine(stderr.String()))
+		msg, _ := os.ReadFile(stderr.Name())
+		fail("%v: %s", err, lastLine(string(msg)))
 		return
 	}
 	r.Secs = append(r.Secs, secs)
@@ -255,7 +261,7 @@ func (b *bench) runOnce(r *row, o *op, run int) {
 			r.Verify = append(r.Verify, v)
 		}
 	}
-	logf("  %.1f s, %d MiB out, peak RSS %d MiB", secs, r.Out>>20, r.RSS>>20)
+	logf("  %.1f s, %d MiB out, peak RSS %d MiB (%d stops for the tracer)", secs, r.Out>>20, r.RSS>>20, stops)
 }
 
 // verifyLine is backupctl's run log line for the read-back of a new set.

@@ -22,8 +22,8 @@
 // before the copy). Building it needs root (loop devices, mount).
 //
 // Every run starts with its input out of the page cache and ends with
-// its output flushed to disk, and runs as its own process, so its peak
-// RSS is what the kernel reports for it.
+// its output flushed to disk, and runs as its own process, traced for the
+// peak RSS of it and all it starts (peakrss_linux.go).
 package main
 
 import (

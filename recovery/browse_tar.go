@@ -186,7 +186,7 @@ func (t *tarTree) bytes(p string) int64 {
 }
 
 // Copy implements model.Tree: the archive is read again and GNU tar
-// extracts the marked members with every attribute (extract.Paths).
+// extracts the marked members with every attribute (extract.PathsProgress).
 // The progress is the archive's bytes read, as the whole archive is
 // read whatever is marked. Onto FAT, where GNU tar would fail on owners,
 // symlinks and device nodes, contents and times are written in Go

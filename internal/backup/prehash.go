@@ -70,11 +70,22 @@ type prehasher struct {
 	files   map[string]*prehashed // written by the worker only, read after done
 	dropped int                   // names not queued: the worker was behind
 	bytes   int64
+	// named, in a --link-dest run, is every path rsync named (the files
+	// it wrote; written by copied only), unless namedFull: too many to
+	// remember. With it the listing takes the hashes of all other files
+	// from the previous listing without an lstat of the previous tree
+	// (treelist.NewReuseNamed).
+	named     map[string]bool
+	namedFull bool
 }
 
-// startPrehash starts hashing the files rsync names under root.
-func startPrehash(root string) *prehasher {
+// startPrehash starts hashing the files rsync names under root. linkDest
+// says rsync runs with --link-dest: the names it gives are then kept.
+func startPrehash(root string, linkDest bool) *prehasher {
 	p := &prehasher{root: root, names: make(chan string, 4096), done: make(chan struct{}), files: map[string]*prehashed{}}
+	if linkDest {
+		p.named = map[string]bool{}
+	}
 	go p.work()
 	return p
 }
@@ -84,6 +95,13 @@ func startPrehash(root string) *prehasher {
 func (p *prehasher) copied(escaped string) {
 	if p == nil {
 		return
+	}
+	if p.named != nil && !p.namedFull {
+		if len(p.named) >= prehashMax {
+			p.namedFull = true
+		} else {
+			p.named[strings.TrimSuffix(unescapeRsync(escaped), "/")] = true
+		}
 	}
 	select {
 	case p.names <- escaped:
@@ -249,14 +267,21 @@ func (p *prehasher) stop() {
 func (p *prehasher) reuse(log *slog.Logger) *treelist.Reuse {
 	files := p.files
 	p.files = nil
-	log.Info("files hashed while rsync ran", "files", len(files), "bytes", p.bytes, "not queued", p.dropped)
-	if len(files) == 0 {
+	named := p.named
+	if p.namedFull {
+		named = nil // incomplete: the listing looks at the previous tree
+	}
+	log.Info("files hashed while rsync ran", "files", len(files), "bytes", p.bytes, "not queued", p.dropped, "named by rsync", len(p.named))
+	if len(files) == 0 && named == nil {
 		return nil
 	}
 	hashed := make(map[string]treelist.Hashed, len(files))
 	for rel, ph := range files {
 		hashed[rel] = treelist.Hashed{Dev: ph.dev, Ino: ph.ino, Size: ph.size, Mtime: ph.mtime, Ctime: ph.ctime,
 			Sum: hex.EncodeToString(ph.sum[:])}
+	}
+	if named != nil {
+		return treelist.NewReuseNamed(hashed, named)
 	}
 	return treelist.NewReuseHashed(hashed)
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/pibackup/pibackup/internal/progress"
+	"github.com/pibackup/pibackup/internal/testfs"
 	"github.com/pibackup/pibackup/internal/treelist"
 )
 
@@ -119,27 +121,30 @@ func listing(t *testing.T, root string, reuse *treelist.Reuse) (string, treelist
 	return b.String(), st
 }
 
+// writeIn writes the file rel under root, making its folders.
+func writeIn(t *testing.T, root, rel, content string) {
+	t.Helper()
+	p := filepath.Join(root, rel)
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // The prehasher's hashes make the listing read nothing again, and the
 // listing is the same as without them; a file that changed after it was
 // hashed, or that was never there, is hashed by the listing.
 func TestPrehash(t *testing.T) {
 	root := t.TempDir()
-	write := func(rel, content string) {
-		t.Helper()
-		p := filepath.Join(root, rel)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	write := func(rel, content string) { t.Helper(); writeIn(t, root, rel, content) }
 	write("etc/hostname", "pi\n")
 	write("usr/lib/big", strings.Repeat("x", 3<<20))
 	write("changed", "before")
 	write("name\nwith newline", "odd")
 
-	p := startPrehash(root)
+	p := startPrehash(root, false)
 	for _, n := range []string{"etc/", "etc/hostname", "usr/lib/big", "changed", `name\#012with newline`, "../outside", "gone"} {
 		p.copied(n)
 	}
@@ -206,7 +211,7 @@ func TestPrehashNeverOpensSpecialFiles(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	p := startPrehash(root)
+	p := startPrehash(root, false)
 	for name := range nodes {
 		p.copied(name)
 	}
@@ -216,5 +221,94 @@ func TestPrehashNeverOpensSpecialFiles(t *testing.T) {
 		t.Errorf("the prehasher opened a device node or FIFO of the tree (%d bytes of inotify IN_OPEN events)", n)
 	} else if err != unix.EAGAIN {
 		t.Fatalf("read inotify events: %v", err)
+	}
+}
+
+// An incremental rsync run (--link-dest) names every file it writes; the
+// listing takes every other file's hash from the previous listing without
+// looking at the previous tree (it is moved away here before the listing,
+// so any lstat there would find nothing and the file would be read), and
+// the listing is byte for byte the one made by reading every file.
+func TestPrehashLinkDest(t *testing.T) {
+	testfs.Require(t, "rsync")
+	base := t.TempDir()
+	src, prev, next := filepath.Join(base, "src"), filepath.Join(base, "prev"), filepath.Join(base, "next")
+	write := func(rel, content string) { t.Helper(); writeIn(t, src, rel, content) }
+	for i := range 20 {
+		write(filepath.Join("usr/lib", strconv.Itoa(i)), strings.Repeat(strconv.Itoa(i), 1000+i))
+	}
+	write("etc/hostname", "pi\n")
+	write("etc/mode", "mode changes")
+	write("etc/owner", "owner changes")
+	write("etc/same-size", "AAAA")
+	write("links/a", "hardlinked pair")
+	if err := os.Link(filepath.Join(src, "links/a"), filepath.Join(src, "links/b")); err != nil {
+		t.Fatal(err)
+	}
+	mtime := time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC)
+	if err := os.Chtimes(filepath.Join(src, "etc/same-size"), mtime, mtime); err != nil {
+		t.Fatal(err)
+	}
+	r := &runner{log: slog.New(slog.NewTextHandler(io.Discard, nil)), rep: progress.OrNop(nil), src: &source{}}
+	run := func(dst, linkDest string, pre *prehasher) {
+		t.Helper()
+		if err := r.runRsync(context.Background(), withOutFormat(RsyncArgs(src, dst, linkDest, nil, true)), pre.copied); err != nil {
+			t.Fatal(err)
+		}
+	}
+	run(prev, "", nil)
+	prevListing, _ := listing(t, prev, nil)
+
+	// What the second run has to write: new content, a new file, an
+	// equal-size rewrite with a new mtime, mode and owner changes (rsync
+	// cannot hardlink these), and a new content for the hardlinked pair.
+	write("usr/lib/3", "appended")
+	write("new", "a new file")
+	write("etc/same-size", "BBBB")
+	if err := os.Chmod(filepath.Join(src, "etc/mode"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(filepath.Join(src, "etc/owner"), 1234, 1234); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(src, "links/a"), []byte("hardlinked pair, longer"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	pre := startPrehash(next, true)
+	run(next, prev, pre)
+	full := pre.finish(slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if full == nil || len(pre.named) == 0 {
+		t.Fatal("no names from an incremental run")
+	}
+	plain, plainSt := listing(t, next, nil)
+	if err := os.Rename(prev, prev+".moved"); err != nil {
+		t.Fatal(err)
+	}
+	// Without the hashes taken while rsync ran, the listing reads
+	// exactly what rsync wrote; with them, nothing of what it wrote.
+	for _, c := range []struct {
+		name  string
+		reuse *treelist.Reuse
+		want  int64
+	}{
+		{"names only", treelist.NewReuseNamed(nil, pre.named),
+			int64(len("appended") + len("a new file") + len("BBBB") + len("mode changes") + len("owner changes") + 2*len("hardlinked pair, longer"))},
+		{"names and hashes", full, -1},
+	} {
+		reuse, err := c.reuse.WithPrevious(prev, strings.NewReader(prevListing))
+		if err != nil {
+			t.Fatal(err)
+		}
+		with, withSt := listing(t, next, reuse)
+		if with != plain {
+			t.Errorf("%s: listing with the previous listing's hashes differs:\n%s\nreading every file:\n%s", c.name, with, plain)
+		}
+		if c.want >= 0 && withSt.Hashed != c.want {
+			t.Errorf("%s: listing read %d of %d bytes; want %d, the files rsync wrote", c.name, withSt.Hashed, plainSt.Hashed, c.want)
+		}
+		if c.want < 0 && withSt.Hashed >= plainSt.Hashed/2 {
+			t.Errorf("%s: listing read %d of %d bytes", c.name, withSt.Hashed, plainSt.Hashed)
+		}
+		t.Logf("%s: listing read %d of %d bytes", c.name, withSt.Hashed, plainSt.Hashed)
 	}
 }

@@ -57,12 +57,11 @@ func (r *runner) writeTree(ctx context.Context, dir, dst, part string, excludes 
 		excludes = append(slices.Clone(excludes), backupset.OwnFilePatterns(r.host)...)
 	}
 	args := RsyncArgs(dir, dst, linkDest, excludes, true)
-	var pre *prehasher
-	if linkDest == "" {
-		// A first run copies everything: hash it while rsync copies.
-		pre = startPrehash(dst)
-		args = withOutFormat(args)
-	}
+	// Hash what rsync copies while it copies; with --link-dest the names
+	// it gives also tell the listing which files are hardlinks of the
+	// previous tree (prehash.go).
+	pre := startPrehash(dst, linkDest != "")
+	args = withOutFormat(args)
 	err := r.runRsync(ctx, args, pre.copied)
 	reuse := pre.finish(r.log)
 	if err != nil {
@@ -123,7 +122,7 @@ func (r *runner) writeListing(ctx context.Context, dst, srcDir, part string, pre
 	}
 	if prevTree != nil && r.prev.manifest != nil {
 		if f, err := os.Open(filepath.Join(r.prev.dir, listingOf(r.prev.manifest, part))); err == nil {
-			reuse, err := treelist.NewReuse(*prevTree, f)
+			reuse, err := hashed.WithPrevious(*prevTree, f)
 			f.Close()
 			if err == nil {
 				opts.Reuse = reuse

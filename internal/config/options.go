@@ -187,13 +187,11 @@ var (
 	everyHookUser  = []string{CmdBackup, CmdRestore, CmdClone}
 	withBackupPath = []string{CmdBackup, CmdRestoreTest}
 	// withBackupDir are the commands that open a BACKUPDIR, which may be
-	// a server (see store.Open). extract and diff take one too
-	// (CmdExtract...); they join when they take config flags.
-	withBackupDir = []string{CmdBackup, CmdRestore, CmdRestoreTest, CmdStatus, CmdMount, CmdRetention, CmdList, CmdVerify}
+	// a server (see store.Open).
+	withBackupDir = []string{CmdBackup, CmdRestore, CmdRestoreTest, CmdStatus, CmdMount, CmdRetention, CmdList, CmdVerify, CmdExtract, CmdDiff}
 	// withPayloadReader are the commands that read payload contents
-	// and open encrypted sets; mount, extract and diff join when they
-	// read encrypted payloads.
-	withPayloadReader = []string{CmdRestore, CmdRestoreTest, CmdVerify}
+	// and open encrypted sets.
+	withPayloadReader = []string{CmdRestore, CmdRestoreTest, CmdVerify, CmdMount, CmdExtract, CmdDiff}
 	everyLangUser     = []string{CmdBackup, CmdRestore, CmdClone, CmdRestoreTest, CmdStatus, CmdSchedule, CmdRecoverServices}
 )
 

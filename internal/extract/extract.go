@@ -34,48 +34,68 @@ var ErrNotFound = errors.New("not in the backup set")
 // here.
 var ErrUnsupported = errors.New("files cannot be extracted from this set")
 
-// Paths extracts paths (of the backed-up root filesystem: "/etc/fstab",
-// "home/pi") from the set folder setDir to dest, each under its full
-// path. dest is created if missing.
-func Paths(ctx context.Context, setDir string, paths []string, dest string) error {
-	return PathsProgress(ctx, setDir, paths, dest, nil)
+// PathsProgress extracts paths (of the backed-up root filesystem:
+// "/etc/fstab", "home/pi") from the set folder setDir to dest, each
+// under its full path; dest is created if missing. It reports to rep,
+// for a tar payload, the archive's bytes as they are read (phase
+// "copy", the payload's size as total): the whole archive is read
+// whatever is extracted, so that is what takes the time. A second pass
+// for hardlinks starts the phase again.
+func PathsProgress(ctx context.Context, setDir string, paths []string, dest string, rep progress.Reporter) error {
+	return PathsFS(ctx, os.DirFS(setDir), filepath.Base(setDir), setDir, paths, dest, rep)
 }
 
-// PathsProgress is Paths reporting to rep, for a tar payload, the
-// archive's bytes as they are read (phase "copy", the payload's size as
-// total): the whole archive is read whatever is extracted, so that is
-// what takes the time. A second pass for hardlinks starts the phase
-// again.
-func PathsProgress(ctx context.Context, setDir string, paths []string, dest string, rep progress.Reporter) error {
-	name, err := backupset.Parse(filepath.Base(setDir))
+// PathsFS is PathsProgress for a set read through fsys, its folder
+// (local, or on a server through store.Store's FS; with encrypted
+// payloads decrypted by payload.SetFS), named name. local is the
+// folder's path when it is on this machine, else "": an rsync tree and
+// a dd image are read with local tools (rsync, a loop device), so they
+// need one; a tar payload streams from fsys.
+func PathsFS(ctx context.Context, fsys fs.FS, name, local string, paths []string, dest string, rep progress.Reporter) error {
+	n, err := backupset.Parse(name)
 	if err != nil {
-		return fmt.Errorf("%s is not a backup set folder: %w", setDir, err)
+		return fmt.Errorf("%s is not a backup set folder: %w", name, err)
 	}
 	rels, err := cleanPaths(paths)
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(dest, 0o755); err != nil {
-		return err
-	}
-	base := filepath.Base(setDir)
-	switch name.Type {
+	switch n.Type {
 	case backupset.TypeRsync:
-		return fromTree(ctx, setDir, rels, dest)
+		if local == "" {
+			return fmt.Errorf("%w: an rsync set is read from a local folder (it is never on a server)", ErrUnsupported)
+		}
+		if err := os.MkdirAll(dest, 0o755); err != nil {
+			return err
+		}
+		return fromTree(ctx, local, rels, dest)
 	case backupset.TypeTar, backupset.TypeTGZ:
-		payload, err := TarPayload(setDir)
+		payload, err := TarPayloadFS(fsys, name)
 		if err != nil {
 			return err
 		}
-		return fromTar(ctx, payload, rels, dest, progress.OrNop(rep))
+		if err := os.MkdirAll(dest, 0o755); err != nil {
+			return err
+		}
+		return fromTar(ctx, tarSource{fsys, payload}, rels, dest, progress.OrNop(rep))
 	case backupset.TypeDD, backupset.TypeDDZ:
-		img := filepath.Join(setDir, base+".img")
-		if _, err := os.Stat(img); err != nil {
-			return fmt.Errorf("%w: the image is compressed; extract files from a dd (not ddz) set, or restore it", ErrUnsupported)
+		img := filepath.Join(local, name+".img")
+		if _, err := os.Stat(img); local == "" || err != nil {
+			return fmt.Errorf("%w: the image is compressed, encrypted or on a server; extract files from a dd (not ddz) set in a local folder, "+
+				"or mount the set (backupctl mount), or restore it", ErrUnsupported)
+		}
+		if err := os.MkdirAll(dest, 0o755); err != nil {
+			return err
 		}
 		return fromImage(ctx, img, rels, dest)
 	}
-	return fmt.Errorf("%w: type %s", ErrUnsupported, name.Type)
+	return fmt.Errorf("%w: type %s", ErrUnsupported, n.Type)
+}
+
+// tarSource is a tar payload in a set folder.
+type tarSource struct {
+	fsys fs.FS
+	name string
 }
 
 // TarPayload returns the path of the tar payload holding the root
@@ -93,6 +113,20 @@ func TarPayload(setDir string) (string, error) {
 		}
 	}
 	return "", fmt.Errorf("%w: no %s.tar* payload (a partition-oriented set?)", ErrUnsupported, base)
+}
+
+// TarPayloadFS is TarPayload for the set folder fsys named set.
+func TarPayloadFS(fsys fs.FS, set string) (string, error) {
+	entries, err := fs.ReadDir(fsys, ".")
+	if err != nil {
+		return "", err
+	}
+	for _, e := range entries {
+		if b, _, ok := backupset.TarPayloadBase(e.Name()); ok && b == set {
+			return e.Name(), nil
+		}
+	}
+	return "", fmt.Errorf("%w: no %s.tar* payload (a partition-oriented set?)", ErrUnsupported, set)
 }
 
 // cleanPaths makes every path relative to the root and refuses any that
@@ -134,7 +168,7 @@ func rsyncRelative(ctx context.Context, root string, rels []string, dest string)
 }
 
 // fromTar extracts the members from a tar payload with GNU tar.
-func fromTar(ctx context.Context, payload string, rels []string, dest string, rep progress.Reporter) error {
+func fromTar(ctx context.Context, payload tarSource, rels []string, dest string, rep progress.Reporter) error {
 	err := untar(ctx, payload, rels, dest, rep)
 	if err == nil || !strings.Contains(err.Error(), "Cannot hard link to") {
 		return err
@@ -172,8 +206,8 @@ func fromTar(ctx context.Context, payload string, rels []string, dest string, re
 }
 
 // untar extracts members (relative paths) of the payload under dest.
-func untar(ctx context.Context, payload string, members []string, dest string, rep progress.Reporter) error {
-	zr, err := OpenCounted(payload, "copy", rep)
+func untar(ctx context.Context, payload tarSource, members []string, dest string, rep progress.Reporter) error {
+	zr, err := openCountedFS(payload.fsys, payload.name, "copy", rep)
 	if err != nil {
 		return err
 	}
@@ -195,10 +229,15 @@ func untar(ctx context.Context, payload string, members []string, dest string, r
 // reports its (compressed) bytes to rep as they are read, in the phase
 // named phase whose total is the file's size.
 func OpenCounted(payload, phase string, rep progress.Reporter) (io.ReadCloser, error) {
-	if err := compress.NotEncrypted(payload); err != nil {
+	return openCountedFS(os.DirFS(filepath.Dir(payload)), filepath.Base(payload), phase, rep)
+}
+
+// openCountedFS is OpenCounted for the file name of fsys.
+func openCountedFS(fsys fs.FS, name, phase string, rep progress.Reporter) (io.ReadCloser, error) {
+	if err := compress.NotEncrypted(name); err != nil {
 		return nil, err
 	}
-	f, err := os.Open(payload)
+	f, err := fsys.Open(name)
 	if err != nil {
 		return nil, err
 	}
@@ -209,10 +248,10 @@ func OpenCounted(payload, phase string, rep progress.Reporter) (io.ReadCloser, e
 	}
 	rep = progress.OrNop(rep)
 	rep.Phase(phase, fi.Size())
-	zr, err := compress.NewReader(progress.Reader{R: f, Rep: rep}, backupset.CompressionOf(payload))
+	zr, err := compress.NewReader(progress.Reader{R: f, Rep: rep}, backupset.CompressionOf(name))
 	if err != nil {
 		f.Close()
-		return nil, fmt.Errorf("%s: %w", filepath.Base(payload), err)
+		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	return closeBoth{zr, f}, nil
 }
@@ -220,7 +259,7 @@ func OpenCounted(payload, phase string, rep progress.Reporter) (io.ReadCloser, e
 // closeBoth closes the decompressor, then the file under it.
 type closeBoth struct {
 	io.ReadCloser
-	f *os.File
+	f io.Closer
 }
 
 func (c closeBoth) Close() error {
@@ -233,8 +272,8 @@ func (c closeBoth) Close() error {
 
 // linkTargets returns the first names, outside rels, of hardlinks inside
 // rels. It reads the archive's headers once.
-func linkTargets(payload string, rels []string) ([]string, error) {
-	zr, err := compress.OpenFile(payload)
+func linkTargets(payload tarSource, rels []string) ([]string, error) {
+	zr, err := openCountedFS(payload.fsys, payload.name, "", nil)
 	if err != nil {
 		return nil, err
 	}
@@ -256,7 +295,7 @@ func linkTargets(payload string, rels []string) ([]string, error) {
 			return out, nil
 		}
 		if err != nil {
-			return nil, fmt.Errorf("read %s: %w", filepath.Base(payload), err)
+			return nil, fmt.Errorf("read %s: %w", payload.name, err)
 		}
 		if h.Typeflag == tar.TypeLink && inside(clean(h.Name)) {
 			if t := clean(h.Linkname); !inside(t) && !slices.Contains(out, t) {

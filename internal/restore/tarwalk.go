@@ -144,11 +144,11 @@ func walkTar(r io.Reader) (*tarWalk, error) {
 					return w, fmt.Errorf("member %q: %w", name, err)
 				}
 				w.broken = append(w.broken, fmt.Sprintf("%q: malformed sparse archive member (%s)", name, b.why))
-				if _, err := readPadded(r, size-b.read); err != nil {
+				if err := skipPadded(r, size-b.read); err != nil {
 					return w, fmt.Errorf("member %q: %w", name, err)
 				}
 			}
-		} else if _, err := readPadded(r, size); err != nil {
+		} else if err := skipPadded(r, size); err != nil {
 			return w, fmt.Errorf("member %q: %w", name, err)
 		}
 		pax, longName, longLink = nil, "", ""
@@ -208,6 +208,18 @@ func readPadded(r io.Reader, n int64) ([]byte, error) {
 		return nil, truncated(err)
 	}
 	return nil, nil
+}
+
+// skipPadded reads past a member's data of n bytes and its padding.
+// Unlike readPadded it keeps nothing: a member's data is read through in
+// small pieces, not into a buffer of its size (which cost an allocation
+// and clearing of every file up to maxTarMeta in a verify).
+func skipPadded(r io.Reader, n int64) error {
+	padded := (n + tarBlock - 1) / tarBlock * tarBlock
+	if _, err := io.CopyN(io.Discard, r, padded); err != nil {
+		return truncated(err)
+	}
+	return nil
 }
 
 func truncated(err error) error {

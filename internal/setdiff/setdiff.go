@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
@@ -46,19 +47,6 @@ func (c Change) String() string {
 
 // Index is a set's root tree: entries by relative path ("." the root).
 type Index map[string]treelist.Entry
-
-// Sets compares the sets in the folders a and b.
-func Sets(ctx context.Context, a, b string) ([]Change, error) {
-	ia, err := Read(ctx, a)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", filepath.Base(a), err)
-	}
-	ib, err := Read(ctx, b)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", filepath.Base(b), err)
-	}
-	return Compare(ia, ib), nil
-}
 
 // Compare lists what changed from a to b, in walk order.
 func Compare(a, b Index) []Change {
@@ -131,50 +119,57 @@ func changed(e, f treelist.Entry) string {
 	return strings.Join(what, ", ")
 }
 
-// Read indexes the root tree of the set in setDir.
-func Read(ctx context.Context, setDir string) (Index, error) {
-	name, err := backupset.Parse(filepath.Base(setDir))
+// ReadFS indexes the root tree of a set read through fsys, its folder
+// (local, or on a server through store.Store's FS; with encrypted
+// payloads decrypted by payload.SetFS), named name. local is the
+// folder's path when it is on this machine, else "": a tree without a
+// listing and a dd image are read with local tools, so they need one; a
+// listing and a tar payload stream from fsys.
+func ReadFS(ctx context.Context, fsys fs.FS, name, local string) (Index, error) {
+	n, err := backupset.Parse(name)
 	if err != nil {
 		return nil, fmt.Errorf("not a backup set folder: %w", err)
 	}
-	base := filepath.Base(setDir)
-	switch name.Type {
+	switch n.Type {
 	case backupset.TypeRsync:
-		m, _, err := backupset.ReadManifestIn(os.DirFS(setDir), ".", name.Host)
+		m, _, err := backupset.ReadManifestIn(fsys, ".", n.Host)
 		if err == nil {
 			for _, t := range m.Trees {
 				if t.Root == "." && t.Listing != "" {
-					return readListing(filepath.Join(setDir, t.Listing))
+					return readListing(fsys, t.Listing)
 				}
 			}
 		}
+		if local == "" {
+			return nil, fmt.Errorf("%w: an rsync set without a listing is read from a local folder", ErrUnsupported)
+		}
 		// raspiBackup's rsync sets carry no listing: list the tree.
-		return listTree(ctx, setDir, func(rel string) bool {
-			return !strings.Contains(rel, "/") && backupset.IsOwnFile(name.Host, rel)
+		return listTree(ctx, local, func(rel string) bool {
+			return !strings.Contains(rel, "/") && backupset.IsOwnFile(n.Host, rel)
 		})
 	case backupset.TypeTar, backupset.TypeTGZ:
-		entries, err := os.ReadDir(setDir)
+		entries, err := fs.ReadDir(fsys, ".")
 		if err != nil {
 			return nil, err
 		}
 		for _, e := range entries {
-			if b, _, ok := backupset.TarPayloadBase(e.Name()); ok && b == base {
-				return readTar(filepath.Join(setDir, e.Name()))
+			if b, _, ok := backupset.TarPayloadBase(e.Name()); ok && b == name {
+				return readTar(fsys, e.Name())
 			}
 		}
-		return nil, fmt.Errorf("%w: no %s.tar* payload", ErrUnsupported, base)
+		return nil, fmt.Errorf("%w: no %s.tar* payload", ErrUnsupported, name)
 	case backupset.TypeDD, backupset.TypeDDZ:
-		img := filepath.Join(setDir, base+".img")
-		if _, err := os.Stat(img); err != nil {
-			return nil, fmt.Errorf("%w: the image is compressed", ErrUnsupported)
+		img := filepath.Join(local, name+".img")
+		if _, err := os.Stat(img); local == "" || err != nil {
+			return nil, fmt.Errorf("%w: the image is compressed, encrypted or on a server (compare dd sets in a local folder, or mount them with backupctl mount)", ErrUnsupported)
 		}
 		return readImage(ctx, img)
 	}
-	return nil, fmt.Errorf("%w: type %s", ErrUnsupported, name.Type)
+	return nil, fmt.Errorf("%w: type %s", ErrUnsupported, n.Type)
 }
 
-func readListing(p string) (Index, error) {
-	f, err := os.Open(p)
+func readListing(fsys fs.FS, name string) (Index, error) {
+	f, err := fsys.Open(name)
 	if err != nil {
 		return nil, err
 	}
@@ -207,10 +202,18 @@ func listTree(ctx context.Context, root string, exclude func(rel string) bool) (
 }
 
 // readTar indexes an archive's headers; its data is read past, not kept.
-func readTar(payload string) (Index, error) {
-	zr, err := compress.OpenFile(payload)
+func readTar(fsys fs.FS, payload string) (Index, error) {
+	if err := compress.NotEncrypted(payload); err != nil {
+		return nil, err
+	}
+	f, err := fsys.Open(payload)
 	if err != nil {
 		return nil, err
+	}
+	defer f.Close()
+	zr, err := compress.NewReader(f, backupset.CompressionOf(payload))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", payload, err)
 	}
 	defer zr.Close()
 	idx := Index{}

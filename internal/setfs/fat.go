@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"os"
 	"sync"
 	"syscall"
 
@@ -18,7 +17,7 @@ import (
 // of f, read with go-diskfs: the kernel may have no vfat driver (the
 // recovery, our test hosts). FAT keeps no owners or modes; they show as
 // the kernel's vfat shows them by default to root: root-owned, 0755.
-func fatTree(t *tree, f *os.File, start, size int64) (*entry, error) {
+func fatTree(t *tree, f fs.File, start, size int64) (*entry, error) {
 	fsys, err := disklayout.OpenFAT(file.New(f, true), start, size)
 	if err != nil {
 		return nil, err

@@ -38,6 +38,8 @@ import (
 	"github.com/pibackup/pibackup/internal/backupset"
 	"github.com/pibackup/pibackup/internal/compress"
 	"github.com/pibackup/pibackup/internal/disklayout"
+	"github.com/pibackup/pibackup/internal/payload"
+	"github.com/pibackup/pibackup/internal/size"
 )
 
 // ErrUnsupported means a set cannot be shown.
@@ -62,6 +64,12 @@ type Options struct {
 	// of decompressing it there: for a cache in RAM, as in the recovery,
 	// a root filesystem's full size does not fit.
 	NoDecompress bool
+	// Keys open encrypted sets (age); nil for none.
+	Keys *payload.Keys
+	// ManifestLast: a set folder without a manifest is one being
+	// written (S3 stores make a set visible by its manifest); a host
+	// folder does not show it.
+	ManifestLast bool
 }
 
 func (o Options) note(format string, args ...any) {
@@ -116,12 +124,6 @@ func (m *mounter) onRelease(f func()) {
 // cannot be shown is an error here; a host folder's sets are opened when
 // first looked into.
 func Mount(ctx context.Context, src, mountpoint string, opts Options) (*Server, error) {
-	if opts.Log == nil {
-		opts.Log = slog.New(slog.DiscardHandler)
-	}
-	if opts.CacheDir == "" {
-		opts.CacheDir = DefaultCacheDir()
-	}
 	fi, err := os.Stat(src)
 	if err != nil {
 		return nil, err
@@ -129,21 +131,43 @@ func Mount(ctx context.Context, src, mountpoint string, opts Options) (*Server, 
 	if !fi.IsDir() {
 		return nil, fmt.Errorf("%s is not a folder: give a set folder or a host folder holding sets", src)
 	}
+	return MountFS(ctx, os.DirFS(src), filepath.Base(src), src, mountpoint, opts)
+}
+
+// MountFS is Mount for a folder read through fsys (a set folder or a
+// host folder; on a server, through store.Store's FS, whose files read
+// at an offset), named name. local is its path when it is on this
+// machine, else "". What is read in place stays where it is (an
+// uncompressed tar, also an encrypted one: age decrypts at an offset);
+// what needs a local file (a decompressed archive, an image for a loop
+// device) is fetched into the cache folder once, with a line to
+// Options.Out saying how much. rsync sets need local.
+func MountFS(ctx context.Context, fsys iofs.FS, name, local, mountpoint string, opts Options) (*Server, error) {
+	if opts.Log == nil {
+		opts.Log = slog.New(slog.DiscardHandler)
+	}
+	if opts.CacheDir == "" {
+		opts.CacheDir = DefaultCacheDir()
+	}
+	fi, err := iofs.Stat(fsys, ".")
+	if err != nil {
+		return nil, err
+	}
 	if mi, err := os.Stat(mountpoint); err != nil || !mi.IsDir() {
 		return nil, fmt.Errorf("mount point %s: not a folder (create it first)", mountpoint)
 	}
 	m := &mounter{opts: opts}
 	m.inos.Store(1) // 1 is the mount's root
 	var root fs.InodeEmbedder
-	if _, err := backupset.Parse(filepath.Base(src)); err == nil {
-		s := &setNode{m: m, dir: src, attr: dirAttr(fi)}
+	if _, err := backupset.Parse(name); err == nil {
+		s := &setNode{m: m, fsys: fsys, name: name, local: local, attr: dirAttr(fi)}
 		if err := s.open(ctx); err != nil {
 			m.release()
 			return nil, err
 		}
 		root = s
 	} else {
-		h, err := m.hostNode(src, fi)
+		h, err := m.hostNode(fsys, name, local, fi)
 		if err != nil {
 			return nil, err
 		}
@@ -164,7 +188,7 @@ func Mount(ctx context.Context, src, mountpoint string, opts Options) (*Server, 
 			// original system; root (and, as root, every user) may
 			// look.
 			AllowOther: os.Geteuid() == 0,
-			FsName:     "backupctl:" + filepath.Base(src),
+			FsName:     "backupctl:" + name,
 			Name:       "backupctl",
 			Options:    []string{"ro", "nodev", "nosuid", "default_permissions"},
 		},
@@ -208,7 +232,7 @@ func (m *mounter) release() {
 	m.releases = nil
 }
 
-func dirAttr(fi os.FileInfo) fuse.Attr {
+func dirAttr(fi iofs.FileInfo) fuse.Attr {
 	var a fuse.Attr
 	a.Mode = syscall.S_IFDIR | 0o555
 	a.Nlink = 2
@@ -225,24 +249,36 @@ type hostNode struct {
 	sets map[string]*setNode
 }
 
-func (m *mounter) hostNode(dir string, fi os.FileInfo) (*hostNode, error) {
-	es, err := os.ReadDir(dir)
+func (m *mounter) hostNode(fsys iofs.FS, name, local string, fi iofs.FileInfo) (*hostNode, error) {
+	es, err := iofs.ReadDir(fsys, ".")
 	if err != nil {
 		return nil, err
 	}
 	h := &hostNode{m: m, attr: dirAttr(fi), sets: map[string]*setNode{}}
 	for _, e := range es {
-		if _, err := backupset.Parse(e.Name()); err != nil || !e.IsDir() {
+		n, err := backupset.Parse(e.Name())
+		if err != nil || !e.IsDir() {
+			continue
+		}
+		if _, err := backupset.FindManifest(fsys, e.Name(), n.Host); err != nil && m.opts.ManifestLast {
 			continue
 		}
 		si, err := e.Info()
 		if err != nil {
 			continue
 		}
-		h.sets[e.Name()] = &setNode{m: m, dir: filepath.Join(dir, e.Name()), attr: dirAttr(si)}
+		sub, err := iofs.Sub(fsys, e.Name())
+		if err != nil {
+			continue
+		}
+		s := &setNode{m: m, fsys: sub, name: e.Name(), attr: dirAttr(si)}
+		if local != "" {
+			s.local = filepath.Join(local, e.Name())
+		}
+		h.sets[e.Name()] = s
 	}
 	if len(h.sets) == 0 {
-		return nil, fmt.Errorf("%s holds no backup set: give a set folder (HOST@...-backup-DATE) or the folder of a host that holds sets", dir)
+		return nil, fmt.Errorf("%s holds no backup set: give a set folder (HOST@...-backup-DATE) or the folder of a host that holds sets", name)
 	}
 	return h, nil
 }
@@ -264,9 +300,11 @@ func (h *hostNode) Getattr(ctx context.Context, fh fs.FileHandle, out *fuse.Attr
 // setNode is one set: root/ and boot/, opened once, when first needed.
 type setNode struct {
 	fs.Inode
-	m    *mounter
-	dir  string
-	attr fuse.Attr
+	m     *mounter
+	fsys  iofs.FS // the set folder as stored
+	name  string
+	local string // its path on this machine, or ""
+	attr  fuse.Attr
 
 	once   sync.Once
 	err    error
@@ -290,7 +328,7 @@ var (
 )
 
 func (s *setNode) open(ctx context.Context) error {
-	s.once.Do(func() { s.parts, s.err = s.m.openSet(ctx, s.dir) })
+	s.once.Do(func() { s.parts, s.err = s.m.openSet(ctx, s.fsys, s.name, s.local) })
 	return s.err
 }
 
@@ -323,7 +361,7 @@ func (s *setNode) ready(ctx context.Context) syscall.Errno {
 	if err := s.open(context.WithoutCancel(ctx)); err != nil {
 		// A set of a host folder, opened on first look: the log is
 		// the only place to say why it shows as an I/O error.
-		s.logged.Do(func() { s.m.opts.Log.Error("cannot show the set", "set", filepath.Base(s.dir), "err", err) })
+		s.logged.Do(func() { s.m.opts.Log.Error("cannot show the set", "set", s.name, "err", err) })
 		return syscall.EIO
 	}
 	s.addParts(ctx)
@@ -366,55 +404,110 @@ func (s *setNode) Readdir(ctx context.Context) (fs.DirStream, syscall.Errno) {
 	return fs.NewListDirStream(list), 0
 }
 
-// openSet opens the root and boot filesystems of the set in dir.
-func (m *mounter) openSet(ctx context.Context, dir string) (map[string]part, error) {
-	name, err := backupset.Parse(filepath.Base(dir))
+// openSet opens the root and boot filesystems of the set in fsys,
+// named base, whose local path is local ("" on a server).
+func (m *mounter) openSet(ctx context.Context, stored iofs.FS, base, local string) (map[string]part, error) {
+	name, err := backupset.Parse(base)
 	if err != nil {
-		return nil, fmt.Errorf("%s is not a backup set folder: %w", dir, err)
+		return nil, fmt.Errorf("%s is not a backup set folder: %w", base, err)
 	}
-	if _, err := os.Stat(filepath.Join(dir, backupset.MetaFile(name.Host, backupset.SuffixBlkid))); err == nil {
+	if _, err := iofs.Stat(stored, backupset.MetaFile(name.Host, backupset.SuffixBlkid)); err == nil {
 		return nil, fmt.Errorf("%w: %s is partition-oriented (one payload per partition); restore it, or extract from a normal-mode set",
-			ErrUnsupported, filepath.Base(dir))
+			ErrUnsupported, base)
 	}
-	base := filepath.Base(dir)
+	fsys, err := payload.SetFS(stored, name.Host, m.opts.Keys)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", base, err)
+	}
+	src := setSource{fsys: fsys, local: local, encrypted: fsys != stored}
 	parts := map[string]part{}
 	switch name.Type {
 	case backupset.TypeRsync:
-		root, err := m.rsyncRoot(dir, name.Host)
+		if local == "" {
+			return nil, fmt.Errorf("%w: %s is an rsync set, which is read from a local folder (rsync sets are never on a server)", ErrUnsupported, base)
+		}
+		root, err := m.rsyncRoot(local, name.Host)
 		if err != nil {
 			return nil, err
 		}
 		parts["root"] = root
 	case backupset.TypeTar, backupset.TypeTGZ:
 		payload := ""
-		es, err := os.ReadDir(dir)
+		es, err := iofs.ReadDir(fsys, ".")
 		if err != nil {
 			return nil, err
 		}
 		for _, e := range es {
 			if b, _, ok := backupset.TarPayloadBase(e.Name()); ok && b == base {
-				payload = filepath.Join(dir, e.Name())
+				payload = e.Name()
 			}
 		}
 		if payload == "" {
-			return nil, fmt.Errorf("%w: no %s.tar* payload in %s", ErrUnsupported, base, dir)
+			return nil, fmt.Errorf("%w: no %s.tar* payload in %s", ErrUnsupported, base, base)
 		}
-		root, err := m.tarPart(payload)
+		root, err := m.tarPart(src, payload)
 		if err != nil {
 			return nil, err
 		}
 		parts["root"] = root
 	case backupset.TypeDD, backupset.TypeDDZ:
-		return m.imageParts(ctx, dir, base)
+		return m.imageParts(ctx, src, base)
 	default:
 		return nil, fmt.Errorf("%w: type %s", ErrUnsupported, name.Type)
 	}
-	boot, err := m.bootFile(dir, name.Host)
+	boot, err := m.bootFile(src, base, name.Host)
 	if err != nil {
 		return nil, err
 	}
 	parts["boot"] = boot
 	return parts, nil
+}
+
+// setSource is where a set's files are read: fsys with encrypted
+// payloads decrypted; local is the set folder's path on this machine
+// ("" on a server).
+type setSource struct {
+	fsys      iofs.FS
+	local     string
+	encrypted bool
+}
+
+// path is the local path of the file name when it can be read in place
+// with local tools (a local folder, not encrypted), else "".
+func (s setSource) path(name string) string {
+	if s.local == "" || backupset.IsEncrypted(name) {
+		return ""
+	}
+	p := filepath.Join(s.local, name)
+	if !fileExists(p) {
+		return "" // encrypted: stored as name.age
+	}
+	return p
+}
+
+// openAt opens name for reading at offsets: in place when local, else
+// through fsys (ranged reads on a server; age decrypts at an offset).
+func (s setSource) openAt(name string) (readerAtCloser, int64, error) {
+	f, err := s.fsys.Open(name)
+	if err != nil {
+		return nil, 0, err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, 0, err
+	}
+	ra, ok := f.(readerAtCloser)
+	if !ok {
+		f.Close()
+		return nil, 0, fmt.Errorf("%s: this store reads no file at an offset", name)
+	}
+	return ra, fi.Size(), nil
+}
+
+type readerAtCloser interface {
+	io.ReaderAt
+	io.Closer
 }
 
 // rsyncRoot shows an rsync set's tree.
@@ -444,8 +537,8 @@ func (m *mounter) rsyncRoot(dir, host string) (part, error) {
 	return part{node: node, attr: attr}, nil
 }
 
-func (m *mounter) tarPart(payload string) (part, error) {
-	f, idx, err := openTar(payload, m.opts)
+func (m *mounter) tarPart(src setSource, payload string) (part, error) {
+	f, idx, err := openTar(src, payload, m.opts)
 	if err != nil {
 		return part{}, err
 	}
@@ -455,9 +548,9 @@ func (m *mounter) tarPart(payload string) (part, error) {
 
 // bootFile shows the boot partition a tar or rsync set keeps beside its
 // root: a FAT image (<host>-backup.img) or a tar of it (<host>-backup.tmg).
-func (m *mounter) bootFile(dir, host string) (part, error) {
-	img := filepath.Join(dir, backupset.MetaFile(host, backupset.SuffixBootImage))
-	if f, err := os.Open(img); err == nil {
+func (m *mounter) bootFile(src setSource, base, host string) (part, error) {
+	img := backupset.MetaFile(host, backupset.SuffixBootImage)
+	if f, err := src.fsys.Open(img); err == nil {
 		m.onRelease(func() { f.Close() })
 		fi, err := f.Stat()
 		if err != nil {
@@ -465,34 +558,37 @@ func (m *mounter) bootFile(dir, host string) (part, error) {
 		}
 		root, err := fatTree(m.newTree(), f, 0, fi.Size())
 		if err != nil {
-			return part{}, fmt.Errorf("%s: %w", filepath.Base(img), err)
+			return part{}, fmt.Errorf("%s: %w", img, err)
 		}
 		return part{mem: root}, nil
 	}
-	tmg := filepath.Join(dir, backupset.MetaFile(host, backupset.SuffixBootTar))
-	if _, err := os.Stat(tmg); err == nil {
-		return m.tarPart(tmg)
+	tmg := backupset.MetaFile(host, backupset.SuffixBootTar)
+	if _, err := iofs.Stat(src.fsys, tmg); err == nil {
+		return m.tarPart(src, tmg)
 	}
-	m.opts.Log.Warn("the set has no boot partition image; boot/ is empty", "set", filepath.Base(dir))
+	m.opts.Log.Warn("the set has no boot partition image; boot/ is empty", "set", base)
 	return part{mem: m.newTree().newEntry(syscall.S_IFDIR | 0o755)}, nil
 }
 
 // imageParts shows the ext4 root and FAT boot partition of a dd or ddz
 // set's image.
-func (m *mounter) imageParts(ctx context.Context, dir, base string) (map[string]part, error) {
-	var img string
+func (m *mounter) imageParts(ctx context.Context, src setSource, base string) (map[string]part, error) {
+	var stored string
 	for _, ext := range []string{".img", ".img.gz", ".img.zst"} {
-		if p := filepath.Join(dir, base+ext); fileExists(p) {
-			img = p
+		if _, err := iofs.Stat(src.fsys, base+ext); err == nil {
+			stored = base + ext
 			break
 		}
 	}
-	if img == "" {
-		return nil, fmt.Errorf("%w: no %s.img* in %s", ErrUnsupported, base, dir)
+	if stored == "" {
+		return nil, fmt.Errorf("%w: no %s.img* in %s", ErrUnsupported, base, base)
 	}
-	if backupset.CompressionOf(img) != backupset.CompressNone {
+	// A loop device needs a local file: an image that is compressed,
+	// encrypted or on a server is fetched into the cache once.
+	img := src.path(stored)
+	if img == "" || backupset.CompressionOf(stored) != backupset.CompressNone {
 		var err error
-		if img, err = m.decompressedImage(img); err != nil {
+		if img, err = m.decompressedImage(src, stored); err != nil {
 			return nil, err
 		}
 	}
@@ -536,13 +632,14 @@ func (m *mounter) imageParts(ctx context.Context, dir, base string) (map[string]
 	return parts, nil
 }
 
-// decompressedImage returns a compressed image decompressed into the
-// cache (once; kept for later mounts). Runs of zeros are left as holes,
-// so the cache takes about the space of the data in the image, not its
-// full size. gzip cannot be entered in the middle, and the zstd writer
-// makes a single frame: a loop device needs random access.
-func (m *mounter) decompressedImage(img string) (string, error) {
-	key, err := cacheKey(img)
+// decompressedImage returns the image stored (compressed, encrypted or
+// on a server) as a local file in the cache, made once and kept for
+// later mounts. Runs of zeros are left as holes, so the cache takes
+// about the space of the data in the image, not its full size. gzip
+// cannot be entered in the middle, and the zstd writer makes a single
+// frame: a loop device needs random access.
+func (m *mounter) decompressedImage(src setSource, stored string) (string, error) {
+	key, n, err := cacheKey(src.fsys, stored)
 	if err != nil {
 		return "", err
 	}
@@ -550,16 +647,26 @@ func (m *mounter) decompressedImage(img string) (string, error) {
 	if fileExists(out) {
 		return out, nil
 	}
-	if m.opts.NoDecompress {
-		return "", fmt.Errorf("%w: %s", ErrCompressed, filepath.Base(img))
+	compressed := backupset.CompressionOf(stored) != backupset.CompressNone
+	if compressed && m.opts.NoDecompress {
+		return "", fmt.Errorf("%w: %s", ErrCompressed, stored)
 	}
 	if err := os.MkdirAll(m.opts.CacheDir, 0o700); err != nil {
 		return "", fmt.Errorf("cache folder: %w", err)
 	}
-	m.opts.note("decompressing %s into %s (once; later mounts reuse it)", filepath.Base(img), m.opts.CacheDir)
-	zr, err := compress.OpenFile(img)
+	verb := "decompressing"
+	if !compressed {
+		verb = "copying"
+	}
+	m.opts.note("%s %s (%s to read%s) into %s (once; later mounts reuse it)", verb, stored, size.Format(n), src.where(), m.opts.CacheDir)
+	f, err := src.fsys.Open(stored)
 	if err != nil {
 		return "", err
+	}
+	defer f.Close()
+	zr, err := compress.NewReader(f, backupset.CompressionOf(stored))
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", stored, err)
 	}
 	defer zr.Close()
 	tmp, err := os.CreateTemp(m.opts.CacheDir, key+".img.tmp-*")
@@ -569,12 +676,20 @@ func (m *mounter) decompressedImage(img string) (string, error) {
 	defer os.Remove(tmp.Name())
 	if _, err := copySparse(tmp, zr); err != nil {
 		tmp.Close()
-		return "", fmt.Errorf("decompress %s into the cache (it needs up to the image's full size): %w", filepath.Base(img), err)
+		return "", fmt.Errorf("%s %s into the cache (it needs up to the image's full size): %w", verb, stored, err)
 	}
 	if err := tmp.Close(); err != nil {
 		return "", err
 	}
 	return out, os.Rename(tmp.Name(), out)
+}
+
+// where says, for the cache's note, that a set is read from a server.
+func (s setSource) where() string {
+	if s.local == "" {
+		return " from the server"
+	}
+	return ""
 }
 
 // copySparse copies r to f, seeking over blocks of zeros.

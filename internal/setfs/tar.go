@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	iofs "io/fs"
 	"os"
 	"path"
 	"path/filepath"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/pibackup/pibackup/internal/backupset"
 	"github.com/pibackup/pibackup/internal/compress"
+	"github.com/pibackup/pibackup/internal/size"
 )
 
 // A tar payload is read once, when it is first mounted, into an index:
@@ -62,34 +64,43 @@ type member struct {
 	Sparse  bool              `json:"sparse,omitempty"`
 }
 
-// openTar indexes payload (or loads its cached index) and returns the
-// uncompressed archive to read members from, and the index.
-func openTar(payload string, opts Options) (*os.File, *tarIndex, error) {
+// openTar indexes the payload of src (or loads its cached index) and
+// returns the uncompressed archive to read members from, and the index.
+// An uncompressed archive is read where it is (a local file, or through
+// src's FS at offsets: ranged reads on a server, age decrypting at an
+// offset); a compressed one from its copy in the cache.
+func openTar(src setSource, payload string, opts Options) (readerAtCloser, *tarIndex, error) {
 	cacheDir := opts.CacheDir
-	key, err := cacheKey(payload)
+	key, n, err := cacheKey(src.fsys, payload)
 	if err != nil {
 		return nil, nil, err
 	}
 	compressed := backupset.CompressionOf(payload) != backupset.CompressNone
 	idxPath := filepath.Join(cacheDir, key+".index.json")
-	archive := payload
-	if compressed {
-		archive = filepath.Join(cacheDir, key+".tar")
+	open := func() (readerAtCloser, error) {
+		if compressed {
+			return os.Open(filepath.Join(cacheDir, key+".tar"))
+		}
+		if p := src.path(payload); p != "" {
+			return os.Open(p)
+		}
+		f, _, err := src.openAt(payload)
+		return f, err
 	}
 	if idx, err := loadIndex(idxPath); err == nil {
-		if f, err := os.Open(archive); err == nil {
+		if f, err := open(); err == nil {
 			return f, idx, nil
 		}
 	}
 	if compressed && opts.NoDecompress {
-		return nil, nil, fmt.Errorf("%w: %s", ErrCompressed, filepath.Base(payload))
+		return nil, nil, fmt.Errorf("%w: %s", ErrCompressed, payload)
 	}
 	if err := os.MkdirAll(cacheDir, 0o700); err != nil {
 		return nil, nil, fmt.Errorf("cache folder: %w", err)
 	}
 	start := time.Now()
-	opts.note("indexing %s into %s (once; later mounts reuse it)", filepath.Base(payload), cacheDir)
-	idx, err := buildIndex(payload, compressed, archive)
+	opts.note("indexing %s (%s to read%s) into %s (once; later mounts reuse it)", payload, size.Format(n), src.where(), cacheDir)
+	idx, err := buildIndex(src.fsys, payload, compressed, filepath.Join(cacheDir, key+".tar"))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -101,35 +112,44 @@ func openTar(payload string, opts Options) (*os.File, *tarIndex, error) {
 		return nil, nil, fmt.Errorf("cache the index: %w", err)
 	}
 	opts.Log.Info("archive indexed", "members", len(idx.Members), "took", time.Since(start).Round(time.Millisecond))
-	f, err := os.Open(archive)
+	f, err := open()
 	return f, idx, err
 }
 
 // cacheKey names a payload's cache files by its size, mtime and the
-// SHA-256 of its first and last MiB: cheap to compute at every mount,
-// and a payload rewritten in place gets a new key.
-func cacheKey(payload string) (string, error) {
-	f, err := os.Open(payload)
+// SHA-256 of its first and last MiB: cheap to compute at every mount
+// (two ranged reads on a server), and a payload rewritten in place gets
+// a new key. It returns the payload's size too.
+func cacheKey(fsys iofs.FS, payload string) (string, int64, error) {
+	f, err := fsys.Open(payload)
 	if err != nil {
-		return "", err
+		return "", 0, err
 	}
 	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {
-		return "", err
+		return "", 0, err
 	}
 	h := sha256.New()
 	fmt.Fprintf(h, "%d %d\n", fi.Size(), fi.ModTime().UnixNano())
 	const span = 1 << 20
-	if _, err := io.Copy(h, io.NewSectionReader(f, 0, span)); err != nil {
-		return "", fmt.Errorf("read %s: %w", payload, err)
+	ra, ok := f.(io.ReaderAt)
+	if !ok {
+		// No offsets: the first MiB only.
+		if _, err := io.CopyN(h, f, span); err != nil && err != io.EOF {
+			return "", 0, fmt.Errorf("read %s: %w", payload, err)
+		}
+		return hex.EncodeToString(h.Sum(nil))[:32], fi.Size(), nil
+	}
+	if _, err := io.Copy(h, io.NewSectionReader(ra, 0, min(span, fi.Size()))); err != nil {
+		return "", 0, fmt.Errorf("read %s: %w", payload, err)
 	}
 	if fi.Size() > span {
-		if _, err := io.Copy(h, io.NewSectionReader(f, max(span, fi.Size()-span), span)); err != nil {
-			return "", fmt.Errorf("read %s: %w", payload, err)
+		if _, err := io.Copy(h, io.NewSectionReader(ra, max(span, fi.Size()-span), span)); err != nil {
+			return "", 0, fmt.Errorf("read %s: %w", payload, err)
 		}
 	}
-	return hex.EncodeToString(h.Sum(nil))[:32], nil
+	return hex.EncodeToString(h.Sum(nil))[:32], fi.Size(), nil
 }
 
 func loadIndex(p string) (*tarIndex, error) {
@@ -179,15 +199,23 @@ func (c *counter) Read(p []byte) (int, error) {
 
 // buildIndex reads the archive once. A compressed one is written
 // uncompressed to archive on the way.
-func buildIndex(payload string, compressed bool, archive string) (*tarIndex, error) {
-	zr, err := compress.OpenFile(payload)
+func buildIndex(fsys iofs.FS, payload string, compressed bool, archive string) (*tarIndex, error) {
+	if err := compress.NotEncrypted(payload); err != nil {
+		return nil, err
+	}
+	f, err := fsys.Open(payload)
 	if err != nil {
 		return nil, err
+	}
+	defer f.Close()
+	zr, err := compress.NewReader(f, backupset.CompressionOf(payload))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", payload, err)
 	}
 	defer zr.Close()
 	var idx *tarIndex
 	scan := func(r io.Reader) error {
-		idx, err = scanTar(r, filepath.Base(payload))
+		idx, err = scanTar(r, payload)
 		return err
 	}
 	if !compressed {
@@ -204,7 +232,7 @@ func buildIndex(payload string, compressed bool, archive string) (*tarIndex, err
 		return err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("decompress %s into the cache (it needs the archive's uncompressed size): %w", filepath.Base(payload), err)
+		return nil, fmt.Errorf("decompress %s into the cache (it needs the archive's uncompressed size): %w", payload, err)
 	}
 	return idx, nil
 }
@@ -267,7 +295,7 @@ func cleanName(n string) string {
 
 // tarTree builds the tree of an indexed archive whose uncompressed bytes
 // are f.
-func tarTree(t *tree, f *os.File, idx *tarIndex) *entry {
+func tarTree(t *tree, f io.ReaderAt, idx *tarIndex) *entry {
 	root := t.newEntry(syscall.S_IFDIR | 0o755)
 	byName := map[string]*entry{}
 	for i := range idx.Members {
@@ -328,7 +356,7 @@ func (section) Close() error            { return nil }
 // header. Each open file keeps its reader; a read before its position
 // starts it again (reads come in order when a file is copied).
 type sparseMember struct {
-	f      *os.File
+	f      io.ReaderAt
 	header int64
 }
 

@@ -398,6 +398,21 @@ type Reuse struct {
 	// hashed, if set, are files of the listed tree itself hashed earlier
 	// (NewReuseHashed); root and hashes are then unused.
 	hashed map[string]Hashed
+	// named, if set, is every path rsync named (--out-format) in the run
+	// that made the listed tree with --link-dest: the files it wrote.
+	// WithPrevious then takes a previous listing's hash for any other
+	// file without looking at the previous tree (prev).
+	named map[string]bool
+	prev  map[string]prevFile
+}
+
+// prevFile is what a previous listing says of a regular file.
+type prevFile struct {
+	hash     string
+	size     int64
+	mtimeNS  int64
+	mode     uint32
+	uid, gid uint32
 }
 
 // Hashed is a regular file of the listed tree whose content was hashed
@@ -418,6 +433,54 @@ type Hashed struct {
 // each file is needed before the listing, nor in it.
 func NewReuseHashed(files map[string]Hashed) *Reuse {
 	return &Reuse{hashed: files}
+}
+
+// NewReuseNamed is NewReuseHashed for a tree rsync made with --link-dest,
+// with named the complete set of the paths rsync named while it made the
+// tree (relative, unescaped, folders without a trailing slash): every
+// file it copied, or created because the previous one differed in
+// content or metadata. Every other regular file in the tree is a
+// hardlink rsync made of the link-dest tree's file at the same path, so
+// WithPrevious can take that file's hash from the previous listing
+// without an lstat of the previous tree.
+func NewReuseNamed(files map[string]Hashed, named map[string]bool) *Reuse {
+	if files == nil {
+		files = map[string]Hashed{}
+	}
+	if named == nil {
+		named = map[string]bool{}
+	}
+	return &Reuse{hashed: files, named: named}
+}
+
+// WithPrevious adds the hashes of the previous listing of the link-dest
+// tree at root. Made by NewReuseNamed, the result takes a previous hash
+// for a file rsync did not name whose lstat in the listing's walk agrees
+// with the previous listing (a hardlink, same size, mtime, mode and
+// owner): no look at the previous tree. Otherwise (r nil or without the
+// names) it is NewReuse: a hash is taken for a file that is the same
+// inode in the previous tree, checked with an lstat there.
+func (r *Reuse) WithPrevious(root string, listing io.Reader) (*Reuse, error) {
+	if r == nil || r.named == nil {
+		return NewReuse(root, listing)
+	}
+	prev := map[string]prevFile{}
+	rd := NewReader(listing)
+	for {
+		e, err := rd.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		if e.Type == 'f' {
+			prev[e.Path] = prevFile{hash: e.Hash, size: e.Size, mtimeNS: e.MtimeNS, mode: e.Mode, uid: e.UID, gid: e.GID}
+		}
+	}
+	out := *r
+	out.prev = prev
+	return &out, nil
 }
 
 // NewReuse reads the listing of the tree at root (a previous set made with
@@ -445,10 +508,19 @@ func (r *Reuse) lookup(rel string, s *unix.Stat_t) (string, bool) {
 	}
 	if r.hashed != nil {
 		h, ok := r.hashed[rel]
-		if !ok || uint64(s.Dev) != h.Dev || s.Ino != h.Ino || s.Size != h.Size || s.Mtim != h.Mtime || s.Ctim != h.Ctime {
+		if ok && uint64(s.Dev) == h.Dev && s.Ino == h.Ino && s.Size == h.Size && s.Mtim == h.Mtime && s.Ctim == h.Ctime {
+			return h.Sum, true
+		}
+		if r.prev == nil || r.named[rel] || s.Nlink < 2 {
 			return "", false
 		}
-		return h.Sum, true
+		// Not written by rsync in this run: a hardlink of the link-dest
+		// tree's file, which the previous listing describes.
+		p, ok := r.prev[rel]
+		if !ok || s.Size != p.size || s.Mtim.Nano() != p.mtimeNS || s.Mode&0o7777 != p.mode || s.Uid != p.uid || s.Gid != p.gid {
+			return "", false
+		}
+		return p.hash, true
 	}
 	h, ok := r.hashes[rel]
 	if !ok {

@@ -12,17 +12,20 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 	"testing"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/pibackup/pibackup/internal/backup"
 	"github.com/pibackup/pibackup/internal/backupset"
 	"github.com/pibackup/pibackup/internal/compress"
 	"github.com/pibackup/pibackup/internal/testfs"
+	"github.com/pibackup/pibackup/internal/xattr"
 )
 
-// makeSets backs up one Pi-like disk with backupctl's engine in every
-// type and compression, and returns the set folders by label.
-func makeSets(t *testing.T) (map[string]string, *testfs.PiDisk) {
+// piDiskAndTarget builds a Pi-like disk and an empty backup folder.
+func piDiskAndTarget(t *testing.T) (*testfs.PiDisk, string) {
 	t.Helper()
 	testfs.Require(t, "pidisk")
 	testfs.Require(t, "rsync")
@@ -35,6 +38,14 @@ func makeSets(t *testing.T) (map[string]string, *testfs.PiDisk) {
 	if err := os.Mkdir(out, 0o755); err != nil {
 		t.Fatal(err)
 	}
+	return d, out
+}
+
+// makeSets backs up one Pi-like disk with backupctl's engine in every
+// type and compression, and returns the set folders by label.
+func makeSets(t *testing.T) (map[string]string, *testfs.PiDisk) {
+	t.Helper()
+	d, out := piDiskAndTarget(t)
 	sets := map[string]string{}
 	for _, c := range []struct {
 		label string
@@ -300,5 +311,113 @@ func TestVerifyRaspiBackupSets(t *testing.T) {
 	// Not a set name at all.
 	if _, err := Dir(ctx, dir, Options{}); !errors.Is(err, ErrFailed) {
 		t.Errorf("non-set folder: %v", err)
+	}
+}
+
+// TestVerifyIncrementalRsync: an rsync set made with --link-dest is
+// verified before its commit (in <host>/tmp/) by reading again only what
+// rsync wrote in its run; a file it wrote wrong (here: a hardlink of the
+// previous set replaced by a copy with one byte flipped, its metadata
+// kept) is still caught. A committed set (backupctl verify) has every
+// file read.
+func TestVerifyIncrementalRsync(t *testing.T) {
+	d, out := piDiskAndTarget(t)
+	var sets []string
+	for range 2 {
+		res, err := backup.Run(context.Background(), backup.Options{Target: out, Type: backupset.TypeRsync, SourceDisk: d.Path}, backup.Deps{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sets = append(sets, res.SetDir)
+	}
+	m := readManifest(t, sets[1])
+	if m.PreviousSet != filepath.Base(sets[0]) {
+		t.Fatalf("second set's previous_set %q, want %q", m.PreviousSet, filepath.Base(sets[0]))
+	}
+	// Where backupctl verifies a new set.
+	staged := filepath.Join(filepath.Dir(sets[1]), backupset.TmpDir, filepath.Base(sets[1]))
+	if err := os.MkdirAll(filepath.Dir(staged), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(sets[1], staged); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	rep, err := Dir(ctx, staged, Options{})
+	if err != nil {
+		t.Fatalf("good incremental set: %v (%v)", err, rep.Problems)
+	}
+	t.Logf("checked %q (%d bytes read)", rep.Checked, rep.Bytes)
+	var files int64 // the set's files besides the tree, read in full
+	for _, f := range m.Files {
+		files += f.Size
+	}
+	if tree, read := m.Trees[0].Bytes, rep.Bytes-files; read*10 > tree {
+		t.Errorf("verify read %d bytes of a %d byte tree that is all hardlinks of the previous set", read, tree)
+	}
+
+	// A bad write: the file is rsync's own copy now, one byte wrong.
+	p := filepath.Join(staged, testfs.PathNotes)
+	fi, err := os.Lstat(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[len(b)/2] ^= 0xff
+	st := fi.Sys().(*syscall.Stat_t)
+	parent, err := os.Stat(filepath.Dir(p))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmp := p + ".new"
+	if err := os.WriteFile(tmp, b, fi.Mode().Perm()); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(tmp, fi.Mode().Perm()); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Lchown(tmp, int(st.Uid), int(st.Gid)); err != nil {
+		t.Fatal(err)
+	}
+	names, err := xattr.List(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range names {
+		v, err := xattr.Get(p, n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := unix.Lsetxattr(tmp, n, v, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Chtimes(tmp, fi.ModTime(), fi.ModTime()); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, p); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(filepath.Dir(p), parent.ModTime(), parent.ModTime()); err != nil {
+		t.Fatal(err)
+	}
+	rep, err = Dir(ctx, staged, Options{})
+	if !errors.Is(err, ErrFailed) || !strings.Contains(rep.Problems[0].Msg, `"home/pi/notes.txt": content differs`) {
+		t.Fatalf("bad copy of a file in an incremental set not caught: %v %v", err, rep.Problems)
+	}
+	// Committed (the byte flipped back): every file is read.
+	flipByte(t, p, int64(len(b)/2))
+	if err := os.Rename(staged, sets[1]); err != nil {
+		t.Fatal(err)
+	}
+	rep, err = Dir(ctx, sets[1], Options{})
+	if err != nil {
+		t.Fatalf("committed incremental set: %v (%v)", err, rep.Problems)
+	}
+	if tree, read := m.Trees[0].Bytes, rep.Bytes-files; read < tree {
+		t.Errorf("verify of the committed set read %d bytes of a %d byte tree", read, tree)
 	}
 }
