@@ -363,10 +363,6 @@ func (p *Prepared) prepare(ctx context.Context) error {
 	if err := r.findPrevious(); err != nil {
 		return err
 	}
-	// makePlan fills parts of the manifest; keep them as they were, for
-	// planning again under another name (claimName).
-	man0 := r.man
-	man0.Notes, man0.Partitions = slices.Clone(r.man.Notes), slices.Clone(r.man.Partitions)
 	if err := r.makePlan(); err != nil {
 		return err
 	}
@@ -407,7 +403,6 @@ func (p *Prepared) prepare(ctx context.Context) error {
 	if r.name.String() != planned {
 		// Another set of this host got the same second: the payload names
 		// in the plan carry the set name, so plan again under the new one.
-		r.man = man0
 		if err := r.makePlan(); err != nil {
 			return err
 		}
@@ -828,14 +823,5 @@ func (r *runner) stream(ctx context.Context, rel string, comp backupset.Compress
 	if cerr := cw.Close(); err == nil {
 		err = cerr
 	}
-	if err != nil {
-		out.Abort()
-		return backupset.File{}, noSpace(err)
-	}
-	f, err := out.Close()
-	if err != nil {
-		return backupset.File{}, err
-	}
-	r.man.Files = append(r.man.Files, f)
-	return f, nil
+	return r.finishOut(out, err)
 }

@@ -111,6 +111,18 @@ func (r *runner) planImage(start, size int64, parts []backupset.Partition) (*ima
 	return ip, nil
 }
 
+// measureImage says what an image of [start, start+size) of the source
+// disk reads as the filesystems' allocation maps say now (planSet's
+// imageMeasurer).
+func (r *runner) measureImage(start, size int64, parts []backupset.Partition) (imageEstimate, error) {
+	pl, err := r.planImage(start, size, parts)
+	if err != nil {
+		return imageEstimate{}, err
+	}
+	defer pl.close()
+	return imageEstimate{read: pl.read(), notes: pl.notes(r)}, nil
+}
+
 // liveMap is a mounted partition mapped while it is copied, with the
 // device its map is read from.
 type liveMap struct {
@@ -304,16 +316,7 @@ func (r *runner) writePlannedImage(ctx context.Context, rel string, comp backups
 	if err == nil {
 		err = out.extend(size)
 	}
-	if err != nil {
-		out.Abort()
-		return backupset.File{}, noSpace(err)
-	}
-	f, err := out.Close()
-	if err != nil {
-		return backupset.File{}, err
-	}
-	r.man.Files = append(r.man.Files, f)
-	return f, nil
+	return r.finishOut(out, err)
 }
 
 // ctxWriter fails writes once ctx is done, which stops an image copy.

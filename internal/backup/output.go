@@ -258,6 +258,21 @@ func (o *outFile) Abort() {
 	}
 }
 
+// finishOut closes out and records it in the manifest, or, if writing it
+// failed with err, discards it.
+func (r *runner) finishOut(out *outFile, err error) (backupset.File, error) {
+	if err != nil {
+		out.Abort()
+		return backupset.File{}, noSpace(err)
+	}
+	f, err := out.Close()
+	if err != nil {
+		return backupset.File{}, err
+	}
+	r.man.Files = append(r.man.Files, f)
+	return f, nil
+}
+
 // noSpace marks a write error caused by a full target with ErrNoSpace.
 func noSpace(err error) error {
 	if err != nil && isNoSpace(err) && !errors.Is(err, ErrNoSpace) {

@@ -11,7 +11,80 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/pibackup/pibackup/internal/backupset"
+	"github.com/pibackup/pibackup/internal/progress"
 )
+
+// A tar, tgz or tar.zst set in normal mode holds the files of the root
+// filesystem in one GNU tar archive, <name>.tar (.tgz, .tar.zst), next to
+// the boot files (normal.go); in -P mode each partition is an archive of
+// its own (partmode.go).
+
+// planRootTar plans the archive of the root filesystem.
+func planRootTar(p *Plan, in planInput) {
+	rel := in.name + in.ext
+	p.Items = append(p.Items, PlanItem{File: rel, From: "files of the root filesystem " + rootDesc(in.src), Estimate: in.rootUsed,
+		step: step{kind: stepTar, rel: rel, excludes: in.rootExcludes, expect: in.rootUsed}})
+}
+
+// writeTar archives the filesystem at dir with GNU tar into rel: an
+// uncompressed archive in a local folder straight from tar into the file
+// (tarToFile), a compressed one, or any on a server, through a pipe and
+// backupctl (the compressor, the upload).
+func (r *runner) writeTar(ctx context.Context, rel, dir string, excludes []string, estimate int64) error {
+	r.rep.Phase(rel, estimate)
+	if (r.comp == backupset.CompressNone || r.comp == "") && r.local != "" && r.opts.Encrypt == nil {
+		return r.tarToFile(ctx, rel, dir, excludes)
+	}
+	start := time.Now()
+	f, err := r.streamTo(ctx, rel, r.comp, false, func(w io.Writer) error {
+		return r.runTar(ctx, dir, excludes, w)
+	})
+	if err == nil {
+		r.log.Info("tar finished", "file", rel, "bytes", f.Size, "duration", time.Since(start).Round(time.Millisecond))
+	}
+	return err
+}
+
+// runTar streams GNU tar's archive of dir into w.
+func (r *runner) runTar(ctx context.Context, dir string, excludes []string, w io.Writer) error {
+	cmd, stderr := r.tarCmd(ctx, dir, excludes)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return err
+	}
+	growPipe(stdout)
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start tar: %w", err)
+	}
+	_, copyErr := io.CopyBuffer(w, progress.Reader{R: stdout, Rep: r.rep}, make([]byte, 1<<20))
+	if copyErr != nil {
+		cmd.Process.Kill()
+	}
+	waitErr := cmd.Wait()
+	if copyErr != nil {
+		return copyErr
+	}
+	return r.tarExit(ctx, waitErr, stderr)
+}
+
+// fatTar archives the files of the FAT partition part, read from the
+// source disk with go-diskfs (it is not mounted), into rel.
+func (r *runner) fatTar(ctx context.Context, rel string, part *backupset.Partition, comp backupset.Compression, excludes []string) (backupset.File, error) {
+	fsys, closeFAT, err := openFAT(r.src.path, part)
+	if err != nil {
+		return backupset.File{}, err
+	}
+	defer closeFAT()
+	var ex func(string) bool
+	if len(excludes) > 0 {
+		ex = excluder(excludes)
+	}
+	return r.streamTo(ctx, rel, comp, false, func(w io.Writer) error {
+		return writeFATTar(ctx, fsys, w, r.rep, ex)
+	})
+}
 
 // tarCmd is GNU tar archiving dir to its standard output.
 func (r *runner) tarCmd(ctx context.Context, dir string, excludes []string) (*exec.Cmd, *tailBuffer) {
@@ -94,15 +167,10 @@ func (r *runner) tarToFile(ctx context.Context, rel, dir string, excludes []stri
 		out.Abort()
 		return fmt.Errorf("read back %s: %w", rel, hashErr)
 	}
-	if err := r.tarExit(ctx, waitErr, stderr); err != nil {
-		out.Abort()
-		return err
-	}
-	f, err := out.Close()
+	f, err := r.finishOut(out, r.tarExit(ctx, waitErr, stderr))
 	if err != nil {
 		return err
 	}
-	r.man.Files = append(r.man.Files, f)
 	r.log.Info("tar finished", "file", rel, "bytes", f.Size, "duration", time.Since(start).Round(time.Millisecond))
 	return nil
 }
