@@ -86,13 +86,6 @@ func imageRootRsyncArgs(src, dst string) []string {
 	return []string{"-aHAXx", "--numeric-ids", "--sparse", "--stats", withSlash(src), withSlash(dst)}
 }
 
-// liveExcludes are left out when the source is the running system; their
-// directories are kept (rsync copies the directory, not what is in it).
-var liveExcludes = []string{
-	"/proc/*", "/sys/*", "/dev/*", "/run/*", "/tmp/*", "/mnt/*", "/media/*",
-	"/lost+found/*", "/var/swap", "/swapfile", ".gvfs",
-}
-
 func withSlash(p string) string {
 	if p == "" || p[len(p)-1] != '/' {
 		return p + "/"

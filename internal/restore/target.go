@@ -53,10 +53,10 @@ func (t *Target) Text(pr *i18n.Printer) string {
 // ErrTarget is wrapped by every refusal of a target.
 var ErrTarget = errors.New("unsuitable target")
 
-// inspectTarget checks a target and learns its size. protect lists paths
-// (the set folder) whose disk must not be the target. size is the size an
-// image file should have (0: keep or refuse).
-func inspectTarget(path string, size int64, protect []string) (*Target, error) {
+// inspectTarget checks a target against sys and learns its size.
+// protect lists paths (the set folder) whose disk must not be the target.
+// size is the size an image file should have (0: keep or refuse).
+func inspectTarget(sys blockdev.Sys, path string, size int64, protect []string) (*Target, error) {
 	if path == "" {
 		return nil, fmt.Errorf("no target given: %w", ErrTarget)
 	}
@@ -101,7 +101,7 @@ func inspectTarget(path string, size int64, protect []string) (*Target, error) {
 			}
 		}
 	}
-	if err := blockdev.Host().CheckTarget(path, protect...); err != nil {
+	if err := sys.CheckTarget(path, protect...); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrTarget, err)
 	}
 	if !t.IsFile {
@@ -114,7 +114,7 @@ func inspectTarget(path string, size int64, protect []string) (*Target, error) {
 		if err != nil {
 			return nil, fmt.Errorf("size of %s: %w", path, err)
 		}
-		if info, err := blockdev.Host().Info(filepath.Base(path)); err == nil {
+		if info, err := sys.Info(filepath.Base(path)); err == nil {
 			t.Model = info.Model
 			if info.ReadOnly {
 				return nil, fmt.Errorf("%s is read-only (write-protect switch?): %w", path, ErrTarget)
