@@ -53,9 +53,9 @@ func (t *Target) Text(pr *i18n.Printer) string {
 // ErrTarget is wrapped by every refusal of a target.
 var ErrTarget = errors.New("unsuitable target")
 
-// inspectTarget checks a target against sys and learns its size.
-// protect lists paths (the set folder) whose disk must not be the target.
-// size is the size an image file should have (0: keep or refuse).
+// inspectTarget checks a target and learns its size. protect lists paths
+// (the set folder) whose disk must not be the target. size is the size an
+// image file should have (0: keep or refuse).
 func inspectTarget(sys blockdev.Sys, path string, size int64, protect []string) (*Target, error) {
 	if path == "" {
 		return nil, fmt.Errorf("no target given: %w", ErrTarget)
