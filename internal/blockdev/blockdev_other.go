@@ -55,3 +55,8 @@ func MountExt4(dev string, readOnly bool) (string, func() error, error) {
 func Unmount(dir string) error {
 	return fmt.Errorf("unmount %s: %w", dir, errors.ErrUnsupported)
 }
+
+// RereadPartitions is Linux-only.
+func RereadPartitions(f *os.File) error {
+	return fmt.Errorf("re-read the partition table of %s: %w", f.Name(), errors.ErrUnsupported)
+}

@@ -33,3 +33,14 @@ func rdevOf(fi os.FileInfo) (major, minor int) {
 	rdev := uint64(fi.Sys().(*syscall.Stat_t).Rdev)
 	return int(unix.Major(rdev)), int(unix.Minor(rdev))
 }
+
+// RereadPartitions asks the kernel to read the partition table of the
+// disk open as f again (BLKRRPART), so /dev/sdX1... match what was just
+// written. Loop devices without partition scanning refuse; callers that
+// never use partition nodes may ignore the error.
+func RereadPartitions(f *os.File) error {
+	if err := unix.IoctlSetInt(int(f.Fd()), unix.BLKRRPART, 0); err != nil {
+		return fmt.Errorf("re-read the partition table of %s: %w", f.Name(), err)
+	}
+	return nil
+}

@@ -17,7 +17,6 @@ import (
 	"github.com/diskfs/go-diskfs/filesystem"
 	"github.com/diskfs/go-diskfs/filesystem/fat16"
 	"github.com/diskfs/go-diskfs/filesystem/fat32"
-	"golang.org/x/sys/unix"
 
 	"github.com/pibackup/pibackup/internal/backupset"
 	"github.com/pibackup/pibackup/internal/disklayout"
@@ -161,7 +160,7 @@ func fillFATFromTree(ctx context.Context, fsys filesystem.FileSystem, dir string
 				return fmt.Errorf("FAT mkdir %s: %w", name, err)
 			}
 		case d.Type().IsRegular():
-			src, err := openInRoot(dir, rel, unix.O_RDONLY)
+			src, err := openInRoot(dir, rel, os.O_RDONLY)
 			if err != nil {
 				return err
 			}

@@ -234,5 +234,5 @@ func wipeTable(f *os.File, size int64) error {
 // so /dev/sdX1... match what was written. Loop devices without partition
 // scanning refuse; that is fine, we never use their partition nodes.
 func rereadTable(f *os.File) {
-	_ = unix.IoctlSetInt(int(f.Fd()), unix.BLKRRPART, 0)
+	_ = blockdev.RereadPartitions(f)
 }
