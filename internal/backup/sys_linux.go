@@ -137,15 +137,6 @@ func fsyncDir(dir string) error {
 	return nil
 }
 
-// devOf returns the device number of the filesystem holding path.
-func devOf(path string) (uint64, error) {
-	var st unix.Stat_t
-	if err := unix.Stat(path, &st); err != nil {
-		return 0, err
-	}
-	return st.Dev, nil
-}
-
 // setTimesLike gives dst the atime and mtime of src (both folders).
 func setTimesLike(dst, src string) error {
 	var st unix.Stat_t
