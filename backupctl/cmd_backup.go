@@ -472,34 +472,21 @@ func backupctlRunning(pid int) bool {
 }
 
 // startBackupBar draws a one-line progress bar on w every 500ms until stop is
-// called.
+// called, and clears it then.
 func startBackupBar(w io.Writer, c *progress.Counter) (stop func()) {
-	done := make(chan struct{})
-	finished := make(chan struct{})
 	start := time.Now()
-	go func() {
-		defer close(finished)
-		t := time.NewTicker(500 * time.Millisecond)
-		defer t.Stop()
-		var lastPhase string
-		var phaseStart time.Time
-		for {
-			select {
-			case <-done:
-				fmt.Fprint(w, "\r\033[K")
-				return
-			case now := <-t.C:
-				phase, d, total, _ := c.Snapshot()
-				if phase != lastPhase {
-					lastPhase, phaseStart = phase, now
-				}
-				fmt.Fprint(w, "\r\033[K"+backupBarLine(phase, d, total, now.Sub(phaseStart), now.Sub(start)))
-			}
+	var lastPhase string
+	var phaseStart time.Time
+	stopPoll := progress.Poll(500*time.Millisecond, func(now time.Time) {
+		phase, d, total, _ := c.Snapshot()
+		if phase != lastPhase {
+			lastPhase, phaseStart = phase, now
 		}
-	}()
+		fmt.Fprint(w, "\r\033[K"+backupBarLine(phase, d, total, now.Sub(phaseStart), now.Sub(start)))
+	})
 	return func() {
-		close(done)
-		<-finished
+		stopPoll()
+		fmt.Fprint(w, "\r\033[K")
 	}
 }
 

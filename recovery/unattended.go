@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"sync"
 	"time"
 
 	"github.com/pibackup/pibackup/internal/backupset"
@@ -178,23 +177,9 @@ func printProgress(w io.Writer, c *progress.Counter, every time.Duration) (stop 
 	if every == 0 {
 		every = 5 * time.Second
 	}
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		t := time.NewTicker(every)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-t.C:
-				phase, n, total, all := c.Snapshot()
-				fmt.Fprintf(w, "RECOVERY-PROGRESS %s %s/%s total %s\n", phase,
-					size.Format(n), size.Format(total), size.Format(all))
-			}
-		}
-	}()
-	return func() { close(done); wg.Wait() }
+	return progress.Poll(every, func(time.Time) {
+		phase, n, total, all := c.Snapshot()
+		fmt.Fprintf(w, "RECOVERY-PROGRESS %s %s/%s total %s\n", phase,
+			size.Format(n), size.Format(total), size.Format(all))
+	})
 }

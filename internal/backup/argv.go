@@ -4,16 +4,15 @@ import (
 	"fmt"
 	"path"
 	"strings"
+
+	"github.com/pibackup/pibackup/internal/blockdev"
 )
 
 // DefaultExcludes are raspiBackup's default excludes (reference §1.4) in
 // our exclude syntax. They apply to the root filesystem only: they name
 // kernel filesystems and scratch space of a running system, which a
 // restore recreates empty.
-var DefaultExcludes = []string{
-	"/proc/*", "/sys/*", "/dev/*", "/tmp/*", "/run/*", "/media/*",
-	"/lost+found/*", "/var/swap", "/swapfile", ".gvfs",
-}
+var DefaultExcludes = blockdev.LiveExcludes()
 
 // Our exclude syntax is rsync's, the same for every backup type so that a
 // user learns one rule:

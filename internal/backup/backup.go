@@ -212,9 +212,7 @@ func Prepare(ctx context.Context, opts Options, deps Deps) (*Prepared, error) {
 	if r.out == nil {
 		r.out = io.Discard
 	}
-	if r.deps.Sys == (blockdev.Sys{}) {
-		r.deps.Sys = blockdev.Host()
-	}
+	r.deps.Sys = r.deps.Sys.OrHost()
 	if r.deps.Now == nil {
 		r.deps.Now = time.Now
 	}

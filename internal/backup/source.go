@@ -258,12 +258,12 @@ func (m *mounter) mount(s *source, p *backupset.Partition) (string, error) {
 	}
 	if dev == "" {
 		var err error
-		if dev, handle, err = attachLoop(s.path, p.Start, p.Size); err != nil {
+		if dev, handle, err = blockdev.AttachAutoclear(s.path, p.Start, p.Size); err != nil {
 			os.Remove(dir)
 			return "", err
 		}
 	}
-	err := mountRO(dev, dir, p.FSType)
+	err := blockdev.MountRO(dev, dir, p.FSType)
 	if handle != nil {
 		handle.Close() // the mount holds the loop device now; autoclear does the rest
 	}

@@ -15,62 +15,6 @@ import (
 	"github.com/pibackup/pibackup/internal/blockdev"
 )
 
-// attachLoop attaches [offset, offset+size) of path read-only to a free
-// loop device with LO_FLAGS_AUTOCLEAR and returns the device and its open
-// handle. With autoclear the kernel detaches the device once the last user
-// is gone: our handle (closed right after the mount) and then the mount.
-// So a backupctl killed with SIGKILL leaks no loop device, only a
-// read-only mount that the next run removes (cleanStaleMounts).
-//
-// blockdev.AttachPartition's loop devices are not autocleared (its callers
-// mkfs, mount and unmount across several opens and detach themselves);
-// that is why this is our own.
-func attachLoop(path string, offset, size int64) (dev string, handle *os.File, err error) {
-	backing, err := os.Open(path)
-	if err != nil {
-		return "", nil, fmt.Errorf("attach %s: %w", path, err)
-	}
-	defer backing.Close()
-	ctl, err := os.OpenFile("/dev/loop-control", os.O_RDWR, 0)
-	if err != nil {
-		return "", nil, fmt.Errorf("attach %s: %w", path, err)
-	}
-	defer ctl.Close()
-	for try := 0; try < 20; try++ {
-		n, err := unix.IoctlRetInt(int(ctl.Fd()), unix.LOOP_CTL_GET_FREE)
-		if err != nil {
-			return "", nil, fmt.Errorf("attach %s: get free loop device: %w", path, err)
-		}
-		dev = "/dev/loop" + strconv.Itoa(n)
-		if _, err := os.Stat(dev); errors.Is(err, os.ErrNotExist) {
-			// Containers with a static /dev lack nodes for new loop devices.
-			if err := unix.Mknod(dev, unix.S_IFBLK|0o660, int(unix.Mkdev(7, uint32(n)))); err != nil && !errors.Is(err, unix.EEXIST) {
-				return "", nil, fmt.Errorf("attach %s: create %s: %w", path, dev, err)
-			}
-		}
-		f, err := os.OpenFile(dev, os.O_RDONLY, 0)
-		if err != nil {
-			return "", nil, fmt.Errorf("attach %s: %w", path, err)
-		}
-		cfg := unix.LoopConfig{Fd: uint32(backing.Fd())}
-		cfg.Info.Offset = uint64(offset)
-		cfg.Info.Sizelimit = uint64(size)
-		cfg.Info.Flags = unix.LO_FLAGS_READ_ONLY | unix.LO_FLAGS_AUTOCLEAR
-		copy(cfg.Info.File_name[:], path)
-		err = unix.IoctlLoopConfigure(int(f.Fd()), &cfg)
-		if errors.Is(err, unix.EBUSY) {
-			f.Close() // another process took it between GET_FREE and here
-			continue
-		}
-		if err != nil {
-			f.Close()
-			return "", nil, fmt.Errorf("attach %s to %s: %w", path, dev, err)
-		}
-		return dev, f, nil
-	}
-	return "", nil, fmt.Errorf("attach %s: no free loop device after 20 tries", path)
-}
-
 // mountPrefix starts the name of our private mount folders; the PID that
 // follows tells cleanStaleMounts whose they are.
 const mountPrefix = "backupctl-src-"
@@ -82,27 +26,6 @@ func newMountBase() (string, error) {
 		return "", fmt.Errorf("mount folder: %w", err)
 	}
 	return dir, nil
-}
-
-// mountRO mounts the filesystem on dev read-only at dir. ext2/3/4 get
-// "noload": no journal replay, so a disk taken from a Pi that was not shut
-// down cleanly is not written to.
-func mountRO(dev, dir, fstype string) error {
-	flags := uintptr(unix.MS_RDONLY | unix.MS_NOATIME | unix.MS_NODEV | unix.MS_NOSUID | unix.MS_NOEXEC)
-	var err error
-	switch fstype {
-	case "ext2", "ext3", "ext4":
-		err = unix.Mount(dev, dir, "ext4", flags, "noload")
-		if err != nil {
-			err = unix.Mount(dev, dir, fstype, flags, "")
-		}
-	default:
-		err = unix.Mount(dev, dir, fstype, flags, "")
-	}
-	if err != nil {
-		return fmt.Errorf("mount %s (%s) read-only on %s: %w", dev, fstype, dir, err)
-	}
-	return nil
 }
 
 // cleanStaleMounts unmounts source mounts left behind by backupctl runs
@@ -210,15 +133,6 @@ func fsyncDir(dir string) error {
 		return fmt.Errorf("fsync %s: %w", dir, err)
 	}
 	return nil
-}
-
-// devOf returns the device number of the filesystem holding path.
-func devOf(path string) (uint64, error) {
-	var st unix.Stat_t
-	if err := unix.Stat(path, &st); err != nil {
-		return 0, err
-	}
-	return st.Dev, nil
 }
 
 // setTimesLike gives dst the atime and mtime of src (both folders).

@@ -1,4 +1,4 @@
-package blockdev
+package blockdev_test
 
 import (
 	"context"
@@ -8,65 +8,25 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/pibackup/pibackup/internal/blockdev"
+	"github.com/pibackup/pibackup/internal/blockdev/blockdevtest"
 )
 
-const piMountInfo = `22 1 179:2 / / rw,noatime shared:1 - ext4 /dev/mmcblk0p2 rw
-23 22 0:5 / /dev rw,nosuid shared:2 - devtmpfs udev rw
-30 22 179:1 / /boot/firmware rw,relatime shared:5 - vfat /dev/mmcblk0p1 rw,fmask=0022
-41 22 8:1 / /mnt/My\040Backups rw,relatime shared:7 - ext4 /dev/sda1 rw
-`
-
-// fakeSys builds a sysfs tree like a Pi 4's: an SD card and a USB disk.
-func fakeSys(t *testing.T, mountinfo string) Sys {
-	t.Helper()
-	dir := t.TempDir()
-	s := Sys{MountInfo: filepath.Join(dir, "mountinfo"), SysDev: filepath.Join(dir, "dev", "block"), SysBlock: filepath.Join(dir, "class", "block"), Dev: "/dev"}
-	must := func(err error) {
-		t.Helper()
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	must(os.WriteFile(s.MountInfo, []byte(mountinfo), 0o644))
-	must(os.MkdirAll(s.SysDev, 0o755))
-	must(os.MkdirAll(s.SysBlock, 0o755))
-	add := func(devPath, name, devnum string, part int, size string) {
-		d := filepath.Join(dir, "devices", devPath)
-		must(os.MkdirAll(d, 0o755))
-		must(os.WriteFile(filepath.Join(d, "dev"), []byte(devnum+"\n"), 0o644))
-		must(os.WriteFile(filepath.Join(d, "size"), []byte(size+"\n"), 0o644))
-		if part > 0 {
-			must(os.WriteFile(filepath.Join(d, "partition"), []byte{byte('0' + part), '\n'}, 0o644))
-		} else {
-			must(os.MkdirAll(filepath.Join(d, "device"), 0o755))
-			must(os.WriteFile(filepath.Join(d, "removable"), []byte("1\n"), 0o644))
-		}
-		must(os.Symlink(d, filepath.Join(s.SysDev, devnum)))
-		must(os.Symlink(d, filepath.Join(s.SysBlock, name)))
-	}
-	add("mmc/mmcblk0", "mmcblk0", "179:0", 0, "62333952")
-	add("mmc/mmcblk0/mmcblk0p1", "mmcblk0p1", "179:1", 1, "1048576")
-	add("mmc/mmcblk0/mmcblk0p2", "mmcblk0p2", "179:2", 2, "61276160")
-	add("usb/sda", "sda", "8:0", 0, "1953525168")
-	add("usb/sda/sda1", "sda1", "8:1", 1, "1953523120")
-	must(os.WriteFile(filepath.Join(dir, "devices", "usb/sda/device/model"), []byte("Extreme SSD     \n"), 0o644))
-	return s
-}
-
 func TestFindSystem(t *testing.T) {
-	s := fakeSys(t, piMountInfo)
+	s := blockdevtest.PiSys(t, blockdevtest.PiMountInfo)
 	sys, err := s.FindSystem()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if sys.RootPart != (Part{Name: "mmcblk0p2", Disk: "mmcblk0", Number: 2}) || sys.BootMount != "/boot/firmware" || sys.BootPart.Name != "mmcblk0p1" {
+	if sys.RootPart != (blockdev.Part{Name: "mmcblk0p2", Disk: "mmcblk0", Number: 2}) || sys.BootMount != "/boot/firmware" || sys.BootPart.Name != "mmcblk0p1" {
 		t.Errorf("FindSystem = %+v %+v", sys.RootPart, sys.BootPart)
 	}
 	if d := sys.Disks(); len(d) != 1 || d[0] != "mmcblk0" {
 		t.Errorf("Disks = %q", d)
 	}
 	// Root on a USB disk, boot on the card (Bullseye layout at /boot).
-	s2 := fakeSys(t, "22 1 8:1 / / rw - ext4 /dev/sda1 rw\n30 22 179:1 / /boot rw - vfat /dev/mmcblk0p1 rw\n")
+	s2 := blockdevtest.PiSys(t, "22 1 8:1 / / rw - ext4 /dev/sda1 rw\n30 22 179:1 / /boot rw - vfat /dev/mmcblk0p1 rw\n")
 	sys, err = s2.FindSystem()
 	if err != nil {
 		t.Fatal(err)
@@ -83,14 +43,14 @@ func TestFindSystem(t *testing.T) {
 		t.Errorf("Disks = %+v, %v", disks, err)
 	}
 	mounts, _ := s.Mounts()
-	if m, ok := MountAt(mounts, "/mnt/My Backups"); !ok || m.Source != "/dev/sda1" {
+	if m, ok := blockdev.MountAt(mounts, "/mnt/My Backups"); !ok || m.Source != "/dev/sda1" {
 		t.Errorf("escaped mount point not found: %+v", mounts)
 	}
 }
 
 func TestParseMountInfoErrors(t *testing.T) {
 	for _, bad := range []string{"1 2 3\n", "x 1 8:1 / / rw - ext4 /dev/sda1 rw\n", "1 1 81 / / rw - ext4 /dev/sda1 rw\n"} {
-		if _, err := ParseMountInfo(strings.NewReader(bad)); err == nil {
+		if _, err := blockdev.ParseMountInfo(strings.NewReader(bad)); err == nil {
 			t.Errorf("ParseMountInfo(%q) succeeded", bad)
 		}
 	}
@@ -115,7 +75,7 @@ func TestAttachAndCheckTarget(t *testing.T) {
 	}
 	f.Truncate(64 << 20)
 	f.Close()
-	a, err := AttachPartition(context.Background(), img, 2, 1<<20, 32<<20, false)
+	a, err := blockdev.AttachPartition(context.Background(), img, 2, 1<<20, 32<<20, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,7 +83,7 @@ func TestAttachAndCheckTarget(t *testing.T) {
 	if out, err := exec.Command("mkfs.ext4", "-q", a.Path).CombinedOutput(); err != nil {
 		t.Fatalf("mkfs: %v %s", err, out)
 	}
-	h := Host()
+	h := blockdev.Host()
 	if err := h.CheckTarget(a.Path); err != nil {
 		t.Errorf("idle loop disk refused: %v", err)
 	}
@@ -133,10 +93,10 @@ func TestAttachAndCheckTarget(t *testing.T) {
 	}
 	err = h.CheckTarget(a.Path)
 	exec.Command("umount", mnt).Run()
-	if !errors.Is(err, ErrTargetMounted) {
-		t.Errorf("mounted loop disk: %v; want ErrTargetMounted", err)
+	if !errors.Is(err, blockdev.ErrTargetMounted) {
+		t.Errorf("mounted loop disk: %v; want blockdev.ErrTargetMounted", err)
 	}
-	if err := h.CheckTarget(img, img); !errors.Is(err, ErrTargetIsSource) {
+	if err := h.CheckTarget(img, img); !errors.Is(err, blockdev.ErrTargetIsSource) {
 		t.Errorf("image that is the source: %v", err)
 	}
 	if err := a.Detach(); err != nil {
@@ -150,7 +110,7 @@ func TestAttachAndCheckTarget(t *testing.T) {
 // the root was read in full, its map refused, because the bind mount's
 // "ro" hid the real mount).
 func TestMountedPartsBindMount(t *testing.T) {
-	s := fakeSys(t, piMountInfo+"57 22 179:2 / /tmp/backupctl-root-1 ro,relatime - ext4 /dev/mmcblk0p2 rw\n")
+	s := blockdevtest.PiSys(t, blockdevtest.PiMountInfo+"57 22 179:2 / /tmp/backupctl-root-1 ro,relatime - ext4 /dev/mmcblk0p2 rw\n")
 	mounted, err := s.MountedParts()
 	if err != nil {
 		t.Fatal(err)
@@ -165,7 +125,7 @@ func TestMountedPartsBindMount(t *testing.T) {
 			t.Errorf("a read-only bind mount of a read-write filesystem is not writable: %+v", m)
 		}
 	}
-	ro := fakeSys(t, "22 1 179:2 / / ro,relatime - ext4 /dev/mmcblk0p2 ro\n")
+	ro := blockdevtest.PiSys(t, "22 1 179:2 / / ro,relatime - ext4 /dev/mmcblk0p2 ro\n")
 	if mounted, _ := ro.MountedParts(); mounted["mmcblk0p2"].Writable() {
 		t.Errorf("a read-only root is writable: %+v", mounted["mmcblk0p2"])
 	}

@@ -17,19 +17,48 @@ import (
 // device is not autocleared: callers mkfs, mount and unmount it across
 // several opens and detach it themselves.
 func attachLoop(file string, offset, size int64, readOnly bool) (string, error) {
-	flag := os.O_RDWR
 	var loFlags uint32
 	if readOnly {
-		flag, loFlags = os.O_RDONLY, unix.LO_FLAGS_READ_ONLY
+		loFlags = unix.LO_FLAGS_READ_ONLY
+	}
+	dev, lf, err := configureLoop(file, offset, size, loFlags)
+	if err != nil {
+		return "", err
+	}
+	lf.Close()
+	return dev, nil
+}
+
+// AttachAutoclear attaches [offset, offset+size) of file read-only to a
+// free loop device with LO_FLAGS_AUTOCLEAR and returns the device and an
+// open handle on it. With autoclear the kernel detaches the device once
+// its last user is gone: the handle (close it right after mounting) and
+// then the mount. So a process killed with SIGKILL leaks no loop device,
+// only a read-only mount.
+func AttachAutoclear(file string, offset, size int64) (dev string, handle *os.File, err error) {
+	dev, handle, err = configureLoop(file, offset, size, unix.LO_FLAGS_READ_ONLY|unix.LO_FLAGS_AUTOCLEAR)
+	if err != nil {
+		return "", nil, fmt.Errorf("attach bytes %d+%d of %s to a loop device: %w", offset, size, file, err)
+	}
+	return dev, handle, nil
+}
+
+// configureLoop binds a free loop device to [offset, offset+size) of file
+// with the loop flags loFlags (read-only when they say so) and returns
+// the device and the handle it was configured through.
+func configureLoop(file string, offset, size int64, loFlags uint32) (string, *os.File, error) {
+	flag := os.O_RDWR
+	if loFlags&unix.LO_FLAGS_READ_ONLY != 0 {
+		flag = os.O_RDONLY
 	}
 	backing, err := os.OpenFile(file, flag|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
 	defer backing.Close()
 	ctl, err := os.OpenFile("/dev/loop-control", os.O_RDWR|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return "", fmt.Errorf("open loop control: %w", err)
+		return "", nil, fmt.Errorf("open loop control: %w", err)
 	}
 	defer ctl.Close()
 	// Another process may take the free device between GET_FREE and
@@ -37,12 +66,18 @@ func attachLoop(file string, offset, size int64, readOnly bool) (string, error) 
 	for tries := 0; tries < 20; tries++ {
 		n, err := unix.IoctlRetInt(int(ctl.Fd()), unix.LOOP_CTL_GET_FREE)
 		if err != nil {
-			return "", fmt.Errorf("find a free loop device: %w", err)
+			return "", nil, fmt.Errorf("find a free loop device: %w", err)
 		}
 		dev := fmt.Sprintf("/dev/loop%d", n)
+		if _, err := os.Stat(dev); errors.Is(err, os.ErrNotExist) {
+			// Containers with a static /dev lack nodes for new loop devices.
+			if err := unix.Mknod(dev, unix.S_IFBLK|0o660, int(unix.Mkdev(7, uint32(n)))); err != nil && !errors.Is(err, unix.EEXIST) {
+				return "", nil, fmt.Errorf("create %s: %w", dev, err)
+			}
+		}
 		lf, err := os.OpenFile(dev, flag|unix.O_CLOEXEC, 0)
 		if err != nil {
-			return "", fmt.Errorf("open %s: %w", dev, err)
+			return "", nil, fmt.Errorf("open %s: %w", dev, err)
 		}
 		cfg := unix.LoopConfig{Fd: uint32(backing.Fd()), Size: 512}
 		cfg.Info.Offset = uint64(offset)
@@ -50,16 +85,17 @@ func attachLoop(file string, offset, size int64, readOnly bool) (string, error) 
 		cfg.Info.Flags = loFlags
 		copy(cfg.Info.File_name[:], file)
 		err = unix.IoctlLoopConfigure(int(lf.Fd()), &cfg)
-		lf.Close()
 		if errors.Is(err, unix.EBUSY) {
+			lf.Close()
 			continue
 		}
 		if err != nil {
-			return "", fmt.Errorf("configure %s: %w", dev, err)
+			lf.Close()
+			return "", nil, fmt.Errorf("configure %s: %w", dev, err)
 		}
-		return dev, nil
+		return dev, lf, nil
 	}
-	return "", errors.New("every free loop device was taken by another process")
+	return "", nil, errors.New("every free loop device was taken by another process")
 }
 
 // detachLoop releases a loop device set up by attachLoop over file. When

@@ -1,8 +1,12 @@
-// Package blockdev finds the running system's disks and answers the
-// safety questions every writer asks before touching a disk (is it
-// mounted, does it hold the running root, is it the disk a backup lives
-// on), from /proc/self/mountinfo and sysfs rather than from the output of
-// tools. Kernel paths are fields so tests point them at fixtures.
+// Package blockdev is the Linux plumbing the engines share. It finds the
+// running system's disks and answers the safety questions every writer
+// asks before touching a disk (is it mounted, does it hold the running
+// root, is it the disk a backup lives on), from /proc/self/mountinfo and
+// sysfs rather than from the output of tools; kernel paths are fields of
+// Sys so tests point them at fixtures (see blockdevtest). It also attaches
+// loop devices over byte ranges, mounts and unmounts filesystems, and
+// runs the disk tools (Runner). The system calls sit in _linux.go files;
+// elsewhere they return errors.ErrUnsupported.
 package blockdev
 
 import (

@@ -23,6 +23,16 @@ func Host() Sys {
 	return Sys{MountInfo: "/proc/self/mountinfo", SysDev: "/sys/dev/block", SysBlock: "/sys/class/block", Dev: "/dev"}
 }
 
+// OrHost is s, or the running kernel's paths when s is the zero value:
+// engines take a Sys in their options so tests can point them at a fake
+// sysfs, and a caller that gives none means the machine it runs on.
+func (s Sys) OrHost() Sys {
+	if s == (Sys{}) {
+		return Host()
+	}
+	return s
+}
+
 // Mounts reads the mount table.
 func (s Sys) Mounts() ([]Mount, error) {
 	f, err := os.Open(s.MountInfo)

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-
-	"golang.org/x/sys/unix"
 )
 
 // System is where the running Pi's filesystems live.
@@ -81,11 +79,11 @@ func (s Sys) MountedParts() (map[string]Mount, error) {
 // DiskOfPath returns the whole disk holding the file or folder at path
 // (for a path on a loop device, the loop disk).
 func (s Sys) DiskOfPath(path string) (Part, error) {
-	var st unix.Stat_t
-	if err := unix.Stat(path, &st); err != nil {
-		return Part{}, fmt.Errorf("stat %s: %w", path, err)
+	major, minor, err := devOf(path)
+	if err != nil {
+		return Part{}, err
 	}
-	return s.ByDevNum(int(unix.Major(st.Dev)), int(unix.Minor(st.Dev)))
+	return s.ByDevNum(major, minor)
 }
 
 // Target errors: each names what is wrong and what to do.
@@ -122,8 +120,7 @@ func (s Sys) CheckTarget(target string, protect ...string) error {
 	if fi.Mode()&os.ModeDevice == 0 || fi.Mode()&os.ModeCharDevice != 0 {
 		return fmt.Errorf("target %s is neither an image file nor a block device", target)
 	}
-	st := fi.Sys().(*unixStat)
-	tp, err := s.ByDevNum(int(unix.Major(uint64(st.Rdev))), int(unix.Minor(uint64(st.Rdev))))
+	tp, err := s.ByDevNum(rdevOf(fi))
 	if err != nil {
 		return fmt.Errorf("target %s: %w", target, err)
 	}

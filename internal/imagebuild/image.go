@@ -13,7 +13,6 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
-	"path"
 	"strconv"
 
 	diskfs "github.com/diskfs/go-diskfs"
@@ -178,14 +177,7 @@ func writeBoot(d *disk.Disk, files []File, l Layout) error {
 	if err != nil {
 		return fmt.Errorf("create FAT32: %w", err)
 	}
-	dirs := map[string]bool{}
 	for _, f := range files {
-		if dir := path.Dir(f.Name); dir != "." && !dirs[dir] {
-			if err := fs.Mkdir("/" + dir); err != nil {
-				return fmt.Errorf("mkdir %s: %w", dir, err)
-			}
-			dirs[dir] = true
-		}
 		if err := copyIn(fs, f); err != nil {
 			return err
 		}
@@ -199,18 +191,8 @@ func copyIn(fs filesystem.FileSystem, f File) error {
 		return err
 	}
 	defer r.Close()
-	w, err := fs.OpenFile("/"+f.Name, os.O_CREATE|os.O_RDWR)
-	if err != nil {
-		return fmt.Errorf("create %s on FAT: %w", f.Name, err)
-	}
-	if _, err := io.Copy(w, r); err != nil {
-		w.Close()
-		return fmt.Errorf("write %s on FAT: %w", f.Name, err)
-	}
-	if err := w.Close(); err != nil {
-		return fmt.Errorf("write %s on FAT: %w", f.Name, err)
-	}
-	return nil
+	_, err = disklayout.WriteFATFile(fs, "/"+f.Name, func(w io.Writer) (int64, error) { return io.Copy(w, r) })
+	return err
 }
 
 // writeFile writes head at the start of a new file p of size bytes; the

@@ -6,6 +6,7 @@ package progress
 import (
 	"io"
 	"sync/atomic"
+	"time"
 )
 
 // Reporter receives progress from an engine. Implementations must be safe
@@ -91,4 +92,30 @@ func (c *Counter) Snapshot() (phase string, done, total, all int64) {
 		phase = *p
 	}
 	return phase, c.done.Load(), c.total.Load(), c.all.Load()
+}
+
+// Poll calls draw every interval, from one goroutine, until stop is
+// called; stop returns once draw is done for good. The printers that
+// show a Counter (backupctl's bar, the recovery's unattended progress
+// lines) share this loop and only format what Snapshot says.
+func Poll(every time.Duration, draw func(now time.Time)) (stop func()) {
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case now := <-t.C:
+				draw(now)
+			}
+		}
+	}()
+	return func() {
+		close(done)
+		<-finished
+	}
 }

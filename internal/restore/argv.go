@@ -1,8 +1,6 @@
 package restore
 
 import (
-	"strconv"
-
 	"github.com/pibackup/pibackup/internal/backupset"
 )
 
@@ -86,13 +84,6 @@ func imageRootRsyncArgs(src, dst string) []string {
 	return []string{"-aHAXx", "--numeric-ids", "--sparse", "--stats", withSlash(src), withSlash(dst)}
 }
 
-// liveExcludes are left out when the source is the running system; their
-// directories are kept (rsync copies the directory, not what is in it).
-var liveExcludes = []string{
-	"/proc/*", "/sys/*", "/dev/*", "/run/*", "/tmp/*", "/mnt/*", "/media/*",
-	"/lost+found/*", "/var/swap", "/swapfile", ".gvfs",
-}
-
 func withSlash(p string) string {
 	if p == "" || p[len(p)-1] != '/' {
 		return p + "/"
@@ -114,23 +105,6 @@ func resize2fsArgs(dev string) []string { return []string{dev} }
 
 // tune2fsUUIDArgs gives the filesystem on dev a new UUID.
 func tune2fsUUIDArgs(dev, uuid string) []string { return []string{"-U", uuid, dev} }
-
-// e2labelArgs sets the label of the filesystem on dev.
-func e2labelArgs(dev, label string) []string { return []string{dev, label} }
-
-// mkfsVfatArgs formats a FAT partition (partition-oriented sets): bits is
-// 16 or 32, hidden is the partition start in sectors (the Pi firmware
-// and fsck.vfat want it right).
-func mkfsVfatArgs(dev string, bits int, label, serial string, hidden int64) []string {
-	args := []string{"-F", strconv.Itoa(bits), "-h", strconv.FormatInt(hidden, 10)}
-	if label != "" {
-		args = append(args, "-n", label)
-	}
-	if serial != "" {
-		args = append(args, "-i", serial)
-	}
-	return append(args, dev)
-}
 
 // mkswapArgs makes a swap area (partition-oriented sets).
 func mkswapArgs(dev, label, uuid string) []string {

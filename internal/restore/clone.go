@@ -53,8 +53,11 @@ type CloneOptions struct {
 	// when it is an image file that does not exist yet.
 	RootTarget string
 	RootSize   int64
-	Log        *slog.Logger
-	Progress   progress.Reporter
+	// Sys is where the running system is found and the targets are
+	// checked; the zero value means the running kernel's.
+	Sys      blockdev.Sys
+	Log      *slog.Logger
+	Progress progress.Reporter
 }
 
 // ClonePlan is a decided clone.
@@ -105,7 +108,7 @@ func NewClonePlan(ctx context.Context, o CloneOptions) (*ClonePlan, error) {
 	if p.log == nil {
 		p.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	sys := blockdev.Host()
+	sys := o.Sys.OrHost()
 	liveRoot := 0 // the running root's partition number on its own disk
 	if o.Source == "" {
 		s, err := sys.FindSystem()
@@ -163,7 +166,7 @@ func NewClonePlan(ctx context.Context, o CloneOptions) (*ClonePlan, error) {
 			protect = append(protect, o.RootSource)
 		}
 	}
-	p.Target, err = inspectTarget(o.Target, o.Size, protect)
+	p.Target, err = inspectTarget(sys, o.Target, o.Size, protect)
 	if err != nil {
 		return nil, err
 	}
@@ -176,7 +179,7 @@ func NewClonePlan(ctx context.Context, o CloneOptions) (*ClonePlan, error) {
 		if abs(o.RootTarget) == abs(o.Target) {
 			return nil, fmt.Errorf("--root-to %s is the --to disk: boot and root go to two disks, as on the source", o.RootTarget)
 		}
-		if p.RootTarget, err = inspectTarget(o.RootTarget, o.RootSize, append(protect, o.Target)); err != nil {
+		if p.RootTarget, err = inspectTarget(sys, o.RootTarget, o.RootSize, append(protect, o.Target)); err != nil {
 			return nil, fmt.Errorf("root target: %w", err)
 		}
 		return p, p.planExternalRoot(rootPart)
@@ -357,7 +360,7 @@ func differsFrom(cur, planned *backupset.Disk) tableDiff {
 // readMarker reads the clone marker from the root filesystem of a target
 // without mounting it (debugfs).
 func readMarker(target string, root backupset.Partition) (*marker, error) {
-	out, err := runner{log: slog.New(slog.NewTextHandler(io.Discard, nil))}.run(context.Background(), nil, "debugfs",
+	out, err := blockdev.Runner{}.Run(context.Background(), nil, "debugfs",
 		[]string{"-R", "cat /" + cloneMarker, fmt.Sprintf("%s?offset=%d", target, root.Start)})
 	if err != nil {
 		return nil, err
@@ -533,7 +536,7 @@ func (p *ClonePlan) execute(ctx context.Context, res *CloneResult) (err error) {
 		}
 		defer rootSrc.Close()
 	}
-	run := runner{log: p.log}
+	run := blockdev.Runner{Log: p.log}
 	src, err := os.Open(p.srcDev)
 	if err != nil {
 		return fmt.Errorf("open source: %w", err)
@@ -601,7 +604,7 @@ func layoutPart(d *backupset.Disk, n int) backupset.Partition {
 
 // cloneRoot formats the clone's root (first run) and rsyncs the source
 // root onto it.
-func (p *ClonePlan) cloneRoot(ctx context.Context, run runner, res *CloneResult) error {
+func (p *ClonePlan) cloneRoot(ctx context.Context, run blockdev.Runner, res *CloneResult) error {
 	rootSource, rt, rootLayout, rootDev := p.rootSide()
 	tr := layoutPart(rootLayout, p.root)
 	att, err := blockdev.AttachPartition(ctx, rt.Path, 0, tr.Start, tr.Size, false)
@@ -612,19 +615,21 @@ func (p *ClonePlan) cloneRoot(ctx context.Context, run runner, res *CloneResult)
 	srcRoot, _ := disklayout.PartitionByNumber(rootSource, p.root)
 	if !p.Sync {
 		p.rep.Phase("format root filesystem", 0)
-		if _, err := run.run(ctx, nil, "mkfs.ext4", mkfsExt4Args(att.Path, srcRoot.Label, p.ids.fsUUID(p.rootID()), tr.Size)); err != nil {
+		if _, err := run.Run(ctx, nil, "mkfs.ext4", mkfsExt4Args(att.Path, srcRoot.Label, p.ids.fsUUID(p.rootID()), tr.Size)); err != nil {
 			return fmt.Errorf("root partition: %w", err)
 		}
 	}
 	srcDir := "/"
-	excludes := liveExcludes
+	// A live clone also leaves out /mnt, as raspiBackupClone leaves out
+	// its /mnt/clone: what is mounted there is not the system.
+	excludes := append(blockdev.LiveExcludes(), "/mnt/*")
 	if !p.live {
 		sa, err := blockdev.AttachPartition(ctx, rootDev, 0, srcRoot.Start, srcRoot.Size, true)
 		if err != nil {
 			return fmt.Errorf("source root: %w", err)
 		}
 		defer sa.Detach()
-		dir, unmount, err := mountReadOnly(sa.Path)
+		dir, unmount, err := blockdev.MountTempRO(sa.Path, "ext4")
 		if err != nil {
 			return fmt.Errorf("source root: %w", err)
 		}
@@ -635,7 +640,7 @@ func (p *ClonePlan) cloneRoot(ctx context.Context, run runner, res *CloneResult)
 		}()
 		srcDir, excludes = dir, nil
 	}
-	mnt, unmount, err := MountExt4(att.Path, false)
+	mnt, unmount, err := blockdev.MountExt4(att.Path, false)
 	if err != nil {
 		return fmt.Errorf("root partition: %w", err)
 	}
@@ -646,7 +651,7 @@ func (p *ClonePlan) cloneRoot(ctx context.Context, run runner, res *CloneResult)
 		}
 	}()
 	p.rep.Phase("root filesystem", p.rootData)
-	out, err := run.run(ctx, nil, "rsync", cloneRsyncArgs(srcDir, mnt, excludes), 24) // 24: files vanished (live source)
+	out, err := run.Run(ctx, nil, "rsync", cloneRsyncArgs(srcDir, mnt, excludes), 24) // 24: files vanished (live source)
 	if err != nil {
 		return fmt.Errorf("root filesystem: %w", err)
 	}
@@ -686,7 +691,7 @@ func (p *ClonePlan) cloneRoot(ctx context.Context, run runner, res *CloneResult)
 	}
 	if !p.Sync {
 		p.rep.Phase("check root filesystem", 0)
-		if _, err := run.run(ctx, nil, "e2fsck", e2fsckArgs(att.Path, true), 1); err != nil {
+		if _, err := run.Run(ctx, nil, "e2fsck", e2fsckArgs(att.Path, true), 1); err != nil {
 			return fmt.Errorf("root partition: %w", err)
 		}
 	}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
 
 	"golang.org/x/sys/unix"
@@ -83,24 +82,4 @@ func copyTimes(src, dst string) error {
 		return fmt.Errorf("set times of %s: %w", dst, err)
 	}
 	return nil
-}
-
-// mountReadOnly mounts an ext4 read-only without replaying its journal
-// (noload): the source may be a disk whose filesystem was not unmounted
-// cleanly, and must not change.
-func mountReadOnly(dev string) (string, func() error, error) {
-	dir, err := os.MkdirTemp("", "pibackup-clone-src-")
-	if err != nil {
-		return "", nil, err
-	}
-	if err := unix.Mount(dev, dir, "ext4", unix.MS_RDONLY|unix.MS_NOATIME, "noload"); err != nil {
-		os.Remove(dir)
-		return "", nil, fmt.Errorf("mount %s read-only: %w", dev, err)
-	}
-	return dir, func() error {
-		if err := unix.Unmount(dir, 0); err != nil {
-			return err
-		}
-		return os.Remove(dir)
-	}, nil
 }

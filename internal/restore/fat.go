@@ -58,16 +58,11 @@ func rewriteCmdlines(f *os.File, start, size int64, m *ids) ([]change, error) {
 		for i := range changes {
 			changes[i].File = p[1:]
 		}
-		w, err := fsys.OpenFile(p, os.O_RDWR|os.O_TRUNC)
-		if err != nil {
-			return nil, fmt.Errorf("boot partition: open %s: %w", p, err)
-		}
-		if _, err := io.WriteString(w, s); err != nil {
-			w.Close()
-			return nil, fmt.Errorf("boot partition: write %s: %w", p, err)
-		}
-		if err := w.Close(); err != nil {
-			return nil, fmt.Errorf("boot partition: write %s: %w", p, err)
+		if _, err := disklayout.WriteFATFile(fsys, p, func(w io.Writer) (int64, error) {
+			n, err := io.WriteString(w, s)
+			return int64(n), err
+		}); err != nil {
+			return nil, fmt.Errorf("boot partition: %w", err)
 		}
 		all = append(all, changes...)
 	}

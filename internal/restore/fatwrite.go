@@ -17,9 +17,9 @@ import (
 	"github.com/diskfs/go-diskfs/filesystem"
 	"github.com/diskfs/go-diskfs/filesystem/fat16"
 	"github.com/diskfs/go-diskfs/filesystem/fat32"
-	"golang.org/x/sys/unix"
 
 	"github.com/pibackup/pibackup/internal/backupset"
+	"github.com/pibackup/pibackup/internal/disklayout"
 	"github.com/pibackup/pibackup/internal/treelist"
 )
 
@@ -160,7 +160,7 @@ func fillFATFromTree(ctx context.Context, fsys filesystem.FileSystem, dir string
 				return fmt.Errorf("FAT mkdir %s: %w", name, err)
 			}
 		case d.Type().IsRegular():
-			src, err := openInRoot(dir, rel, unix.O_RDONLY)
+			src, err := openInRoot(dir, rel, os.O_RDONLY)
 			if err != nil {
 				return err
 			}
@@ -201,7 +201,7 @@ func fillFATFromListing(ctx context.Context, fsys filesystem.FileSystem, g *goTr
 				return total, fmt.Errorf("FAT mkdir %s: %w", name, err)
 			}
 		case 'f':
-			n, err := writeFATFileFunc(fsys, name, func(w io.Writer) (int64, error) {
+			n, err := disklayout.WriteFATFile(fsys, name, func(w io.Writer) (int64, error) {
 				n, err := g.content.Copy(ctx, e, w)
 				if errors.Is(err, treelist.ErrContent) {
 					err = fmt.Errorf("%w: %w", err, ErrDamaged)
@@ -223,27 +223,5 @@ func fillFATFromListing(ctx context.Context, fsys filesystem.FileSystem, g *goTr
 }
 
 func writeFATFile(fsys filesystem.FileSystem, name string, r io.Reader) (int64, error) {
-	return writeFATFileFunc(fsys, name, func(w io.Writer) (int64, error) { return io.Copy(w, r) })
-}
-
-// writeFATFileFunc creates the FAT file name (and its folder) and fills
-// it with fill.
-func writeFATFileFunc(fsys filesystem.FileSystem, name string, fill func(io.Writer) (int64, error)) (int64, error) {
-	if dir := path.Dir(name); dir != "/" {
-		if err := fsys.Mkdir(dir); err != nil {
-			return 0, fmt.Errorf("FAT mkdir %s: %w", dir, err)
-		}
-	}
-	w, err := fsys.OpenFile(name, os.O_CREATE|os.O_RDWR|os.O_TRUNC)
-	if err != nil {
-		return 0, fmt.Errorf("FAT create %s: %w", name, err)
-	}
-	n, err := fill(w)
-	if cerr := w.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return n, fmt.Errorf("FAT write %s: %w", name, err)
-	}
-	return n, nil
+	return disklayout.WriteFATFile(fsys, name, func(w io.Writer) (int64, error) { return io.Copy(w, r) })
 }

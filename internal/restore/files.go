@@ -295,7 +295,7 @@ func (p *Plan) executeFiles(ctx context.Context, res *Result) (err error) {
 			res.Incomplete = false
 		}
 	}()
-	run := runner{log: p.log}
+	run := blockdev.Runner{Log: p.log}
 
 	// Boot partition.
 	boot := p.partition(p.boot)
@@ -370,7 +370,7 @@ func (p *Plan) newFATSerial(f *os.File, boot backupset.Partition) error {
 
 // restoreRoot formats the root partition, fills it from the set, fixes
 // /etc/fstab and checks it.
-func (p *Plan) restoreRoot(ctx context.Context, run runner, f *os.File, root backupset.Partition, res *Result) (int64, error) {
+func (p *Plan) restoreRoot(ctx context.Context, run blockdev.Runner, f *os.File, root backupset.Partition, res *Result) (int64, error) {
 	s := p.set
 	return p.makeRoot(ctx, run, root, res, func(mnt string) (int64, error) {
 		switch s.kind {
@@ -393,7 +393,7 @@ func (p *Plan) restoreRoot(ctx context.Context, run runner, f *os.File, root bac
 				return n, nil
 			}
 			p.rep.Phase("root filesystem", p.rootData)
-			if _, err := run.run(ctx, nil, "rsync", rsyncRestoreArgs(p.o.LocalDir, mnt, s.name.Host)); err != nil {
+			if _, err := run.Run(ctx, nil, "rsync", rsyncRestoreArgs(p.o.LocalDir, mnt, s.name.Host)); err != nil {
 				return 0, fmt.Errorf("root filesystem: %w", err)
 			}
 			p.rep.Add(p.rootData)
@@ -405,7 +405,7 @@ func (p *Plan) restoreRoot(ctx context.Context, run runner, f *os.File, root bac
 
 // makeRoot formats the root partition ext4, mounts it, lets fill copy the
 // files in, rewrites /etc/fstab, and checks the filesystem.
-func (p *Plan) makeRoot(ctx context.Context, run runner, root backupset.Partition, res *Result, fill func(mnt string) (int64, error)) (int64, error) {
+func (p *Plan) makeRoot(ctx context.Context, run blockdev.Runner, root backupset.Partition, res *Result, fill func(mnt string) (int64, error)) (int64, error) {
 	s := p.set
 	att, err := blockdev.AttachPartition(ctx, p.Target.Path, 0, root.Start, root.Size, false)
 	if err != nil {
@@ -414,10 +414,10 @@ func (p *Plan) makeRoot(ctx context.Context, run runner, root backupset.Partitio
 	defer att.Detach()
 	p.rep.Phase("format root filesystem", 0)
 	uuid := p.ids.fsUUID(root.Number)
-	if _, err := run.run(ctx, nil, "mkfs.ext4", mkfsExt4Args(att.Path, p.rootLabel, uuid, root.Size)); err != nil {
+	if _, err := run.Run(ctx, nil, "mkfs.ext4", mkfsExt4Args(att.Path, p.rootLabel, uuid, root.Size)); err != nil {
 		return 0, fmt.Errorf("root partition: %w", err)
 	}
-	mnt, unmount, err := MountExt4(att.Path, false)
+	mnt, unmount, err := blockdev.MountExt4(att.Path, false)
 	if err != nil {
 		return 0, fmt.Errorf("root partition: %w", err)
 	}
@@ -448,12 +448,12 @@ func (p *Plan) makeRoot(ctx context.Context, run runner, root backupset.Partitio
 		return n, fmt.Errorf("root partition: %w", err)
 	}
 	if keepUUID != "" {
-		if _, err := run.run(ctx, nil, "tune2fs", tune2fsUUIDArgs(att.Path, keepUUID)); err != nil {
+		if _, err := run.Run(ctx, nil, "tune2fs", tune2fsUUIDArgs(att.Path, keepUUID)); err != nil {
 			return n, fmt.Errorf("root partition: %w", err)
 		}
 	}
 	p.rep.Phase("check root filesystem", 0)
-	if _, err := run.run(ctx, nil, "e2fsck", e2fsckArgs(att.Path, true), 1); err != nil {
+	if _, err := run.Run(ctx, nil, "e2fsck", e2fsckArgs(att.Path, true), 1); err != nil {
 		return n, fmt.Errorf("root partition: %w", err)
 	}
 	return n, nil
@@ -565,13 +565,13 @@ func (p *Plan) readBack() error {
 // extractTar extracts the tar payload name into the mounted folder mnt
 // with GNU tar, and returns the uncompressed bytes. It fails unless the
 // whole stream was read and checked (payload.finish).
-func (p *Plan) extractTar(ctx context.Context, run runner, name string, c backupset.Compression, mnt string) (int64, error) {
+func (p *Plan) extractTar(ctx context.Context, run blockdev.Runner, name string, c backupset.Compression, mnt string) (int64, error) {
 	r, err := p.set.openPayload(name, c, p.rep, true)
 	if err != nil {
 		return 0, err
 	}
 	defer r.Close()
-	_, warnings, err := run.runWarn(ctx, r, "tar", tarExtractArgs(mnt))
+	_, warnings, err := run.RunWarn(ctx, r, "tar", tarExtractArgs(mnt))
 	if err != nil {
 		// A hostile or damaged archive makes GNU tar fail; the set's own
 		// check (CheckTar, which verify runs too) names the member, and

@@ -64,7 +64,7 @@ func TestRestoreHostileTar(t *testing.T) {
 			if err := os.Mkdir(tmp, 0o755); err != nil {
 				t.Fatal(err)
 			}
-			t.Setenv("TMPDIR", tmp) // the restore's mount folder: tmp/pibackup-restore-*
+			t.Setenv("TMPDIR", tmp) // the restore's mount folder: tmp/pibackup-mnt-*
 
 			set := copySet(t, fx.sets["b-tgz"])
 			payload := filepath.Base(set) + ".tgz"

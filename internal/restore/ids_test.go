@@ -118,8 +118,6 @@ func TestArgv(t *testing.T) {
 		{e2fsckArgs("/dev/loop1", false), []string{"-f", "-n", "/dev/loop1"}},
 		{resize2fsArgs("/dev/loop1"), []string{"/dev/loop1"}},
 		{tune2fsUUIDArgs("/dev/loop1", "u"), []string{"-U", "u", "/dev/loop1"}},
-		{e2labelArgs("/dev/loop1", "rootfs"), []string{"/dev/loop1", "rootfs"}},
-		{mkfsVfatArgs("/dev/loop2", 32, "bootfs", "1234ABCD", 8192), []string{"-F", "32", "-h", "8192", "-n", "bootfs", "-i", "1234ABCD", "/dev/loop2"}},
 		{mkswapArgs("/dev/loop4", "", "u"), []string{"-U", "u", "/dev/loop4"}},
 	}
 	for i, tt := range tests {

@@ -293,7 +293,7 @@ func (p *Plan) checkImageLength(n int64) error {
 // adjustImage grows the root filesystem, and gives the copy new ids and
 // the boot configuration that names them.
 func (p *Plan) adjustImage(ctx context.Context, f *os.File, res *Result) error {
-	run := runner{log: p.log}
+	run := blockdev.Runner{Log: p.log}
 	if p.root != 0 {
 		root := p.partition(p.root)
 		id, err := disklayout.Identify(io.NewSectionReader(f, root.Start, root.Size))
@@ -332,7 +332,7 @@ func (p *Plan) adjustImageBoot(f *os.File, res *Result) error {
 	return nil
 }
 
-func (p *Plan) adjustImageRoot(ctx context.Context, run runner, root backupset.Partition, res *Result) error {
+func (p *Plan) adjustImageRoot(ctx context.Context, run blockdev.Runner, root backupset.Partition, res *Result) error {
 	att, err := blockdev.AttachPartition(ctx, p.Target.Path, 0, root.Start, root.Size, false)
 	if err != nil {
 		return fmt.Errorf("root partition: %w", err)
@@ -340,22 +340,22 @@ func (p *Plan) adjustImageRoot(ctx context.Context, run runner, root backupset.P
 	defer att.Detach()
 	// resize2fs and tune2fs -U both want a freshly checked filesystem.
 	p.rep.Phase("check root filesystem", 0)
-	if _, err := run.run(ctx, nil, "e2fsck", e2fsckArgs(att.Path, true), 1); err != nil {
+	if _, err := run.Run(ctx, nil, "e2fsck", e2fsckArgs(att.Path, true), 1); err != nil {
 		return fmt.Errorf("root partition: %w", err)
 	}
 	if p.growRoot {
 		p.rep.Phase("grow root filesystem", 0)
-		if _, err := run.run(ctx, nil, "resize2fs", resize2fsArgs(att.Path)); err != nil {
+		if _, err := run.Run(ctx, nil, "resize2fs", resize2fsArgs(att.Path)); err != nil {
 			return fmt.Errorf("root partition: %w", err)
 		}
 	}
 	if p.o.KeepIDs {
 		return nil
 	}
-	if _, err := run.run(ctx, nil, "tune2fs", tune2fsUUIDArgs(att.Path, p.ids.fsUUID(root.Number))); err != nil {
+	if _, err := run.Run(ctx, nil, "tune2fs", tune2fsUUIDArgs(att.Path, p.ids.fsUUID(root.Number))); err != nil {
 		return fmt.Errorf("root partition: %w", err)
 	}
-	mnt, unmount, err := MountExt4(att.Path, false)
+	mnt, unmount, err := blockdev.MountExt4(att.Path, false)
 	if err != nil {
 		return fmt.Errorf("root partition: %w", err)
 	}

@@ -282,7 +282,7 @@ func (p *Plan) writeImageShrunk(ctx context.Context, f *os.File, zr *payload, he
 	if err := p.checkImageLength(zr.N); err != nil {
 		return err
 	}
-	run := runner{log: p.log}
+	run := blockdev.Runner{Log: p.log}
 	m, err := p.fillShrunkRoot(ctx, run, srcPath, srcOff, res)
 	if err != nil {
 		return err
@@ -307,7 +307,7 @@ func (p *Plan) writeImageShrunk(ctx context.Context, f *os.File, zr *payload, he
 
 // fillShrunkRoot formats the target's (smaller) root partition and copies
 // the files of the image's root filesystem, at srcOff in srcPath, into it.
-func (p *Plan) fillShrunkRoot(ctx context.Context, run runner, srcPath string, srcOff int64, res *Result) (int64, error) {
+func (p *Plan) fillShrunkRoot(ctx context.Context, run blockdev.Runner, srcPath string, srcOff int64, res *Result) (int64, error) {
 	sh := p.shrink
 	sa, err := blockdev.AttachPartition(ctx, srcPath, 0, srcOff, sh.src.Size, sh.inPlace != "")
 	if err != nil {
@@ -317,11 +317,11 @@ func (p *Plan) fillShrunkRoot(ctx context.Context, run runner, srcPath string, s
 	if sh.recover {
 		// Only a scratch copy gets here: replay the journal into it, so
 		// the files are those the system last wrote.
-		if _, err := run.run(ctx, nil, "e2fsck", e2fsckArgs(sa.Path, true), 1); err != nil {
+		if _, err := run.Run(ctx, nil, "e2fsck", e2fsckArgs(sa.Path, true), 1); err != nil {
 			return 0, fmt.Errorf("image root: %w", err)
 		}
 	}
-	srcDir, unmountSrc, err := mountReadOnly(sa.Path)
+	srcDir, unmountSrc, err := blockdev.MountTempRO(sa.Path, "ext4")
 	if err != nil {
 		return 0, fmt.Errorf("image root: %w", err)
 	}
@@ -336,7 +336,7 @@ func (p *Plan) fillShrunkRoot(ctx context.Context, run runner, srcPath string, s
 	}
 	return p.makeRoot(ctx, run, root, res, func(mnt string) (int64, error) {
 		p.rep.Phase("root filesystem", p.rootData)
-		out, err := run.run(ctx, nil, "rsync", imageRootRsyncArgs(srcDir, mnt))
+		out, err := run.Run(ctx, nil, "rsync", imageRootRsyncArgs(srcDir, mnt))
 		if err != nil {
 			return 0, fmt.Errorf("root filesystem: %w", err)
 		}
@@ -386,12 +386,12 @@ func (p *Plan) scratchOnTarget(ctx context.Context) (string, func() error, error
 	if err != nil {
 		return "", nil, fmt.Errorf("temporary filesystem: %w", err)
 	}
-	run := runner{log: p.log}
-	if _, err := run.run(ctx, nil, "mkfs.ext4", []string{"-F", "-q", "-O", "^has_journal", "-m", "0", att.Path}); err != nil {
+	run := blockdev.Runner{Log: p.log}
+	if _, err := run.Run(ctx, nil, "mkfs.ext4", []string{"-F", "-q", "-O", "^has_journal", "-m", "0", att.Path}); err != nil {
 		att.Detach()
 		return "", nil, fmt.Errorf("temporary filesystem: %w", err)
 	}
-	dir, unmount, err := MountExt4(att.Path, false)
+	dir, unmount, err := blockdev.MountExt4(att.Path, false)
 	if err != nil {
 		att.Detach()
 		return "", nil, fmt.Errorf("temporary filesystem: %w", err)
@@ -404,7 +404,7 @@ func (p *Plan) scratchOnTarget(ctx context.Context) (string, func() error, error
 // growShrunkRoot grows the root filesystem, made in the first
 // shrink.onTarget bytes of its partition, over the temporary one to
 // fill the partition.
-func (p *Plan) growShrunkRoot(ctx context.Context, run runner) error {
+func (p *Plan) growShrunkRoot(ctx context.Context, run blockdev.Runner) error {
 	root := p.partition(p.root)
 	att, err := blockdev.AttachPartition(ctx, p.Target.Path, 0, root.Start, root.Size, false)
 	if err != nil {
@@ -412,7 +412,7 @@ func (p *Plan) growShrunkRoot(ctx context.Context, run runner) error {
 	}
 	defer att.Detach()
 	p.rep.Phase("grow root filesystem", 0)
-	if _, err := run.run(ctx, nil, "resize2fs", resize2fsArgs(att.Path)); err != nil {
+	if _, err := run.Run(ctx, nil, "resize2fs", resize2fsArgs(att.Path)); err != nil {
 		return fmt.Errorf("root partition: %w", err)
 	}
 	return nil

@@ -308,7 +308,7 @@ func (p *Plan) executePartitions(ctx context.Context, res *Result) (err error) {
 			res.Incomplete = false
 		}
 	}()
-	run := runner{log: p.log}
+	run := blockdev.Runner{Log: p.log}
 	for _, n := range p.selected {
 		q := p.partition(n)
 		pp := s.partPayloads[n]
@@ -403,7 +403,7 @@ func (p *Plan) setFATIDs(f *os.File, q backupset.Partition) error {
 // restoreExtPart formats q (ext2/3/4) with the planned UUID and the
 // source's label, fills it from its tar or tree, fixes /etc/fstab when it
 // is the root, and checks it.
-func (p *Plan) restoreExtPart(ctx context.Context, run runner, q backupset.Partition, pp partPayload, kind string, res *Result) (int64, error) {
+func (p *Plan) restoreExtPart(ctx context.Context, run blockdev.Runner, q backupset.Partition, pp partPayload, kind string, res *Result) (int64, error) {
 	s := p.set
 	att, err := blockdev.AttachPartition(ctx, p.Target.Path, 0, q.Start, q.Size, false)
 	if err != nil {
@@ -415,10 +415,10 @@ func (p *Plan) restoreExtPart(ctx context.Context, run runner, q backupset.Parti
 	if src, ok := disklayout.PartitionByNumber(p.Source, q.Number); ok {
 		label = src.Label
 	}
-	if _, err := run.run(ctx, nil, "mkfs."+kind, mkfsExt4Args(att.Path, label, p.ids.fsUUID(q.Number), q.Size)); err != nil {
+	if _, err := run.Run(ctx, nil, "mkfs."+kind, mkfsExt4Args(att.Path, label, p.ids.fsUUID(q.Number), q.Size)); err != nil {
 		return 0, err
 	}
-	mnt, unmount, err := MountExt4(att.Path, false)
+	mnt, unmount, err := blockdev.MountExt4(att.Path, false)
 	if err != nil {
 		return 0, err
 	}
@@ -439,7 +439,7 @@ func (p *Plan) restoreExtPart(ctx context.Context, run runner, q backupset.Parti
 	} else if pp.dir {
 		p.rep.Phase(fmt.Sprintf("partition %d", q.Number), 0)
 		src := filepath.Join(p.o.LocalDir, pp.name)
-		if _, err := run.run(ctx, nil, "rsync", rsyncRestoreArgs(src, mnt, s.name.Host)); err != nil {
+		if _, err := run.Run(ctx, nil, "rsync", rsyncRestoreArgs(src, mnt, s.name.Host)); err != nil {
 			return 0, err
 		}
 	} else {
@@ -469,12 +469,12 @@ func (p *Plan) restoreExtPart(ctx context.Context, run runner, q backupset.Parti
 		return n, err
 	}
 	if keepUUID != "" {
-		if _, err := run.run(ctx, nil, "tune2fs", tune2fsUUIDArgs(att.Path, keepUUID)); err != nil {
+		if _, err := run.Run(ctx, nil, "tune2fs", tune2fsUUIDArgs(att.Path, keepUUID)); err != nil {
 			return n, err
 		}
 	}
 	p.rep.Phase(fmt.Sprintf("check partition %d", q.Number), 0)
-	if _, err := run.run(ctx, nil, "e2fsck", e2fsckArgs(att.Path, true), 1); err != nil {
+	if _, err := run.Run(ctx, nil, "e2fsck", e2fsckArgs(att.Path, true), 1); err != nil {
 		return n, err
 	}
 	return n, nil
@@ -482,7 +482,7 @@ func (p *Plan) restoreExtPart(ctx context.Context, run runner, q backupset.Parti
 
 // makeSwap recreates the swap partitions the set records (-P sets skip
 // them) with their label and planned UUID.
-func (p *Plan) makeSwap(ctx context.Context, run runner) error {
+func (p *Plan) makeSwap(ctx context.Context, run blockdev.Runner) error {
 	for _, q := range p.Source.Partitions {
 		if q.FSType != "swap" || slices.Contains(p.selected, q.Number) {
 			continue
@@ -492,7 +492,7 @@ func (p *Plan) makeSwap(ctx context.Context, run runner) error {
 		if err != nil {
 			return fmt.Errorf("partition %d: %w", q.Number, err)
 		}
-		_, err = run.run(ctx, nil, "mkswap", mkswapArgs(att.Path, q.Label, p.ids.fsUUID(q.Number)))
+		_, err = run.Run(ctx, nil, "mkswap", mkswapArgs(att.Path, q.Label, p.ids.fsUUID(q.Number)))
 		att.Detach()
 		if err != nil {
 			return fmt.Errorf("partition %d: %w", q.Number, err)

@@ -35,6 +35,7 @@ import (
 	"time"
 
 	"github.com/pibackup/pibackup/internal/backupset"
+	"github.com/pibackup/pibackup/internal/blockdev"
 	"github.com/pibackup/pibackup/internal/disklayout"
 	"github.com/pibackup/pibackup/internal/i18n"
 	sealed "github.com/pibackup/pibackup/internal/payload" // restore has its own payload type
@@ -56,7 +57,10 @@ type Options struct {
 	// plan says how to set the boot order. "" is unknown.
 	Board string
 	// Keys open an encrypted set (sealed.LoadKeys); nil for none.
-	Keys     *sealed.Keys
+	Keys *sealed.Keys
+	// Sys is where the target checks read the mount table and sysfs;
+	// the zero value means the running kernel's.
+	Sys      blockdev.Sys
 	Log      *slog.Logger
 	Progress progress.Reporter
 }
@@ -138,7 +142,7 @@ func NewPlan(ctx context.Context, o Options) (*Plan, error) {
 	if len(o.Partitions) > 0 && p.set.kind != kindPartition {
 		return nil, fmt.Errorf("%w; %s is a %s set", ErrPartitionChoice, o.SetName, p.set.name.Type)
 	}
-	p.Target, err = inspectTarget(o.Target, o.Size, []string{o.LocalDir})
+	p.Target, err = inspectTarget(o.Sys.OrHost(), o.Target, o.Size, []string{o.LocalDir})
 	if err != nil {
 		return nil, err
 	}

@@ -64,7 +64,7 @@ var ErrSizeOfDisk = errors.New("a size is only for image files")
 // inspectTarget checks a target and learns its size. protect lists paths
 // (the set folder) whose disk must not be the target. size is the size an
 // image file should have (0: keep or refuse).
-func inspectTarget(path string, size int64, protect []string) (*Target, error) {
+func inspectTarget(sys blockdev.Sys, path string, size int64, protect []string) (*Target, error) {
 	if path == "" {
 		return nil, fmt.Errorf("no target given: %w", ErrTarget)
 	}
@@ -109,7 +109,7 @@ func inspectTarget(path string, size int64, protect []string) (*Target, error) {
 			}
 		}
 	}
-	if err := blockdev.Host().CheckTarget(path, protect...); err != nil {
+	if err := sys.CheckTarget(path, protect...); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrTarget, err)
 	}
 	if !t.IsFile {
@@ -122,7 +122,7 @@ func inspectTarget(path string, size int64, protect []string) (*Target, error) {
 		if err != nil {
 			return nil, fmt.Errorf("size of %s: %w", path, err)
 		}
-		if info, err := blockdev.Host().Info(filepath.Base(path)); err == nil {
+		if info, err := sys.Info(filepath.Base(path)); err == nil {
 			t.Model = info.Model
 			if info.ReadOnly {
 				return nil, fmt.Errorf("%s is read-only (write-protect switch?): %w", path, ErrTarget)
@@ -242,5 +242,5 @@ func wipeTable(f *os.File, size int64) error {
 // so /dev/sdX1... match what was written. Loop devices without partition
 // scanning refuse; that is fine, we never use their partition nodes.
 func rereadTable(f *os.File) {
-	_ = unix.IoctlSetInt(int(f.Fd()), unix.BLKRRPART, 0)
+	_ = blockdev.RereadPartitions(f)
 }

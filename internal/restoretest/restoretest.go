@@ -330,7 +330,7 @@ func judge(ctx context.Context, res *Result, img string, fsys fs.FS, host string
 		checkRefs(res, "cmdline.txt", cmdlineRefs(cmdline), ids)
 	}
 	return withPartition(ctx, img, root, func(dev string) error {
-		mnt, unmount, err := restore.MountExt4(dev, true)
+		mnt, unmount, err := blockdev.MountExt4(dev, true)
 		if err != nil {
 			res.add("root filesystem", false, "cannot mount it read-only: %v", err)
 			return nil
