@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/pibackup/pibackup/internal/backupset"
+	"github.com/pibackup/pibackup/internal/blockdev"
 	"github.com/pibackup/pibackup/internal/progress"
 	"github.com/pibackup/pibackup/internal/treelist"
 )
@@ -161,7 +162,7 @@ func (r *runner) runRsync(ctx context.Context, args []string, copied func(name s
 	cmd := exec.CommandContext(ctx, "rsync", args...)
 	cmd.Env = append(os.Environ(), "LC_ALL=C")
 	cmd.SysProcAttr = childAttr()
-	stderr := &tailBuffer{max: 4096}
+	stderr := &blockdev.TailBuffer{Max: 4096}
 	cmd.Stderr = stderr
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -180,7 +181,7 @@ func (r *runner) runRsync(ctx context.Context, args []string, copied func(name s
 	r.log.Info("rsync ended", "duration", time.Since(start).Round(time.Millisecond), "err", err)
 	if err != nil {
 		var ee *exec.ExitError
-		msg := stderr.String()
+		msg := strings.TrimSpace(stderr.String())
 		if errors.As(err, &ee) && ee.ExitCode() == 24 && r.src.running {
 			note := "rsync: some files vanished while they were copied"
 			r.log.Warn(note)

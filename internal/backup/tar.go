@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/pibackup/pibackup/internal/backupset"
+	"github.com/pibackup/pibackup/internal/blockdev"
 	"github.com/pibackup/pibackup/internal/progress"
 )
 
@@ -87,19 +88,19 @@ func (r *runner) fatTar(ctx context.Context, rel string, part *backupset.Partiti
 }
 
 // tarCmd is GNU tar archiving dir to its standard output.
-func (r *runner) tarCmd(ctx context.Context, dir string, excludes []string) (*exec.Cmd, *tailBuffer) {
+func (r *runner) tarCmd(ctx context.Context, dir string, excludes []string) (*exec.Cmd, *blockdev.TailBuffer) {
 	args := TarArgs(dir, excludes)
 	cmd := exec.CommandContext(ctx, "tar", args...)
 	cmd.Env = append(os.Environ(), "LC_ALL=C")
 	cmd.SysProcAttr = childAttr()
-	stderr := &tailBuffer{max: 4096}
+	stderr := &blockdev.TailBuffer{Max: 4096}
 	cmd.Stderr = stderr
 	r.log.Debug("exec", "cmd", "tar "+strings.Join(args, " "))
 	return cmd, stderr
 }
 
 // tarExit turns how tar ended into the error of the archive's item.
-func (r *runner) tarExit(ctx context.Context, waitErr error, stderr *tailBuffer) error {
+func (r *runner) tarExit(ctx context.Context, waitErr error, stderr *blockdev.TailBuffer) error {
 	switch {
 	case ctx.Err() != nil:
 		return ctx.Err()
@@ -110,12 +111,12 @@ func (r *runner) tarExit(ctx context.Context, waitErr error, stderr *tailBuffer)
 	// GNU tar exits 1 when a file changed while it was read: expected on
 	// a running system, so a warning, not a failure.
 	if errors.As(waitErr, &ee) && ee.ExitCode() == 1 && r.src.running {
-		note := "tar: some files changed while they were read: " + stderr.String()
+		note := "tar: some files changed while they were read: " + strings.TrimSpace(stderr.String())
 		r.log.Warn(note)
 		r.man.Notes = append(r.man.Notes, note)
 		return nil
 	}
-	msg := stderr.String()
+	msg := strings.TrimSpace(stderr.String())
 	if strings.Contains(msg, "No space left on device") || strings.Contains(msg, "Disk quota exceeded") {
 		return fmt.Errorf("%w: %s", ErrNoSpace, lineWith(msg, "No space left on device", "Disk quota exceeded"))
 	}

@@ -284,22 +284,6 @@ func cmpOr(a, b string) string {
 	return b
 }
 
-// tailBuffer keeps the last max bytes written to it (a tool's stderr).
-type tailBuffer struct {
-	max int
-	b   []byte
-}
-
-func (t *tailBuffer) Write(p []byte) (int, error) {
-	t.b = append(t.b, p...)
-	if len(t.b) > t.max {
-		t.b = t.b[len(t.b)-t.max:]
-	}
-	return len(p), nil
-}
-
-func (t *tailBuffer) String() string { return strings.TrimSpace(string(t.b)) }
-
 // lineWith returns the first line of s holding one of the phrases.
 func lineWith(s string, phrases ...string) string {
 	for _, l := range strings.Split(s, "\n") {

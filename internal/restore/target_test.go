@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/pibackup/pibackup/internal/blockdev"
 )
 
 // TestInspectTargetErrors: a refused image file says what is wrong with a
@@ -23,7 +25,7 @@ func TestInspectTargetErrors(t *testing.T) {
 		f.Close()
 	}
 	for name, path := range cases {
-		_, err := inspectTarget(path, 0, nil)
+		_, err := inspectTarget(blockdev.Host(), path, 0, nil)
 		if !errors.Is(err, ErrNoSize) || !errors.Is(err, ErrTarget) {
 			t.Errorf("%s: %v; want ErrNoSize and ErrTarget", name, err)
 		} else if strings.Contains(err.Error(), "--") {
