@@ -383,20 +383,31 @@ func TestBackupSMB(t *testing.T) {
 	url := func(sub string) string {
 		return fmt.Sprintf("smb://%s@127.0.0.1:%d/%s/%s", s.User, s.Port, s.Share, sub)
 	}
-	for _, typ := range []string{"tgz", "ddz"} {
-		t.Run(typ, func(t *testing.T) {
-			if err := os.Mkdir(filepath.Join(share, typ), 0o700); err != nil {
+	// Every type a share holds (rsync needs a filesystem: refused on
+	// every server, tested over SFTP).
+	for _, tc := range []struct {
+		name string
+		args []string
+	}{
+		{"dd", []string{"-t", "dd"}},
+		{"ddz", []string{"-t", "ddz"}},
+		{"tar", []string{"-t", "tar"}},
+		{"tgz", []string{"-t", "tgz"}},
+		{"tgz-P", []string{"-t", "tgz", "-P", "*"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := os.Mkdir(filepath.Join(share, tc.name), 0o700); err != nil {
 				t.Fatal(err)
 			}
-			u := url(typ)
-			if code, out, errOut := cli(context.Background(), append(append([]string{"backup", "-t", typ, "--source-disk", d.Path}, flags...), u)...); code != 0 {
+			u := url(tc.name)
+			if code, out, errOut := cli(context.Background(), append(append(append([]string{"backup", "--source-disk", d.Path}, tc.args...), flags...), u)...); code != 0 {
 				t.Fatalf("backup to %s: exit %d\n%s%s", u, code, out, errOut)
 			}
 			l := listJSON(t, u, flags...)
 			if len(l) != 1 || l[0].Incomplete || l[0].Verifiable != "checksums" {
 				t.Fatalf("list --json %s: %+v", u, l)
 			}
-			readManifest(t, filepath.Join(share, typ, "testpi", l[0].Set))
+			readManifest(t, filepath.Join(share, tc.name, "testpi", l[0].Set))
 			if code, out, errOut := cli(context.Background(), append(append([]string{"verify"}, flags...), l[0].Path)...); code != 0 {
 				t.Errorf("verify %s: exit %d\n%s%s", l[0].Path, code, out, errOut)
 			}
