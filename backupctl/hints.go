@@ -28,6 +28,9 @@ var flagHints = []struct {
 	{restore.ErrNoSize, "give the size of the image file with --size"},
 	{restore.ErrSizeOfDisk, "leave out --size"},
 	{restore.ErrPartitionChoice, "leave out --partitions"},
+	{restore.ErrRootElsewhere, "give the disk for the root's copy with --root-to (the boot partition goes to --to)"},
+	{restore.ErrNoRootDisk, "leave out --root-to"},
+	{restore.ErrRootTargetIsTarget, "give --root-to another disk than --to"},
 	{restoretest.ErrOverLimit, "raise --max-space"},
 	{restoretest.ErrNoSpace, "give another --work-dir"},
 }

@@ -158,7 +158,7 @@ func planSet(in planInput) (*Plan, error) {
 		p.Source = fmt.Sprintf("running system (/ and %s on %s)", s.bootDir, s.devName)
 	}
 	if e := in.opts.Encrypt; e != nil {
-		p.Notes = append(p.Notes, fmt.Sprintf("payloads encrypted with age to %d recipient(s) (names end in .age); restore needs the key (--age-identity); raspiBackup cannot restore this set", len(e.Info().Recipients)))
+		p.Notes = append(p.Notes, fmt.Sprintf("payloads encrypted with age to %d recipient(s) (names end in .age); a restore needs the key; raspiBackup cannot restore this set", len(e.Info().Recipients)))
 	}
 	if why := backupset.RaspiBackupProblem(in.typ, in.comp); why != "" {
 		// Said before anything is written: the user may want a set that

@@ -124,9 +124,9 @@ func NewClonePlan(ctx context.Context, o CloneOptions) (*ClonePlan, error) {
 	}
 	switch {
 	case p.rootDev != "" && o.RootTarget == "":
-		return nil, fmt.Errorf("the root filesystem is on %s, the boot partition on %s: give the disk for the root's copy with --root-to (the boot partition goes to --to)", p.rootDev, p.srcDev)
+		return nil, fmt.Errorf("the root filesystem is on %s, the boot partition on %s: %w", p.rootDev, p.srcDev, ErrRootElsewhere)
 	case p.rootDev == "" && o.RootTarget != "":
-		return nil, fmt.Errorf("--root-to is for a system whose root is on another disk than its boot partition; %s holds both", p.srcDev)
+		return nil, fmt.Errorf("%s holds both boot and root: %w", p.srcDev, ErrNoRootDisk)
 	}
 	src, err := disklayout.ReadFile(p.srcDev)
 	if err != nil {
@@ -177,7 +177,7 @@ func NewClonePlan(ctx context.Context, o CloneOptions) (*ClonePlan, error) {
 	}
 	if p.rootDev != "" {
 		if abs(o.RootTarget) == abs(o.Target) {
-			return nil, fmt.Errorf("--root-to %s is the --to disk: boot and root go to two disks, as on the source", o.RootTarget)
+			return nil, fmt.Errorf("%s: %w", o.RootTarget, ErrRootTargetIsTarget)
 		}
 		if p.RootTarget, err = inspectTarget(sys, o.RootTarget, o.RootSize, append(protect, o.Target)); err != nil {
 			return nil, fmt.Errorf("root target: %w", err)
@@ -791,6 +791,19 @@ func parseRsyncStats(s string) rsyncStats {
 	}
 	return rsyncStats{files: num(rsyncFilesRE), transferred: num(rsyncBytesRE)}
 }
+
+// Errors of a clone whose root is on its own disk. They say what is
+// wrong; backupctl names the flag that fixes it.
+var (
+	// ErrRootElsewhere: the source's root is on another disk than its
+	// boot partition, and no second target was given for it.
+	ErrRootElsewhere = errors.New("the root's copy needs a disk of its own")
+	// ErrNoRootDisk: a second target was given for a source whose root
+	// is on the boot disk.
+	ErrNoRootDisk = errors.New("a separate root target is only for a root on another disk")
+	// ErrRootTargetIsTarget: the root's target is the boot's target.
+	ErrRootTargetIsTarget = errors.New("the root's target is the boot partition's target: boot and root go to two disks, as on the source")
+)
 
 // ErrSameDisk is returned when source and target are one disk.
 var ErrSameDisk = errors.New("source and target are the same disk")

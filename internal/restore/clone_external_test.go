@@ -3,6 +3,7 @@ package restore
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -86,7 +87,7 @@ func TestCloneExternalRoot(t *testing.T) {
 	bootT, rootT := filepath.Join(dir, "sd-clone.img"), filepath.Join(dir, "usb-clone.img")
 	ctx := context.Background()
 
-	if _, err := NewClonePlan(ctx, CloneOptions{Source: sd, RootSource: usb, Target: bootT, Size: 128 << 20}); err == nil || !strings.Contains(err.Error(), "--root-to") {
+	if _, err := NewClonePlan(ctx, CloneOptions{Source: sd, RootSource: usb, Target: bootT, Size: 128 << 20}); !errors.Is(err, ErrRootElsewhere) {
 		t.Errorf("external root without a root target: %v", err)
 	}
 	if _, err := NewClonePlan(ctx, CloneOptions{Source: sd, RootSource: usb, Target: bootT, Size: 128 << 20, RootTarget: usb}); err == nil {
