@@ -276,7 +276,7 @@ func stat(p, rel string, links map[[2]uint64]string, reuse *Reuse, buf []byte, s
 	if err := unix.Lstat(p, &s); err != nil {
 		return Entry{}, x, &fs.PathError{Op: "lstat", Path: p, Err: err}
 	}
-	e := Entry{Mode: s.Mode & 0o7777, UID: s.Uid, GID: s.Gid, MtimeNS: s.Mtim.Nano(),
+	e := Entry{Mode: uint32(s.Mode) & 0o7777, UID: s.Uid, GID: s.Gid, MtimeNS: s.Mtim.Nano(),
 		Hash: None, Rdev: None, XattrHash: None, Link: None, Path: rel}
 	switch s.Mode & unix.S_IFMT {
 	case unix.S_IFDIR:
@@ -334,7 +334,7 @@ func stat(p, rel string, links map[[2]uint64]string, reuse *Reuse, buf []byte, s
 func hashFile(p string, buf []byte) (string, error) {
 	// O_NOATIME: listing a set must not rewrite the atime of every file
 	// (it is not allowed for files we do not own; root owns them all).
-	f, err := os.OpenFile(p, os.O_RDONLY|unix.O_NOATIME, 0)
+	f, err := os.OpenFile(p, os.O_RDONLY|oNoAtime, 0)
 	if err != nil {
 		f, err = os.Open(p)
 		if err != nil {
@@ -517,7 +517,7 @@ func (r *Reuse) lookup(rel string, s *unix.Stat_t) (string, bool) {
 		// Not written by rsync in this run: a hardlink of the link-dest
 		// tree's file, which the previous listing describes.
 		p, ok := r.prev[rel]
-		if !ok || s.Size != p.size || s.Mtim.Nano() != p.mtimeNS || s.Mode&0o7777 != p.mode || s.Uid != p.uid || s.Gid != p.gid {
+		if !ok || s.Size != p.size || s.Mtim.Nano() != p.mtimeNS || uint32(s.Mode)&0o7777 != p.mode || s.Uid != p.uid || s.Gid != p.gid {
 			return "", false
 		}
 		return p.hash, true
