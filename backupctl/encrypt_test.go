@@ -387,7 +387,7 @@ func TestBackupEncryptedRefusals(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"-t", "rsync", "--encrypt-to", rcpt}, "use -t tgz"},
+		{[]string{"-t", "rsync", "--encrypt-to", rcpt}, "cannot be encrypted; a tgz or tar.zst set can; these options do not go together: --encrypt-to/--encrypt-passphrase-file, -t"},
 		{[]string{"-t", "tgz", "--encrypt-to", "age1notakey"}, "encrypt-to"},
 		{[]string{"-t", "tgz", "--encrypt-to", "/nonexistent/recipients"}, "neither a recipient"},
 	} {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -87,9 +88,35 @@ func TestFlagHint(t *testing.T) {
 	}{
 		{fmt.Errorf("x.img does not exist and %w to create: %w", restore.ErrNoSize, restore.ErrTarget), "--size"},
 		{fmt.Errorf("%w: %w (no /etc/hostname on the source root)", backup.ErrPreflight, backup.ErrNoHostName), "--hostname"},
+		{fmt.Errorf("backup: %w", &backup.OptionError{Options: []string{"BootTar", "Type"}, Why: "x"}), "do not go together: --boot-tar, -t"},
 	} {
 		if h := flagHint(tc.err); !strings.Contains(h, tc.want) {
 			t.Errorf("flagHint(%v) = %q; want %s", tc.err, h, tc.want)
+		}
+	}
+}
+
+// TestBackupOptionConflicts: options that do not go together are refused
+// before anything is written, with exit 3; the engine's reason names no
+// flag, the CLI's hint names the flags.
+func TestBackupOptionConflicts(t *testing.T) {
+	d := fixture(t)
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-t", "dd", "--boot-tar"}, "a dd image holds the boot partition; these options do not go together: --boot-tar, -t"},
+		{[]string{"-t", "tgz", "-P", "*", "--boot-tar"}, "do not go together: --boot-tar, -P"},
+		{[]string{"-t", "ddz", "--exclude", "/var/cache/*"}, "excludes do not apply to dd images; these options do not go together: --exclude, -t"},
+		{[]string{"-t", "tar", "--used-partitions-only"}, "do not go together: --used-partitions-only, -t"},
+	} {
+		backups := t.TempDir()
+		code, _, errOut := cli(context.Background(), append(append([]string{"backup", "--source-disk", d.Path}, tc.args...), backups)...)
+		if code != exitPreflight || !strings.Contains(errOut, tc.want) {
+			t.Errorf("%q: exit %d, want %d and %q:\n%s", tc.args, code, exitPreflight, tc.want, errOut)
+		}
+		if ents, _ := os.ReadDir(backups); len(ents) != 0 {
+			t.Errorf("%q: a refused backup wrote %d entries", tc.args, len(ents))
 		}
 	}
 }

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"cmp"
 	"errors"
+	"strings"
 
 	"github.com/pibackup/pibackup/internal/backup"
 	"github.com/pibackup/pibackup/internal/compress"
@@ -35,8 +37,27 @@ var flagHints = []struct {
 	{restoretest.ErrNoSpace, "give another --work-dir"},
 }
 
+// optionFlags are the flags of backup.Options fields, for the hint of
+// a backup.OptionError.
+var optionFlags = map[string]string{
+	"Type":               "-t",
+	"Partitions":         "-P",
+	"BootTar":            "--boot-tar",
+	"UsedPartitionsOnly": "--used-partitions-only",
+	"FullRead":           "--full-read",
+	"Excludes":           "--exclude",
+	"Encrypt":            "--encrypt-to/--encrypt-passphrase-file",
+}
+
 // flagHint is the hint for err, or "".
 func flagHint(err error) string {
+	if oe := (*backup.OptionError)(nil); errors.As(err, &oe) {
+		var flags []string
+		for _, o := range oe.Options {
+			flags = append(flags, cmp.Or(optionFlags[o], o))
+		}
+		return "these options do not go together: " + strings.Join(flags, ", ")
+	}
 	for _, h := range flagHints {
 		if errors.Is(err, h.err) {
 			return h.hint

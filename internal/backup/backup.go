@@ -502,6 +502,21 @@ func (r *runner) noSpaceError() error {
 		size.Format(r.plan.Needed), r.opts.Target, size.Format(r.plan.Free))
 }
 
+// OptionError is a combination of Options that does not go together,
+// found before anything is opened. Options names the fields involved
+// (as in Options: "BootTar", "Partitions", "Type", ...), so the CLI can
+// name its flags and another front end its own controls. It is a
+// preflight error.
+type OptionError struct {
+	Options []string
+	Why     string
+}
+
+func (e *OptionError) Error() string { return e.Why }
+
+// Unwrap makes an OptionError a preflight error.
+func (e *OptionError) Unwrap() error { return ErrPreflight }
+
 // checkOptions validates option combinations before anything is opened.
 func (r *runner) checkOptions() error {
 	o := r.opts
@@ -513,23 +528,26 @@ func (r *runner) checkOptions() error {
 		return bad("%v", err)
 	}
 	dd := r.typ == backupset.TypeDD || r.typ == backupset.TypeDDZ
+	conflict := func(why string, options ...string) error {
+		return &OptionError{Options: options, Why: why}
+	}
 	switch {
 	case o.Target == "":
 		return bad("no backup folder given")
 	case o.PartitionMode() && dd:
-		return bad("partition-oriented mode (-P) works with tar, tgz and rsync, not %s", r.typ)
+		return conflict(fmt.Sprintf("partition-oriented mode works with tar, tgz and rsync, not %s", r.typ), "Partitions", "Type")
 	case o.PartitionMode() && o.BootTar:
-		return bad("--boot-tar is for normal mode; -P already saves each partition as a tar or tree")
+		return conflict("a tar of the boot partition is for normal mode; partition-oriented mode already saves each partition as a tar or tree", "BootTar", "Partitions")
 	case o.UsedPartitionsOnly && !dd:
-		return bad("--used-partitions-only is for dd and ddz")
+		return conflict("stopping the image at the last partition is for dd and ddz", "UsedPartitionsOnly", "Type")
 	case o.BootTar && dd:
-		return bad("--boot-tar is for tar, tgz and rsync sets; a dd image holds the boot partition")
+		return conflict("a tar of the boot partition is for tar, tgz and rsync sets; a dd image holds the boot partition", "BootTar", "Type")
 	case o.FullRead && (o.PartitionMode() || o.BootTar):
-		return bad("--full-read is for images (dd, ddz and the boot partition image of tar and rsync sets); -P and --boot-tar write none")
+		return conflict("reading every block is for images (dd, ddz and the boot partition image of tar and rsync sets); partition-oriented mode and a boot partition tar write none", "FullRead", "Partitions", "BootTar")
 	case len(o.Excludes) > 0 && dd:
-		return bad("--exclude does not apply to dd images")
+		return conflict("excludes do not apply to dd images", "Excludes", "Type")
 	case o.Encrypt != nil && r.typ == backupset.TypeRsync:
-		return bad("an rsync set is a tree of plain files and cannot be encrypted; use -t tgz (or tar -z zstd) for an encrypted set")
+		return conflict("an rsync set is a tree of plain files and cannot be encrypted; a tgz or tar.zst set can", "Encrypt", "Type")
 	}
 	if o.Snapshot != "" && backupset.SnapshotTag(o.Snapshot) == "" {
 		return bad("snapshot name %q is empty after cleaning", o.Snapshot)
