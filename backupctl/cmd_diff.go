@@ -53,8 +53,8 @@ Examples:
 			var idx [2]setdiff.Index
 			for i, arg := range args {
 				if idx[i], err = a.diffIndex(ctx, arg, l.Config, keys); err != nil {
-					if errors.Is(err, setdiff.ErrUnsupported) || errors.Is(err, payload.ErrNoKey) || errors.Is(err, payload.ErrWrongKey) {
-						return withCode(exitPreflight, fmt.Errorf("diff: %w", err))
+					if errors.Is(err, setdiff.ErrUnsupported) || keyProblem(err) {
+						return preflight(fmt.Errorf("diff: %w", err))
 					}
 					return fmt.Errorf("diff: %w", err)
 				}

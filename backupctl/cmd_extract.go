@@ -71,9 +71,8 @@ Examples:
 				err = extract.PathsFS(ctx, fsys, set.name, set.local, args[1:], dest, nil)
 			}
 			if err != nil {
-				if errors.Is(err, extract.ErrNotFound) || errors.Is(err, extract.ErrUnsupported) ||
-					errors.Is(err, payload.ErrNoKey) || errors.Is(err, payload.ErrWrongKey) {
-					return withCode(exitPreflight, fmt.Errorf("extract: %w", err))
+				if errors.Is(err, extract.ErrNotFound) || errors.Is(err, extract.ErrUnsupported) || keyProblem(err) {
+					return preflight(fmt.Errorf("extract: %w", err))
 				}
 				return fmt.Errorf("extract: %w", err)
 			}

@@ -8,7 +8,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/pibackup/pibackup/internal/config"
-	"github.com/pibackup/pibackup/internal/payload"
 	"github.com/pibackup/pibackup/internal/setfs"
 )
 
@@ -80,8 +79,8 @@ Examples:
 			srv, err := setfs.MountFS(ctx, src.fsys, src.name, src.local, mnt, setfs.Options{
 				CacheDir: l.Config.MountCacheDir, Log: a.log, Out: a.stdout, Keys: keys, ManifestLast: src.manifestLast})
 			if err != nil {
-				if errors.Is(err, setfs.ErrUnsupported) || errors.Is(err, payload.ErrNoKey) || errors.Is(err, payload.ErrWrongKey) {
-					return withCode(exitPreflight, fmt.Errorf("mount: %w", err))
+				if errors.Is(err, setfs.ErrUnsupported) || keyProblem(err) {
+					return preflight(fmt.Errorf("mount: %w", err))
 				}
 				return fmt.Errorf("mount: %w", err)
 			}

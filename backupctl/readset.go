@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/pibackup/pibackup/internal/backupset"
 	"github.com/pibackup/pibackup/internal/config"
+	"github.com/pibackup/pibackup/internal/payload"
 	"github.com/pibackup/pibackup/internal/store"
 )
 
@@ -28,6 +30,12 @@ type readFolder struct {
 	close        func() error
 }
 
+// keyProblem says whether err is a set's key missing or wrong: found
+// before anything is read out, so the command stops with a preflight.
+func keyProblem(err error) bool {
+	return errors.Is(err, payload.ErrNoKey) || errors.Is(err, payload.ErrWrongKey)
+}
+
 // openReadFolder opens arg, a set folder or (hostOK) a host folder, as a
 // local path or URL/HOST/SET (URL/HOST) on a server.
 func (a *app) openReadFolder(ctx context.Context, arg string, c *config.Config, hostOK bool) (*readFolder, error) {
@@ -37,7 +45,7 @@ func (a *app) openReadFolder(ctx context.Context, arg string, c *config.Config, 
 			return nil, withCode(exitUsage, err)
 		}
 		if fi, err := os.Stat(abs); err != nil || !fi.IsDir() {
-			return nil, withCode(exitPreflight, fmt.Errorf("%s is not a backup set folder", arg))
+			return nil, preflight(fmt.Errorf("%s is not a backup set folder", arg))
 		}
 		return &readFolder{fsys: os.DirFS(abs), name: filepath.Base(abs), local: abs, where: abs, close: func() error { return nil }}, nil
 	}
@@ -52,7 +60,7 @@ func (a *app) openReadFolder(ctx context.Context, arg string, c *config.Config, 
 	}
 	set, err := a.openSetURL(ctx, arg, c, nil)
 	if err != nil {
-		return nil, withCode(exitPreflight, err)
+		return nil, preflight(err)
 	}
 	return &readFolder{fsys: set.fsys, name: set.name, where: store.Redact(arg), close: set.st.Close}, nil
 }
