@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/pibackup/pibackup/internal/backupset"
+	"github.com/pibackup/pibackup/internal/procstatus"
 )
 
 // readUsage reads what the process and the tools it ran and reaped (tar,
@@ -41,9 +42,9 @@ func readUsage() (backupset.RunUsage, error) {
 		}
 		io[k] = n
 	}
-	hwm, err := ownPeakRSS()
+	hwm, err := procstatus.PeakRSS("self")
 	if err != nil {
-		return backupset.RunUsage{}, err
+		return backupset.RunUsage{}, fmt.Errorf("usage: %w", err)
 	}
 	var children unix.Rusage
 	if err := unix.Getrusage(unix.RUSAGE_CHILDREN, &children); err != nil {
@@ -54,25 +55,4 @@ func readUsage() (backupset.RunUsage, error) {
 		BytesWritten: max(io["write_bytes"]-io["cancelled_write_bytes"], 0),
 		PeakRSS:      max(hwm, int64(children.Maxrss)*1024), // Linux reports KiB (an int32 on 32-bit ARM)
 	}, nil
-}
-
-// ownPeakRSS is VmHWM from /proc/self/status: the peak resident set of
-// this process's own memory since its exec.
-func ownPeakRSS() (int64, error) {
-	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return 0, fmt.Errorf("usage: %w", err)
-	}
-	for line := range strings.Lines(string(b)) {
-		v, ok := strings.CutPrefix(line, "VmHWM:")
-		if !ok {
-			continue
-		}
-		kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-		if err != nil {
-			return 0, fmt.Errorf("usage: /proc/self/status %q: %w", strings.TrimSpace(line), err)
-		}
-		return kb * 1024, nil
-	}
-	return 0, fmt.Errorf("usage: no VmHWM in /proc/self/status")
 }

@@ -1,15 +1,14 @@
 package main
 
 import (
-	"bufio"
 	"fmt"
 	"os"
 	"os/exec"
 	"runtime"
 	"strconv"
-	"strings"
 	"syscall"
 
+	"github.com/pibackup/pibackup/internal/procstatus"
 	"golang.org/x/sys/unix"
 )
 
@@ -165,20 +164,9 @@ func wait4(pid int, ws *syscall.WaitStatus) (int, error) {
 // task without memory of its own, e.g. a kernel thread, or when
 // /proc cannot tell).
 func vmHWM(tid int) int64 {
-	f, err := os.Open("/proc/" + strconv.Itoa(tid) + "/status")
+	n, err := procstatus.PeakRSS(strconv.Itoa(tid))
 	if err != nil {
 		return 0
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-			if err != nil {
-				return 0
-			}
-			return kb << 10
-		}
-	}
-	return 0
+	return n
 }
