@@ -36,6 +36,7 @@ import (
 	"github.com/pibackup/pibackup/internal/compress"
 	"github.com/pibackup/pibackup/internal/payload"
 	"github.com/pibackup/pibackup/internal/progress"
+	"github.com/pibackup/pibackup/internal/readback"
 	"github.com/pibackup/pibackup/internal/size"
 	"github.com/pibackup/pibackup/internal/store"
 )
@@ -111,6 +112,10 @@ type Staged struct {
 	// files that go with the set but not in its manifest (the run log).
 	Store store.Store
 	Rel   string
+	// Proofs are the files proven while they were written (read back
+	// from the disk), by name, for the verify before the commit
+	// (verify.Options.Proofs).
+	Proofs map[string]readback.Proof
 }
 
 // Result describes a finished (or, with DryRun, planned) set.
@@ -444,10 +449,13 @@ func (p *Prepared) Write(ctx context.Context) (res *Result, err error) {
 // runner holds the state of one run.
 type runner struct {
 	opts Options
-	deps Deps
-	log  *slog.Logger
-	rep  progress.Reporter
-	out  io.Writer
+	// proofs are the files read back from the disk while they were
+	// written (Staged.Proofs), by name in the set.
+	proofs map[string]readback.Proof
+	deps   Deps
+	log    *slog.Logger
+	rep    progress.Reporter
+	out    io.Writer
 
 	typ  backupset.Type
 	comp backupset.Compression
@@ -748,7 +756,7 @@ func (r *runner) finish(ctx context.Context) error {
 		return err
 	}
 	manifest := backupset.ManifestName(r.host)
-	staged := Staged{Name: r.name.String(), Dir: r.tmpDir, Manifest: &r.man, Store: r.st, Rel: r.tmpRel}
+	staged := Staged{Name: r.name.String(), Dir: r.tmpDir, Manifest: &r.man, Store: r.st, Rel: r.tmpRel, Proofs: r.proofs}
 	if r.local != "" {
 		staged.LocalDir = r.tmpDir
 	}

@@ -34,6 +34,7 @@ import (
 	"github.com/pibackup/pibackup/internal/disklayout"
 	"github.com/pibackup/pibackup/internal/payload"
 	"github.com/pibackup/pibackup/internal/progress"
+	"github.com/pibackup/pibackup/internal/readback"
 	"github.com/pibackup/pibackup/internal/restore"
 	"github.com/pibackup/pibackup/internal/treelist"
 )
@@ -49,6 +50,10 @@ type Options struct {
 	Keys     *payload.Keys
 	Log      *slog.Logger
 	Progress progress.Reporter
+	// Proofs are what the writer of a set not yet committed already
+	// proved of some of its files, by name: such a file is not read
+	// again when its proof names the manifest's size and SHA-256.
+	Proofs map[string]readback.Proof
 }
 
 // Problem is one finding.
@@ -170,6 +175,10 @@ func (v *verifier) withManifest(m *backupset.Manifest) {
 			return
 		}
 		listed[f.Path] = true
+		if p, ok := v.o.Proofs[f.Path]; ok {
+			v.checkProof(f, p)
+			continue
+		}
 		v.checkFile(f.Path, &f)
 	}
 	for _, t := range m.Trees {
@@ -193,6 +202,17 @@ func (v *verifier) withManifest(m *backupset.Manifest) {
 			v.r.fail(need[0], "required file is missing from the manifest")
 		}
 	}
+}
+
+// checkProof accepts a file its writer proved (readback.Proof) when the
+// proof is of the bytes the manifest records.
+func (v *verifier) checkProof(f backupset.File, p readback.Proof) {
+	if p.Size != f.Size || !strings.EqualFold(p.SHA256, f.SHA256) {
+		v.r.fail(f.Path, "read back while writing as %d bytes with sha256 %s, the manifest says %d bytes, %s", p.Size, p.SHA256, f.Size, f.SHA256)
+		return
+	}
+	v.r.Bytes += p.Read
+	v.r.Checked = append(v.r.Checked, fmt.Sprintf("%s (%d bytes, %s: %d bytes read back from the disk)", f.Path, f.Size, p.How, p.Read))
 }
 
 func (v *verifier) dirName() string { return v.name.String() }
