@@ -393,6 +393,28 @@ func TestBackupServicesAndHooks(t *testing.T) {
 			t.Errorf("backup after the killed run = exit %d: %s", code, errOut)
 		}
 	})
+
+	// An encrypted payload is NAME.tgz.age: post-backup is told that
+	// file, one that exists.
+	t.Run("encrypted", func(t *testing.T) {
+		e.reset(t)
+		pass := filepath.Join(t.TempDir(), "pass")
+		if err := os.WriteFile(pass, []byte("hooks see the real file\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if code, out, errOut := backup(context.Background(), "-t", "tgz", "--encrypt-passphrase-file", pass); code != 0 {
+			t.Fatalf("encrypted backup = exit %d\n%s\n%s", code, out, errOut)
+		}
+		sets := setDirs(t, target)
+		set := sets[len(sets)-1]
+		got := e.env(t, "post-backup")["BACKUP_TARGETFILE"]
+		if want := filepath.Join(set, filepath.Base(set)+".tgz.age"); got != want {
+			t.Errorf("post-backup BACKUP_TARGETFILE=%q; want %q", got, want)
+		}
+		if _, err := os.Stat(got); err != nil {
+			t.Errorf("post-backup is told a payload that is not there: %v", err)
+		}
+	})
 }
 
 var (

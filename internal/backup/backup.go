@@ -246,9 +246,6 @@ func (p *Prepared) Name() backupset.Name { return p.r.name }
 // HostDir is the host's folder in the target.
 func (p *Prepared) HostDir() string { return p.r.hostDir }
 
-// Plan is what Write will write.
-func (p *Prepared) Plan() *Plan { return p.r.plan }
-
 // Payload is the path the set's main payload file will have once the set
 // is in place (the image or archive), or "" for an rsync set and
 // partition-oriented mode, which have no single payload file.
@@ -257,7 +254,11 @@ func (p *Prepared) Payload() string {
 	if r.typ == backupset.TypeRsync || r.opts.PartitionMode() {
 		return ""
 	}
-	return filepath.Join(r.finalDir, r.name.String()+r.ext)
+	name := r.name.String() + r.ext
+	if r.opts.Encrypt != nil {
+		name += backupset.EncryptedExt // as the plan names it
+	}
+	return filepath.Join(r.finalDir, name)
 }
 
 // SetLog makes Write log to l (the run log, opened in TmpDir).

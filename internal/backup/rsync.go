@@ -3,6 +3,7 @@ package backup
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -42,7 +43,7 @@ func planRootTree(p *Plan, in planInput) {
 // writeTree copies the filesystem at dir with rsync into dst and lists
 // the result. part is "" in normal mode, the partition name in -P mode.
 func (r *runner) writeTree(ctx context.Context, dir, dst, part string, excludes []string, estimate int64) error {
-	r.rep.Phase("files of "+cmpOr(part, "the root filesystem"), estimate)
+	r.rep.Phase("files of "+cmp.Or(part, "the root filesystem"), estimate)
 	linkDest := ""
 	var prevTree string
 	if r.prev != nil {
@@ -75,7 +76,7 @@ func (r *runner) writeTree(ctx context.Context, dir, dst, part string, excludes 
 // root tree) in the set with manifest m, as m names it: a set made before
 // backupctl named its files <host>-backup.* has pibackup-tree.list.
 func listingOf(m *backupset.Manifest, part string) string {
-	root := cmpOr(part, ".")
+	root := cmp.Or(part, ".")
 	for _, t := range m.Trees {
 		if t.Root == root {
 			return t.Listing
@@ -133,7 +134,7 @@ func (r *runner) writeListing(ctx context.Context, dst, srcDir, part string, pre
 	if opts.Reuse == nil && hashed != nil {
 		opts.Reuse = hashed
 	}
-	r.rep.Phase("listing "+cmpOr(part, "the tree"), 0)
+	r.rep.Phase("listing "+cmp.Or(part, "the tree"), 0)
 	st, err := treelist.WriteOptions(ctx, out, dst, opts)
 	if err != nil {
 		out.Abort()
@@ -150,7 +151,7 @@ func (r *runner) writeListing(ctx context.Context, dst, srcDir, part string, pre
 		return err
 	}
 	r.man.Files = append(r.man.Files, f, xf)
-	r.man.Trees = append(r.man.Trees, backupset.Tree{Root: cmpOr(part, "."), Listing: rel, Extras: xrel, Entries: st.Entries, Bytes: st.Bytes})
+	r.man.Trees = append(r.man.Trees, backupset.Tree{Root: cmp.Or(part, "."), Listing: rel, Extras: xrel, Entries: st.Entries, Bytes: st.Bytes})
 	r.log.Info("tree listed", "entries", st.Entries, "bytes", st.Bytes, "hashed", st.Hashed)
 	return nil
 }

@@ -277,13 +277,6 @@ func copyRange(ctx context.Context, w io.Writer, path string, start, size int64,
 	return nil
 }
 
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
-}
-
 // lineWith returns the first line of s holding one of the phrases.
 func lineWith(s string, phrases ...string) string {
 	for _, l := range strings.Split(s, "\n") {
