@@ -359,7 +359,7 @@ func (r *Run) PostHooks(ctx context.Context, err error) {
 // the server stored is what was hashed while writing (docs/FORMAT.md).
 func (r *Run) Verify(ctx context.Context, set backup.Staged) error {
 	start := time.Now()
-	rep, err := verify.Set(ctx, set.FS, set.Name, verify.Options{LocalDir: set.LocalDir, Log: r.log, Progress: r.Progress, Proofs: set.Proofs})
+	rep, err := verify.Set(ctx, set.FS, set.Name, verify.Options{LocalDir: set.LocalDir, Log: r.log, Progress: r.Progress, Proofs: set.Proofs, TreesListed: true})
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrNewSetBad, err)
 	}

@@ -502,6 +502,17 @@ func NewReuse(root string, listing io.Reader) (*Reuse, error) {
 	}
 }
 
+// Previous returns the hash the previous listing gives the regular file
+// rel of the tree at newRoot, when the file is that listing's very inode
+// (NewReuse: an lstat of both tells): rsync did not write it in this run.
+func (r *Reuse) Previous(newRoot, rel string) (string, bool) {
+	var s unix.Stat_t
+	if r == nil || unix.Lstat(filepath.Join(newRoot, filepath.FromSlash(rel)), &s) != nil || s.Mode&unix.S_IFMT != unix.S_IFREG {
+		return "", false
+	}
+	return r.lookup(rel, &s)
+}
+
 func (r *Reuse) lookup(rel string, s *unix.Stat_t) (string, bool) {
 	if r == nil {
 		return "", false

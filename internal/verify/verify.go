@@ -54,6 +54,16 @@ type Options struct {
 	// proved of some of its files, by name: such a file is not read
 	// again when its proof names the manifest's size and SHA-256.
 	Proofs map[string]readback.Proof
+	// TreesListed says the writer listed the set's trees from the trees
+	// themselves in this run, just before this check (a local set before
+	// its commit). A re-listing would compare a walk of each tree with
+	// the walk a moment earlier by the same code, so the trees' metadata
+	// is taken as listed and only their content is read again: every
+	// regular file against the listing's size and SHA-256, but a file
+	// that is the previous set's very inode (rsync did not write it)
+	// only against the previous listing's hash. One walk per rsync set
+	// (issue 17); `backupctl verify` re-lists.
+	TreesListed bool
 }
 
 // Problem is one finding.
@@ -502,7 +512,11 @@ func (v *verifier) checkTree(t backupset.Tree) {
 		v.r.Checked = append(v.r.Checked, fmt.Sprintf("%s against %s (symlink targets and xattrs)", t.Extras, t.Listing))
 	}
 	if v.o.LocalDir == "" {
-		v.checkTreeContent(t, entries)
+		v.checkTreeContent(t, entries, nil)
+		return
+	}
+	if v.o.TreesListed {
+		v.checkListedTree(t, entries)
 		return
 	}
 	root := v.o.LocalDir
@@ -617,6 +631,43 @@ func readListing(b []byte) ([]treelist.Entry, error) {
 	}
 }
 
+// checkListedTree is checkTree of a local tree this run has just listed
+// (Options.TreesListed): the content of what rsync wrote.
+func (v *verifier) checkListedTree(t backupset.Tree, entries []treelist.Entry) {
+	root := v.o.LocalDir
+	if t.Root != "." && t.Root != "" {
+		root = filepath.Join(root, filepath.FromSlash(t.Root))
+	}
+	reuse, prev := v.previousTree(t.Root)
+	var mu sync.Mutex
+	linked := 0
+	skip := func(e treelist.Entry) (bool, error) {
+		h, ok := reuse.Previous(root, e.Path)
+		if !ok {
+			return false, nil
+		}
+		if !strings.EqualFold(h, e.Hash) {
+			return false, fmt.Errorf("%q: the listing records sha256 %s, but it is the previous set's file, whose listing records %s: %w", e.Path, e.Hash, h, treelist.ErrContent)
+		}
+		mu.Lock()
+		linked++
+		mu.Unlock()
+		return true, nil
+	}
+	if reuse == nil {
+		skip = nil
+	}
+	files, read, ok := v.checkTreeContent(t, entries, skip)
+	if !ok {
+		return
+	}
+	msg := fmt.Sprintf("tree %s (%d entries, %d bytes, metadata as this run listed it): content of %d files (%d bytes) read against the listing", t.Root, len(entries), t.Bytes, files-linked, read)
+	if linked > 0 {
+		msg += fmt.Sprintf(", %d hardlinks of %s against its listing", linked, prev)
+	}
+	v.r.Checked = append(v.r.Checked, msg)
+}
+
 // contentWorkers is how many files checkTreeContent reads at once: a
 // network source answers each open after a round trip, so a few in
 // flight hide the latency.
@@ -625,14 +676,16 @@ const contentWorkers = 4
 // checkTreeContent reads every regular file of a tree that is not local
 // (SFTP, SMB) and checks its size and SHA-256 against the listing. What
 // such a server cannot keep (owners, modes, xattrs) is not checked here:
-// the restore takes it from the listing and the extras file.
-func (v *verifier) checkTreeContent(t backupset.Tree, entries []treelist.Entry) {
+// the restore takes it from the listing and the extras file. skip, if
+// not nil, tells a file not to read (or fails it). It returns the files
+// checked and the bytes read, and whether all was well.
+func (v *verifier) checkTreeContent(t backupset.Tree, entries []treelist.Entry, skip func(treelist.Entry) (bool, error)) (files int, read int64, ok bool) {
 	sub := v.fsys
 	if t.Root != "." && t.Root != "" {
 		var err error
 		if sub, err = fs.Sub(v.fsys, t.Root); err != nil {
 			v.r.fail(t.Root, "%v", err)
-			return
+			return 0, 0, false
 		}
 	}
 	v.rep.Phase("verify tree "+t.Root, t.Bytes)
@@ -643,7 +696,6 @@ func (v *verifier) checkTreeContent(t backupset.Tree, entries []treelist.Entry) 
 	var (
 		mu    sync.Mutex
 		first error
-		read  int64
 		wg    sync.WaitGroup
 	)
 	for range contentWorkers {
@@ -651,7 +703,14 @@ func (v *verifier) checkTreeContent(t backupset.Tree, entries []treelist.Entry) 
 		go func() {
 			defer wg.Done()
 			for e := range jobs {
-				n, err := content.Copy(ctx, e, progress.Writer{W: io.Discard, Rep: v.rep})
+				var n int64
+				skipped, err := false, error(nil)
+				if skip != nil {
+					skipped, err = skip(e)
+				}
+				if !skipped && err == nil {
+					n, err = content.Copy(ctx, e, progress.Writer{W: io.Discard, Rep: v.rep})
+				}
 				mu.Lock()
 				read += n
 				if err != nil && first == nil {
@@ -662,7 +721,6 @@ func (v *verifier) checkTreeContent(t backupset.Tree, entries []treelist.Entry) 
 			}
 		}()
 	}
-	files := 0
 	for _, e := range entries {
 		if e.Type != 'f' || e.Link != treelist.None {
 			continue
@@ -683,8 +741,12 @@ func (v *verifier) checkTreeContent(t backupset.Tree, entries []treelist.Entry) 
 	case first != nil && v.ctx.Err() == nil:
 		v.r.fail(t.Root, "%v", first)
 	case first == nil && v.ctx.Err() == nil:
-		v.r.Checked = append(v.r.Checked, fmt.Sprintf("tree %s: content of %d files (%d bytes) against the listing; metadata from the listing (set not local)", t.Root, files, read))
+		if skip == nil && v.o.LocalDir == "" {
+			v.r.Checked = append(v.r.Checked, fmt.Sprintf("tree %s: content of %d files (%d bytes) against the listing; metadata from the listing (set not local)", t.Root, files, read))
+		}
+		return files, read, true
 	}
+	return files, read, false
 }
 
 // countReader counts, reports progress and stops on cancellation.

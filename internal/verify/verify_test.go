@@ -355,6 +355,16 @@ func TestVerifyIncrementalRsync(t *testing.T) {
 	if tree, read := m.Trees[0].Bytes, rep.Bytes-files; read*10 > tree {
 		t.Errorf("verify read %d bytes of a %d byte tree that is all hardlinks of the previous set", read, tree)
 	}
+	// As backupctl checks it before the commit: the tree as listed.
+	listed := Options{TreesListed: true}
+	rep, err = Dir(ctx, staged, listed)
+	if err != nil {
+		t.Fatalf("good incremental set, trees as listed: %v (%v)", err, rep.Problems)
+	}
+	t.Logf("trees as listed: checked %q (%d bytes read)", rep.Checked, rep.Bytes)
+	if tree, read := m.Trees[0].Bytes, rep.Bytes-files; read*10 > tree || !strings.Contains(strings.Join(rep.Checked, "\n"), "hardlinks of "+filepath.Base(sets[0])) {
+		t.Errorf("trees as listed: read %d bytes of a %d byte tree that is all hardlinks of the previous set (%q)", read, tree, rep.Checked)
+	}
 
 	// A bad write: the file is rsync's own copy now, one byte wrong.
 	p := filepath.Join(staged, testfs.PathNotes)
@@ -408,6 +418,11 @@ func TestVerifyIncrementalRsync(t *testing.T) {
 	if !errors.Is(err, ErrFailed) || !strings.Contains(rep.Problems[0].Msg, `"home/pi/notes.txt": content differs`) {
 		t.Fatalf("bad copy of a file in an incremental set not caught: %v %v", err, rep.Problems)
 	}
+	rep, err = Dir(ctx, staged, listed)
+	if !errors.Is(err, ErrFailed) || !strings.Contains(rep.Problems[0].Msg, testfs.PathNotes) {
+		t.Fatalf("trees as listed: bad copy of a file in an incremental set not caught: %v %v", err, rep.Problems)
+	}
+	t.Logf("trees as listed, bad copy: %v", rep.Problems)
 	// Committed (the byte flipped back): every file is read.
 	flipByte(t, p, int64(len(b)/2))
 	if err := os.Rename(staged, sets[1]); err != nil {
