@@ -1,0 +1,46 @@
+package readback
+
+import (
+	"errors"
+	"os"
+
+	"golang.org/x/sys/unix"
+)
+
+// dropPages makes the next reads of f come from the disk: what is still
+// dirty is written first (FADV_DONTNEED drops clean pages only).
+func dropPages(f *os.File) error {
+	fd := int(f.Fd())
+	if err := unix.Fdatasync(fd); err != nil {
+		return err
+	}
+	return unix.Fadvise(fd, 0, 0, unix.FADV_DONTNEED)
+}
+
+// dataExtents calls fn with each range of f below size that the
+// filesystem holds data for (SEEK_DATA, SEEK_HOLE), in order. Without
+// SEEK_DATA the whole file is one range.
+func dataExtents(f *os.File, size int64, fn func(off, end int64) error) error {
+	fd := int(f.Fd())
+	for off := int64(0); off < size; {
+		d, err := unix.Seek(fd, off, unix.SEEK_DATA)
+		switch {
+		case errors.Is(err, unix.ENXIO):
+			return nil // only a hole from off on
+		case errors.Is(err, unix.EINVAL) && off == 0:
+			return fn(0, size)
+		case err != nil:
+			return err
+		}
+		h, err := unix.Seek(fd, d, unix.SEEK_HOLE)
+		if err != nil {
+			return err
+		}
+		h = min(h, size)
+		if err := fn(d, h); err != nil {
+			return err
+		}
+		off = h
+	}
+	return nil
+}
