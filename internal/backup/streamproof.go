@@ -107,12 +107,12 @@ func (o *outFile) proven(f backupset.File) (backupset.File, error) {
 	}
 	p, err := o.follow.fl.Finish()
 	if err != nil {
-		return backupset.File{}, fmt.Errorf("%s, read back from the disk while written: %w", o.rel, err)
+		return backupset.File{}, fmt.Errorf("read back from the disk while written: %w", err)
 	}
 	if o.follow.grows {
 		f.Size, f.SHA256 = p.Size, p.SHA256
 	} else if p.Size != f.Size || !strings.EqualFold(p.SHA256, f.SHA256) {
-		return backupset.File{}, fmt.Errorf("%s: read back from the disk as %d bytes with SHA-256 %s, written as %d bytes with %s", o.rel, p.Size, p.SHA256, f.Size, f.SHA256)
+		return backupset.File{}, fmt.Errorf("read back from the disk as %d bytes with SHA-256 %s, written as %d bytes with %s", p.Size, p.SHA256, f.Size, f.SHA256)
 	}
 	if o.follow.proves {
 		o.proof = &p

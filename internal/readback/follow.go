@@ -188,14 +188,11 @@ func (fl *Follower) run() {
 	err := fl.follow(pw)
 	pw.CloseWithError(err)
 	cerr := <-checked
-	switch {
-	case errors.Is(err, errAborted):
-		fl.err = err
-	case cerr != nil:
-		// The check's error is why a write to it failed, if one did.
+	// A write to a failed check returns the check's error; the
+	// Follower's own (bytes that differ, at an offset) says more.
+	fl.err = err
+	if err == nil || err == cerr {
 		fl.err = cerr
-	default:
-		fl.err = err
 	}
 }
 
@@ -294,6 +291,7 @@ func (fl *Follower) readBack(off, n int64, buf []byte, check io.Writer) error {
 		}
 	}
 	var crc uint32
+	var checkErr error
 	for done := int64(0); done < n; {
 		k, err := fl.f.ReadAt(buf[:min(int64(len(buf)), n-done)], off+done)
 		if k == 0 && err != nil {
@@ -309,7 +307,12 @@ func (fl *Follower) readBack(off, n int64, buf []byte, check io.Writer) error {
 		}
 		if check != nil {
 			if _, err := check.Write(p); err != nil {
-				return err
+				if fl.o.Grows {
+					return err
+				}
+				// Read on to the end of the chunk: if it differs from
+				// what was written, that is the better error.
+				check, checkErr = nil, err
 			}
 		}
 		done += int64(k)
@@ -325,6 +328,9 @@ func (fl *Follower) readBack(off, n int64, buf []byte, check io.Writer) error {
 		if crc != want {
 			return fmt.Errorf("%s: bytes %d to %d read back from the disk differ from those written (CRC-32C %08x, written %08x)", fl.path, off, off+n, crc, want)
 		}
+	}
+	if checkErr != nil {
+		return checkErr
 	}
 	fl.read = off + n
 	return nil

@@ -1,6 +1,7 @@
 package readback
 
 import (
+	"errors"
 	"os"
 
 	"golang.org/x/sys/unix"
@@ -14,7 +15,12 @@ import (
 // the file's last page is partial.
 func writeBack(f *os.File, off, n int64) error {
 	fd := int(f.Fd())
-	if err := unix.SyncFileRange(fd, off, n, unix.SYNC_FILE_RANGE_WAIT_BEFORE|unix.SYNC_FILE_RANGE_WRITE|unix.SYNC_FILE_RANGE_WAIT_AFTER); err != nil {
+	err := unix.SyncFileRange(fd, off, n, unix.SYNC_FILE_RANGE_WAIT_BEFORE|unix.SYNC_FILE_RANGE_WRITE|unix.SYNC_FILE_RANGE_WAIT_AFTER)
+	if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOSYS) || errors.Is(err, unix.EOPNOTSUPP) {
+		// A filesystem (or kernel) without it: the whole file then.
+		err = unix.Fdatasync(fd)
+	}
+	if err != nil {
 		return err
 	}
 	ps := int64(os.Getpagesize())
