@@ -97,6 +97,15 @@ type Deps struct {
 	// (renamed into place, or its manifest written). An error fails the
 	// run and the set is removed; backupctl verifies the set here.
 	BeforeCommit func(ctx context.Context, set Staged) error
+	// ContentCheck, if set, is verify's content check of a file of a set
+	// (verify.ContentCheck; the engine does not import verify). With it,
+	// payloads written to a local folder are read back from the disk
+	// while they are written and checked, and Staged.Proofs says so.
+	ContentCheck func(setName, file string, imageSize int64) (func(io.Reader) error, error)
+	// afterWriteback, if set, is called when bytes [off, off+n) of the
+	// local file path were written back to the disk and dropped from the
+	// page cache, right before they are read back: tests corrupt them.
+	afterWriteback func(path string, off, n int64) error
 }
 
 // Staged is a complete set before its commit, as BeforeCommit sees it.

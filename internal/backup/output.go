@@ -13,6 +13,7 @@ import (
 
 	"github.com/pibackup/pibackup/internal/backupset"
 	"github.com/pibackup/pibackup/internal/payload"
+	"github.com/pibackup/pibackup/internal/readback"
 	"github.com/pibackup/pibackup/internal/store"
 )
 
@@ -36,6 +37,10 @@ type outFile struct {
 	seal    io.WriteCloser
 	storedH hash.Hash
 	storedN byteCount
+	// follow reads the file back from the disk while it is written
+	// (streamproof.go); proof is what that proved, once it is complete.
+	follow *followedFile
+	proof  *readback.Proof
 }
 
 // byteCount counts the bytes written to it.
@@ -56,20 +61,24 @@ const sparseBlock = 64 << 10
 // the set (readers refuse such manifests, see backupset.ValidName). mode
 // applies to local files; a server gives its own.
 func (r *runner) createOut(ctx context.Context, rel string, mode os.FileMode, sparse bool) (*outFile, error) {
-	return r.create(ctx, rel, mode, sparse, nil)
+	return r.create(ctx, rel, mode, sparse, nil, followNone)
 }
 
 // createPayload creates the payload file rel: encrypted to rel.age when
 // the run encrypts (Options.Encrypt), else as createOut. An encrypted
 // file is a stream (no holes, never written by another process).
 func (r *runner) createPayload(ctx context.Context, rel string, sparse bool) (*outFile, error) {
-	if r.opts.Encrypt == nil {
-		return r.createOut(ctx, rel, 0o600, sparse)
+	follow := followWrites
+	if sparse {
+		follow = followNone // a sparse image's holes are not written
 	}
-	return r.create(ctx, rel+backupset.EncryptedExt, 0o600, false, r.opts.Encrypt)
+	if r.opts.Encrypt == nil {
+		return r.create(ctx, rel, 0o600, sparse, nil, follow)
+	}
+	return r.create(ctx, rel+backupset.EncryptedExt, 0o600, false, r.opts.Encrypt, followWrites)
 }
 
-func (r *runner) create(ctx context.Context, rel string, mode os.FileMode, sparse bool, seal *payload.Sealer) (*outFile, error) {
+func (r *runner) create(ctx context.Context, rel string, mode os.FileMode, sparse bool, seal *payload.Sealer, follow followMode) (*outFile, error) {
 	if !backupset.ValidName(rel) {
 		return nil, fmt.Errorf("create %q: not a file name in the set folder; refused, it would be written outside the set", rel)
 	}
@@ -77,7 +86,11 @@ func (r *runner) create(ctx context.Context, rel string, mode os.FileMode, spars
 	if err != nil {
 		return nil, noSpace(fmt.Errorf("create %s: %w", rel, err))
 	}
+	if sf, err = r.follow(sf, rel, follow); err != nil {
+		return nil, err
+	}
 	o := &outFile{sf: sf, rel: rel, h: sha256.New(), holeAt: -1}
+	o.follow, _ = sf.(*followedFile)
 	if lf, ok := sf.(interface{ OSFile() *os.File }); ok {
 		o.f = lf.OSFile()
 		o.sparse = sparse
@@ -246,7 +259,7 @@ func (o *outFile) Close() (backupset.File, error) {
 		f.PlainSize, f.PlainSHA256 = f.Size, f.SHA256
 		f.Size, f.SHA256 = int64(o.storedN), hex.EncodeToString(o.storedH.Sum(nil))
 	}
-	return f, nil
+	return o.proven(f)
 }
 
 // Abort discards the file (a partial upload is not left behind); the
@@ -269,6 +282,7 @@ func (r *runner) finishOut(out *outFile, err error) (backupset.File, error) {
 	if err != nil {
 		return backupset.File{}, err
 	}
+	r.recordProof(out, f)
 	r.man.Files = append(r.man.Files, f)
 	return f, nil
 }

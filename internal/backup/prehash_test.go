@@ -75,42 +75,6 @@ func TestFeedRsyncOutput(t *testing.T) {
 	}
 }
 
-// followFile must pass on everything a writer appends, however its
-// writes and the reads interleave, and stop once the writer is done.
-func TestFollowFile(t *testing.T) {
-	p := filepath.Join(t.TempDir(), "grow")
-	w, err := os.Create(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := os.Open(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	var want bytes.Buffer
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		defer w.Close()
-		for i := range 200 {
-			b := bytes.Repeat([]byte{byte(i)}, 1+i*397%5000)
-			want.Write(b)
-			w.Write(b)
-			if i%20 == 0 {
-				time.Sleep(3 * time.Millisecond)
-			}
-		}
-	}()
-	var got bytes.Buffer
-	if err := followFile(r, done, func(b []byte) { got.Write(b) }); err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(got.Bytes(), want.Bytes()) {
-		t.Errorf("followed %d bytes, the writer wrote %d (or different ones)", got.Len(), want.Len())
-	}
-}
-
 func listing(t *testing.T, root string, reuse *treelist.Reuse) (string, treelist.Stats) {
 	t.Helper()
 	var b bytes.Buffer

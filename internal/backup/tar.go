@@ -127,23 +127,18 @@ func (r *runner) tarExit(ctx context.Context, waitErr error, stderr *blockdev.Ta
 // standard output is the set's file itself, so the archive goes to disk
 // without a pipe and a copy through backupctl: GNU tar writes 10 KiB
 // records, and through a pipe each cost two more system calls, a wakeup
-// and a copy. The manifest's checksum is taken while tar runs, by reading
-// the file right behind tar's writes, from the page cache.
+// and a copy. The file is read back from the disk right behind tar's
+// writes (streamproof.go): the manifest's checksum is of the bytes on
+// the disk, and the tar check runs on them.
 func (r *runner) tarToFile(ctx context.Context, rel, dir string, excludes []string) error {
-	out, err := r.createOut(ctx, rel, 0o600, false)
+	out, err := r.create(ctx, rel, 0o600, false, nil, followGrowth)
 	if err != nil {
 		return err
 	}
-	if out.f == nil {
+	if out.f == nil || out.follow == nil {
 		out.Abort()
 		return fmt.Errorf("BUG: tar into %s, which is no local file", rel)
 	}
-	rd, err := os.Open(out.f.Name())
-	if err != nil {
-		out.Abort()
-		return err
-	}
-	defer rd.Close()
 	cmd, stderr := r.tarCmd(ctx, dir, excludes)
 	cmd.Stdout = out.f
 	start := time.Now()
@@ -151,64 +146,12 @@ func (r *runner) tarToFile(ctx context.Context, rel, dir string, excludes []stri
 		out.Abort()
 		return fmt.Errorf("start tar: %w", err)
 	}
-	exited := make(chan struct{})
-	var waitErr error
-	go func() {
-		waitErr = cmd.Wait()
-		close(exited)
-	}()
-	hashErr := followFile(rd, exited, func(p []byte) {
-		out.h.Write(p)
-		out.n += int64(len(p))
-		r.rep.Add(int64(len(p)))
-	})
-	if hashErr != nil {
-		cmd.Process.Kill()
-		<-exited
-		out.Abort()
-		return fmt.Errorf("read back %s: %w", rel, hashErr)
-	}
-	f, err := r.finishOut(out, r.tarExit(ctx, waitErr, stderr))
+	f, err := r.finishOut(out, r.tarExit(ctx, cmd.Wait(), stderr))
 	if err != nil {
 		return err
 	}
 	r.log.Info("tar finished", "file", rel, "bytes", f.Size, "duration", time.Since(start).Round(time.Millisecond))
 	return nil
-}
-
-// followFile passes to fn everything that another process appends to the
-// file rd reads, until done is closed and the rest of the file is read.
-// The writer only appends (tar to a regular file never seeks back), so
-// what was read stays what is in the file.
-func followFile(rd io.Reader, done <-chan struct{}, fn func([]byte)) error {
-	buf := make([]byte, 1<<20)
-	const minIdle, maxIdle = time.Millisecond, 20 * time.Millisecond
-	idle := minIdle
-	timer := time.NewTimer(idle)
-	defer timer.Stop()
-	last := false
-	for {
-		n, err := rd.Read(buf)
-		if n > 0 {
-			fn(buf[:n])
-			idle = minIdle
-			continue
-		}
-		if err != nil && err != io.EOF {
-			return err
-		}
-		// At the end of what the writer wrote so far.
-		if last {
-			return nil
-		}
-		timer.Reset(idle)
-		select {
-		case <-done:
-			last = true // one more read takes what it wrote before it ended
-		case <-timer.C:
-			idle = min(2*idle, maxIdle)
-		}
-	}
 }
 
 // growPipe makes the pipe r reads from hold 1 MiB instead of 64 KiB, so

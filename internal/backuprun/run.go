@@ -10,10 +10,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"path"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/pibackup/pibackup/internal/backup"
@@ -140,7 +142,7 @@ func (r *Run) Execute(ctx context.Context) (Result, error) {
 	if r.Now == nil {
 		r.Now = time.Now
 	}
-	deps := backup.Deps{Log: r.Log, Out: r.Out, Progress: r.Progress, Now: r.Now, Store: r.Store, LockDir: r.RunDir}
+	deps := backup.Deps{Log: r.Log, Out: r.Out, Progress: r.Progress, Now: r.Now, Store: r.Store, LockDir: r.RunDir, ContentCheck: verify.ContentCheck}
 	if r.Opts.DryRun {
 		// A dry run is a plan: no hooks, no services, no mail.
 		_, err := backup.Run(ctx, r.Opts, deps)
@@ -363,7 +365,13 @@ func (r *Run) Verify(ctx context.Context, set backup.Staged) error {
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrNewSetBad, err)
 	}
-	r.log.Info("new set verified", "bytes", rep.Bytes, "duration", time.Since(start).Round(time.Millisecond))
+	args := []any{"bytes", rep.Bytes, "duration", time.Since(start).Round(time.Millisecond)}
+	if len(set.Proofs) > 0 {
+		// Their bytes were read back from the disk while they were
+		// written, not now (backup.Deps.ContentCheck).
+		args = append(args, "read_back_while_written", strings.Join(slices.Sorted(maps.Keys(set.Proofs)), ","))
+	}
+	r.log.Info("new set verified", args...)
 	return nil
 }
 

@@ -150,8 +150,14 @@ func TestExecute(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(e.runDir, MarkerName)); !os.IsNotExist(err) {
 		t.Errorf("marker of stopped services left after a good run: %v", err)
 	}
-	if b, err := os.ReadFile(filepath.Join(res.SetDir, backupset.RunLogName("testpi"))); err != nil || !strings.Contains(string(b), "new set verified") {
+	b, err := os.ReadFile(filepath.Join(res.SetDir, backupset.RunLogName("testpi")))
+	if err != nil || !strings.Contains(string(b), "new set verified") {
 		t.Errorf("run log in the set: %v\n%s", err, b)
+	}
+	// The payload was read back from the disk while it was written, so
+	// the verify before the commit did not read it again.
+	if want := "read_back_while_written=" + res.Set + ".tgz"; !strings.Contains(string(b), want) {
+		t.Errorf("run log in the set does not say %q:\n%s", want, b)
 	}
 
 	second := e.run(t, context.Background(), d, target)

@@ -424,6 +424,24 @@ func (v *verifier) checkEncrypted(kind fileKind, name string, r io.Reader) (*pla
 	return pc, err
 }
 
+// ContentCheck is the check of its content Set runs on file of the set
+// setName (tar structure, decompression, a disk image's partition table
+// and length against imageSize, the manifest's image_size), for a writer
+// that checks the bytes it reads back itself (readback.Follower). It is
+// nil where Set checks no content: metadata, and encrypted files (Set
+// has no keys before a commit).
+func ContentCheck(setName, file string, imageSize int64) (func(io.Reader) error, error) {
+	n, err := backupset.Parse(setName)
+	if err != nil {
+		return nil, err
+	}
+	kind := kindOf(n, n.String(), file)
+	if backupset.IsEncrypted(file) || (kind != kindTar && kind != kindDiskImage) {
+		return nil, nil
+	}
+	return func(r io.Reader) error { return checkContent(kind, file, r, imageSize) }, nil
+}
+
 // checkContent checks a file's content by kind, reading from r.
 // imageSize is the manifest's image_size of a dd image (0: none).
 func checkContent(kind fileKind, name string, r io.Reader, imageSize int64) error {
