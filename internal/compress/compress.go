@@ -1,8 +1,7 @@
 // Package compress wraps the compressors a set may use behind one pair of
 // constructors: parallel gzip (klauspost/pgzip, raspiBackup-compatible
 // .img.gz/.tgz, several times faster than gzip on a Pi's 4 cores) and zstd
-// as independent frames compressed in parallel (klauspost/compress/zstd,
-// zstdFrames). Memory is bounded so backupctl
+// with threads (klauspost/compress/zstd). Memory is bounded so backupctl
 // fits a 512 MB Pi Zero 2 W.
 package compress
 
@@ -25,17 +24,6 @@ import (
 // Pi Zero 2 W's backup pass its 64 MiB memory budget.
 const gzipBlock = 1 << 20
 
-// zstdFrame is the size of the independent zstd frames (zstdFrames): 8 MiB
-// keep the output of a tar set below `zstd -3 -T0`'s, 4 MiB did not.
-const zstdFrame = 8 << 20
-
-// zstdInFlight is how many zstd frames compress at once: two, or one on a
-// single core. Each holds its input, its output and an encoder's history
-// (about 20 MiB), and two more frames wait for or are being filled: with
-// four at once (a 4-core Pi) compressing a tar set peaked at 115 MiB, with
-// two at 64 MiB; two cores compress faster than a Pi writes its card.
-func zstdInFlight() int { return min(runtime.GOMAXPROCS(0), 2) }
-
 // NewWriter returns a compressing writer for c writing to w. Close flushes
 // the stream but does not close w.
 func NewWriter(w io.Writer, c backupset.Compression) (io.WriteCloser, error) {
@@ -52,7 +40,13 @@ func NewWriter(w io.Writer, c backupset.Compression) (io.WriteCloser, error) {
 		}
 		return zw, nil
 	case backupset.CompressZstd:
-		return newZstdFrames(w, zstdFrame, zstdInFlight())
+		zw, err := zstd.NewWriter(w, zstd.WithEncoderLevel(zstd.SpeedDefault),
+			zstd.WithEncoderConcurrency(runtime.GOMAXPROCS(0)),
+			zstd.WithWindowSize(8<<20)) // bounded window: decoders need only 8 MiB
+		if err != nil {
+			return nil, fmt.Errorf("zstd writer: %w", err)
+		}
+		return zw, nil
 	}
 	return nil, fmt.Errorf("unknown compression %q", c)
 }
