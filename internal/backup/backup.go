@@ -106,6 +106,14 @@ type Deps struct {
 	// local file path were written back to the disk and dropped from the
 	// page cache, right before they are read back: tests corrupt them.
 	afterWriteback func(path string, off, n int64) error
+	// ImageCheck, if set with ContentCheck, is verify's check of a raw
+	// disk image of size bytes, given its first MiB (verify.ImageCheck):
+	// with it, a raw image written sparse to a local folder is proven
+	// from the disk by its data ranges (sparseproof.go).
+	ImageCheck func(setName, file string, size int64) (func(head []byte) error, error)
+	// beforeRangesRead, if set, is called with the path of a sparse
+	// image whose pages were dropped, before its ranges are read back.
+	beforeRangesRead func(path string) error
 }
 
 // Staged is a complete set before its commit, as BeforeCommit sees it.

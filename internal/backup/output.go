@@ -41,6 +41,9 @@ type outFile struct {
 	// (streamproof.go); proof is what that proved, once it is complete.
 	follow *followedFile
 	proof  *readback.Proof
+	// sp records a sparse file's writes, to prove it by its data ranges
+	// (sparseproof.go); nil if it is not proven so.
+	sp *sparseProof
 }
 
 // byteCount counts the bytes written to it.
@@ -94,13 +97,16 @@ func (r *runner) create(ctx context.Context, rel string, mode os.FileMode, spars
 	if lf, ok := sf.(interface{ OSFile() *os.File }); ok {
 		o.f = lf.OSFile()
 		o.sparse = sparse
+		if sparse {
+			o.sp = r.newSparseProof()
+		}
 		if err := o.f.Chmod(mode); err != nil {
 			sf.Abort()
 			return nil, fmt.Errorf("create %s: %w", rel, err)
 		}
 	}
 	if seal != nil {
-		o.f, o.sparse = nil, false
+		o.f, o.sparse, o.sp = nil, false, nil
 		o.storedH = sha256.New()
 		if o.seal, err = seal.Seal(io.MultiWriter(sf, o.storedH, &o.storedN)); err != nil {
 			sf.Abort()
@@ -150,6 +156,7 @@ func (o *outFile) Write(p []byte) (int, error) {
 			o.holeAt = -1
 		}
 		n, err := o.f.Write(b)
+		o.wroteAt(b[:n], o.n)
 		o.n += int64(n)
 		done += n
 		if err != nil {
@@ -176,6 +183,7 @@ func (o *outFile) WriteAt(p []byte, off int64) (int, error) {
 	hashZeros(o.h, off-o.n)
 	o.h.Write(p)
 	n, err := o.f.WriteAt(p, off)
+	o.wroteAt(p[:n], off)
 	o.n = off + int64(n)
 	o.holeAt = -1
 	if err != nil {
@@ -258,6 +266,9 @@ func (o *outFile) Close() (backupset.File, error) {
 	if o.storedH != nil {
 		f.PlainSize, f.PlainSHA256 = f.Size, f.SHA256
 		f.Size, f.SHA256 = int64(o.storedN), hex.EncodeToString(o.storedH.Sum(nil))
+	}
+	if err := o.provenRanges(f); err != nil {
+		return backupset.File{}, err
 	}
 	return o.proven(f)
 }

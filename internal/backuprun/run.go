@@ -142,7 +142,7 @@ func (r *Run) Execute(ctx context.Context) (Result, error) {
 	if r.Now == nil {
 		r.Now = time.Now
 	}
-	deps := backup.Deps{Log: r.Log, Out: r.Out, Progress: r.Progress, Now: r.Now, Store: r.Store, LockDir: r.RunDir, ContentCheck: verify.ContentCheck}
+	deps := backup.Deps{Log: r.Log, Out: r.Out, Progress: r.Progress, Now: r.Now, Store: r.Store, LockDir: r.RunDir, ContentCheck: verify.ContentCheck, ImageCheck: verify.ImageCheck}
 	if r.Opts.DryRun {
 		// A dry run is a plan: no hooks, no services, no mail.
 		_, err := backup.Run(ctx, r.Opts, deps)

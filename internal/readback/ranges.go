@@ -91,10 +91,10 @@ func (r *Ranges) Prove(path string, size int64, sha string, o ProveOptions) (Pro
 		return Proof{}, err
 	}
 	if fi.Size() != size {
-		return Proof{}, fmt.Errorf("%s: %d bytes on the disk, %d written: %w", path, fi.Size(), size, ErrMismatch)
+		return Proof{}, fmt.Errorf("%d bytes on the disk, %d written: %w", fi.Size(), size, ErrMismatch)
 	}
 	if err := dropPages(f); err != nil {
-		return Proof{}, fmt.Errorf("%s: drop cached pages: %w", path, err)
+		return Proof{}, fmt.Errorf("drop cached pages: %w", err)
 	}
 	if o.BeforeRead != nil {
 		if err := o.BeforeRead(); err != nil {
@@ -106,32 +106,32 @@ func (r *Ranges) Prove(path string, size int64, sha string, o ProveOptions) (Pro
 	if o.Head != nil {
 		head := buf[:min(int64(len(buf)), size)]
 		if _, err := f.ReadAt(head, 0); err != nil && err != io.EOF {
-			return Proof{}, fmt.Errorf("%s: read back: %w", path, err)
+			return Proof{}, fmt.Errorf("read back: %w", err)
 		}
 		p.Read += int64(len(head))
 		if err := o.Head(head); err != nil {
-			return Proof{}, fmt.Errorf("%s: %w", path, err)
+			return Proof{}, err
 		}
 	}
 	h := sha256.New()
 	for _, s := range r.spans {
 		if err := readRange(f, s.off, s.n, buf, h); err != nil {
-			return Proof{}, fmt.Errorf("%s: read back: %w", path, err)
+			return Proof{}, fmt.Errorf("read back: %w", err)
 		}
 		p.Read += s.n
 	}
 	if got, want := h.Sum(nil), r.h.Sum(nil); !bytes.Equal(got, want) {
-		return Proof{}, fmt.Errorf("%s: the %d bytes written in %d ranges read back with sha256 %s, written %s: %w",
-			path, r.n, len(r.spans), hex.EncodeToString(got), hex.EncodeToString(want), ErrMismatch)
+		return Proof{}, fmt.Errorf("the %d bytes written in %d ranges read back with sha256 %s, written %s: %w",
+			r.n, len(r.spans), hex.EncodeToString(got), hex.EncodeToString(want), ErrMismatch)
 	}
 	// What the filesystem holds outside the ranges must read as zeros.
 	extra, err := r.checkOutside(f, size, buf)
 	p.Read += extra
 	if err != nil {
-		return Proof{}, fmt.Errorf("%s: %w", path, err)
+		return Proof{}, err
 	}
 	if fi, err := f.Stat(); err != nil || fi.Size() != size {
-		return Proof{}, fmt.Errorf("%s: %d bytes on the disk after the read-back, %d written (%v): %w", path, fi.Size(), size, err, ErrMismatch)
+		return Proof{}, fmt.Errorf("%d bytes on the disk after the read-back, %d written (%v): %w", fi.Size(), size, err, ErrMismatch)
 	}
 	return p, nil
 }

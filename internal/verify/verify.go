@@ -490,15 +490,39 @@ func checkDiskImage(r io.Reader, imageSize int64) error {
 	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) {
 		return fmt.Errorf("read image: %w", err)
 	}
-	d, err := disklayout.ReadTable(head[:n], 0)
-	if err != nil {
-		return fmt.Errorf("image has no readable partition table: %w", err)
-	}
 	rest, err := io.Copy(io.Discard, r)
 	if err != nil {
 		return fmt.Errorf("read image: %w", err)
 	}
-	return restore.CheckImageLength(int64(n)+rest, imageSize, d)
+	return checkImageHead(head[:n], int64(n)+rest, imageSize)
+}
+
+// checkImageHead is checkDiskImage's check of an image of size bytes
+// whose first MiB is head.
+func checkImageHead(head []byte, size, imageSize int64) error {
+	d, err := disklayout.ReadTable(head, 0)
+	if err != nil {
+		return fmt.Errorf("image has no readable partition table: %w", err)
+	}
+	return restore.CheckImageLength(size, imageSize, d)
+}
+
+// ImageCheck is ContentCheck's check of a raw (uncompressed, not
+// encrypted) disk image, for a writer that proves the image's bytes from
+// the disk itself by its data ranges (readback.Ranges) and so has only
+// its first MiB (head) to show: the partition table there and the image's
+// length, size. It is nil for any other file.
+func ImageCheck(setName, file string, size int64) (func(head []byte) error, error) {
+	n, err := backupset.Parse(setName)
+	if err != nil {
+		return nil, err
+	}
+	if kindOf(n, n.String(), file) != kindDiskImage || backupset.IsEncrypted(file) || backupset.CompressionOf(file) != backupset.CompressNone {
+		return nil, nil
+	}
+	// As checkContent: restore.CheckSet compares an uncompressed image's
+	// size with the manifest's image_size.
+	return func(head []byte) error { return checkImageHead(head, size, 0) }, nil
 }
 
 // checkTree checks an rsync tree: its listing's structure (every path
