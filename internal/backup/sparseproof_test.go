@@ -98,11 +98,11 @@ func TestSparseImageProof(t *testing.T) {
 			b[0] ^= 0xff
 			_, err := f.WriteAt(b, at)
 			return err
-		}, "read back with sha256"},
+		}, "read back with CRC-32C"},
 		{"range punched to a hole", func(t *testing.T, f *os.File) error {
 			at := seekFrom(t, f, mib, unix.SEEK_DATA) &^ 4095
 			return unix.Fallocate(int(f.Fd()), unix.FALLOC_FL_PUNCH_HOLE|unix.FALLOC_FL_KEEP_SIZE, at, 4096)
-		}, "read back with sha256"},
+		}, "read back with CRC-32C"},
 		{"data where a hole was", func(t *testing.T, f *os.File) error {
 			at := seekFrom(t, f, mib, unix.SEEK_HOLE)
 			_, err := f.WriteAt([]byte("not a hole"), at)

@@ -77,7 +77,7 @@ func TestRangesReadTheDisk(t *testing.T) {
 	if !changed {
 		t.Fatalf("the disk was not changed: %v", err)
 	}
-	if !errors.Is(err, ErrMismatch) || !strings.Contains(err.Error(), "read back with sha256") {
+	if !errors.Is(err, ErrMismatch) || !strings.Contains(err.Error(), "read back with CRC-32C") {
 		t.Fatalf("Prove after a block of the file was changed on the disk: %v; want the ranges' mismatch", err)
 	}
 }

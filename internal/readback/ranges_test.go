@@ -88,10 +88,10 @@ func TestRangesCatchBadWrites(t *testing.T) {
 			b[0] ^= 0xff
 			_, err := f.WriteAt(b, 1<<20+5000)
 			return err
-		}, "read back with sha256"},
+		}, "bytes 1048576 to 1148576 read back with CRC-32C"},
 		{"range punched to a hole", func(f *os.File) error {
 			return unix.Fallocate(int(f.Fd()), unix.FALLOC_FL_PUNCH_HOLE|unix.FALLOC_FL_KEEP_SIZE, 5<<20, 64<<10)
-		}, "read back with sha256"},
+		}, "bytes 5242880 to 5308416 read back with CRC-32C"},
 		{"data where a hole was", func(f *os.File) error {
 			_, err := f.WriteAt([]byte("not zero"), 3<<20)
 			return err
