@@ -22,21 +22,7 @@ import (
 // hold, what the writer wrote; only a read from the disk sees the new
 // bytes, and the Follower must report them.
 func TestFollowReadsTheDisk(t *testing.T) {
-	testfs.Require(t, "loop")
-	testfs.Require(t, "ext4")
-	img := filepath.Join(t.TempDir(), "ext4.img")
-	if err := os.WriteFile(img, nil, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Truncate(img, 64<<20); err != nil {
-		t.Fatal(err)
-	}
-	if out, err := exec.Command("mkfs.ext4", "-q", "-F", "-b", "4096", img).CombinedOutput(); err != nil {
-		t.Fatalf("mkfs.ext4: %v: %s", err, out)
-	}
-	dev := testfs.AttachLoop(t, img, 0, 0, false)
-	mnt := t.TempDir()
-	testfs.MountExt4(t, dev, mnt, false)
+	dev, mnt := mountedExt4(t)
 	data := randomBytes(t, 3*testChunk+5000)
 
 	// Untouched, the disk proves the file.
@@ -85,6 +71,28 @@ func TestFollowReadsTheDisk(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), want) {
 		t.Fatalf("Finish after the block on the disk was changed: %v, want %q", err, want)
 	}
+}
+
+// mountedExt4 makes a 64 MiB ext4 (4 KiB blocks) on a loop device and
+// mounts it read-write; it returns the device and the mount point.
+func mountedExt4(t *testing.T) (dev, mnt string) {
+	t.Helper()
+	testfs.Require(t, "loop")
+	testfs.Require(t, "ext4")
+	img := filepath.Join(t.TempDir(), "ext4.img")
+	if err := os.WriteFile(img, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(img, 64<<20); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("mkfs.ext4", "-q", "-F", "-b", "4096", img).CombinedOutput(); err != nil {
+		t.Fatalf("mkfs.ext4: %v: %s", err, out)
+	}
+	dev = testfs.AttachLoop(t, img, 0, 0, false)
+	mnt = t.TempDir()
+	testfs.MountExt4(t, dev, mnt, false)
+	return dev, mnt
 }
 
 // physical is where the byte at off of the file at path is on its

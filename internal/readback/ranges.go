@@ -116,7 +116,9 @@ func (r *Ranges) Prove(path string, size int64, sha string, o ProveOptions) (Pro
 	if fi.Size() != size {
 		return Proof{}, fmt.Errorf("%d bytes on the disk, %d written: %w", fi.Size(), size, ErrMismatch)
 	}
-	if err := dropPages(f); err != nil {
+	// The whole file (0: to its end) to the disk and out of the page
+	// cache, as the Follower does chunk by chunk.
+	if err := writeBack(f, 0, 0); err != nil {
 		return Proof{}, fmt.Errorf("drop cached pages: %w", err)
 	}
 	if o.BeforeRead != nil {

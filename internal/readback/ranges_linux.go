@@ -7,16 +7,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// dropPages makes the next reads of f come from the disk: what is still
-// dirty is written first (FADV_DONTNEED drops clean pages only).
-func dropPages(f *os.File) error {
-	fd := int(f.Fd())
-	if err := unix.Fdatasync(fd); err != nil {
-		return err
-	}
-	return unix.Fadvise(fd, 0, 0, unix.FADV_DONTNEED)
-}
-
 // dataExtents calls fn with each range of f below size that the
 // filesystem holds data for (SEEK_DATA, SEEK_HOLE), in order. Without
 // SEEK_DATA the whole file is one range.

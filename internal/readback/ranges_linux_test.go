@@ -5,12 +5,9 @@ import (
 	"encoding/hex"
 	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/pibackup/pibackup/internal/testfs"
 )
 
 // TestRangesReadTheDisk is the proof that Ranges.Prove reads the disk:
@@ -20,21 +17,7 @@ import (
 // (O_DIRECT, at the physical offset FIEMAP gives). Only a read from the
 // disk sees that, and Prove must fail.
 func TestRangesReadTheDisk(t *testing.T) {
-	testfs.Require(t, "loop")
-	testfs.Require(t, "ext4")
-	img := filepath.Join(t.TempDir(), "ext4.img")
-	if err := os.WriteFile(img, nil, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Truncate(img, 64<<20); err != nil {
-		t.Fatal(err)
-	}
-	if out, err := exec.Command("mkfs.ext4", "-q", "-F", "-b", "4096", img).CombinedOutput(); err != nil {
-		t.Fatalf("mkfs.ext4: %v: %s", err, out)
-	}
-	dev := testfs.AttachLoop(t, img, 0, 0, false)
-	mnt := t.TempDir()
-	testfs.MountExt4(t, dev, mnt, false)
+	dev, mnt := mountedExt4(t)
 
 	write := func(name string) (string, *Ranges, string) {
 		p := filepath.Join(mnt, name)
