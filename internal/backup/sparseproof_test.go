@@ -1,7 +1,6 @@
 package backup
 
 import (
-	"context"
 	"errors"
 	"os"
 	"strings"
@@ -19,18 +18,7 @@ import (
 // raw image once its pages are dropped, before it is read back.
 func sparseRun(t *testing.T, typ backupset.Type, change func(f *os.File) error) (string, *verify.Report, error) {
 	t.Helper()
-	d := shared.Get(t)
-	target := t.TempDir()
-	var rep *verify.Report
-	deps := Deps{
-		ContentCheck: verify.ContentCheck,
-		ImageCheck:   verify.ImageCheck,
-		BeforeCommit: func(ctx context.Context, set Staged) error {
-			var err error
-			rep, err = verify.Set(ctx, set.FS, set.Name, verify.Options{LocalDir: set.LocalDir, Proofs: set.Proofs})
-			return err
-		},
-	}
+	var deps Deps
 	if change != nil {
 		deps.beforeRangesRead = func(path string) error {
 			f, err := os.OpenFile(path, os.O_RDWR, 0)
@@ -44,8 +32,7 @@ func sparseRun(t *testing.T, typ backupset.Type, change func(f *os.File) error) 
 			return f.Sync()
 		}
 	}
-	_, err := Run(context.Background(), Options{Target: target, Type: typ, SourceDisk: d.Path}, deps)
-	return target, rep, err
+	return provenRun(t, Options{Type: typ}, deps)
 }
 
 // seekFrom is lseek(SEEK_DATA or SEEK_HOLE) from off.

@@ -30,20 +30,26 @@ func TestMain(m *testing.M) {
 // is the test hook between writeback and read.
 func readBackRun(t *testing.T, typ backupset.Type, comp backupset.Compression, seal *payload.Sealer, corrupt func(path string, off, n int64) error) (string, *verify.Report, error) {
 	t.Helper()
-	d := shared.Get(t)
-	target := t.TempDir()
+	return provenRun(t, Options{Type: typ, Compression: comp, Encrypt: seal}, Deps{afterWriteback: corrupt})
+}
+
+// provenRun backs up the shared Pi disk with o into a new folder, with
+// deps' test hooks and the checks backuprun passes (verify.ContentCheck,
+// verify.ImageCheck, verify.Set with the proofs before the commit). It
+// returns the folder, the verify report (nil if the run did not get that
+// far) and the run's error.
+func provenRun(t *testing.T, o Options, deps Deps) (string, *verify.Report, error) {
+	t.Helper()
+	o.Target, o.SourceDisk = t.TempDir(), shared.Get(t).Path
 	var rep *verify.Report
-	deps := Deps{
-		ContentCheck:   verify.ContentCheck,
-		afterWriteback: corrupt,
-		BeforeCommit: func(ctx context.Context, set Staged) error {
-			var err error
-			rep, err = verify.Set(ctx, set.FS, set.Name, verify.Options{LocalDir: set.LocalDir, Proofs: set.Proofs})
-			return err
-		},
+	deps.ContentCheck, deps.ImageCheck = verify.ContentCheck, verify.ImageCheck
+	deps.BeforeCommit = func(ctx context.Context, set Staged) error {
+		var err error
+		rep, err = verify.Set(ctx, set.FS, set.Name, verify.Options{LocalDir: set.LocalDir, Proofs: set.Proofs})
+		return err
 	}
-	_, err := Run(context.Background(), Options{Target: target, Type: typ, Compression: comp, SourceDisk: d.Path, Encrypt: seal}, deps)
-	return target, rep, err
+	_, err := Run(context.Background(), o, deps)
+	return o.Target, rep, err
 }
 
 // sets lists the set folders under target.
