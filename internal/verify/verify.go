@@ -554,7 +554,9 @@ func (v *verifier) checkTree(t backupset.Tree) {
 		v.r.Checked = append(v.r.Checked, fmt.Sprintf("%s against %s (symlink targets and xattrs)", t.Extras, t.Listing))
 	}
 	if v.o.LocalDir == "" {
-		v.checkTreeContent(t, entries, nil)
+		if files, read, ok := v.checkTreeContent(t, entries, nil); ok {
+			v.r.Checked = append(v.r.Checked, fmt.Sprintf("tree %s: content of %d files (%d bytes) against the listing; metadata from the listing (set not local)", t.Root, files, read))
+		}
 		return
 	}
 	if v.o.TreesListed {
@@ -783,9 +785,6 @@ func (v *verifier) checkTreeContent(t backupset.Tree, entries []treelist.Entry, 
 	case first != nil && v.ctx.Err() == nil:
 		v.r.fail(t.Root, "%v", first)
 	case first == nil && v.ctx.Err() == nil:
-		if skip == nil && v.o.LocalDir == "" {
-			v.r.Checked = append(v.r.Checked, fmt.Sprintf("tree %s: content of %d files (%d bytes) against the listing; metadata from the listing (set not local)", t.Root, files, read))
-		}
 		return files, read, true
 	}
 	return files, read, false
