@@ -84,8 +84,10 @@ func (r *runner) follow(sf store.File, rel string, mode followMode) (store.File,
 		}
 		o.Check = check
 	}
-	if o.Grows {
-		o.OnRead = r.rep.Add // GNU tar's progress
+	if o.Grows && backupset.CompressionOf(rel) == backupset.CompressNone {
+		// GNU tar's progress: of a compressed archive it comes from
+		// tar's checkpoints (tarToFile).
+		o.OnRead = r.rep.Add
 	}
 	if hook := r.deps.afterWriteback; hook != nil {
 		o.AfterWriteback = func(off, n int64) error { return hook(path, off, n) }

@@ -338,10 +338,14 @@ func writePackage(o options, debArch, debVer string, mtime time.Time, bin string
 		Overridables: nfpm.Overridables{
 			// tar is Essential; losetup is in mount; e2fsck, resize2fs,
 			// tune2fs and mkfs.ext4 in e2fsprogs.
-			Depends:  []string{"rsync", "e2fsprogs", "mount"},
-			Suggests: []string{"sshfs", "nfs-common", "cifs-utils"},
-			Contents: contents,
-			Umask:    0o022,
+			Depends: []string{"rsync", "e2fsprogs", "mount"},
+			// With zstd, GNU tar compresses a local tar.zst set on
+			// every core (internal/backup/tar.go); without it backupctl's
+			// Go encoder does, on one.
+			Recommends: []string{"zstd"},
+			Suggests:   []string{"sshfs", "nfs-common", "cifs-utils"},
+			Contents:   contents,
+			Umask:      0o022,
 			Scripts: nfpm.Scripts{
 				PostInstall: filepath.Join(scripts, "postinst"),
 				PreRemove:   filepath.Join(scripts, "prerm"),

@@ -149,7 +149,7 @@ func TestPackages(t *testing.T) {
 			for field, want := range map[string]string{
 				"Package": "backupctl", "Version": "1.2.3+4.gabc1234", "Architecture": r.Arch,
 				"Section": "admin", "Priority": "optional", "Depends": "rsync, e2fsprogs, mount",
-				"Maintainer": o.maintainer,
+				"Recommends": "zstd", "Maintainer": o.maintainer,
 			} {
 				if got := debField(t, r.Path, field); got != want {
 					t.Errorf("%s: %q, want %q", field, got, want)
