@@ -104,5 +104,7 @@ for i in $(seq "$RUNS"); do
 done
 for p in tarzstd rsync; do
 	echo "== backupctl's heaviest symbols, last $p run (% of every CPU's samples)"
-	perf report -q -i "$W/perf.$p" --comm backupctl --sort sym 2>/dev/null | head -15
+	# awk, not head: perf must not die of a closed pipe under pipefail.
+	perf report -q -i "$W/perf.$p" --comm backupctl --sort sym 2>/dev/null | awk 'NR <= 15'
+	echo "   (all of backupctl: $(perf report -q -i "$W/perf.$p" --sort comm -F overhead,comm 2>/dev/null | awk '$2 == "backupctl" { print $1 }'))"
 done
