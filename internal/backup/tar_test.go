@@ -96,6 +96,20 @@ func TestTarThroughZstdProgram(t *testing.T) {
 	}
 }
 
+// A zstd that refuses the options (older than 1.1.3, which has no -T)
+// leaves the archive to the Go encoder instead of failing the backup.
+func TestZstdTooOld(t *testing.T) {
+	dir := t.TempDir()
+	old := "#!/bin/sh\necho \"zstd: $3: unknown argument\" >&2\nexit 1\n"
+	if err := os.WriteFile(filepath.Join(dir, "zstd"), []byte(old), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", dir+string(filepath.ListSeparator)+os.Getenv("PATH"))
+	if opts, ok := zstdForTar(); ok {
+		t.Errorf("a zstd that fails on empty input is used: %q", opts)
+	}
+}
+
 // pathWithout sets PATH, for the test, to a folder of links to every
 // program in PATH but the named ones, so backupctl runs as on a system
 // without them.
