@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # scripts/profile.sh: where the CPU goes in the bench pairs that stay above
-# their goal (docs/BENCH.md, "Profiles of the missed pairs"). On the bench
+# their goal (docs/BENCH.md, "Issue 17, fourth round", "Profiles"). On the bench
 # fixture (run `make bench` once to build it), each of
 #   backupctl -t tar -z zstd -P 2   against  tar -I 'zstd -T0' of the root
 #   backupctl -t rsync -P 2         against  rsync -aHAX of the root, and

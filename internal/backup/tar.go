@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"time"
 
@@ -99,7 +100,7 @@ func (r *runner) fatTar(ctx context.Context, rel string, part *backupset.Partiti
 // tarCmd is GNU tar archiving dir to its standard output; extra are
 // options put before TarArgs'.
 func (r *runner) tarCmd(ctx context.Context, dir string, excludes []string, extra ...string) (*exec.Cmd, *blockdev.TailBuffer) {
-	args := append(extra, TarArgs(dir, excludes)...)
+	args := slices.Concat(extra, TarArgs(dir, excludes)) // never into the caller's extra
 	cmd := exec.CommandContext(ctx, "tar", args...)
 	cmd.Env = append(os.Environ(), "LC_ALL=C")
 	cmd.SysProcAttr = childAttr()
